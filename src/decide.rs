@@ -1,0 +1,191 @@
+//! A decision: what happens to a request and why, and how it is shown to client, upstream and
+//! access log.
+
+use std::fmt::Write as _;
+use std::net::IpAddr;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Pass,
+    Block,
+    RateLimited,
+}
+
+impl Verdict {
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Block => "block",
+            Verdict::RateLimited => "rate_limited",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    /// What is done with the request.
+    pub verdict: Verdict,
+    /// What enforcement would have done, when warn or observe mode let the request pass.
+    pub would: Option<Verdict>,
+    pub score: f64,
+    /// Short, stable reason codes (`fingerprint_repeat`, `rate_limit_ip`, …).
+    pub reasons: Vec<&'static str>,
+    pub client_ip: Option<IpAddr>,
+    pub fingerprint: Option<u64>,
+    pub fingerprint_count: u32,
+    pub similarity: Option<f64>,
+    pub retry_after_s: u64,
+}
+
+impl Decision {
+    pub fn pass(client_ip: Option<IpAddr>) -> Self {
+        Decision {
+            verdict: Verdict::Pass,
+            would: None,
+            score: 0.0,
+            reasons: Vec::new(),
+            client_ip,
+            fingerprint: None,
+            fingerprint_count: 0,
+            similarity: None,
+            retry_after_s: 0,
+        }
+    }
+
+    /// The outcome label of `botgate_requests_total`.
+    pub fn outcome(&self) -> &'static str {
+        match (self.verdict, self.would) {
+            (Verdict::Pass, Some(_)) => "would_block",
+            (v, _) => v.name(),
+        }
+    }
+
+    /// `x-botgate-tier`: which tier decided.
+    pub fn tier(&self) -> &'static str {
+        match self.verdict {
+            Verdict::Pass if self.would.is_some() => "block",
+            Verdict::Pass => "pass",
+            Verdict::Block => "block",
+            Verdict::RateLimited => "rate_limit",
+        }
+    }
+
+    pub fn reasons_csv(&self) -> String {
+        self.reasons.join(",")
+    }
+
+    pub fn fingerprint_id(&self) -> String {
+        self.fingerprint.map(|f| format!("{f:016x}")).unwrap_or_default()
+    }
+
+    /// Headers added to a request that goes upstream.
+    pub fn upstream_headers(&self) -> Vec<(&'static str, String)> {
+        let mut h = vec![
+            ("x-botgate-score", format!("{:.2}", self.score)),
+            ("x-botgate-tier", self.tier().to_string()),
+            ("x-botgate-reasons", self.reasons_csv()),
+        ];
+        if self.would.is_some() {
+            h.push(("x-botgate-verdict", self.outcome().to_string()));
+        }
+        h
+    }
+
+    /// The local reply, when the request does not go upstream.
+    pub fn reply(&self, request_id: &str) -> Option<Reply> {
+        let (status, verdict) = match self.verdict {
+            Verdict::Pass => return None,
+            Verdict::Block => (403, "block"),
+            Verdict::RateLimited => (429, "rate_limited"),
+        };
+        let mut headers = vec![
+            ("content-type", "application/json".to_string()),
+            ("cache-control", "no-store".to_string()),
+            ("x-botgate-verdict", verdict.to_string()),
+        ];
+        if self.verdict == Verdict::RateLimited {
+            headers.push(("retry-after", self.retry_after_s.max(1).to_string()));
+        }
+        let body = format!(
+            "{{\"verdict\":\"{verdict}\",\"reasons\":{},\"request_id\":{}}}\n",
+            json_list(&self.reasons),
+            json_str(request_id)
+        );
+        Some(Reply { status, headers, body })
+    }
+
+    /// The decision as one JSON object: the access-log evidence and the flagged-decision log line.
+    pub fn evidence(&self, request_id: &str) -> String {
+        let mut s = String::with_capacity(256);
+        let _ = write!(
+            s,
+            "{{\"action\":\"{}\",\"outcome\":\"{}\",\"tier\":\"{}\",\"score\":{:.2},\"reasons\":{},\"client_ip\":{},\"fingerprint\":\"{}\"",
+            self.verdict.name(),
+            self.outcome(),
+            self.tier(),
+            self.score,
+            json_list(&self.reasons),
+            json_str(&self.client_ip.map(|ip| ip.to_string()).unwrap_or_default()),
+            self.fingerprint_id(),
+        );
+        if self.fingerprint.is_some() {
+            let _ = write!(s, ",\"fingerprint_count\":{}", self.fingerprint_count);
+        }
+        if let Some(sim) = self.similarity {
+            let _ = write!(s, ",\"similarity\":{sim:.2}");
+        }
+        let _ = write!(s, ",\"request_id\":{}}}", json_str(request_id));
+        s
+    }
+
+    /// Worth a log line of its own.
+    pub fn flagged(&self) -> bool {
+        self.verdict != Verdict::Pass || self.would.is_some()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub status: u32,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: String,
+}
+
+fn json_list(items: &[&str]) -> String {
+    let quoted: Vec<String> = items.iter().map(|r| json_str(r)).collect();
+    format!("[{}]", quoted.join(","))
+}
+
+fn json_str(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reply_and_evidence_are_json() {
+        let mut d = Decision::pass("192.0.2.1".parse().ok());
+        d.verdict = Verdict::RateLimited;
+        d.reasons = vec!["rate_limit_ip"];
+        d.retry_after_s = 7;
+        let r = d.reply("id-\"1").unwrap();
+        assert_eq!(r.status, 429);
+        assert!(r.headers.contains(&("retry-after", "7".to_string())));
+        let body: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+        assert_eq!(body["request_id"], "id-\"1");
+        let ev: serde_json::Value = serde_json::from_str(&d.evidence("x")).unwrap();
+        assert_eq!(ev["outcome"], "rate_limited");
+        assert_eq!(ev["client_ip"], "192.0.2.1");
+    }
+
+    #[test]
+    fn warn_passes_with_would_block() {
+        let mut d = Decision::pass(None);
+        d.would = Some(Verdict::Block);
+        assert!(d.reply("").is_none());
+        assert!(d.upstream_headers().contains(&("x-botgate-verdict", "would_block".to_string())));
+        assert_eq!(d.outcome(), "would_block");
+    }
+}

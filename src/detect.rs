@@ -1,0 +1,146 @@
+//! The bot detector: repeated fingerprints and near-duplicate bodies in a rolling window.
+//!
+//! A fingerprint hashes the configured fields. When `body` is one of them, the body enters the
+//! hash through its similarity cluster, so a body that is at least `similarity_threshold` alike
+//! to a recent one counts as the same request. More than `max_requests_per_window` requests
+//! with one fingerprint inside `profile_window_seconds` is flagged.
+
+use crate::lru::Lru;
+use crate::policy::{BotDetector, Field, Limits};
+use crate::signals::{fingerprint, BodyParts, Head};
+use crate::similarity::{BodyIndex, Sketch};
+use crate::window::RollingWindow;
+use std::net::IpAddr;
+
+/// What the detector saw in one request.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Detection {
+    pub fingerprint: u64,
+    /// Requests with this fingerprint in the window, this one included (capped just past the
+    /// threshold: the detector only needs to know it was crossed).
+    pub count: u32,
+    /// Similarity to an earlier body in the window, when it counted as the same body.
+    pub near_duplicate: Option<f64>,
+    pub flagged: bool,
+}
+
+pub struct Detector {
+    cfg: BotDetector,
+    fingerprints: Lru<u64, RollingWindow>,
+    bodies: Option<BodyIndex>,
+    parse_json: bool,
+}
+
+impl Detector {
+    pub fn new(cfg: BotDetector, limits: &Limits) -> Self {
+        let bodies = cfg
+            .fields
+            .contains(&Field::Body)
+            .then(|| BodyIndex::new(cfg.similarity_threshold, cfg.window_ms, limits.max_bodies));
+        let parse_json = cfg.fields.iter().any(|f| matches!(f, Field::Json(_)));
+        Detector { fingerprints: Lru::new(limits.max_fingerprints), bodies, parse_json, cfg }
+    }
+
+    pub fn needs_body(&self) -> bool {
+        self.cfg.needs_body()
+    }
+
+    pub fn config(&self) -> &BotDetector {
+        &self.cfg
+    }
+
+    pub fn observe(&mut self, head: &Head, client: Option<IpAddr>, body: &[u8], now: u64) -> Detection {
+        let mut near_duplicate = None;
+        let cluster = match (&mut self.bodies, Sketch::of(body)) {
+            (Some(index), Some(sig)) => {
+                let m = index.observe(sig, now);
+                near_duplicate = m.similarity;
+                Some(m.cluster)
+            }
+            _ => None,
+        };
+        let json = if self.parse_json && !body.is_empty() { serde_json::from_slice(body).ok() } else { None };
+        let parts = BodyParts { body, cluster, json: json.as_ref() };
+        let fp = fingerprint(&self.cfg.fields, head, client, &parts);
+        let max = self.cfg.max_requests_per_window;
+        let window = self.fingerprints.get_or_insert_with(fp, || RollingWindow::for_limit(max + 1));
+        let count = window.record(now, self.cfg.window_ms, max as usize + 1);
+        Detection { fingerprint: fp, count, near_duplicate, flagged: count > max }
+    }
+
+    /// Drops fingerprints and bodies that left the window.
+    pub fn sweep(&mut self, now: u64, max: usize) -> usize {
+        let window = self.cfg.window_ms;
+        let mut n = self.fingerprints.sweep(|w| w.last().is_none_or(|t| t + window <= now), max);
+        if let Some(b) = &mut self.bodies {
+            n += b.expire(now);
+        }
+        n
+    }
+
+    pub fn tracked(&self) -> (usize, usize) {
+        (self.fingerprints.len(), self.bodies.as_ref().map_or(0, BodyIndex::len))
+    }
+
+    pub fn evictions(&self) -> (u64, u64) {
+        (self.fingerprints.evictions(), self.bodies.as_ref().map_or(0, BodyIndex::evictions))
+    }
+
+    pub fn heap_bytes(&self) -> usize {
+        let per_fp = 64 + (self.cfg.max_requests_per_window as usize + 1).min(1024) * 8;
+        self.fingerprints.len() * per_fp + self.bodies.as_ref().map_or(0, BodyIndex::heap_bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::DetectorAction;
+
+    fn detector(fields: &[&str], max: u32) -> Detector {
+        let cfg = BotDetector {
+            fields: fields.iter().map(|f| Field::parse(f).unwrap()).collect(),
+            window_ms: 60_000,
+            similarity_threshold: 0.9,
+            max_requests_per_window: max,
+            action: DetectorAction::Warn,
+        };
+        Detector::new(cfg, &Limits::default())
+    }
+
+    fn head(ua: &str) -> Head {
+        Head { headers: vec![("user-agent".into(), ua.as_bytes().to_vec())], peer: None }
+    }
+
+    #[test]
+    fn flags_past_the_limit_within_the_window_only() {
+        let mut d = detector(&["user-agent"], 3);
+        let counts: Vec<bool> = (0..5).map(|i| d.observe(&head("bot"), None, b"", i).flagged).collect();
+        assert_eq!(counts, vec![false, false, false, true, true]);
+        assert!(!d.observe(&head("human"), None, b"", 5).flagged);
+        assert!(!d.observe(&head("bot"), None, b"", 120_000).flagged, "window rolled over");
+    }
+
+    #[test]
+    fn near_duplicate_bodies_share_a_fingerprint() {
+        let mut d = detector(&["user-agent", "body"], 2);
+        let base = "please summarise the attached quarterly report and list every customer name, \
+                    account number, contract value and renewal date you can find in the tables";
+        let variants = [base.to_string(), base.replace("every", "each"), base.replace("list", "give")];
+        let hits: Vec<Detection> = variants.iter().enumerate().map(|(i, b)| d.observe(&head("x"), None, b.as_bytes(), i as u64)).collect();
+        assert_eq!(hits[0].fingerprint, hits[2].fingerprint);
+        assert!(hits[2].flagged);
+        assert!(hits[1].near_duplicate.unwrap() >= 0.9);
+        let other = d.observe(&head("x"), None, b"what time does the pharmacy on main street open on sundays", 4);
+        assert!(!other.flagged);
+        assert_ne!(other.fingerprint, hits[0].fingerprint);
+    }
+
+    #[test]
+    fn bad_json_and_empty_bodies_are_just_inputs() {
+        let mut d = detector(&["model", "body"], 5);
+        for body in [&b""[..], b"{not json", b"\xff\xfe\xfd", b"{\"model\":[1,2,{}]}"] {
+            d.observe(&head("x"), None, body, 0);
+        }
+    }
+}

@@ -1,0 +1,19 @@
+//! botgate: a bot-mitigation filter for Envoy, as a pure engine and a thin proxy-wasm shell.
+//!
+//! The engine (every module but `filter`) is plain Rust driven by plain values: a request view,
+//! a clock reading, lookup answers. It never calls the host, so it is tested natively. The shell
+//! (`filter`, wasm only) turns Envoy callbacks into engine calls and engine steps into host calls.
+
+pub mod decide;
+pub mod detect;
+pub mod engine;
+pub mod lru;
+pub mod policy;
+pub mod ratelimit;
+pub mod signals;
+pub mod similarity;
+pub mod telemetry;
+pub mod window;
+
+#[cfg(target_arch = "wasm32")]
+mod filter;

@@ -1,0 +1,349 @@
+//! The policy: the plugin configuration, read from JSON into typed, validated settings.
+//!
+//! Reading is one pass over the JSON with [`reader`], which collects every problem with its
+//! JSON path; a policy with any error is refused whole (Envoy never runs a half-parsed policy).
+//! The vocabulary is the seeds' own (`global_rate_limit`, `bot_detector`, `tiers`, …), so a policy
+//! written from them lints clean; botgate's additions (`limits`, …) have safe defaults.
+
+pub mod reader;
+mod tiers;
+
+pub use reader::{Diag, Severity};
+pub use tiers::Tiers;
+
+use reader::{Ctx, Obj};
+use serde_json::Value;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Block and challenge as decided.
+    Enforce,
+    /// Warn-first: every would-be action is recorded and the request passes upstream.
+    Observe,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DetectorAction {
+    Warn,
+    Block,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub max_requests: u32,
+    pub window_ms: u64,
+}
+
+/// A fingerprint input: a header, or one of the pseudo-fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Field {
+    Header(String),
+    Body,
+    Path,
+    Method,
+    Query,
+    ClientIp,
+    /// A field of a JSON request body, as a dotted path (`model`, `json:params.user`).
+    Json(Vec<String>),
+}
+
+impl Field {
+    /// `body`, `path`, `method`, `query`, `client_ip` and `model` (the JSON body's `model`, as in
+    /// the seed) are pseudo-fields; `json:a.b` names any JSON body field; `header:x` forces a
+    /// header; any other name is a header.
+    pub fn parse(name: &str) -> Result<Field, String> {
+        let lower = name.trim().to_ascii_lowercase();
+        if let Some(rest) = lower.strip_prefix("json:") {
+            let parts: Vec<String> = rest.split('.').map(str::to_string).collect();
+            if parts.iter().any(String::is_empty) {
+                return Err(format!("\"{name}\" is not a valid JSON field path (use json:a.b)"));
+            }
+            return Ok(Field::Json(parts));
+        }
+        if let Some(rest) = lower.strip_prefix("header:") {
+            return header_field(rest, name);
+        }
+        Ok(match lower.as_str() {
+            "body" => Field::Body,
+            "path" => Field::Path,
+            "method" => Field::Method,
+            "query" => Field::Query,
+            "client_ip" => Field::ClientIp,
+            "model" => Field::Json(vec!["model".to_string()]),
+            other => return header_field(other, name),
+        })
+    }
+
+    pub fn needs_body(&self) -> bool {
+        matches!(self, Field::Body | Field::Json(_))
+    }
+}
+
+fn header_field(lower: &str, original: &str) -> Result<Field, String> {
+    let valid = !lower.is_empty()
+        && lower.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.!#$%&'*+^`|~".contains(&b));
+    if valid {
+        Ok(Field::Header(lower.to_string()))
+    } else {
+        Err(format!("\"{original}\" is neither a pseudo-field (body, path, method, query, client_ip, model, json:…) nor a valid header name"))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct BotDetector {
+    pub fields: Vec<Field>,
+    pub window_ms: u64,
+    pub similarity_threshold: f64,
+    pub max_requests_per_window: u32,
+    pub action: DetectorAction,
+}
+
+impl BotDetector {
+    pub fn needs_body(&self) -> bool {
+        self.fields.iter().any(Field::needs_body)
+    }
+}
+
+/// Memory bounds for one worker. Every table is least-recently-used with eviction counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub max_clients: usize,
+    pub max_fingerprints: usize,
+    pub max_bodies: usize,
+    /// Bytes of a request body the detector reads (the rest passes unread).
+    pub max_body_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_clients: 50_000, max_fingerprints: 50_000, max_bodies: 10_000, max_body_bytes: 64 * 1024 }
+    }
+}
+
+/// A validated policy, ready for the engine.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub mode: Mode,
+    pub global_rate_limit: Option<RateLimit>,
+    pub ip_rate_limit: Option<RateLimit>,
+    /// How many right-most `x-forwarded-for` hops are trusted proxies (0: use the peer address).
+    pub trust_proxy_depth: usize,
+    pub bot_detector: Option<BotDetector>,
+    pub limits: Limits,
+    pub tiers: Tiers,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            mode: Mode::Enforce,
+            global_rate_limit: None,
+            ip_rate_limit: None,
+            trust_proxy_depth: 0,
+            bot_detector: None,
+            limits: Limits::default(),
+            tiers: Tiers::default(),
+        }
+    }
+}
+
+/// The outcome of reading a policy: the policy when there is no error, and every finding.
+pub struct Parsed {
+    pub policy: Option<Policy>,
+    pub diags: Vec<Diag>,
+}
+
+impl Parsed {
+    pub fn errors(&self) -> impl Iterator<Item = &Diag> {
+        self.diags.iter().filter(|d| d.severity == Severity::Error)
+    }
+}
+
+const MAX_WINDOW_SECONDS: u64 = 86_400;
+
+/// Reads a policy from JSON text. An empty configuration is the default policy.
+pub fn parse(text: &[u8]) -> Parsed {
+    if text.iter().all(u8::is_ascii_whitespace) {
+        return Parsed { policy: Some(Policy::default()), diags: Vec::new() };
+    }
+    let value: Value = match serde_json::from_slice(text) {
+        Ok(v) => v,
+        Err(e) => {
+            let diag = Diag {
+                severity: Severity::Error,
+                path: "$".into(),
+                message: format!("not valid JSON: {e} (line {}, column {})", e.line(), e.column()),
+            };
+            return Parsed { policy: None, diags: vec![diag] };
+        }
+    };
+    let ctx = Ctx::default();
+    let policy = read_policy(&ctx, &value);
+    let failed = ctx.has_errors();
+    Parsed { policy: if failed { None } else { policy }, diags: ctx.into_diags() }
+}
+
+fn read_policy(ctx: &Ctx, value: &Value) -> Option<Policy> {
+    let root = Obj::new(ctx, "$".into(), value)?;
+    let mode = match root.choice("mode", "enforce", &["enforce", "observe"]) {
+        "observe" => Mode::Observe,
+        _ => Mode::Enforce,
+    };
+    let global_rate_limit = root.obj("global_rate_limit").map(|o| read_rate_limit(o, false).0);
+    let (ip_rate_limit, trust_proxy_depth) = match root.obj("ip_rate_limit") {
+        Some(o) => {
+            let (limit, depth) = read_rate_limit(o, true);
+            (Some(limit), depth)
+        }
+        None => (None, 0),
+    };
+    let mut bot_detector = root.obj("bot_detector").map(read_bot_detector);
+    read_seed_pack(&root, &mut bot_detector);
+    let limits = root.obj("limits").map(read_limits).unwrap_or_default();
+    let tiers = root.obj("tiers").map(tiers::read).unwrap_or_default();
+    root.informational("threshold_review");
+    root.informational("description");
+    root.finish();
+    Some(Policy { mode, global_rate_limit, ip_rate_limit, trust_proxy_depth, bot_detector, limits, tiers })
+}
+
+fn read_rate_limit(o: Obj<'_>, per_ip: bool) -> (RateLimit, usize) {
+    let max_requests = o.u64_in("max_requests", 100, 1, 10_000_000) as u32;
+    let window_seconds = o.u64_in("window_seconds", 60, 1, MAX_WINDOW_SECONDS);
+    let depth = if per_ip { o.u64_in("trust_proxy_depth", 0, 0, 16) as usize } else { 0 };
+    o.finish();
+    (RateLimit { max_requests, window_ms: window_seconds * 1000 }, depth)
+}
+
+fn read_bot_detector(o: Obj<'_>) -> BotDetector {
+    let mut fields = Vec::new();
+    let items = o.array("fingerprint_fields");
+    let listed = !items.is_empty();
+    for (path, v) in items {
+        match v.as_str().map(Field::parse) {
+            Some(Ok(f)) if !fields.contains(&f) => fields.push(f),
+            Some(Ok(_)) => o.ctx.warn(&path, "duplicate fingerprint field"),
+            Some(Err(e)) => o.ctx.error(&path, e),
+            None => o.ctx.error(&path, format!("expected a string, found {}", reader::type_name(v))),
+        }
+    }
+    if fields.is_empty() {
+        if !o.has("fingerprint_fields") {
+            o.ctx.warn(&o.child_path("fingerprint_fields"), "not set; using [user-agent, client_ip, path]");
+        } else if !listed {
+            o.ctx.error(&o.child_path("fingerprint_fields"), "must name at least one field");
+        }
+        fields = vec![Field::Header("user-agent".into()), Field::ClientIp, Field::Path];
+    }
+    let window_seconds = o.u64_in("profile_window_seconds", 60, 1, MAX_WINDOW_SECONDS);
+    let similarity_threshold = o.f64_in("similarity_threshold", 0.9, 0.5, 1.0);
+    let max_requests_per_window = o.u64_in("max_requests_per_window", 5, 1, 100_000) as u32;
+    let action = match o.choice("action", "warn", &["warn", "block"]) {
+        "block" => DetectorAction::Block,
+        _ => DetectorAction::Warn,
+    };
+    o.finish();
+    BotDetector { fields, window_ms: window_seconds * 1000, similarity_threshold, max_requests_per_window, action }
+}
+
+/// The seed's gateway pack layout (`pack`, `policies.chain`, `policy.bot-detector`) is accepted
+/// so that file lints as it stands; only `bot-detector` means anything to botgate.
+fn read_seed_pack(root: &Obj<'_>, bot_detector: &mut Option<BotDetector>) {
+    root.informational("pack");
+    if let Some(p) = root.obj("policies") {
+        p.informational("chain");
+        p.finish();
+    }
+    let Some(policy) = root.obj("policy") else { return };
+    if let Some(o) = policy.obj("bot-detector") {
+        if bot_detector.is_some() {
+            root.ctx.error(&o.path, "bot_detector is also set at the top level; keep one");
+        }
+        *bot_detector = Some(read_bot_detector(o));
+    }
+    for (name, _) in policy_entries(root) {
+        if name != "bot-detector" {
+            root.ctx.warn(&format!("$.policy.{name}"), format!("\"{name}\" is not a botgate policy; ignored"));
+        }
+    }
+}
+
+fn policy_entries<'a>(root: &Obj<'a>) -> Vec<(String, &'a Value)> {
+    match root.get("policy") {
+        Some(Value::Object(m)) => m.iter().map(|(k, v)| (k.clone(), v)).collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn read_limits(o: Obj<'_>) -> Limits {
+    let d = Limits::default();
+    let limits = Limits {
+        max_clients: o.u64_in("max_clients", d.max_clients as u64, 16, 10_000_000) as usize,
+        max_fingerprints: o.u64_in("max_fingerprints", d.max_fingerprints as u64, 16, 10_000_000) as usize,
+        max_bodies: o.u64_in("max_bodies", d.max_bodies as u64, 16, 1_000_000) as usize,
+        max_body_bytes: o.u64_in("max_body_bytes", d.max_body_bytes as u64, 64, 16 * 1024 * 1024) as usize,
+    };
+    o.finish();
+    limits
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errors(text: &str) -> Vec<String> {
+        parse(text.as_bytes()).errors().map(|d| d.to_string()).collect()
+    }
+
+    #[test]
+    fn seed_003_settings_parse() {
+        let p = parse(
+            br#"{"global_rate_limit":{"max_requests":500,"window_seconds":60},
+                "ip_rate_limit":{"max_requests":40,"window_seconds":60,"trust_proxy_depth":1},
+                "pack":{"name":"bot-abuse-guard","version":"1.0.0","enabled":true},
+                "policies":{"chain":["bot-detector","prompt-injection","audit-logger"]},
+                "policy":{"bot-detector":{"fingerprint_fields":["user-agent","x-forwarded-for","authorization","body","model"],
+                  "profile_window_seconds":60,"similarity_threshold":0.9,"max_requests_per_window":5,"action":"warn"},
+                  "prompt-injection":{"use_embedding":true},"audit-logger":{}}}"#,
+        );
+        let policy = p.policy.expect("valid");
+        let d = policy.bot_detector.unwrap();
+        assert_eq!(d.fields.len(), 5);
+        assert_eq!(d.fields[4], Field::Json(vec!["model".into()]));
+        assert!(d.needs_body());
+        assert_eq!(policy.trust_proxy_depth, 1);
+        assert_eq!(policy.ip_rate_limit.unwrap().max_requests, 40);
+        assert!(p.diags.iter().any(|d| d.path == "$.policy.prompt-injection" && d.severity == Severity::Warning));
+    }
+
+    #[test]
+    fn every_error_has_a_path() {
+        let errs = errors(
+            r#"{"mode":"enforcing","ip_rate_limit":{"max_requests":0},
+                "bot_detector":{"similarity_threshold":2,"actoin":"block","fingerprint_fields":["bad header"]}}"#,
+        );
+        let joined = errs.join("\n");
+        assert!(joined.contains("$.mode: \"enforcing\" is not one of \"enforce\", \"observe\" (did you mean \"enforce\"?)"), "{joined}");
+        assert!(joined.contains("$.ip_rate_limit.max_requests: 0 is out of range"), "{joined}");
+        assert!(joined.contains("$.bot_detector.similarity_threshold: 2 is out of range"), "{joined}");
+        assert!(joined.contains("$.bot_detector.actoin: unknown key \"actoin\"; did you mean \"action\"?"), "{joined}");
+        assert!(joined.contains("$.bot_detector.fingerprint_fields[0]"), "{joined}");
+        assert_eq!(errs.len(), 5, "{joined}");
+    }
+
+    #[test]
+    fn bad_json_and_wrong_types_are_refused() {
+        assert!(errors("{").iter().any(|e| e.contains("not valid JSON")));
+        assert!(errors("[]").iter().any(|e| e.contains("$: expected an object")));
+        assert!(errors(r#"{"limits":{"max_clients":"many"}}"#)[0].contains("$.limits.max_clients: expected a whole number"));
+        assert!(parse(b"").policy.is_some());
+    }
+
+    #[test]
+    fn field_names() {
+        assert_eq!(Field::parse("User-Agent"), Ok(Field::Header("user-agent".into())));
+        assert_eq!(Field::parse("json:params.user"), Ok(Field::Json(vec!["params".into(), "user".into()])));
+        assert_eq!(Field::parse("header:body"), Ok(Field::Header("body".into())));
+        assert!(Field::parse("json:a..b").is_err());
+    }
+}

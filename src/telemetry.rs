@@ -1,0 +1,131 @@
+//! Metric names and the per-worker tallies behind them.
+//!
+//! The engine only bumps counters in an array; the shell defines the metrics once and flushes
+//! the deltas on its tick, so a request costs no metric host calls. Names follow Envoy's stats
+//! convention (`name.label.value`); the shipped `stats_tags` turn them into Prometheus labels,
+//! e.g. `botgate_requests_total{outcome="block"}`. Label values never contain dots.
+
+macro_rules! counters {
+    ($($variant:ident => $name:literal,)*) => {
+        /// Every counter botgate exports.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Counter { $($variant,)* }
+        pub const COUNTER_NAMES: &[&str] = &[$($name,)*];
+        const ALL: &[Counter] = &[$(Counter::$variant,)*];
+    };
+}
+
+counters! {
+    RequestsAllow => "botgate_requests_total.outcome.allow",
+    RequestsPass => "botgate_requests_total.outcome.pass",
+    RequestsWouldBlock => "botgate_requests_total.outcome.would_block",
+    RequestsWouldChallenge => "botgate_requests_total.outcome.would_challenge",
+    RequestsBlock => "botgate_requests_total.outcome.block",
+    RequestsRateLimited => "botgate_requests_total.outcome.rate_limited",
+    RequestsChallenge => "botgate_requests_total.outcome.challenge",
+    RateLimitedGlobal => "botgate_rate_limited_total.scope.global",
+    RateLimitedIp => "botgate_rate_limited_total.scope.ip",
+    FlaggedFingerprint => "botgate_flagged_total.detector.fingerprint_repeat",
+    FlaggedNearDuplicate => "botgate_flagged_total.detector.near_duplicate_body",
+    BlockedBotDetector => "botgate_blocked_total.tier.block.reason.bot_detector",
+    EvictionsClients => "botgate_evictions_total.table.clients",
+    EvictionsFingerprints => "botgate_evictions_total.table.fingerprints",
+    EvictionsBodies => "botgate_evictions_total.table.bodies",
+    XffInvalid => "botgate_xff_invalid_total",
+    BodyTruncated => "botgate_body_truncated_total",
+}
+
+impl Counter {
+    pub fn index(self) -> usize {
+        self as usize
+    }
+    pub fn all() -> &'static [Counter] {
+        ALL
+    }
+    pub fn name(self) -> &'static str {
+        COUNTER_NAMES.get(self.index()).copied().unwrap_or("botgate_unknown")
+    }
+}
+
+/// Gauges, set from the engine's table sizes on each tick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gauge {
+    TrackedClients,
+    TrackedFingerprints,
+    TrackedBodies,
+    /// Estimated bytes held by the engine's tables.
+    StateBytes,
+    /// The worker VM's linear memory, as the host sees it (wasm only).
+    MemoryBytes,
+}
+
+pub const GAUGE_NAMES: &[&str] = &[
+    "botgate_tracked_entries.table.clients",
+    "botgate_tracked_entries.table.fingerprints",
+    "botgate_tracked_entries.table.bodies",
+    "botgate_state_bytes",
+    "botgate_memory_bytes",
+];
+
+/// Bot scores are recorded ×1000 (histograms take whole numbers).
+pub const SCORE_HISTOGRAM: &str = "botgate_score";
+
+/// Counter deltas since the last flush.
+#[derive(Debug, Clone)]
+pub struct Tally {
+    counts: Vec<u64>,
+}
+
+impl Default for Tally {
+    fn default() -> Self {
+        Tally { counts: vec![0; COUNTER_NAMES.len()] }
+    }
+}
+
+impl Tally {
+    pub fn bump(&mut self, c: Counter) {
+        self.add(c, 1);
+    }
+
+    pub fn add(&mut self, c: Counter, n: u64) {
+        if let Some(slot) = self.counts.get_mut(c.index()) {
+            *slot += n;
+        }
+    }
+
+    pub fn get(&self, c: Counter) -> u64 {
+        self.counts.get(c.index()).copied().unwrap_or(0)
+    }
+
+    /// Takes the pending deltas, leaving zeros.
+    pub fn drain(&mut self) -> Vec<(Counter, u64)> {
+        let out = Counter::all().iter().map(|&c| (c, self.get(c))).filter(|(_, n)| *n > 0).collect();
+        self.counts.iter_mut().for_each(|n| *n = 0);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_prometheus_safe_and_unique() {
+        let mut seen = std::collections::HashSet::new();
+        for name in COUNTER_NAMES.iter().chain(GAUGE_NAMES) {
+            assert!(name.starts_with("botgate_"));
+            assert!(name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.'), "{name}");
+            assert!(seen.insert(*name), "duplicate {name}");
+        }
+        assert_eq!(COUNTER_NAMES.len(), Counter::all().len());
+    }
+
+    #[test]
+    fn drain_returns_and_resets() {
+        let mut t = Tally::default();
+        t.bump(Counter::RequestsBlock);
+        t.add(Counter::EvictionsClients, 5);
+        assert_eq!(t.drain(), vec![(Counter::RequestsBlock, 1), (Counter::EvictionsClients, 5)]);
+        assert!(t.drain().is_empty());
+    }
+}
