@@ -68,6 +68,11 @@ impl Engine {
         self.detector.as_ref().is_some_and(Detector::needs_body)
     }
 
+    /// Whether the peer address is needed: `x-forwarded-for` cannot name the client.
+    pub fn needs_peer(&self, head: &Head) -> bool {
+        client_ip(head, self.policy.trust_proxy_depth).0.is_none()
+    }
+
     pub fn begin(&mut self, head: &Head, has_body: bool, now: u64) -> Begin {
         let (client, source) = client_ip(head, self.policy.trust_proxy_depth);
         if source == IpSource::BadForwardedFor {

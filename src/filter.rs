@@ -1,0 +1,228 @@
+//! The proxy-wasm shell: Envoy callbacks in, engine calls, host calls out. No policy here.
+//!
+//! Host calls are counted on the request path (each costs about a microsecond): one bulk read
+//! of the request headers, the peer address only when `x-forwarded-for` cannot name the client,
+//! one property for the access log, the verdict headers, and the score histogram. Counters are
+//! tallied in the engine and flushed on the tick, so they cost nothing per request.
+//!
+//! Only `hostcalls` functions that return `Result` are used on request paths: the SDK's
+//! trait helpers panic on a non-Ok status, and a panic takes the worker's VM down.
+
+#![allow(unsafe_code)] // `proxy_wasm::main!` exports the `#[no_mangle]` entry point.
+
+use crate::engine::{Begin, Engine, Footprint, Pending};
+use crate::policy::{self, Severity};
+use crate::signals::{parse_peer, Head};
+use crate::telemetry::{Counter, Tally, COUNTER_NAMES, GAUGE_NAMES, SCORE_HISTOGRAM};
+use proxy_wasm::hostcalls;
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, MetricType};
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::{Duration, UNIX_EPOCH};
+
+proxy_wasm::main! {{
+    proxy_wasm::set_log_level(LogLevel::Info);
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root::default()) });
+}}
+
+const TICK: Duration = Duration::from_secs(1);
+
+/// Metric ids, defined once per worker VM.
+#[derive(Default)]
+struct Metrics {
+    counters: Vec<u32>,
+    gauges: Vec<u32>,
+    score: Option<u32>,
+}
+
+impl Metrics {
+    fn define() -> Metrics {
+        let define = |t, n: &str| hostcalls::define_metric(t, n).ok();
+        Metrics {
+            counters: COUNTER_NAMES.iter().filter_map(|n| define(MetricType::Counter, n)).collect(),
+            gauges: GAUGE_NAMES.iter().filter_map(|n| define(MetricType::Gauge, n)).collect(),
+            score: define(MetricType::Histogram, SCORE_HISTOGRAM),
+        }
+    }
+
+    fn flush(&self, tally: &mut Tally) {
+        for (counter, n) in tally.drain() {
+            if let Some(&id) = self.counters.get(counter.index()) {
+                let _ = hostcalls::increment_metric(id, n as i64);
+            }
+        }
+    }
+
+    fn set_gauges(&self, f: Footprint) {
+        let memory = (core::arch::wasm32::memory_size(0) as u64) * 65_536;
+        let values = [f.clients as u64, f.fingerprints as u64, f.bodies as u64, f.state_bytes as u64, memory];
+        for (id, v) in self.gauges.iter().zip(values) {
+            let _ = hostcalls::record_metric(*id, v);
+        }
+    }
+}
+
+/// Per-worker state shared by the root and its requests.
+struct Worker {
+    engine: Engine,
+    metrics: Metrics,
+}
+
+type Shared = Rc<RefCell<Worker>>;
+
+#[derive(Default)]
+struct Root {
+    worker: Option<Shared>,
+}
+
+impl Context for Root {}
+
+impl RootContext for Root {
+    fn on_configure(&mut self, _size: usize) -> bool {
+        let text = match hostcalls::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX) {
+            Ok(t) => t.unwrap_or_default(),
+            Err(e) => {
+                log::error!("botgate: cannot read the plugin configuration: {e:?}");
+                return false;
+            }
+        };
+        let parsed = policy::parse(&text);
+        for d in &parsed.diags {
+            match d.severity {
+                Severity::Error => log::error!("botgate policy {d}"),
+                Severity::Warning => log::warn!("botgate policy {d}"),
+            }
+        }
+        let Some(policy) = parsed.policy else {
+            log::error!("botgate: policy refused ({} errors); see above", parsed.errors().count());
+            return false;
+        };
+        let engine = Engine::new(policy);
+        match &self.worker {
+            // A reconfiguration keeps the metric ids and starts the windows afresh.
+            Some(w) => w.borrow_mut().engine = engine,
+            None => self.worker = Some(Rc::new(RefCell::new(Worker { engine, metrics: Metrics::define() }))),
+        }
+        let _ = hostcalls::set_tick_period(TICK);
+        log::info!("botgate {}: policy loaded", env!("CARGO_PKG_VERSION"));
+        true
+    }
+
+    fn on_tick(&mut self) {
+        let Some(w) = &self.worker else { return };
+        let mut w = w.borrow_mut();
+        let footprint = w.engine.tick(now_ms());
+        let Worker { engine, metrics } = &mut *w;
+        metrics.flush(&mut engine.tally);
+        metrics.set_gauges(footprint);
+    }
+
+    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+        Some(Box::new(Request { worker: self.worker.clone(), head: Head::default(), pending: None }))
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+}
+
+struct Request {
+    /// `None` only if no policy was ever loaded; such requests pass untouched.
+    worker: Option<Shared>,
+    head: Head,
+    /// Set while waiting for the body.
+    pending: Option<Pending>,
+}
+
+impl Context for Request {}
+
+impl HttpContext for Request {
+    fn on_http_request_headers(&mut self, _headers: usize, end_of_stream: bool) -> Action {
+        let Some(worker) = self.worker.clone() else { return Action::Continue };
+        let headers = hostcalls::get_map_bytes(MapType::HttpRequestHeaders).unwrap_or_default();
+        self.head.headers = headers;
+        for name in self.head.spoofed_botgate_headers() {
+            let _ = hostcalls::remove_map_value(MapType::HttpRequestHeaders, &name);
+        }
+        let mut w = worker.borrow_mut();
+        if w.engine.needs_peer(&self.head) {
+            self.head.peer = hostcalls::get_property(vec!["source", "address"]).ok().flatten().and_then(|a| parse_peer(&a));
+        }
+        match w.engine.begin(&self.head, !end_of_stream, now_ms()) {
+            Begin::Decided(d) => carry_out(&mut w, &self.head, d),
+            Begin::NeedBody(p) => {
+                self.pending = Some(p);
+                Action::Pause
+            }
+        }
+    }
+
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        let Some(worker) = self.worker.clone() else { return Action::Continue };
+        if self.pending.is_none() {
+            return Action::Continue;
+        }
+        let limit = worker.borrow().engine.policy().limits.max_body_bytes;
+        if !end_of_stream && body_size < limit {
+            return Action::Pause; // keep buffering
+        }
+        self.decide_with_body(&worker, body_size.min(limit), body_size > limit)
+    }
+
+    fn on_http_request_trailers(&mut self, _trailers: usize) -> Action {
+        let Some(worker) = self.worker.clone() else { return Action::Continue };
+        if self.pending.is_none() {
+            return Action::Continue;
+        }
+        let limit = worker.borrow().engine.policy().limits.max_body_bytes;
+        self.decide_with_body(&worker, limit, false)
+    }
+}
+
+impl Request {
+    fn decide_with_body(&mut self, worker: &Shared, len: usize, truncated: bool) -> Action {
+        let Some(pending) = self.pending.take() else { return Action::Continue };
+        let body = hostcalls::get_buffer(BufferType::HttpRequestBody, 0, len).ok().flatten().unwrap_or_default();
+        let mut w = worker.borrow_mut();
+        if truncated {
+            w.engine.tally.bump(Counter::BodyTruncated);
+        }
+        let d = w.engine.finish(pending, &self.head, &body, now_ms());
+        carry_out(&mut w, &self.head, d)
+    }
+}
+
+/// Records the evidence, then answers locally or lets the request go on with the verdict headers.
+fn carry_out(w: &mut Worker, head: &Head, d: crate::decide::Decision) -> Action {
+    let request_id = head.first("x-request-id").and_then(|v| std::str::from_utf8(v).ok()).unwrap_or("");
+    let evidence = d.evidence(request_id);
+    if let Err(e) = hostcalls::set_property(vec!["botgate"], Some(evidence.as_bytes())) {
+        log::debug!("botgate: cannot set filter state: {e:?}");
+    }
+    if d.flagged() {
+        log::warn!("botgate decision {evidence}");
+    }
+    if let Some(id) = w.metrics.score {
+        let _ = hostcalls::record_metric(id, (d.score * 1000.0).round() as u64);
+    }
+    if let Some(reply) = d.reply(request_id) {
+        let headers: Vec<(&str, &str)> = reply.headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        if let Err(e) = hostcalls::send_http_response(reply.status, headers, Some(reply.body.as_bytes())) {
+            log::error!("botgate: local reply failed: {e:?}");
+            return Action::Continue;
+        }
+        return Action::Pause;
+    }
+    for (name, value) in d.upstream_headers() {
+        let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, name, Some(&value));
+    }
+    Action::Continue
+}
+
+fn now_ms() -> u64 {
+    hostcalls::get_current_time()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_millis() as u64)
+}
