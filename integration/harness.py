@@ -1,0 +1,209 @@
+"""Real Envoy + botgate + an echo upstream on 127.0.0.1, started and stopped by PID."""
+import json
+import os
+import pathlib
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "envoy"))
+import render  # noqa: E402
+
+ENVOY = os.environ.get("ENVOY", str(ROOT / ".venv" / "bin" / "envoy"))
+WASM = ROOT / "target" / "wasm32-wasip1" / "release" / "botgate.wasm"
+BOTGATE = ROOT / "target" / "release" / "botgate"
+EXAMPLE_POLICY = ROOT / "envoy" / "policy.example.json"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout=10.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def stop(proc):
+    if proc and proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+class Upstream:
+    def __init__(self):
+        self.port = free_port()
+        self.proc = subprocess.Popen([sys.executable, str(ROOT / "integration" / "upstream.py"), str(self.port)])
+        if not wait_port(self.port):
+            stop(self.proc)
+            raise RuntimeError("upstream did not start")
+
+    def close(self):
+        stop(self.proc)
+
+
+class Envoy:
+    """One Envoy with botgate and `policy` (dict or JSON text) in front of `upstream_port`."""
+
+    def __init__(self, policy, upstream_port, concurrency=1, template=None, wait=True):
+        self.dir = pathlib.Path(tempfile.mkdtemp(prefix="botgate-it-"))
+        self.port, self.admin = free_port(), free_port()
+        self.access_log = self.dir / "access.log"
+        self.log = self.dir / "envoy.log"
+        config = render.render(policy, self.port, self.admin, upstream_port, str(WASM), str(self.access_log),
+                               template=template)
+        (self.dir / "envoy.yaml").write_text(config)
+        self.proc = subprocess.Popen(
+            [ENVOY, "-c", str(self.dir / "envoy.yaml"), "--concurrency", str(concurrency),
+             "--disable-hot-restart", "--file-flush-interval-msec", "100", "--log-level", "info",
+             "--log-path", str(self.log)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if wait and not self.wait_ready():
+            out = self.log_text()
+            self.close()
+            raise RuntimeError(f"envoy did not become ready:\n{out[-4000:]}")
+
+    def wait_ready(self, timeout=30.0):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                return False
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.admin}/ready", timeout=1) as r:
+                    if r.status == 200 and wait_port(self.port, 1):
+                        return True
+            except OSError:
+                pass
+            time.sleep(0.1)
+        return False
+
+    def exit_code(self, timeout=30.0):
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def log_text(self):
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def close(self):
+        stop(self.proc)
+
+    # --- HTTP -------------------------------------------------------------------------------
+    def request(self, method="GET", path="/", headers=None, body=None, timeout=10):
+        """Sends one HTTP/1.1 request with raw bytes; returns (status, headers dict of lists, body)."""
+        head = [f"{method} {path} HTTP/1.1".encode(), b"host: app.test"]
+        items = headers.items() if isinstance(headers, dict) else (headers or [])
+        for k, v in items:
+            head.append((k.encode() if isinstance(k, str) else k) + b": " + (v.encode() if isinstance(v, str) else v))
+        if body is not None:
+            body = body.encode() if isinstance(body, str) else body
+            head.append(b"content-length: " + str(len(body)).encode())
+        head.append(b"connection: close")
+        raw = b"\r\n".join(head) + b"\r\n\r\n" + (body or b"")
+        with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as s:
+            s.sendall(raw)
+            data = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        return parse_response(data)
+
+    def get(self, path="/", **kw):
+        return self.request("GET", path, **kw)
+
+    # --- Evidence -----------------------------------------------------------------------------
+    def stats(self):
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.admin}/stats/prometheus", timeout=5) as r:
+            return r.read().decode()
+
+    def metric(self, name, **labels):
+        """The value of one Prometheus series (0 when absent)."""
+        want = {k: str(v) for k, v in labels.items()}
+        for line in self.stats().splitlines():
+            m = re.match(r"^([a-zA-Z_:][\w:]*)(\{(.*)\})? (\S+)$", line)
+            if not m or m.group(1) != name:
+                continue
+            got = dict(re.findall(r'(\w+)="([^"]*)"', m.group(3) or ""))
+            if all(got.get(k) == v for k, v in want.items()):
+                return float(m.group(4))
+        return 0.0
+
+    def wait_metric(self, name, predicate, timeout=5.0, **labels):
+        """Counters are flushed on botgate's 1 s tick: poll until `predicate(value)`."""
+        deadline = time.time() + timeout
+        value = self.metric(name, **labels)
+        while not predicate(value) and time.time() < deadline:
+            time.sleep(0.2)
+            value = self.metric(name, **labels)
+        return value
+
+    def access_entries(self, timeout=3.0, want=1):
+        """Parsed access-log lines, each with its botgate decision parsed too."""
+        deadline = time.time() + timeout
+        while True:
+            lines = self.access_log.read_text().splitlines() if self.access_log.exists() else []
+            if len(lines) >= want or time.time() > deadline:
+                break
+            time.sleep(0.1)
+        out = []
+        for line in lines:
+            entry = json.loads(line)
+            raw = entry.get("botgate")
+            entry["botgate"] = json.loads(raw) if raw and raw != "-" else None
+            out.append(entry)
+        return out
+
+
+def parse_response(data):
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    status = int(lines[0].split()[1]) if lines and len(lines[0].split()) > 1 else 0
+    headers = {}
+    for line in lines[1:]:
+        k, _, v = line.partition(b":")
+        headers.setdefault(k.decode().strip().lower(), []).append(v.decode(errors="replace").strip())
+    if "chunked" in ",".join(headers.get("transfer-encoding", [])):
+        body = dechunk(body)
+    return status, headers, body
+
+
+def dechunk(body):
+    out = b""
+    while body:
+        size_line, _, rest = body.partition(b"\r\n")
+        size = int(size_line.split(b";")[0] or b"0", 16)
+        if size == 0:
+            break
+        out += rest[:size]
+        body = rest[size + 2:]
+    return out
+
+
+def echoed(body):
+    """Headers the upstream received, as a dict of lists."""
+    data = json.loads(body)
+    out = {}
+    for k, v in data["headers"]:
+        out.setdefault(k, []).append(v)
+    return out

@@ -1,0 +1,50 @@
+#!/usr/bin/env python3
+"""A demo upstream: answers every request with what it received, as JSON.
+
+    python3 integration/upstream.py PORT
+
+Tests read the headers botgate added (`x-botgate-*`) from the echo.
+"""
+import json
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class Echo(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def _answer(self):
+        length = int(self.headers.get("content-length") or 0)
+        body = self.rfile.read(length) if length else b""
+        if self.path.startswith("/status/"):
+            status = int(self.path.split("/")[2].split("?")[0] or 200)
+        else:
+            status = 200
+        echo = {
+            "method": self.command,
+            "path": self.path,
+            "headers": [[k.lower(), v] for k, v in self.headers.items()],
+            "body_bytes": len(body),
+        }
+        if "text/html" in (self.headers.get("accept") or ""):
+            out = (f"<!doctype html><title>demo</title><h1>Hello from the upstream</h1>"
+                   f"<p>You asked for {self.path}</p>").encode()
+            ctype = "text/html; charset=utf-8"
+        else:
+            out = json.dumps(echo).encode()
+            ctype = "application/json"
+        self.send_response(status)
+        self.send_header("content-type", ctype)
+        self.send_header("content-length", str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _answer
+
+    def log_message(self, *args):
+        pass
+
+
+if __name__ == "__main__":
+    ThreadingHTTPServer.daemon_threads = True
+    ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Echo).serve_forever()
