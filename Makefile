@@ -6,13 +6,20 @@ ENVOY         := $(VENV)/bin/envoy
 WASM          := target/wasm32-wasip1/release/botgate.wasm
 CARGO         ?= cargo
 
-.PHONY: all wasm cli test unit integration lint demo bench fuzz fuzz-smoke envoy-config deps clean
+.PHONY: all wasm cli test unit integration lint demo bench fuzz-smoke envoy-config deps system-deps clean
+APT_PACKAGES  := wrk
+SUDO          := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 all: wasm cli
 
 ## Toolchain and Envoy, installed into the project (idempotent).
 deps: $(ENVOY)
 	@rustup target list --installed 2>/dev/null | grep -q wasm32-wasip1 || rustup target add wasm32-wasip1
+
+## Debian packages the tests drive (load generator; later the browser).
+system-deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $$missing; fi
 
 $(ENVOY):
 	python3 -m venv $(VENV)
@@ -27,12 +34,12 @@ cli:
 	$(CARGO) build --release --bin botgate
 
 ## Every test: engine unit and scenario tests natively, then real Envoy end to end.
-test: lint unit integration
+test: deps system-deps lint unit integration
 
 unit:
 	$(CARGO) test --all-targets
 
-lint:
+lint: deps
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) clippy --lib --target wasm32-wasip1 -- -D warnings
@@ -48,7 +55,7 @@ bench: wasm
 	bench/run.sh
 
 fuzz-smoke:
-	bench/../fuzz/smoke.sh
+	fuzz/smoke.sh
 
 envoy-config:
 	python3 envoy/render.py > envoy/envoy.yaml

@@ -6,7 +6,7 @@ its own wrk, both pinned to CPU 1. The two Envoys share one core, so on a noisy 
 same noise, and the ratio A/B (throughput, CPU time per request) cancels most of it where
 absolute numbers would not. The same configuration against itself is the noise check.
 
-    BENCH_ROUNDS=5 BENCH_SECONDS=10 python3 bench/pairs.py
+    BENCH_ROUNDS=5 BENCH_SECONDS=10 [BENCH_PAIRS=botgate:empty-wasm,...] python3 bench/pairs.py
 
 Writes bench/results/latest.md (and latest.json with every round) and prints the table.
 """
@@ -32,6 +32,7 @@ from render import render  # noqa: E402  (envoy/render.py, shared with the tests
 ENVOY = os.environ.get("ENVOY", str(ROOT / ".venv/bin/envoy"))
 BOTGATE_WASM = ROOT / "target/wasm32-wasip1/release/botgate.wasm"
 EMPTY_WASM = BENCH / "empty-filter/target/wasm32-wasip1/release/empty_filter.wasm"
+HOSTCALLS_WASM = BENCH / "empty-filter/target/hostcalls/wasm32-wasip1/release/empty_filter.wasm"
 TEMPLATE = BENCH / "envoy.bench.template.yaml"
 BENCH_POLICY = BENCH / "policy.bench.json"
 EXAMPLE_POLICY = ROOT / "envoy/policy.example.json"
@@ -53,6 +54,8 @@ CONFIGS = {
     "botgate": (BOTGATE_WASM, BENCH_POLICY),
     "botgate-example": (BOTGATE_WASM, EXAMPLE_POLICY),
     "empty-wasm": (EMPTY_WASM, BENCH_POLICY),
+    # The empty filter making botgate's per-request host calls, without botgate's own work.
+    "hostcalls-only": (HOSTCALLS_WASM, BENCH_POLICY),
     "no-wasm": (None, BENCH_POLICY),
 }
 PAIRS = [
@@ -61,8 +64,15 @@ PAIRS = [
     ("botgate", "no-wasm"),
     ("botgate", "botgate"),  # noise check
     ("botgate-example", "empty-wasm"),
+    ("botgate", "hostcalls-only"),  # where botgate's cost goes: its own work vs host calls
 ]
+if os.environ.get("BENCH_PAIRS"):  # e.g. "botgate:empty-wasm,botgate:botgate" runs just those
+    PAIRS = [tuple(p.split(":")) for p in os.environ["BENCH_PAIRS"].split(",")]
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+class RoundFailed(Exception):
+    """An Envoy or wrk failed; the round is retried once, then the run stops."""
 
 
 def envoy_yaml(config, listen, admin):
@@ -98,7 +108,7 @@ class Envoy:
         self.config, (self.listen, self.admin) = config, slot
         for port in slot:
             if not port_free(port):
-                raise SystemExit(f"port {port} is in use; stop whatever holds it and retry")
+                raise RoundFailed(f"port {port} is in use; stop whatever holds it and retry")
         conf = workdir / f"envoy-{self.listen}.yaml"
         conf.write_text(envoy_yaml(config, self.listen, self.admin))
         self.log_path = workdir / f"envoy-{self.listen}.log"
@@ -127,13 +137,13 @@ class Envoy:
         while time.time() < deadline:
             if self.proc.poll() is not None:
                 tail = self.log_path.read_text()[-3000:]
-                raise SystemExit(f"envoy ({self.config}) exited {self.proc.returncode}:\n{tail}")
+                raise RoundFailed(f"envoy ({self.config}) exited {self.proc.returncode}:\n{tail}")
             with contextlib.suppress(OSError):
                 if http_get(f"http://127.0.0.1:{self.admin}/ready").strip() == "LIVE":
                     if http_get(f"http://127.0.0.1:{self.listen}/").strip() == "ok":
                         return
             time.sleep(0.2)
-        raise SystemExit(f"envoy ({self.config}) not ready after {timeout}s")
+        raise RoundFailed(f"envoy ({self.config}) not ready after {timeout}s")
 
     def outcomes(self):
         """botgate's request outcomes (empty for the other configurations)."""
@@ -159,7 +169,7 @@ class Wrk:
         self.out.seek(0)
         text = self.out.read().decode()
         if self.proc.returncode != 0 or "Requests/sec" not in text:
-            raise SystemExit(f"wrk failed ({self.proc.returncode}):\n{text}")
+            raise RoundFailed(f"wrk failed ({self.proc.returncode}):\n{text}")
         errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
         non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
         return {
@@ -180,8 +190,10 @@ def load_both(envoys, seconds):
     """Loads both Envoys at once for `seconds`; returns each wrk's result."""
     with contextlib.ExitStack() as stack:
         outs = [stack.enter_context(tempfile.TemporaryFile()) for _ in envoys]
-        wrks = [Wrk(e.listen, seconds, out) for e, out in zip(envoys, outs)]
+        wrks = []
         try:
+            for e, out in zip(envoys, outs):
+                wrks.append(Wrk(e.listen, seconds, out))
             return [w.result() for w in wrks]
         finally:
             for w in wrks:
@@ -299,7 +311,7 @@ def report(summaries, started):
 
 
 def main():
-    for path in (BOTGATE_WASM, EMPTY_WASM):
+    for path in (BOTGATE_WASM, EMPTY_WASM, HOSTCALLS_WASM):
         if not path.exists():
             raise SystemExit(f"{path} is missing; run bench/run.sh (it builds both modules)")
     if policy_drift():
@@ -312,7 +324,12 @@ def main():
         for a, b in PAIRS:
             rounds = []
             for r in range(ROUNDS):
-                ra, rb = one_round(a, b, swap=r % 2 == 1, workdir=pathlib.Path(tmp))
+                try:
+                    ra, rb = one_round(a, b, swap=r % 2 == 1, workdir=pathlib.Path(tmp))
+                except RoundFailed as e:
+                    print(f"round failed, retrying once: {e}", file=sys.stderr)
+                    time.sleep(2)
+                    ra, rb = one_round(a, b, swap=r % 2 == 1, workdir=pathlib.Path(tmp))
                 rounds.append((ra, rb))
                 print(f"{a:>15} vs {b:<15} round {r + 1}/{ROUNDS}: "
                       f"{ra['rps']:8.0f} / {rb['rps']:8.0f} req/s = {ra['rps'] / rb['rps']:.3f}; "
@@ -329,4 +346,7 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except RoundFailed as e:
+        raise SystemExit(f"bench failed: {e}")

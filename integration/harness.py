@@ -49,8 +49,8 @@ def stop(proc):
 
 
 class Upstream:
-    def __init__(self):
-        self.port = free_port()
+    def __init__(self, port=None):
+        self.port = port or free_port()
         self.proc = subprocess.Popen([sys.executable, str(ROOT / "integration" / "upstream.py"), str(self.port)])
         if not wait_port(self.port):
             stop(self.proc)
@@ -63,9 +63,9 @@ class Upstream:
 class Envoy:
     """One Envoy with botgate and `policy` (dict or JSON text) in front of `upstream_port`."""
 
-    def __init__(self, policy, upstream_port, concurrency=1, template=None, wait=True):
+    def __init__(self, policy, upstream_port, concurrency=1, template=None, wait=True, port=None, admin=None):
         self.dir = pathlib.Path(tempfile.mkdtemp(prefix="botgate-it-"))
-        self.port, self.admin = free_port(), free_port()
+        self.port, self.admin = port or free_port(), admin or free_port()
         self.access_log = self.dir / "access.log"
         self.log = self.dir / "envoy.log"
         config = render.render(policy, self.port, self.admin, upstream_port, str(WASM), str(self.access_log),

@@ -75,7 +75,9 @@ impl Decision {
     }
 
     pub fn fingerprint_id(&self) -> String {
-        self.fingerprint.map(|f| format!("{f:016x}")).unwrap_or_default()
+        self.fingerprint
+            .map(|f| format!("{f:016x}"))
+            .unwrap_or_default()
     }
 
     /// Headers added to a request that goes upstream.
@@ -111,7 +113,11 @@ impl Decision {
             json_list(&self.reasons),
             json_str(request_id)
         );
-        Some(Reply { status, headers, body })
+        Some(Reply {
+            status,
+            headers,
+            body,
+        })
     }
 
     /// The decision as one JSON object: the access-log evidence and the flagged-decision log line.
@@ -185,7 +191,9 @@ mod tests {
         let mut d = Decision::pass(None);
         d.would = Some(Verdict::Block);
         assert!(d.reply("").is_none());
-        assert!(d.upstream_headers().contains(&("x-botgate-verdict", "would_block".to_string())));
+        assert!(d
+            .upstream_headers()
+            .contains(&("x-botgate-verdict", "would_block".to_string())));
         assert_eq!(d.outcome(), "would_block");
     }
 }

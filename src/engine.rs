@@ -51,8 +51,15 @@ impl Engine {
     pub fn new(policy: Policy) -> Self {
         let limits = policy.limits;
         Engine {
-            limiter: RateLimiter::new(policy.global_rate_limit, policy.ip_rate_limit, limits.max_clients),
-            detector: policy.bot_detector.clone().map(|d| Detector::new(d, &limits)),
+            limiter: RateLimiter::new(
+                policy.global_rate_limit,
+                policy.ip_rate_limit,
+                limits.max_clients,
+            ),
+            detector: policy
+                .bot_detector
+                .clone()
+                .map(|d| Detector::new(d, &limits)),
             policy,
             tally: Tally::default(),
             reported_evictions: [0; 3],
@@ -116,7 +123,8 @@ impl Engine {
                     d.reasons.push("near_duplicate_body");
                     self.tally.bump(Counter::FlaggedNearDuplicate);
                 }
-                let enforce = det.config().action == DetectorAction::Block && self.policy.mode == Mode::Enforce;
+                let enforce = det.config().action == DetectorAction::Block
+                    && self.policy.mode == Mode::Enforce;
                 if enforce {
                     d.verdict = Verdict::Block;
                     self.tally.bump(Counter::BlockedBotDetector);
@@ -146,8 +154,16 @@ impl Engine {
         }
         let (fp_ev, body_ev) = self.detector.as_ref().map_or((0, 0), Detector::evictions);
         let totals = [self.limiter.evictions(), fp_ev, body_ev];
-        let counters = [Counter::EvictionsClients, Counter::EvictionsFingerprints, Counter::EvictionsBodies];
-        for ((total, seen), counter) in totals.iter().zip(self.reported_evictions.iter_mut()).zip(counters) {
+        let counters = [
+            Counter::EvictionsClients,
+            Counter::EvictionsFingerprints,
+            Counter::EvictionsBodies,
+        ];
+        for ((total, seen), counter) in totals
+            .iter()
+            .zip(self.reported_evictions.iter_mut())
+            .zip(counters)
+        {
             self.tally.add(counter, total - *seen);
             *seen = *total;
         }
@@ -160,7 +176,8 @@ impl Engine {
             clients: self.limiter.tracked_clients(),
             fingerprints,
             bodies,
-            state_bytes: self.limiter.heap_bytes() + self.detector.as_ref().map_or(0, Detector::heap_bytes),
+            state_bytes: self.limiter.heap_bytes()
+                + self.detector.as_ref().map_or(0, Detector::heap_bytes),
         }
     }
 }

@@ -29,10 +29,14 @@ proxy_wasm::main! {{
 const TICK: Duration = Duration::from_secs(1);
 
 /// Metric ids, defined once per worker VM.
+///
+/// Every worker's VM (and the main thread's) shares one stat per name, so gauges are moved by
+/// each VM's own change: the exported value is the sum over the VMs.
 #[derive(Default)]
 struct Metrics {
     counters: Vec<u32>,
     gauges: Vec<u32>,
+    reported: Vec<u64>,
     score: Option<u32>,
 }
 
@@ -40,8 +44,15 @@ impl Metrics {
     fn define() -> Metrics {
         let define = |t, n: &str| hostcalls::define_metric(t, n).ok();
         Metrics {
-            counters: COUNTER_NAMES.iter().filter_map(|n| define(MetricType::Counter, n)).collect(),
-            gauges: GAUGE_NAMES.iter().filter_map(|n| define(MetricType::Gauge, n)).collect(),
+            counters: COUNTER_NAMES
+                .iter()
+                .filter_map(|n| define(MetricType::Counter, n))
+                .collect(),
+            gauges: GAUGE_NAMES
+                .iter()
+                .filter_map(|n| define(MetricType::Gauge, n))
+                .collect(),
+            reported: vec![0; GAUGE_NAMES.len()],
             score: define(MetricType::Histogram, SCORE_HISTOGRAM),
         }
     }
@@ -54,11 +65,19 @@ impl Metrics {
         }
     }
 
-    fn set_gauges(&self, f: Footprint) {
+    fn set_gauges(&mut self, f: Footprint) {
         let memory = (core::arch::wasm32::memory_size(0) as u64) * 65_536;
-        let values = [f.clients as u64, f.fingerprints as u64, f.bodies as u64, f.state_bytes as u64, memory];
-        for (id, v) in self.gauges.iter().zip(values) {
-            let _ = hostcalls::record_metric(*id, v);
+        let values = [
+            f.clients as u64,
+            f.fingerprints as u64,
+            f.bodies as u64,
+            f.state_bytes as u64,
+            memory,
+        ];
+        for ((id, seen), v) in self.gauges.iter().zip(self.reported.iter_mut()).zip(values) {
+            if v != *seen && hostcalls::increment_metric(*id, v as i64 - *seen as i64).is_ok() {
+                *seen = v;
+            }
         }
     }
 }
@@ -95,14 +114,22 @@ impl RootContext for Root {
             }
         }
         let Some(policy) = parsed.policy else {
-            log::error!("botgate: policy refused ({} errors); see above", parsed.errors().count());
+            log::error!(
+                "botgate: policy refused ({} errors); see above",
+                parsed.errors().count()
+            );
             return false;
         };
         let engine = Engine::new(policy);
         match &self.worker {
             // A reconfiguration keeps the metric ids and starts the windows afresh.
             Some(w) => w.borrow_mut().engine = engine,
-            None => self.worker = Some(Rc::new(RefCell::new(Worker { engine, metrics: Metrics::define() }))),
+            None => {
+                self.worker = Some(Rc::new(RefCell::new(Worker {
+                    engine,
+                    metrics: Metrics::define(),
+                })))
+            }
         }
         let _ = hostcalls::set_tick_period(TICK);
         log::info!("botgate {}: policy loaded", env!("CARGO_PKG_VERSION"));
@@ -119,7 +146,11 @@ impl RootContext for Root {
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
-        Some(Box::new(Request { worker: self.worker.clone(), head: Head::default(), pending: None }))
+        Some(Box::new(Request {
+            worker: self.worker.clone(),
+            head: Head::default(),
+            pending: None,
+        }))
     }
 
     fn get_type(&self) -> Option<ContextType> {
@@ -139,7 +170,9 @@ impl Context for Request {}
 
 impl HttpContext for Request {
     fn on_http_request_headers(&mut self, _headers: usize, end_of_stream: bool) -> Action {
-        let Some(worker) = self.worker.clone() else { return Action::Continue };
+        let Some(worker) = self.worker.clone() else {
+            return Action::Continue;
+        };
         let headers = hostcalls::get_map_bytes(MapType::HttpRequestHeaders).unwrap_or_default();
         self.head.headers = headers;
         for name in self.head.spoofed_botgate_headers() {
@@ -147,7 +180,10 @@ impl HttpContext for Request {
         }
         let mut w = worker.borrow_mut();
         if w.engine.needs_peer(&self.head) {
-            self.head.peer = hostcalls::get_property(vec!["source", "address"]).ok().flatten().and_then(|a| parse_peer(&a));
+            self.head.peer = hostcalls::get_property(vec!["source", "address"])
+                .ok()
+                .flatten()
+                .and_then(|a| parse_peer(&a));
         }
         match w.engine.begin(&self.head, !end_of_stream, now_ms()) {
             Begin::Decided(d) => carry_out(&mut w, &self.head, d),
@@ -159,7 +195,9 @@ impl HttpContext for Request {
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
-        let Some(worker) = self.worker.clone() else { return Action::Continue };
+        let Some(worker) = self.worker.clone() else {
+            return Action::Continue;
+        };
         if self.pending.is_none() {
             return Action::Continue;
         }
@@ -171,7 +209,9 @@ impl HttpContext for Request {
     }
 
     fn on_http_request_trailers(&mut self, _trailers: usize) -> Action {
-        let Some(worker) = self.worker.clone() else { return Action::Continue };
+        let Some(worker) = self.worker.clone() else {
+            return Action::Continue;
+        };
         if self.pending.is_none() {
             return Action::Continue;
         }
@@ -182,8 +222,13 @@ impl HttpContext for Request {
 
 impl Request {
     fn decide_with_body(&mut self, worker: &Shared, len: usize, truncated: bool) -> Action {
-        let Some(pending) = self.pending.take() else { return Action::Continue };
-        let body = hostcalls::get_buffer(BufferType::HttpRequestBody, 0, len).ok().flatten().unwrap_or_default();
+        let Some(pending) = self.pending.take() else {
+            return Action::Continue;
+        };
+        let body = hostcalls::get_buffer(BufferType::HttpRequestBody, 0, len)
+            .ok()
+            .flatten()
+            .unwrap_or_default();
         let mut w = worker.borrow_mut();
         if truncated {
             w.engine.tally.bump(Counter::BodyTruncated);
@@ -195,7 +240,10 @@ impl Request {
 
 /// Records the evidence, then answers locally or lets the request go on with the verdict headers.
 fn carry_out(w: &mut Worker, head: &Head, d: crate::decide::Decision) -> Action {
-    let request_id = head.first("x-request-id").and_then(|v| std::str::from_utf8(v).ok()).unwrap_or("");
+    let request_id = head
+        .first("x-request-id")
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .unwrap_or("");
     let evidence = d.evidence(request_id);
     if let Err(e) = hostcalls::set_property(vec!["botgate"], Some(evidence.as_bytes())) {
         log::debug!("botgate: cannot set filter state: {e:?}");
@@ -207,8 +255,14 @@ fn carry_out(w: &mut Worker, head: &Head, d: crate::decide::Decision) -> Action 
         let _ = hostcalls::record_metric(id, (d.score * 1000.0).round() as u64);
     }
     if let Some(reply) = d.reply(request_id) {
-        let headers: Vec<(&str, &str)> = reply.headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        if let Err(e) = hostcalls::send_http_response(reply.status, headers, Some(reply.body.as_bytes())) {
+        let headers: Vec<(&str, &str)> = reply
+            .headers
+            .iter()
+            .map(|(k, v)| (*k, v.as_str()))
+            .collect();
+        if let Err(e) =
+            hostcalls::send_http_response(reply.status, headers, Some(reply.body.as_bytes()))
+        {
             log::error!("botgate: local reply failed: {e:?}");
             return Action::Continue;
         }

@@ -43,7 +43,10 @@ impl Counter {
         ALL
     }
     pub fn name(self) -> &'static str {
-        COUNTER_NAMES.get(self.index()).copied().unwrap_or("botgate_unknown")
+        COUNTER_NAMES
+            .get(self.index())
+            .copied()
+            .unwrap_or("botgate_unknown")
     }
 }
 
@@ -78,7 +81,9 @@ pub struct Tally {
 
 impl Default for Tally {
     fn default() -> Self {
-        Tally { counts: vec![0; COUNTER_NAMES.len()] }
+        Tally {
+            counts: vec![0; COUNTER_NAMES.len()],
+        }
     }
 }
 
@@ -99,7 +104,11 @@ impl Tally {
 
     /// Takes the pending deltas, leaving zeros.
     pub fn drain(&mut self) -> Vec<(Counter, u64)> {
-        let out = Counter::all().iter().map(|&c| (c, self.get(c))).filter(|(_, n)| *n > 0).collect();
+        let out = Counter::all()
+            .iter()
+            .map(|&c| (c, self.get(c)))
+            .filter(|(_, n)| *n > 0)
+            .collect();
         self.counts.iter_mut().for_each(|n| *n = 0);
         out
     }
@@ -114,7 +123,13 @@ mod tests {
         let mut seen = std::collections::HashSet::new();
         for name in COUNTER_NAMES.iter().chain(GAUGE_NAMES) {
             assert!(name.starts_with("botgate_"));
-            assert!(name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.'), "{name}");
+            assert!(
+                name.bytes().all(|b| b.is_ascii_lowercase()
+                    || b.is_ascii_digit()
+                    || b == b'_'
+                    || b == b'.'),
+                "{name}"
+            );
             assert!(seen.insert(*name), "duplicate {name}");
         }
         assert_eq!(COUNTER_NAMES.len(), Counter::all().len());
@@ -125,7 +140,10 @@ mod tests {
         let mut t = Tally::default();
         t.bump(Counter::RequestsBlock);
         t.add(Counter::EvictionsClients, 5);
-        assert_eq!(t.drain(), vec![(Counter::RequestsBlock, 1), (Counter::EvictionsClients, 5)]);
+        assert_eq!(
+            t.drain(),
+            vec![(Counter::RequestsBlock, 1), (Counter::EvictionsClients, 5)]
+        );
         assert!(t.drain().is_empty());
     }
 }

@@ -1,8 +1,9 @@
 //! Arbitrary request sequences through long-lived engines, as the proxy-wasm shell drives them.
 //!
-//! Two engines live for the whole process (state carries over between inputs, as on a worker):
-//! the example policy in `enforce` mode and in `observe` mode, both with the bot detector set to
-//! `block` and small tables so eviction is exercised. Each input is a list of requests with
+//! Three engines live for the whole process (state carries over between inputs, as on a worker),
+//! all from the example policy with the bot detector set to `block` and small tables so eviction
+//! is exercised: the example as is (enforced), a tight variant (small rate limits, every
+//! fingerprint field) and an observe-mode variant. Each input is a list of requests with
 //! arbitrary headers (known names, arbitrary names, non-UTF-8, huge, duplicated), peers and
 //! bodies; the clock only moves forward. Every decision must render as valid JSON and headers,
 //! scores stay in [0, 1], observe mode never blocks, and the tables never outgrow their limits.
@@ -29,43 +30,85 @@ const MAX_BODY_BYTES: usize = 8192;
 const MAX_REQUESTS: usize = 64;
 /// A realistic epoch in milliseconds, so window arithmetic runs on real magnitudes.
 const EPOCH_MS: u64 = 1_700_000_000_000;
-/// The example policy's rate-limit windows.
-const RATE_WINDOW_S: u64 = 60;
+/// Every fingerprint input there is, for the variants that use them all.
+const ALL_FIELDS: &[&str] = &[
+    "user-agent", "x-forwarded-for", "authorization", "body", "model", "path", "method", "query",
+    "client_ip", "json:messages", "json:params.user", "header:content-type",
+];
 
-fn policy_text(mode: &str) -> String {
-    let mut v: serde_json::Value = serde_json::from_str(EXAMPLE_POLICY).expect("example policy is JSON");
-    v["mode"] = mode.into();
-    v["bot_detector"]["action"] = "block".into();
-    v["limits"] = serde_json::json!({
-        "max_clients": MAX_CLIENTS,
-        "max_fingerprints": MAX_FINGERPRINTS,
-        "max_bodies": MAX_BODIES,
-        "max_body_bytes": MAX_BODY_BYTES,
-    });
-    v.to_string()
+/// The engines every input may drive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Variant {
+    /// The example policy as shipped (rate limits 40/min per client, 500/min in all), enforced,
+    /// with the detector blocking.
+    Example,
+    /// Enforced, with rate limits small enough for one input to reach, and every field.
+    Tight,
+    /// Observe mode; the global limit is large enough for the estimated (sliding-counter) window.
+    Observe,
 }
 
-fn engine(mode: &str) -> Engine {
-    let parsed = policy::parse(policy_text(mode).as_bytes());
-    match parsed.policy {
-        Some(p) => {
-            assert_eq!(p.limits, Limits { max_clients: MAX_CLIENTS, max_fingerprints: MAX_FINGERPRINTS, max_bodies: MAX_BODIES, max_body_bytes: MAX_BODY_BYTES });
-            assert!(p.bot_detector.is_some() && p.ip_rate_limit.is_some() && p.global_rate_limit.is_some());
-            Engine::new(p)
+const VARIANTS: [Variant; 3] = [Variant::Example, Variant::Tight, Variant::Observe];
+
+impl Variant {
+    fn observe(self) -> bool {
+        self == Variant::Observe
+    }
+
+    /// The longest rate-limit window, which bounds `retry-after`.
+    fn window_s(self) -> u64 {
+        match self {
+            Variant::Example => 60,
+            Variant::Tight | Variant::Observe => 10,
         }
-        None => panic!("fuzz policy refused: {:?}", parsed.diags),
+    }
+
+    fn policy_text(self) -> String {
+        let mut v: serde_json::Value = serde_json::from_str(EXAMPLE_POLICY).expect("example policy is JSON");
+        v["bot_detector"]["action"] = "block".into();
+        v["limits"] = serde_json::json!({
+            "max_clients": MAX_CLIENTS,
+            "max_fingerprints": MAX_FINGERPRINTS,
+            "max_bodies": MAX_BODIES,
+            "max_body_bytes": MAX_BODY_BYTES,
+        });
+        match self {
+            Variant::Example => v["mode"] = "enforce".into(),
+            Variant::Tight => {
+                v["mode"] = "enforce".into();
+                v["ip_rate_limit"] = serde_json::json!({"max_requests": 3, "window_seconds": 10, "trust_proxy_depth": 1});
+                v["global_rate_limit"] = serde_json::json!({"max_requests": 30, "window_seconds": 10});
+                v["bot_detector"]["fingerprint_fields"] = ALL_FIELDS.into();
+            }
+            Variant::Observe => {
+                v["mode"] = "observe".into();
+                v["ip_rate_limit"] = serde_json::json!({"max_requests": 3, "window_seconds": 10, "trust_proxy_depth": 2});
+                v["global_rate_limit"] = serde_json::json!({"max_requests": 2000, "window_seconds": 10});
+                v["bot_detector"]["fingerprint_fields"] = ALL_FIELDS.into();
+                v["bot_detector"]["similarity_threshold"] = 0.6.into();
+            }
+        }
+        v.to_string()
+    }
+
+    fn engine(self) -> Engine {
+        let parsed = policy::parse(self.policy_text().as_bytes());
+        let Some(p) = parsed.policy else { panic!("{self:?}: fuzz policy refused: {:?}", parsed.diags) };
+        let want = Limits { max_clients: MAX_CLIENTS, max_fingerprints: MAX_FINGERPRINTS, max_bodies: MAX_BODIES, max_body_bytes: MAX_BODY_BYTES };
+        assert_eq!(p.limits, want);
+        assert!(p.bot_detector.is_some() && p.ip_rate_limit.is_some() && p.global_rate_limit.is_some());
+        Engine::new(p)
     }
 }
 
 struct World {
-    enforce: Engine,
-    observe: Engine,
+    engines: Vec<Engine>,
     now: u64,
 }
 
 impl World {
     fn new() -> World {
-        World { enforce: engine("enforce"), observe: engine("observe"), now: EPOCH_MS }
+        World { engines: VARIANTS.iter().map(|v| v.engine()).collect(), now: EPOCH_MS }
     }
 }
 
@@ -243,22 +286,18 @@ impl Body {
     }
 }
 
+/// How far the clock moves before a request: mostly milliseconds, sometimes seconds, rarely
+/// minutes (past every window), so windows both fill and roll over.
 #[derive(Arbitrary, Debug)]
-enum Step {
-    Same,
-    Millis(u8),
-    Seconds(u8),
-    /// Past every window.
-    Minutes(u8),
-}
+struct Step(u8);
 
 impl Step {
     fn ms(&self) -> u64 {
-        match self {
-            Step::Same => 0,
-            Step::Millis(n) => u64::from(*n),
-            Step::Seconds(n) => u64::from(*n) * 1000,
-            Step::Minutes(n) => u64::from(*n) * 60_000,
+        let b = u64::from(self.0);
+        match b {
+            0..=159 => b,
+            160..=239 => (b - 159) * 250,
+            _ => (b - 239) * 60_000,
         }
     }
 }
@@ -269,7 +308,8 @@ struct Request {
     peer: Option<Ip>,
     body: Option<Body>,
     step: Step,
-    observe: bool,
+    /// Which engine: `VARIANTS[engine % 3]`.
+    engine: u8,
     tick: bool,
     /// Sent 1 + repeat % 8 times (to cross the detector's threshold).
     repeat: u8,
@@ -277,9 +317,9 @@ struct Request {
 
 // ---- Checks ------------------------------------------------------------------------------------
 
-fn check_decision(d: &Decision, observe: bool, request_id: &str) {
+fn check_decision(d: &Decision, variant: Variant, request_id: &str) {
     assert!(d.score.is_finite() && (0.0..=1.0).contains(&d.score), "score {}", d.score);
-    if observe {
+    if variant.observe() {
         assert_eq!(d.verdict, Verdict::Pass, "observe mode must let every request pass: {d:?}");
     }
     if let Some(ip) = d.client_ip {
@@ -319,7 +359,7 @@ fn check_decision(d: &Decision, observe: bool, request_id: &str) {
             if v == Verdict::RateLimited {
                 let retry = r.headers.iter().find(|(k, _)| *k == "retry-after").expect("retry-after");
                 let secs: u64 = retry.1.parse().expect("retry-after is seconds");
-                assert!((1..=RATE_WINDOW_S).contains(&secs), "retry-after {secs}");
+                assert!((1..=variant.window_s()).contains(&secs), "retry-after {secs} ({variant:?})");
             }
         }
     }
@@ -364,9 +404,10 @@ fuzz_target!(|requests: Vec<Request>| {
         }
         let Some(world) = slot.as_mut() else { return };
         // Counts left by an earlier input are not this input's.
-        drain_and_count(&mut world.enforce);
-        drain_and_count(&mut world.observe);
-        let mut decided = [0u64; 2];
+        for e in &mut world.engines {
+            drain_and_count(e);
+        }
+        let mut decided = [0u64; VARIANTS.len()];
 
         for req in requests.iter().take(MAX_REQUESTS) {
             world.now += req.step.ms();
@@ -385,7 +426,10 @@ fuzz_target!(|requests: Vec<Request>| {
             let spoofed = head.spoofed_botgate_headers();
             assert!(spoofed.iter().all(|n| n.starts_with("x-botgate-")));
 
-            let engine = if req.observe { &mut world.observe } else { &mut world.enforce };
+            let which = usize::from(req.engine) % VARIANTS.len();
+            let variant = VARIANTS[which];
+            let engine = &mut world.engines[which];
+            assert_eq!(engine.policy().mode == botgate::policy::Mode::Observe, variant.observe());
             for _ in 0..=(req.repeat % 8) {
                 let _ = engine.needs_peer(&head);
                 let d = match engine.begin(&head, body.is_some(), now) {
@@ -395,8 +439,8 @@ fuzz_target!(|requests: Vec<Request>| {
                         engine.finish(pending, &head, body.as_deref().unwrap_or_default(), now)
                     }
                 };
-                decided[usize::from(req.observe)] += 1;
-                check_decision(&d, req.observe, &request_id);
+                decided[which] += 1;
+                check_decision(&d, variant, &request_id);
                 check_footprint(engine);
             }
             if req.tick {
@@ -406,7 +450,8 @@ fuzz_target!(|requests: Vec<Request>| {
             }
         }
 
-        assert_eq!(drain_and_count(&mut world.enforce), decided[0], "enforce: decisions vs requests_total");
-        assert_eq!(drain_and_count(&mut world.observe), decided[1], "observe: decisions vs requests_total");
+        for ((e, n), v) in world.engines.iter_mut().zip(decided).zip(VARIANTS) {
+            assert_eq!(drain_and_count(e), n, "{v:?}: decisions vs botgate_requests_total");
+        }
     });
 });

@@ -56,7 +56,9 @@ impl Field {
         if let Some(rest) = lower.strip_prefix("json:") {
             let parts: Vec<String> = rest.split('.').map(str::to_string).collect();
             if parts.iter().any(String::is_empty) {
-                return Err(format!("\"{name}\" is not a valid JSON field path (use json:a.b)"));
+                return Err(format!(
+                    "\"{name}\" is not a valid JSON field path (use json:a.b)"
+                ));
             }
             return Ok(Field::Json(parts));
         }
@@ -81,7 +83,9 @@ impl Field {
 
 fn header_field(lower: &str, original: &str) -> Result<Field, String> {
     let valid = !lower.is_empty()
-        && lower.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.!#$%&'*+^`|~".contains(&b));
+        && lower
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.!#$%&'*+^`|~".contains(&b));
     if valid {
         Ok(Field::Header(lower.to_string()))
     } else {
@@ -116,7 +120,12 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_clients: 50_000, max_fingerprints: 50_000, max_bodies: 10_000, max_body_bytes: 64 * 1024 }
+        Limits {
+            max_clients: 50_000,
+            max_fingerprints: 50_000,
+            max_bodies: 10_000,
+            max_body_bytes: 64 * 1024,
+        }
     }
 }
 
@@ -164,7 +173,10 @@ const MAX_WINDOW_SECONDS: u64 = 86_400;
 /// Reads a policy from JSON text. An empty configuration is the default policy.
 pub fn parse(text: &[u8]) -> Parsed {
     if text.iter().all(u8::is_ascii_whitespace) {
-        return Parsed { policy: Some(Policy::default()), diags: Vec::new() };
+        return Parsed {
+            policy: Some(Policy::default()),
+            diags: Vec::new(),
+        };
     }
     let value: Value = match serde_json::from_slice(text) {
         Ok(v) => v,
@@ -172,15 +184,25 @@ pub fn parse(text: &[u8]) -> Parsed {
             let diag = Diag {
                 severity: Severity::Error,
                 path: "$".into(),
-                message: format!("not valid JSON: {e} (line {}, column {})", e.line(), e.column()),
+                message: format!(
+                    "not valid JSON: {e} (line {}, column {})",
+                    e.line(),
+                    e.column()
+                ),
             };
-            return Parsed { policy: None, diags: vec![diag] };
+            return Parsed {
+                policy: None,
+                diags: vec![diag],
+            };
         }
     };
     let ctx = Ctx::default();
     let policy = read_policy(&ctx, &value);
     let failed = ctx.has_errors();
-    Parsed { policy: if failed { None } else { policy }, diags: ctx.into_diags() }
+    Parsed {
+        policy: if failed { None } else { policy },
+        diags: ctx.into_diags(),
+    }
 }
 
 fn read_policy(ctx: &Ctx, value: &Value) -> Option<Policy> {
@@ -189,7 +211,9 @@ fn read_policy(ctx: &Ctx, value: &Value) -> Option<Policy> {
         "observe" => Mode::Observe,
         _ => Mode::Enforce,
     };
-    let global_rate_limit = root.obj("global_rate_limit").map(|o| read_rate_limit(o, false).0);
+    let global_rate_limit = root
+        .obj("global_rate_limit")
+        .map(|o| read_rate_limit(o, false).0);
     let (ip_rate_limit, trust_proxy_depth) = match root.obj("ip_rate_limit") {
         Some(o) => {
             let (limit, depth) = read_rate_limit(o, true);
@@ -204,15 +228,33 @@ fn read_policy(ctx: &Ctx, value: &Value) -> Option<Policy> {
     root.informational("threshold_review");
     root.informational("description");
     root.finish();
-    Some(Policy { mode, global_rate_limit, ip_rate_limit, trust_proxy_depth, bot_detector, limits, tiers })
+    Some(Policy {
+        mode,
+        global_rate_limit,
+        ip_rate_limit,
+        trust_proxy_depth,
+        bot_detector,
+        limits,
+        tiers,
+    })
 }
 
 fn read_rate_limit(o: Obj<'_>, per_ip: bool) -> (RateLimit, usize) {
     let max_requests = o.u64_in("max_requests", 100, 1, 10_000_000) as u32;
     let window_seconds = o.u64_in("window_seconds", 60, 1, MAX_WINDOW_SECONDS);
-    let depth = if per_ip { o.u64_in("trust_proxy_depth", 0, 0, 16) as usize } else { 0 };
+    let depth = if per_ip {
+        o.u64_in("trust_proxy_depth", 0, 0, 16) as usize
+    } else {
+        0
+    };
     o.finish();
-    (RateLimit { max_requests, window_ms: window_seconds * 1000 }, depth)
+    (
+        RateLimit {
+            max_requests,
+            window_ms: window_seconds * 1000,
+        },
+        depth,
+    )
 }
 
 fn read_bot_detector(o: Obj<'_>) -> BotDetector {
@@ -224,16 +266,29 @@ fn read_bot_detector(o: Obj<'_>) -> BotDetector {
             Some(Ok(f)) if !fields.contains(&f) => fields.push(f),
             Some(Ok(_)) => o.ctx.warn(&path, "duplicate fingerprint field"),
             Some(Err(e)) => o.ctx.error(&path, e),
-            None => o.ctx.error(&path, format!("expected a string, found {}", reader::type_name(v))),
+            None => o.ctx.error(
+                &path,
+                format!("expected a string, found {}", reader::type_name(v)),
+            ),
         }
     }
     if fields.is_empty() {
         if !o.has("fingerprint_fields") {
-            o.ctx.warn(&o.child_path("fingerprint_fields"), "not set; using [user-agent, client_ip, path]");
+            o.ctx.warn(
+                &o.child_path("fingerprint_fields"),
+                "not set; using [user-agent, client_ip, path]",
+            );
         } else if !listed {
-            o.ctx.error(&o.child_path("fingerprint_fields"), "must name at least one field");
+            o.ctx.error(
+                &o.child_path("fingerprint_fields"),
+                "must name at least one field",
+            );
         }
-        fields = vec![Field::Header("user-agent".into()), Field::ClientIp, Field::Path];
+        fields = vec![
+            Field::Header("user-agent".into()),
+            Field::ClientIp,
+            Field::Path,
+        ];
     }
     let window_seconds = o.u64_in("profile_window_seconds", 60, 1, MAX_WINDOW_SECONDS);
     let similarity_threshold = o.f64_in("similarity_threshold", 0.9, 0.5, 1.0);
@@ -243,7 +298,13 @@ fn read_bot_detector(o: Obj<'_>) -> BotDetector {
         _ => DetectorAction::Warn,
     };
     o.finish();
-    BotDetector { fields, window_ms: window_seconds * 1000, similarity_threshold, max_requests_per_window, action }
+    BotDetector {
+        fields,
+        window_ms: window_seconds * 1000,
+        similarity_threshold,
+        max_requests_per_window,
+        action,
+    }
 }
 
 /// The seed's gateway pack layout (`pack`, `policies.chain`, `policy.bot-detector`) is accepted
@@ -254,16 +315,24 @@ fn read_seed_pack(root: &Obj<'_>, bot_detector: &mut Option<BotDetector>) {
         p.informational("chain");
         p.finish();
     }
-    let Some(policy) = root.obj("policy") else { return };
+    let Some(policy) = root.obj("policy") else {
+        return;
+    };
     if let Some(o) = policy.obj("bot-detector") {
         if bot_detector.is_some() {
-            root.ctx.error(&o.path, "bot_detector is also set at the top level; keep one");
+            root.ctx.error(
+                &o.path,
+                "bot_detector is also set at the top level; keep one",
+            );
         }
         *bot_detector = Some(read_bot_detector(o));
     }
     for (name, _) in policy_entries(root) {
         if name != "bot-detector" {
-            root.ctx.warn(&format!("$.policy.{name}"), format!("\"{name}\" is not a botgate policy; ignored"));
+            root.ctx.warn(
+                &format!("$.policy.{name}"),
+                format!("\"{name}\" is not a botgate policy; ignored"),
+            );
         }
     }
 }
@@ -279,9 +348,19 @@ fn read_limits(o: Obj<'_>) -> Limits {
     let d = Limits::default();
     let limits = Limits {
         max_clients: o.u64_in("max_clients", d.max_clients as u64, 16, 10_000_000) as usize,
-        max_fingerprints: o.u64_in("max_fingerprints", d.max_fingerprints as u64, 16, 10_000_000) as usize,
+        max_fingerprints: o.u64_in(
+            "max_fingerprints",
+            d.max_fingerprints as u64,
+            16,
+            10_000_000,
+        ) as usize,
         max_bodies: o.u64_in("max_bodies", d.max_bodies as u64, 16, 1_000_000) as usize,
-        max_body_bytes: o.u64_in("max_body_bytes", d.max_body_bytes as u64, 64, 16 * 1024 * 1024) as usize,
+        max_body_bytes: o.u64_in(
+            "max_body_bytes",
+            d.max_body_bytes as u64,
+            64,
+            16 * 1024 * 1024,
+        ) as usize,
     };
     o.finish();
     limits
@@ -292,7 +371,10 @@ mod tests {
     use super::*;
 
     fn errors(text: &str) -> Vec<String> {
-        parse(text.as_bytes()).errors().map(|d| d.to_string()).collect()
+        parse(text.as_bytes())
+            .errors()
+            .map(|d| d.to_string())
+            .collect()
     }
 
     #[test]
@@ -313,7 +395,10 @@ mod tests {
         assert!(d.needs_body());
         assert_eq!(policy.trust_proxy_depth, 1);
         assert_eq!(policy.ip_rate_limit.unwrap().max_requests, 40);
-        assert!(p.diags.iter().any(|d| d.path == "$.policy.prompt-injection" && d.severity == Severity::Warning));
+        assert!(p
+            .diags
+            .iter()
+            .any(|d| d.path == "$.policy.prompt-injection" && d.severity == Severity::Warning));
     }
 
     #[test]
@@ -324,26 +409,52 @@ mod tests {
         );
         let joined = errs.join("\n");
         assert!(joined.contains("$.mode: \"enforcing\" is not one of \"enforce\", \"observe\" (did you mean \"enforce\"?)"), "{joined}");
-        assert!(joined.contains("$.ip_rate_limit.max_requests: 0 is out of range"), "{joined}");
-        assert!(joined.contains("$.bot_detector.similarity_threshold: 2 is out of range"), "{joined}");
-        assert!(joined.contains("$.bot_detector.actoin: unknown key \"actoin\"; did you mean \"action\"?"), "{joined}");
-        assert!(joined.contains("$.bot_detector.fingerprint_fields[0]"), "{joined}");
+        assert!(
+            joined.contains("$.ip_rate_limit.max_requests: 0 is out of range"),
+            "{joined}"
+        );
+        assert!(
+            joined.contains("$.bot_detector.similarity_threshold: 2 is out of range"),
+            "{joined}"
+        );
+        assert!(
+            joined.contains(
+                "$.bot_detector.actoin: unknown key \"actoin\"; did you mean \"action\"?"
+            ),
+            "{joined}"
+        );
+        assert!(
+            joined.contains("$.bot_detector.fingerprint_fields[0]"),
+            "{joined}"
+        );
         assert_eq!(errs.len(), 5, "{joined}");
     }
 
     #[test]
     fn bad_json_and_wrong_types_are_refused() {
         assert!(errors("{").iter().any(|e| e.contains("not valid JSON")));
-        assert!(errors("[]").iter().any(|e| e.contains("$: expected an object")));
-        assert!(errors(r#"{"limits":{"max_clients":"many"}}"#)[0].contains("$.limits.max_clients: expected a whole number"));
+        assert!(errors("[]")
+            .iter()
+            .any(|e| e.contains("$: expected an object")));
+        assert!(errors(r#"{"limits":{"max_clients":"many"}}"#)[0]
+            .contains("$.limits.max_clients: expected a whole number"));
         assert!(parse(b"").policy.is_some());
     }
 
     #[test]
     fn field_names() {
-        assert_eq!(Field::parse("User-Agent"), Ok(Field::Header("user-agent".into())));
-        assert_eq!(Field::parse("json:params.user"), Ok(Field::Json(vec!["params".into(), "user".into()])));
-        assert_eq!(Field::parse("header:body"), Ok(Field::Header("body".into())));
+        assert_eq!(
+            Field::parse("User-Agent"),
+            Ok(Field::Header("user-agent".into()))
+        );
+        assert_eq!(
+            Field::parse("json:params.user"),
+            Ok(Field::Json(vec!["params".into(), "user".into()]))
+        );
+        assert_eq!(
+            Field::parse("header:body"),
+            Ok(Field::Header("body".into()))
+        );
         assert!(Field::parse("json:a..b").is_err());
     }
 }

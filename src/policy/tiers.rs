@@ -6,10 +6,18 @@ use super::reader::{Ctx, Obj};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum AllowCondition {
-    VerifiedSearchCrawler { crawlers: Vec<String> },
+    VerifiedSearchCrawler {
+        crawlers: Vec<String>,
+    },
     AllowlistedApiConsumer,
-    InternalMonitoring { cidrs: Vec<ipnet::IpNet>, ua_prefixes: Vec<String> },
-    OwnedCiCd { cidrs: Vec<ipnet::IpNet>, header: Option<(String, String)> },
+    InternalMonitoring {
+        cidrs: Vec<ipnet::IpNet>,
+        ua_prefixes: Vec<String>,
+    },
+    OwnedCiCd {
+        cidrs: Vec<ipnet::IpNet>,
+        header: Option<(String, String)>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -94,8 +102,10 @@ pub fn read(o: Obj<'_>) -> Tiers {
         allow.finish();
     }
     if let Some(ch) = o.obj("challenge") {
-        tiers.default_type = challenge_type(ch.choice("default_type", "webauthn_step_up", CHALLENGE_TYPES));
-        tiers.fallback_type = challenge_type(ch.choice("fallback_type", "proof_of_work", CHALLENGE_TYPES));
+        tiers.default_type =
+            challenge_type(ch.choice("default_type", "webauthn_step_up", CHALLENGE_TYPES));
+        tiers.fallback_type =
+            challenge_type(ch.choice("fallback_type", "proof_of_work", CHALLENGE_TYPES));
         for (path, v) in ch.array("conditions") {
             if let Some(c) = Obj::new(o.ctx, path, v).map(read_challenge) {
                 tiers.challenge.push(c);
@@ -129,7 +139,12 @@ fn challenge_type(s: &str) -> ChallengeType {
     }
 }
 
-const ALLOW_NAMES: &[&str] = &["verified_search_crawler", "allowlisted_api_consumer", "internal_monitoring", "owned_ci_cd"];
+const ALLOW_NAMES: &[&str] = &[
+    "verified_search_crawler",
+    "allowlisted_api_consumer",
+    "internal_monitoring",
+    "owned_ci_cd",
+];
 
 fn read_allow(o: Obj<'_>) -> Option<AllowCondition> {
     let name = o.string("name");
@@ -150,10 +165,17 @@ fn read_allow(o: Obj<'_>) -> Option<AllowCondition> {
         "verified_search_crawler" => {
             c.bool("rdns_matches_ua", true);
             c.bool("rate_within_robots_txt", true);
-            AllowCondition::VerifiedSearchCrawler { crawlers: c.strings("ip_in_verified_range") }
+            AllowCondition::VerifiedSearchCrawler {
+                crawlers: c.strings("ip_in_verified_range"),
+            }
         }
         "allowlisted_api_consumer" => {
-            for key in ["has_valid_api_key", "api_key_not_revoked", "asn_not_residential_proxy", "rate_within_contract"] {
+            for key in [
+                "has_valid_api_key",
+                "api_key_not_revoked",
+                "asn_not_residential_proxy",
+                "rate_within_contract",
+            ] {
                 c.bool(key, true);
             }
             AllowCondition::AllowlistedApiConsumer
@@ -163,13 +185,26 @@ fn read_allow(o: Obj<'_>) -> Option<AllowCondition> {
             ua_prefixes: c.strings("user_agent_prefix_in"),
         },
         "owned_ci_cd" => {
-            let header = c.string("has_internal_request_header").and_then(|h| header_pair(ctx, &c.child_path("has_internal_request_header"), h));
+            let header = c
+                .string("has_internal_request_header")
+                .and_then(|h| header_pair(ctx, &c.child_path("has_internal_request_header"), h));
             c.bool("header_hmac_valid", true);
-            AllowCondition::OwnedCiCd { cidrs: cidrs(&c, "source_ip_in_cidr"), header }
+            AllowCondition::OwnedCiCd {
+                cidrs: cidrs(&c, "source_ip_in_cidr"),
+                header,
+            }
         }
         other => {
-            let hint = super::reader::suggest(other, ALLOW_NAMES).map(|s| format!(" (did you mean \"{s}\"?)")).unwrap_or_default();
-            ctx.error(&path, format!("\"{other}\" is not an allow condition; one of {}{hint}", ALLOW_NAMES.join(", ")));
+            let hint = super::reader::suggest(other, ALLOW_NAMES)
+                .map(|s| format!(" (did you mean \"{s}\"?)"))
+                .unwrap_or_default();
+            ctx.error(
+                &path,
+                format!(
+                    "\"{other}\" is not an allow condition; one of {}{hint}",
+                    ALLOW_NAMES.join(", ")
+                ),
+            );
             return None;
         }
     };
@@ -179,7 +214,9 @@ fn read_allow(o: Obj<'_>) -> Option<AllowCondition> {
 
 fn header_pair(ctx: &Ctx, path: &str, s: &str) -> Option<(String, String)> {
     match s.split_once(':') {
-        Some((name, value)) if !name.trim().is_empty() => Some((name.trim().to_ascii_lowercase(), value.trim().to_string())),
+        Some((name, value)) if !name.trim().is_empty() => {
+            Some((name.trim().to_ascii_lowercase(), value.trim().to_string()))
+        }
         _ => {
             ctx.error(path, format!("\"{s}\" must be \"Header-Name: value\""));
             None
@@ -190,9 +227,15 @@ fn header_pair(ctx: &Ctx, path: &str, s: &str) -> Option<(String, String)> {
 pub fn cidrs(o: &Obj<'_>, key: &'static str) -> Vec<ipnet::IpNet> {
     let mut out = Vec::new();
     for (path, v) in o.array(key) {
-        match v.as_str().map(|s| s.parse::<ipnet::IpNet>().or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))) {
+        match v.as_str().map(|s| {
+            s.parse::<ipnet::IpNet>()
+                .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        }) {
             Some(Ok(net)) => out.push(net.trunc()),
-            Some(Err(_)) => o.ctx.error(&path, format!("{v} is not a CIDR (like 10.0.0.0/8 or 2001:db8::/32)")),
+            Some(Err(_)) => o.ctx.error(
+                &path,
+                format!("{v} is not a CIDR (like 10.0.0.0/8 or 2001:db8::/32)"),
+            ),
             None => o.ctx.error(&path, "expected a CIDR string"),
         }
     }
@@ -204,11 +247,21 @@ fn read_challenge(o: Obj<'_>) -> ChallengeCondition {
     let items = o.array("bot_score_range");
     match items.as_slice() {
         [(_, a), (_, b)] => match (a.as_f64(), b.as_f64()) {
-            (Some(a), Some(b)) if (0.0..=1.0).contains(&a) && (0.0..=1.0).contains(&b) && a <= b => range = (a, b),
-            _ => o.ctx.error(&o.child_path("bot_score_range"), "must be [low, high] with 0 <= low <= high <= 1"),
+            (Some(a), Some(b))
+                if (0.0..=1.0).contains(&a) && (0.0..=1.0).contains(&b) && a <= b =>
+            {
+                range = (a, b)
+            }
+            _ => o.ctx.error(
+                &o.child_path("bot_score_range"),
+                "must be [low, high] with 0 <= low <= high <= 1",
+            ),
         },
         [] if !o.has("bot_score_range") => {}
-        _ => o.ctx.error(&o.child_path("bot_score_range"), "must be [low, high] with 0 <= low <= high <= 1"),
+        _ => o.ctx.error(
+            &o.child_path("bot_score_range"),
+            "must be [low, high] with 0 <= low <= high <= 1",
+        ),
     }
     let mut risk_tiers = Vec::new();
     for (path, v) in o.array("action_risk_tier") {
@@ -219,22 +272,37 @@ fn read_challenge(o: Obj<'_>) -> ChallengeCondition {
         };
         match RiskTier::parse(&text) {
             Some(t) => risk_tiers.push(t),
-            None => o.ctx.error(&path, format!("{v} is not a risk tier (critical, high, medium, low or 0-3)")),
+            None => o.ctx.error(
+                &path,
+                format!("{v} is not a risk tier (critical, high, medium, low or 0-3)"),
+            ),
         }
     }
     let endpoints = o.strings("endpoint_in");
     o.finish();
-    ChallengeCondition { score_range: range, risk_tiers, endpoints }
+    ChallengeCondition {
+        score_range: range,
+        risk_tiers,
+        endpoints,
+    }
 }
 
 fn read_block(o: Obj<'_>) -> Option<BlockCondition> {
     let mut found = Vec::new();
     if o.has("bot_score_above") {
-        found.push(BlockCondition::ScoreAbove(o.f64_in("bot_score_above", 0.85, 0.0, 1.0)));
+        found.push(BlockCondition::ScoreAbove(o.f64_in(
+            "bot_score_above",
+            0.85,
+            0.0,
+            1.0,
+        )));
     }
     for (key, cond) in [
         ("ip_in_threat_intel_blocklist", BlockCondition::ThreatIntel),
-        ("impossible_request_sequence", BlockCondition::ImpossibleSequence),
+        (
+            "impossible_request_sequence",
+            BlockCondition::ImpossibleSequence,
+        ),
         ("challenge_failed", BlockCondition::ChallengeFailed),
     ] {
         if o.has(key) && o.bool(key, false) {

@@ -1,0 +1,210 @@
+//! Native micro-benchmark of botgate's engine: nanoseconds per request, no Envoy, no Wasm.
+//!
+//! Each case runs `RUNS` timed runs of about 200 ms each, after a warm-up that fills the tables
+//! to their steady state; it reports the median run (and the fastest and slowest), in ns per
+//! request. Requests come from a pool of 10,000 clients like bench/traffic.lua, and the clock
+//! advances as at 10,000 requests per second, so windows roll and tables sweep as in Envoy.
+//!
+//!     cargo run --release --manifest-path bench/engine-bench/Cargo.toml
+
+use botgate::engine::{Begin, Engine};
+use botgate::signals::Head;
+use botgate::similarity::{BodyIndex, Sketch};
+use std::hint::black_box;
+use std::time::Instant;
+
+const POOL: usize = 10_000;
+/// Warm-up requests: fill the tables (every client and prompt seen at least twice).
+const WARMUP: usize = 20_000;
+/// Rough length of one timed run.
+const RUN_MS: f64 = 200.0;
+const RUNS: usize = 7;
+const START_MS: u64 = 1_700_000_000_000;
+
+fn main() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    let bench_policy = std::fs::read(format!("{root}/bench/policy.bench.json")).unwrap_or_default();
+    let example_policy = std::fs::read(format!("{root}/envoy/policy.example.json")).unwrap_or_default();
+
+    let gets: Vec<Head> = (0..POOL).map(|i| get_head(&client(i))).collect();
+    let bodies: Vec<Vec<u8>> = (0..POOL).map(json_body).collect();
+    let posts: Vec<Head> = (0..POOL).map(|i| post_head(&client(i), bodies[i].len())).collect();
+
+    println!("Engine micro-benchmark (native, no Envoy, no Wasm), ns per request: median of {RUNS} runs (fastest–slowest)");
+    println!();
+    println!("| case | ns/request |");
+    println!("|---|---|");
+
+    let mut engine = engine(&bench_policy);
+    report("GET, bench policy: `begin` (client IP, rate limits, fingerprint)", |i, now| {
+        tick(&mut engine, i, now);
+        match engine.begin(&gets[i % POOL], false, now) {
+            Begin::Decided(d) => black_box(d.score),
+            Begin::NeedBody(_) => unreachable!("a GET has no body"),
+        };
+    });
+
+    let mut engine = self::engine(&bench_policy);
+    report("GET, bench policy: `begin` + the shell's pure work (spoofed-header scan, evidence JSON, verdict headers)", |i, now| {
+        tick(&mut engine, i, now);
+        let head = &gets[i % POOL];
+        black_box(head.spoofed_botgate_headers());
+        black_box(engine.needs_peer(head));
+        if let Begin::Decided(d) = engine.begin(head, false, now) {
+            black_box(d.evidence("5f0c6a8e-2d4b-4c1e-9a7f-3b2d1e0f9a8c"));
+            black_box(d.upstream_headers());
+        }
+    });
+
+    let mut engine = self::engine(&example_policy);
+    report("GET, example policy (40/min per IP, 500/min global: mostly rate-limited)", |i, now| {
+        tick(&mut engine, i, now);
+        if let Begin::Decided(d) = engine.begin(&gets[i % POOL], false, now) {
+            black_box(d.reply("5f0c6a8e-2d4b-4c1e-9a7f-3b2d1e0f9a8c"));
+        }
+    });
+
+    let mut engine = self::engine(&bench_policy);
+    report("POST 1 KB JSON, bench policy: `begin` + `finish` (sketch, near-duplicate lookup, JSON `model`, fingerprint)", |i, now| {
+        tick(&mut engine, i, now);
+        let head = &posts[i % POOL];
+        let d = match engine.begin(head, true, now) {
+            Begin::NeedBody(p) => engine.finish(p, head, &bodies[i % POOL], now),
+            Begin::Decided(d) => d,
+        };
+        black_box(d.score);
+    });
+
+    report("`Sketch::of` a 1 KB JSON body alone", |i, _| {
+        black_box(Sketch::of(&bodies[i % POOL]));
+    });
+
+    // The example policy's index: 0.9 threshold, 60 s window, 10,000 bodies.
+    let sketches: Vec<Sketch> = bodies.iter().filter_map(|b| Sketch::of(b)).collect();
+    let mut index = BodyIndex::new(0.9, 60_000, 10_000);
+    report("`BodyIndex::observe` alone (near-duplicate lookup and insert, sketch given)", |i, now| {
+        black_box(index.observe(sketches[i % POOL].clone(), now));
+    });
+
+    report("`Sketch::similarity` of two near-duplicate bodies (one candidate comparison)", |i, _| {
+        black_box(sketches[i % POOL].similarity(&sketches[(i + 50) % POOL]));
+    });
+
+    report("`Head` built from the header list (the shell's per-request copy)", |i, _| {
+        black_box(get_head(&client(i % POOL)));
+    });
+}
+
+/// The shell's 1 s tick (sweeps expired state), as at 10,000 requests per second.
+fn tick(engine: &mut Engine, i: usize, now: u64) {
+    if i.is_multiple_of(10_000) {
+        black_box(engine.tick(now));
+    }
+}
+
+fn engine(policy: &[u8]) -> Engine {
+    let parsed = botgate::policy::parse(policy);
+    let Some(policy) = parsed.policy else {
+        let errors: Vec<String> = parsed.errors().map(ToString::to_string).collect();
+        eprintln!("policy refused: {}", errors.join("; "));
+        std::process::exit(1);
+    };
+    Engine::new(policy)
+}
+
+/// Times `step(i, now_ms)`: a warm-up pass that also sizes the runs to about `RUN_MS` each,
+/// then `RUNS` timed passes; prints a table row with the median, fastest and slowest run.
+fn report(name: &str, mut step: impl FnMut(usize, u64)) {
+    let mut i = 0usize;
+    let mut pass = |iters: usize, step: &mut dyn FnMut(usize, u64)| {
+        let t = Instant::now();
+        for _ in 0..iters {
+            step(i, START_MS + (i / 10) as u64); // 10 requests per millisecond
+            i += 1;
+        }
+        t.elapsed().as_nanos() as f64 / iters as f64
+    };
+    let warm = pass(WARMUP, &mut step);
+    let iters = ((RUN_MS * 1e6 / warm) as usize).clamp(1_000, 1_000_000);
+    let mut runs: Vec<f64> = (0..RUNS).map(|_| pass(iters, &mut step)).collect();
+    runs.sort_by(f64::total_cmp);
+    println!("| {name} | {:.0} ({:.0}–{:.0}) |", runs[RUNS / 2], runs[0], runs[RUNS - 1]);
+}
+
+fn client(i: usize) -> String {
+    format!("198.18.{}.{}", i / 256, i % 256)
+}
+
+/// The headers Envoy hands botgate for a bench/traffic.lua request.
+fn get_head(ip: &str) -> Head {
+    head(&[
+        (":authority", "127.0.0.1:20080"),
+        (":path", "/"),
+        (":method", "GET"),
+        (":scheme", "http"),
+        ("user-agent", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36"),
+        ("accept", "text/html"),
+        ("accept-language", "en"),
+        ("x-forwarded-for", ip),
+        ("x-forwarded-proto", "http"),
+        ("x-request-id", "5f0c6a8e-2d4b-4c1e-9a7f-3b2d1e0f9a8c"),
+    ])
+}
+
+fn post_head(ip: &str, len: usize) -> Head {
+    let len = len.to_string();
+    head(&[
+        (":authority", "127.0.0.1:20080"),
+        (":path", "/v1/chat/completions"),
+        (":method", "POST"),
+        (":scheme", "http"),
+        ("user-agent", "python-requests/2.32.3"),
+        ("content-type", "application/json"),
+        ("content-length", &len),
+        ("authorization", "Bearer sk-test-0123456789abcdef"),
+        ("x-forwarded-for", ip),
+        ("x-forwarded-proto", "http"),
+        ("x-request-id", "5f0c6a8e-2d4b-4c1e-9a7f-3b2d1e0f9a8c"),
+    ])
+}
+
+fn head(pairs: &[(&str, &str)]) -> Head {
+    Head { headers: pairs.iter().map(|(k, v)| (k.to_string(), v.as_bytes().to_vec())).collect(), peer: None }
+}
+
+/// A ~1 KB chat-completion body: one of 50 prompts of 130 words drawn from 3,000 made-up words
+/// (so prompts share few words), with one word changed per request, so the index sees both
+/// near-duplicates (same prompt) and unrelated bodies (other prompts).
+fn json_body(i: usize) -> Vec<u8> {
+    const SYLLABLES: &[&str] = &["ka", "lo", "mi", "ne", "ru", "sa", "ti", "vo", "pe", "da", "go", "hu", "ze", "fi"];
+    let prompt = i % 50;
+    let mut seed = (prompt as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    let mut words: Vec<String> = (0..130)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let w = (seed % 3000) as usize;
+            [w % 14, (w / 14) % 14, w / 196].iter().map(|&s| SYLLABLES[s % 14]).collect()
+        })
+        .collect();
+    words[(i / 50) % 130] = format!("x{}", i / 50); // the per-request change
+    format!(
+        r#"{{"model":"gpt-4o-mini","temperature":0.2,"messages":[{{"role":"system","content":"You are a helpful assistant."}},{{"role":"user","content":"{}"}}]}}"#,
+        words.join(" ")
+    )
+    .into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn bodies_are_about_1_kb_and_near_duplicates_within_a_prompt_only() {
+        use botgate::similarity::Sketch;
+        let len = super::json_body(0).len();
+        assert!((900..1300).contains(&len), "{len}");
+        let s = |i| Sketch::of(&super::json_body(i)).unwrap();
+        assert!(s(0).similarity(&s(50)) >= 0.9);
+        assert!(s(0).similarity(&s(1)) < 0.3);
+    }
+}
