@@ -1,24 +1,49 @@
 //! A decision: what happens to a request and why, and how it is shown to client, upstream and
 //! access log.
 
+use crate::policy::ChallengeType;
 use std::fmt::Write as _;
 use std::net::IpAddr;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
+    /// Scored and let through.
     Pass,
+    /// Allowlisted: not scored.
+    Allow,
     Block,
     RateLimited,
+    Challenge(ChallengeType),
 }
 
 impl Verdict {
     pub fn name(self) -> &'static str {
         match self {
             Verdict::Pass => "pass",
+            Verdict::Allow => "allow",
             Verdict::Block => "block",
             Verdict::RateLimited => "rate_limited",
+            Verdict::Challenge(_) => "challenge",
         }
     }
+
+    fn tier(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Allow => "allow",
+            Verdict::Block => "block",
+            Verdict::RateLimited => "rate_limit",
+            Verdict::Challenge(_) => "challenge",
+        }
+    }
+}
+
+/// What the response phase needs to learn from the upstream's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FollowUp {
+    pub session: u64,
+    pub shape: u64,
+    pub critical: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -35,6 +60,15 @@ pub struct Decision {
     pub fingerprint_count: u32,
     pub similarity: Option<f64>,
     pub retry_after_s: u64,
+    /// The session's smoothed score (the decision used the higher of the two).
+    pub session_score: f64,
+    pub session: Option<String>,
+    pub authenticated: bool,
+    /// Risk tier of the endpoint (0 critical … 3 low).
+    pub endpoint_tier: u8,
+    /// The allow condition or API key that let the request through, or the broken sequence rule.
+    pub detail: Option<String>,
+    pub follow_up: Option<FollowUp>,
 }
 
 impl Decision {
@@ -49,25 +83,27 @@ impl Decision {
             fingerprint_count: 0,
             similarity: None,
             retry_after_s: 0,
+            session_score: 0.0,
+            session: None,
+            authenticated: false,
+            endpoint_tier: 2,
+            detail: None,
+            follow_up: None,
         }
     }
 
     /// The outcome label of `botgate_requests_total`.
     pub fn outcome(&self) -> &'static str {
         match (self.verdict, self.would) {
+            (Verdict::Pass, Some(Verdict::Challenge(_))) => "would_challenge",
             (Verdict::Pass, Some(_)) => "would_block",
             (v, _) => v.name(),
         }
     }
 
-    /// `x-botgate-tier`: which tier decided.
+    /// `x-botgate-tier`: which tier decided (or would have).
     pub fn tier(&self) -> &'static str {
-        match self.verdict {
-            Verdict::Pass if self.would.is_some() => "block",
-            Verdict::Pass => "pass",
-            Verdict::Block => "block",
-            Verdict::RateLimited => "rate_limit",
-        }
+        self.would.unwrap_or(self.verdict).tier()
     }
 
     pub fn reasons_csv(&self) -> String {
@@ -75,9 +111,7 @@ impl Decision {
     }
 
     pub fn fingerprint_id(&self) -> String {
-        self.fingerprint
-            .map(|f| format!("{f:016x}"))
-            .unwrap_or_default()
+        self.fingerprint.map(|f| format!("{f:016x}")).unwrap_or_default()
     }
 
     /// Headers added to a request that goes upstream.
@@ -96,9 +130,10 @@ impl Decision {
     /// The local reply, when the request does not go upstream.
     pub fn reply(&self, request_id: &str) -> Option<Reply> {
         let (status, verdict) = match self.verdict {
-            Verdict::Pass => return None,
+            Verdict::Pass | Verdict::Allow => return None,
             Verdict::Block => (403, "block"),
             Verdict::RateLimited => (429, "rate_limited"),
+            Verdict::Challenge(_) => (401, "challenge"),
         };
         let mut headers = vec![
             ("content-type", "application/json".to_string()),
@@ -108,16 +143,23 @@ impl Decision {
         if self.verdict == Verdict::RateLimited {
             headers.push(("retry-after", self.retry_after_s.max(1).to_string()));
         }
+        let mut challenge = String::new();
+        if let Verdict::Challenge(kind) = self.verdict {
+            headers.push(("x-botgate-challenge", kind.name().to_string()));
+            let _ = write!(
+                challenge,
+                ",\"challenge\":{{\"type\":\"{}\",\"score\":{:.2},\"session\":{}}}",
+                kind.name(),
+                self.score,
+                json_str(self.session.as_deref().unwrap_or(""))
+            );
+        }
         let body = format!(
-            "{{\"verdict\":\"{verdict}\",\"reasons\":{},\"request_id\":{}}}\n",
+            "{{\"verdict\":\"{verdict}\"{challenge},\"reasons\":{},\"request_id\":{}}}\n",
             json_list(&self.reasons),
             json_str(request_id)
         );
-        Some(Reply {
-            status,
-            headers,
-            body,
-        })
+        Some(Reply { status, headers, body })
     }
 
     /// The decision as one JSON object: the access-log evidence and the flagged-decision log line.
@@ -140,13 +182,26 @@ impl Decision {
         if let Some(sim) = self.similarity {
             let _ = write!(s, ",\"similarity\":{sim:.2}");
         }
+        if let Some(session) = &self.session {
+            let _ = write!(
+                s,
+                ",\"session\":\"{session}\",\"authenticated\":{},\"session_score\":{:.2},\"endpoint_tier\":{}",
+                self.authenticated, self.session_score, self.endpoint_tier
+            );
+        }
+        if let Verdict::Challenge(kind) = self.would.unwrap_or(self.verdict) {
+            let _ = write!(s, ",\"challenge\":\"{}\"", kind.name());
+        }
+        if let Some(detail) = &self.detail {
+            let _ = write!(s, ",\"detail\":{}", json_str(detail));
+        }
         let _ = write!(s, ",\"request_id\":{}}}", json_str(request_id));
         s
     }
 
     /// Worth a log line of its own.
     pub fn flagged(&self) -> bool {
-        self.verdict != Verdict::Pass || self.would.is_some()
+        !matches!(self.verdict, Verdict::Pass | Verdict::Allow) || self.would.is_some()
     }
 }
 
@@ -191,9 +246,7 @@ mod tests {
         let mut d = Decision::pass(None);
         d.would = Some(Verdict::Block);
         assert!(d.reply("").is_none());
-        assert!(d
-            .upstream_headers()
-            .contains(&("x-botgate-verdict", "would_block".to_string())));
+        assert!(d.upstream_headers().contains(&("x-botgate-verdict", "would_block".to_string())));
         assert_eq!(d.outcome(), "would_block");
     }
 }

@@ -38,12 +38,7 @@ impl Detector {
             .contains(&Field::Body)
             .then(|| BodyIndex::new(cfg.similarity_threshold, cfg.window_ms, limits.max_bodies));
         let parse_json = cfg.fields.iter().any(|f| matches!(f, Field::Json(_)));
-        Detector {
-            fingerprints: Lru::new(limits.max_fingerprints),
-            bodies,
-            parse_json,
-            cfg,
-        }
+        Detector { fingerprints: Lru::new(limits.max_fingerprints), bodies, parse_json, cfg }
     }
 
     pub fn needs_body(&self) -> bool {
@@ -54,13 +49,7 @@ impl Detector {
         &self.cfg
     }
 
-    pub fn observe(
-        &mut self,
-        head: &Head,
-        client: Option<IpAddr>,
-        body: &[u8],
-        now: u64,
-    ) -> Detection {
+    pub fn observe(&mut self, head: &Head, client: Option<IpAddr>, body: &[u8], now: u64) -> Detection {
         let mut near_duplicate = None;
         let cluster = match (&mut self.bodies, Sketch::of(body)) {
             (Some(index), Some(sig)) => {
@@ -70,36 +59,19 @@ impl Detector {
             }
             _ => None,
         };
-        let json = if self.parse_json && !body.is_empty() {
-            serde_json::from_slice(body).ok()
-        } else {
-            None
-        };
-        let parts = BodyParts {
-            body,
-            cluster,
-            json: json.as_ref(),
-        };
+        let json = if self.parse_json && !body.is_empty() { serde_json::from_slice(body).ok() } else { None };
+        let parts = BodyParts { body, cluster, json: json.as_ref() };
         let fp = fingerprint(&self.cfg.fields, head, client, &parts);
         let max = self.cfg.max_requests_per_window;
-        let window = self
-            .fingerprints
-            .get_or_insert_with(fp, || RollingWindow::for_limit(max + 1));
+        let window = self.fingerprints.get_or_insert_with(fp, || RollingWindow::for_limit(max + 1));
         let count = window.record(now, self.cfg.window_ms, max as usize + 1);
-        Detection {
-            fingerprint: fp,
-            count,
-            near_duplicate,
-            flagged: count > max,
-        }
+        Detection { fingerprint: fp, count, near_duplicate, flagged: count > max }
     }
 
     /// Drops fingerprints and bodies that left the window.
     pub fn sweep(&mut self, now: u64, max: usize) -> usize {
         let window = self.cfg.window_ms;
-        let mut n = self
-            .fingerprints
-            .sweep(|w| w.last().is_none_or(|t| t + window <= now), max);
+        let mut n = self.fingerprints.sweep(|w| w.last().is_none_or(|t| t + window <= now), max);
         if let Some(b) = &mut self.bodies {
             n += b.expire(now);
         }
@@ -107,17 +79,11 @@ impl Detector {
     }
 
     pub fn tracked(&self) -> (usize, usize) {
-        (
-            self.fingerprints.len(),
-            self.bodies.as_ref().map_or(0, BodyIndex::len),
-        )
+        (self.fingerprints.len(), self.bodies.as_ref().map_or(0, BodyIndex::len))
     }
 
     pub fn evictions(&self) -> (u64, u64) {
-        (
-            self.fingerprints.evictions(),
-            self.bodies.as_ref().map_or(0, BodyIndex::evictions),
-        )
+        (self.fingerprints.evictions(), self.bodies.as_ref().map_or(0, BodyIndex::evictions))
     }
 
     pub fn heap_bytes(&self) -> usize {
@@ -143,24 +109,16 @@ mod tests {
     }
 
     fn head(ua: &str) -> Head {
-        Head {
-            headers: vec![("user-agent".into(), ua.as_bytes().to_vec())],
-            peer: None,
-        }
+        Head { headers: vec![("user-agent".into(), ua.as_bytes().to_vec())], peer: None }
     }
 
     #[test]
     fn flags_past_the_limit_within_the_window_only() {
         let mut d = detector(&["user-agent"], 3);
-        let counts: Vec<bool> = (0..5)
-            .map(|i| d.observe(&head("bot"), None, b"", i).flagged)
-            .collect();
+        let counts: Vec<bool> = (0..5).map(|i| d.observe(&head("bot"), None, b"", i).flagged).collect();
         assert_eq!(counts, vec![false, false, false, true, true]);
         assert!(!d.observe(&head("human"), None, b"", 5).flagged);
-        assert!(
-            !d.observe(&head("bot"), None, b"", 120_000).flagged,
-            "window rolled over"
-        );
+        assert!(!d.observe(&head("bot"), None, b"", 120_000).flagged, "window rolled over");
     }
 
     #[test]
@@ -168,25 +126,13 @@ mod tests {
         let mut d = detector(&["user-agent", "body"], 2);
         let base = "please summarise the attached quarterly report and list every customer name, \
                     account number, contract value and renewal date you can find in the tables";
-        let variants = [
-            base.to_string(),
-            base.replace("every", "each"),
-            base.replace("list", "give"),
-        ];
-        let hits: Vec<Detection> = variants
-            .iter()
-            .enumerate()
-            .map(|(i, b)| d.observe(&head("x"), None, b.as_bytes(), i as u64))
-            .collect();
+        let variants = [base.to_string(), base.replace("every", "each"), base.replace("list", "give")];
+        let hits: Vec<Detection> =
+            variants.iter().enumerate().map(|(i, b)| d.observe(&head("x"), None, b.as_bytes(), i as u64)).collect();
         assert_eq!(hits[0].fingerprint, hits[2].fingerprint);
         assert!(hits[2].flagged);
         assert!(hits[1].near_duplicate.unwrap() >= 0.9);
-        let other = d.observe(
-            &head("x"),
-            None,
-            b"what time does the pharmacy on main street open on sundays",
-            4,
-        );
+        let other = d.observe(&head("x"), None, b"what time does the pharmacy on main street open on sundays", 4);
         assert!(!other.flagged);
         assert_ne!(other.fingerprint, hits[0].fingerprint);
     }
@@ -194,12 +140,7 @@ mod tests {
     #[test]
     fn bad_json_and_empty_bodies_are_just_inputs() {
         let mut d = detector(&["model", "body"], 5);
-        for body in [
-            &b""[..],
-            b"{not json",
-            b"\xff\xfe\xfd",
-            b"{\"model\":[1,2,{}]}",
-        ] {
+        for body in [&b""[..], b"{not json", b"\xff\xfe\xfd", b"{\"model\":[1,2,{}]}"] {
             d.observe(&head("x"), None, body, 0);
         }
     }

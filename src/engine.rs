@@ -1,27 +1,39 @@
 //! The per-worker engine: policy plus the rolling state, driven one request at a time.
 //!
-//! `begin` runs on the request head (client identity, rate limits) and either decides or asks
-//! for the body; `finish` runs the detector and decides. `tick` sweeps expired state. Nothing
-//! here touches the host: the shell hands in bytes and a clock and carries out the decision.
+//! `begin` runs on the request head: client identity, the allow tier, threat intel and rate
+//! limits; it decides or asks for the body. `finish` runs the detector, the behavioural score and
+//! the block and challenge tiers. `on_response` feeds the upstream's status back into the session.
+//! `tick` sweeps expired state. Nothing here touches the host: the shell hands in bytes and a
+//! clock and carries out the decision.
 
-use crate::decide::{Decision, Verdict};
+use crate::allow::{Allow, Allowlist};
+use crate::behaviour::{self, Campaigns, Signal};
+use crate::decide::{Decision, FollowUp, Verdict};
 use crate::detect::Detector;
-use crate::policy::{DetectorAction, Mode, Policy};
+use crate::policy::{BlockCondition, ChallengeType, DetectorAction, Mode, Policy, RiskTier};
 use crate::ratelimit::{Limited, RateLimiter, Scope};
+use crate::sequence::Sequences;
+use crate::session::{session_key, SessionKey, Sessions};
 use crate::signals::{client_ip, Head, IpSource};
 use crate::telemetry::{Counter, Tally};
 use std::net::IpAddr;
 
 /// Most expired entries dropped per table per tick (keeps each tick short).
 const SWEEP_BATCH: usize = 20_000;
+/// Weight of the newest request in the session's smoothed score.
+const SESSION_ALPHA: f64 = 0.3;
 
 pub struct Engine {
     policy: Policy,
     limiter: RateLimiter,
     detector: Option<Detector>,
+    allowlist: Allowlist,
+    sessions: Sessions,
+    sequences: Sequences,
+    campaigns: Campaigns,
     /// Counter deltas for the shell to flush.
     pub tally: Tally,
-    reported_evictions: [u64; 3],
+    reported_evictions: [u64; 4],
 }
 
 /// The head-phase result.
@@ -32,10 +44,15 @@ pub enum Begin {
 }
 
 /// What `begin` learnt, carried to `finish`.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Pending {
     client: Option<IpAddr>,
+    session: SessionKey,
     limited: Option<Limited>,
+    /// Observe-mode blocks found in the head phase (threat intel).
+    observed: Vec<&'static str>,
+    /// Allow-tier checks that were attempted and failed.
+    refused: Vec<&'static str>,
 }
 
 /// Sizes of the worker's tables, for gauges.
@@ -44,6 +61,7 @@ pub struct Footprint {
     pub clients: usize,
     pub fingerprints: usize,
     pub bodies: usize,
+    pub sessions: usize,
     pub state_bytes: usize,
 }
 
@@ -51,18 +69,15 @@ impl Engine {
     pub fn new(policy: Policy) -> Self {
         let limits = policy.limits;
         Engine {
-            limiter: RateLimiter::new(
-                policy.global_rate_limit,
-                policy.ip_rate_limit,
-                limits.max_clients,
-            ),
-            detector: policy
-                .bot_detector
-                .clone()
-                .map(|d| Detector::new(d, &limits)),
+            limiter: RateLimiter::new(policy.global_rate_limit, policy.ip_rate_limit, limits.max_clients),
+            detector: policy.bot_detector.clone().map(|d| Detector::new(d, &limits)),
+            allowlist: Allowlist::new(limits.max_clients.min(100_000)),
+            sessions: Sessions::new(&policy.session),
+            sequences: Sequences::new(policy.sequence_rules.clone(), limits.max_clients),
+            campaigns: Campaigns::new(limits.max_fingerprints),
             policy,
             tally: Tally::default(),
-            reported_evictions: [0; 3],
+            reported_evictions: [0; 4],
         }
     }
 
@@ -80,21 +95,58 @@ impl Engine {
         client_ip(head, self.policy.trust_proxy_depth).0.is_none()
     }
 
+    fn observing(&self, rule_observe: bool) -> bool {
+        rule_observe || self.policy.mode == Mode::Observe
+    }
+
     pub fn begin(&mut self, head: &Head, has_body: bool, now: u64) -> Begin {
         let (client, source) = client_ip(head, self.policy.trust_proxy_depth);
         if source == IpSource::BadForwardedFor {
             self.tally.bump(Counter::XffInvalid);
         }
-        let limited = self.limiter.check(client, now).err();
-        let pending = Pending { client, limited };
-        if let Some(l) = limited {
+        let session = session_key(&self.policy.session, head, client);
+        let mut pending = Pending { client, session, limited: None, observed: Vec::new(), refused: Vec::new() };
+
+        match self.allowlist.check(&self.policy.tiers, head, client, now) {
+            Allow::Yes { condition, key } => return Begin::Decided(self.allowed(client, condition, key)),
+            Allow::OverContract { key, retry_after_ms } => {
+                self.tally.bump(Counter::ApiContractExceeded);
+                let limited = Limited { scope: Scope::Ip, retry_after_ms };
+                let mut d = rate_limited(client, limited, "api_contract_exceeded");
+                d.detail = Some(key);
+                if !self.observing(false) {
+                    return Begin::Decided(self.record(d));
+                }
+                pending.observed.push("api_contract_exceeded");
+            }
+            Allow::No { reasons } => pending.refused = reasons,
+        }
+
+        if let Some(rule) = self.rule(|c| matches!(c, BlockCondition::ThreatIntel)) {
+            let listed = client.and_then(|ip| self.policy.blocklists.iter().find(|l| l.set.contains(ip)));
+            if let Some(list) = listed {
+                if !self.observing(rule.observe) {
+                    self.tally.bump(Counter::BlockedThreatIntel);
+                    let mut d = Decision::pass(client);
+                    d.verdict = Verdict::Block;
+                    d.score = 1.0;
+                    d.reasons.push("ip_in_threat_intel_blocklist");
+                    d.detail = Some(list.name.clone());
+                    return Begin::Decided(self.record(d));
+                }
+                pending.observed.push("ip_in_threat_intel_blocklist");
+            }
+        }
+
+        if let Err(l) = self.limiter.check(client, now) {
             self.tally.bump(match l.scope {
                 Scope::Global => Counter::RateLimitedGlobal,
                 Scope::Ip => Counter::RateLimitedIp,
             });
-            if self.policy.mode == Mode::Enforce {
-                return Begin::Decided(self.record(rate_limited(client, l)));
+            if !self.observing(false) {
+                return Begin::Decided(self.record(rate_limited(client, l, rate_limit_reason(l.scope))));
             }
+            pending.limited = Some(l);
         }
         if has_body && self.needs_body() {
             return Begin::NeedBody(pending);
@@ -102,46 +154,182 @@ impl Engine {
         Begin::Decided(self.finish(pending, head, b"", now))
     }
 
+    fn rule(&self, pick: impl Fn(&BlockCondition) -> bool) -> Option<crate::policy::tiers::BlockRule> {
+        self.policy.tiers.block.iter().find(|r| pick(&r.condition)).copied()
+    }
+
+    fn allowed(&mut self, client: Option<IpAddr>, condition: &'static str, key: Option<String>) -> Decision {
+        self.tally.bump(match condition {
+            "internal_monitoring" => Counter::AllowMonitoring,
+            "owned_ci_cd" => Counter::AllowCiCd,
+            _ => Counter::AllowApi,
+        });
+        let mut d = Decision::pass(client);
+        d.verdict = Verdict::Allow;
+        d.reasons.push(condition);
+        d.detail = key;
+        self.record(d)
+    }
+
     /// Decides with the body (empty when there is none).
     pub fn finish(&mut self, pending: Pending, head: &Head, body: &[u8], now: u64) -> Decision {
         let mut d = Decision::pass(pending.client);
+        let mut would: Option<Verdict> = None;
         if let Some(l) = pending.limited {
             // Only reached in observe mode: the limit is recorded, the request passes.
-            d.would = Some(Verdict::RateLimited);
+            would = Some(Verdict::RateLimited);
             d.reasons.push(rate_limit_reason(l.scope));
         }
+        for r in &pending.observed {
+            would = Some(Verdict::Block);
+            d.reasons.push(r);
+        }
+        d.reasons.extend(pending.refused.iter().copied());
+
+        let mut signals: Vec<Signal> = Vec::new();
+        let mut flagged = false;
+        let mut detector_block = false;
         if let Some(det) = &mut self.detector {
             let hit = det.observe(head, pending.client, body, now);
             d.fingerprint = Some(hit.fingerprint);
             d.fingerprint_count = hit.count;
             d.similarity = hit.near_duplicate;
             if hit.flagged {
-                d.score = 0.9;
-                d.reasons.push("fingerprint_repeat");
+                flagged = true;
+                signals.push(Signal { name: "fingerprint_repeat", strength: 1.0 });
                 self.tally.bump(Counter::FlaggedFingerprint);
                 if hit.near_duplicate.is_some() {
                     d.reasons.push("near_duplicate_body");
                     self.tally.bump(Counter::FlaggedNearDuplicate);
                 }
-                let enforce = det.config().action == DetectorAction::Block
-                    && self.policy.mode == Mode::Enforce;
-                if enforce {
-                    d.verdict = Verdict::Block;
-                    self.tally.bump(Counter::BlockedBotDetector);
-                } else {
-                    d.would = Some(Verdict::Block);
+                detector_block = det.config().action == DetectorAction::Block;
+            }
+        }
+
+        let (method, path) = (head.method(), head.path());
+        let tier = self.policy.endpoint_tier(method, path);
+        let shape = behaviour::shape(head);
+        behaviour::header_signals(head, &mut signals);
+        self.campaigns.signal(shape, &mut signals);
+        let session = self.sessions.get(pending.session, now);
+        session.record(now, path, tier <= RiskTier::High);
+        behaviour::session_signals(&session.profile(now), &mut signals);
+        let broken = self.sequences.check(session, method, path, pending.client, now).map(str::to_string);
+        let (score, reasons) = behaviour::combine(&self.policy.weights, &signals);
+        let first = session.profile(now).requests <= 1;
+        session.score = if first { score } else { SESSION_ALPHA * score + (1.0 - SESSION_ALPHA) * session.score };
+        let challenge_failed = session.challenge_failed;
+        d.session_score = session.score;
+        d.score = if challenge_failed { 1.0 } else { score.max(session.score) };
+        d.reasons.extend(reasons);
+        d.session = Some(pending.session.hex());
+        d.authenticated = pending.session.authenticated;
+        d.endpoint_tier = tier.number();
+        d.follow_up = Some(FollowUp { session: pending.session.id, shape, critical: tier == RiskTier::Critical });
+
+        // Block tier, in the policy's order; then the detector's own action; then challenges.
+        let mut verdict: Option<(Verdict, bool, Counter)> = None;
+        for rule in &self.policy.tiers.block {
+            let hit = match rule.condition {
+                BlockCondition::ChallengeFailed => {
+                    challenge_failed.then_some(("challenge_failed", Counter::BlockedChallengeFailed))
+                }
+                BlockCondition::ImpossibleSequence => {
+                    broken.is_some().then_some(("impossible_request_sequence", Counter::BlockedSequence))
+                }
+                BlockCondition::ScoreAbove(t) => (d.score > t).then_some(("bot_score_above", Counter::BlockedScore)),
+                BlockCondition::ThreatIntel => None,
+            };
+            if let Some((reason, counter)) = hit {
+                d.reasons.push(reason);
+                verdict = Some((Verdict::Block, rule.observe, counter));
+                break;
+            }
+        }
+        if let Some(rule) = &broken {
+            d.detail = Some(rule.clone());
+        }
+        if verdict.is_none() && detector_block {
+            verdict = Some((Verdict::Block, false, Counter::BlockedBotDetector));
+        }
+        if verdict.is_none() {
+            verdict = self.challenge(&d, path, tier).map(|(kind, observe)| {
+                let counter = match kind {
+                    ChallengeType::ProofOfWork => Counter::ChallengesPowIssued,
+                    ChallengeType::WebauthnStepUp => Counter::ChallengesWebauthnIssued,
+                };
+                (Verdict::Challenge(kind), observe, counter)
+            });
+        }
+        match verdict {
+            Some((v, observe, counter)) if !self.observing(observe) => {
+                d.verdict = v;
+                self.tally.bump(counter);
+                if matches!(v, Verdict::Block | Verdict::Challenge(_)) {
+                    d.follow_up = None;
                 }
             }
+            Some((v, _, _)) => would = Some(v),
+            // The detector in warn mode: flagged requests pass as would-block.
+            None if flagged => would = would.or(Some(Verdict::Block)),
+            None => {}
+        }
+        if d.verdict == Verdict::Pass {
+            d.would = would;
         }
         self.record(d)
     }
 
+    /// The first challenge condition the request meets: score in range, and the endpoint's
+    /// risk tier or path listed. Signed-in sessions get the default type (WebAuthn step-up);
+    /// anonymous ones the fallback (proof of work).
+    fn challenge(&self, d: &Decision, path: &[u8], tier: RiskTier) -> Option<(ChallengeType, bool)> {
+        let tiers = &self.policy.tiers;
+        let cond = tiers.challenge.iter().find(|c| {
+            let (lo, hi) = c.score_range;
+            let in_range = d.score >= lo && d.score <= hi;
+            let any_endpoint = c.risk_tiers.is_empty() && c.endpoints.is_empty();
+            let listed = c.endpoints.iter().any(|e| e.as_bytes() == path);
+            in_range && (any_endpoint || c.risk_tiers.contains(&tier) || listed)
+        })?;
+        let kind = if d.authenticated || tiers.default_type == ChallengeType::ProofOfWork {
+            tiers.default_type
+        } else {
+            tiers.fallback_type
+        };
+        Some((kind, cond.observe))
+    }
+
+    /// The upstream's status for a request that went through: errors and failed logins count
+    /// against the session and the client's shape.
+    pub fn on_response(&mut self, f: FollowUp, status: u32) {
+        let error = status >= 400;
+        if let Some(s) = self.sessions.peek_mut(f.session) {
+            s.record_response(error);
+        }
+        if f.critical {
+            self.campaigns.record(f.shape, error);
+        }
+    }
+
+    /// Marks a session's challenge as failed for good (used by the challenge tier).
+    pub fn fail_challenge(&mut self, session: u64) {
+        if let Some(s) = self.sessions.peek_mut(session) {
+            s.failed_challenges = s.failed_challenges.saturating_add(1);
+            s.challenge_failed = true;
+            s.score = 1.0;
+        }
+    }
+
     fn record(&mut self, d: Decision) -> Decision {
-        self.tally.bump(match (d.verdict, d.would) {
-            (Verdict::Pass, Some(_)) => Counter::RequestsWouldBlock,
-            (Verdict::Pass, None) => Counter::RequestsPass,
+        self.tally.bump(match (d.verdict, d.outcome()) {
+            (_, "would_block") => Counter::RequestsWouldBlock,
+            (_, "would_challenge") => Counter::RequestsWouldChallenge,
+            (Verdict::Pass, _) => Counter::RequestsPass,
+            (Verdict::Allow, _) => Counter::RequestsAllow,
             (Verdict::Block, _) => Counter::RequestsBlock,
             (Verdict::RateLimited, _) => Counter::RequestsRateLimited,
+            (Verdict::Challenge(_), _) => Counter::RequestsChallenge,
         });
         d
     }
@@ -149,21 +337,20 @@ impl Engine {
     /// Sweeps expired state and moves eviction counts into the tally.
     pub fn tick(&mut self, now: u64) -> Footprint {
         self.limiter.sweep(now, SWEEP_BATCH);
+        self.sessions.sweep(now, SWEEP_BATCH);
+        self.sequences.sweep(now, SWEEP_BATCH);
         if let Some(d) = &mut self.detector {
             d.sweep(now, SWEEP_BATCH);
         }
         let (fp_ev, body_ev) = self.detector.as_ref().map_or((0, 0), Detector::evictions);
-        let totals = [self.limiter.evictions(), fp_ev, body_ev];
+        let totals = [self.limiter.evictions(), fp_ev, body_ev, self.sessions.evictions()];
         let counters = [
             Counter::EvictionsClients,
             Counter::EvictionsFingerprints,
             Counter::EvictionsBodies,
+            Counter::EvictionsSessions,
         ];
-        for ((total, seen), counter) in totals
-            .iter()
-            .zip(self.reported_evictions.iter_mut())
-            .zip(counters)
-        {
+        for ((total, seen), counter) in totals.iter().zip(self.reported_evictions.iter_mut()).zip(counters) {
             self.tally.add(counter, total - *seen);
             *seen = *total;
         }
@@ -176,8 +363,11 @@ impl Engine {
             clients: self.limiter.tracked_clients(),
             fingerprints,
             bodies,
+            sessions: self.sessions.len(),
             state_bytes: self.limiter.heap_bytes()
-                + self.detector.as_ref().map_or(0, Detector::heap_bytes),
+                + self.detector.as_ref().map_or(0, Detector::heap_bytes)
+                + self.sessions.heap_bytes()
+                + self.campaigns.len() * 48,
         }
     }
 }
@@ -189,10 +379,10 @@ fn rate_limit_reason(scope: Scope) -> &'static str {
     }
 }
 
-fn rate_limited(client: Option<IpAddr>, l: Limited) -> Decision {
+fn rate_limited(client: Option<IpAddr>, l: Limited, reason: &'static str) -> Decision {
     let mut d = Decision::pass(client);
     d.verdict = Verdict::RateLimited;
-    d.reasons.push(rate_limit_reason(l.scope));
+    d.reasons.push(reason);
     d.retry_after_s = l.retry_after_ms.div_ceil(1000);
     d
 }

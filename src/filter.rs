@@ -10,6 +10,7 @@
 
 #![allow(unsafe_code)] // `proxy_wasm::main!` exports the `#[no_mangle]` entry point.
 
+use crate::decide::{Decision, FollowUp};
 use crate::engine::{Begin, Engine, Footprint, Pending};
 use crate::policy::{self, Severity};
 use crate::signals::{parse_peer, Head};
@@ -44,14 +45,8 @@ impl Metrics {
     fn define() -> Metrics {
         let define = |t, n: &str| hostcalls::define_metric(t, n).ok();
         Metrics {
-            counters: COUNTER_NAMES
-                .iter()
-                .filter_map(|n| define(MetricType::Counter, n))
-                .collect(),
-            gauges: GAUGE_NAMES
-                .iter()
-                .filter_map(|n| define(MetricType::Gauge, n))
-                .collect(),
+            counters: COUNTER_NAMES.iter().filter_map(|n| define(MetricType::Counter, n)).collect(),
+            gauges: GAUGE_NAMES.iter().filter_map(|n| define(MetricType::Gauge, n)).collect(),
             reported: vec![0; GAUGE_NAMES.len()],
             score: define(MetricType::Histogram, SCORE_HISTOGRAM),
         }
@@ -67,13 +62,7 @@ impl Metrics {
 
     fn set_gauges(&mut self, f: Footprint) {
         let memory = (core::arch::wasm32::memory_size(0) as u64) * 65_536;
-        let values = [
-            f.clients as u64,
-            f.fingerprints as u64,
-            f.bodies as u64,
-            f.state_bytes as u64,
-            memory,
-        ];
+        let values = [f.clients as u64, f.fingerprints as u64, f.bodies as u64, f.state_bytes as u64, memory];
         for ((id, seen), v) in self.gauges.iter().zip(self.reported.iter_mut()).zip(values) {
             if v != *seen && hostcalls::increment_metric(*id, v as i64 - *seen as i64).is_ok() {
                 *seen = v;
@@ -114,22 +103,14 @@ impl RootContext for Root {
             }
         }
         let Some(policy) = parsed.policy else {
-            log::error!(
-                "botgate: policy refused ({} errors); see above",
-                parsed.errors().count()
-            );
+            log::error!("botgate: policy refused ({} errors); see above", parsed.errors().count());
             return false;
         };
         let engine = Engine::new(policy);
         match &self.worker {
             // A reconfiguration keeps the metric ids and starts the windows afresh.
             Some(w) => w.borrow_mut().engine = engine,
-            None => {
-                self.worker = Some(Rc::new(RefCell::new(Worker {
-                    engine,
-                    metrics: Metrics::define(),
-                })))
-            }
+            None => self.worker = Some(Rc::new(RefCell::new(Worker { engine, metrics: Metrics::define() }))),
         }
         let _ = hostcalls::set_tick_period(TICK);
         log::info!("botgate {}: policy loaded", env!("CARGO_PKG_VERSION"));
@@ -146,11 +127,7 @@ impl RootContext for Root {
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
-        Some(Box::new(Request {
-            worker: self.worker.clone(),
-            head: Head::default(),
-            pending: None,
-        }))
+        Some(Box::new(Request { worker: self.worker.clone(), head: Head::default(), pending: None, follow_up: None }))
     }
 
     fn get_type(&self) -> Option<ContextType> {
@@ -164,6 +141,8 @@ struct Request {
     head: Head,
     /// Set while waiting for the body.
     pending: Option<Pending>,
+    /// Set when the request went upstream: the response status feeds the session.
+    follow_up: Option<FollowUp>,
 }
 
 impl Context for Request {}
@@ -180,13 +159,11 @@ impl HttpContext for Request {
         }
         let mut w = worker.borrow_mut();
         if w.engine.needs_peer(&self.head) {
-            self.head.peer = hostcalls::get_property(vec!["source", "address"])
-                .ok()
-                .flatten()
-                .and_then(|a| parse_peer(&a));
+            self.head.peer =
+                hostcalls::get_property(vec!["source", "address"]).ok().flatten().and_then(|a| parse_peer(&a));
         }
         match w.engine.begin(&self.head, !end_of_stream, now_ms()) {
-            Begin::Decided(d) => carry_out(&mut w, &self.head, d),
+            Begin::Decided(d) => self.carry_out(&mut w, d),
             Begin::NeedBody(p) => {
                 self.pending = Some(p);
                 Action::Pause
@@ -208,6 +185,20 @@ impl HttpContext for Request {
         self.decide_with_body(&worker, body_size.min(limit), body_size > limit)
     }
 
+    fn on_http_response_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
+        let (Some(worker), Some(follow_up)) = (self.worker.clone(), self.follow_up.take()) else {
+            return Action::Continue;
+        };
+        let status = hostcalls::get_map_value_bytes(MapType::HttpResponseHeaders, ":status")
+            .ok()
+            .flatten()
+            .and_then(|s| std::str::from_utf8(&s).ok().and_then(|s| s.parse::<u32>().ok()));
+        if let Some(status) = status {
+            worker.borrow_mut().engine.on_response(follow_up, status);
+        }
+        Action::Continue
+    }
+
     fn on_http_request_trailers(&mut self, _trailers: usize) -> Action {
         let Some(worker) = self.worker.clone() else {
             return Action::Continue;
@@ -225,25 +216,24 @@ impl Request {
         let Some(pending) = self.pending.take() else {
             return Action::Continue;
         };
-        let body = hostcalls::get_buffer(BufferType::HttpRequestBody, 0, len)
-            .ok()
-            .flatten()
-            .unwrap_or_default();
+        let body = hostcalls::get_buffer(BufferType::HttpRequestBody, 0, len).ok().flatten().unwrap_or_default();
         let mut w = worker.borrow_mut();
         if truncated {
             w.engine.tally.bump(Counter::BodyTruncated);
         }
         let d = w.engine.finish(pending, &self.head, &body, now_ms());
-        carry_out(&mut w, &self.head, d)
+        self.carry_out(&mut w, d)
+    }
+
+    fn carry_out(&mut self, w: &mut Worker, d: Decision) -> Action {
+        self.follow_up = d.follow_up;
+        carry_out(w, &self.head, d)
     }
 }
 
 /// Records the evidence, then answers locally or lets the request go on with the verdict headers.
-fn carry_out(w: &mut Worker, head: &Head, d: crate::decide::Decision) -> Action {
-    let request_id = head
-        .first("x-request-id")
-        .and_then(|v| std::str::from_utf8(v).ok())
-        .unwrap_or("");
+fn carry_out(w: &mut Worker, head: &Head, d: Decision) -> Action {
+    let request_id = head.first("x-request-id").and_then(|v| std::str::from_utf8(v).ok()).unwrap_or("");
     let evidence = d.evidence(request_id);
     if let Err(e) = hostcalls::set_property(vec!["botgate"], Some(evidence.as_bytes())) {
         log::debug!("botgate: cannot set filter state: {e:?}");
@@ -255,14 +245,8 @@ fn carry_out(w: &mut Worker, head: &Head, d: crate::decide::Decision) -> Action 
         let _ = hostcalls::record_metric(id, (d.score * 1000.0).round() as u64);
     }
     if let Some(reply) = d.reply(request_id) {
-        let headers: Vec<(&str, &str)> = reply
-            .headers
-            .iter()
-            .map(|(k, v)| (*k, v.as_str()))
-            .collect();
-        if let Err(e) =
-            hostcalls::send_http_response(reply.status, headers, Some(reply.body.as_bytes()))
-        {
+        let headers: Vec<(&str, &str)> = reply.headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        if let Err(e) = hostcalls::send_http_response(reply.status, headers, Some(reply.body.as_bytes())) {
             log::error!("botgate: local reply failed: {e:?}");
             return Action::Continue;
         }

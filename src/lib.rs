@@ -4,12 +4,17 @@
 //! a clock reading, lookup answers. It never calls the host, so it is tested natively. The shell
 //! (`filter`, wasm only) turns Envoy callbacks into engine calls and engine steps into host calls.
 
+pub mod allow;
+pub mod behaviour;
 pub mod decide;
 pub mod detect;
 pub mod engine;
+pub mod iptable;
 pub mod lru;
 pub mod policy;
 pub mod ratelimit;
+pub mod sequence;
+pub mod session;
 pub mod signals;
 pub mod similarity;
 pub mod telemetry;

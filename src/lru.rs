@@ -30,15 +30,7 @@ pub struct Lru<K, V> {
 impl<K: Hash + Eq + Clone, V> Lru<K, V> {
     pub fn new(cap: usize) -> Self {
         let cap = cap.clamp(1, NIL as usize - 1);
-        Lru {
-            map: HashMap::new(),
-            nodes: Vec::new(),
-            free: Vec::new(),
-            head: NIL,
-            tail: NIL,
-            cap,
-            evictions: 0,
-        }
+        Lru { map: HashMap::new(), nodes: Vec::new(), free: Vec::new(), head: NIL, tail: NIL, cap, evictions: 0 }
     }
 
     pub fn len(&self) -> usize {
@@ -89,12 +81,7 @@ impl<K: Hash + Eq + Clone, V> Lru<K, V> {
         if self.map.len() >= self.cap && self.pop_oldest().is_some() {
             self.evictions += 1;
         }
-        let node = Node {
-            key: key.clone(),
-            value,
-            prev: NIL,
-            next: NIL,
-        };
+        let node = Node { key: key.clone(), value, prev: NIL, next: NIL };
         let idx = match self.free.pop() {
             Some(idx) => {
                 if let Some(slot) = self.nodes.get_mut(idx as usize) {

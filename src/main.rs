@@ -9,12 +9,7 @@ const USAGE: &str = "usage:
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    match args
-        .iter()
-        .map(String::as_str)
-        .collect::<Vec<_>>()
-        .as_slice()
-    {
+    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
         ["lint", file] => lint(file),
         ["-h" | "--help" | "help"] => {
             println!("{USAGE}");
@@ -41,17 +36,11 @@ fn lint(file: &str) -> ExitCode {
     }
     if parsed.policy.is_some() {
         let warnings = parsed.diags.len();
-        println!(
-            "{file}: ok ({warnings} warning{})",
-            if warnings == 1 { "" } else { "s" }
-        );
+        println!("{file}: ok ({warnings} warning{})", if warnings == 1 { "" } else { "s" });
         ExitCode::SUCCESS
     } else {
         let errors = parsed.errors().count();
-        println!(
-            "{file}: invalid ({errors} error{})",
-            if errors == 1 { "" } else { "s" }
-        );
+        println!("{file}: invalid ({errors} error{})", if errors == 1 { "" } else { "s" });
         ExitCode::from(1)
     }
 }

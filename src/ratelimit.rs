@@ -39,17 +39,11 @@ impl RateLimiter {
     /// so one client's excess does not spend the global budget.
     pub fn check(&mut self, ip: Option<IpAddr>, now: u64) -> Result<(), Limited> {
         if let (Some(limit), Some(ip)) = (self.per_ip, ip) {
-            let window = self
-                .clients
-                .get_or_insert_with(ip, || RollingWindow::for_limit(limit.max_requests));
-            window
-                .admit(now, limit.max_requests, limit.window_ms)
-                .map_err(|r| limited(Scope::Ip, r))?;
+            let window = self.clients.get_or_insert_with(ip, || RollingWindow::for_limit(limit.max_requests));
+            window.admit(now, limit.max_requests, limit.window_ms).map_err(|r| limited(Scope::Ip, r))?;
         }
         if let Some((limit, window)) = &mut self.global {
-            window
-                .admit(now, limit.max_requests, limit.window_ms)
-                .map_err(|r| limited(Scope::Global, r))?;
+            window.admit(now, limit.max_requests, limit.window_ms).map_err(|r| limited(Scope::Global, r))?;
         }
         Ok(())
     }
@@ -57,8 +51,7 @@ impl RateLimiter {
     /// Forgets clients idle for a whole window.
     pub fn sweep(&mut self, now: u64, max: usize) -> usize {
         let Some(limit) = self.per_ip else { return 0 };
-        self.clients
-            .sweep(|w| w.last().is_none_or(|t| t + limit.window_ms <= now), max)
+        self.clients.sweep(|w| w.last().is_none_or(|t| t + limit.window_ms <= now), max)
     }
 
     pub fn tracked_clients(&self) -> usize {
@@ -71,19 +64,13 @@ impl RateLimiter {
 
     /// Estimated bytes: table slots plus each window's log.
     pub fn heap_bytes(&self) -> usize {
-        let per_entry = 64
-            + self.per_ip.map_or(0, |l| {
-                (l.max_requests.min(crate::window::EXACT_LIMIT) as usize) * 8
-            });
+        let per_entry = 64 + self.per_ip.map_or(0, |l| (l.max_requests.min(crate::window::EXACT_LIMIT) as usize) * 8);
         self.clients.len() * per_entry
     }
 }
 
 fn limited(scope: Scope, r: Refused) -> Limited {
-    Limited {
-        scope,
-        retry_after_ms: r.retry_after_ms,
-    }
+    Limited { scope, retry_after_ms: r.retry_after_ms }
 }
 
 #[cfg(test)]
@@ -97,14 +84,8 @@ mod tests {
     #[test]
     fn per_ip_then_global() {
         let mut rl = RateLimiter::new(
-            Some(RateLimit {
-                max_requests: 5,
-                window_ms: 1000,
-            }),
-            Some(RateLimit {
-                max_requests: 2,
-                window_ms: 1000,
-            }),
+            Some(RateLimit { max_requests: 5, window_ms: 1000 }),
+            Some(RateLimit { max_requests: 2, window_ms: 1000 }),
             100,
         );
         assert!(rl.check(ip("1.1.1.1"), 0).is_ok());
@@ -118,14 +99,7 @@ mod tests {
 
     #[test]
     fn a_million_addresses_stay_under_the_cap() {
-        let mut rl = RateLimiter::new(
-            None,
-            Some(RateLimit {
-                max_requests: 40,
-                window_ms: 60_000,
-            }),
-            10_000,
-        );
+        let mut rl = RateLimiter::new(None, Some(RateLimit { max_requests: 40, window_ms: 60_000 }), 10_000);
         for i in 0u32..1_000_000 {
             let addr = IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000 + i));
             assert!(rl.check(Some(addr), u64::from(i / 1000)).is_ok());

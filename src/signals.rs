@@ -17,18 +17,12 @@ pub struct Head {
 impl Head {
     /// The first value of `name`.
     pub fn first(&self, name: &str) -> Option<&[u8]> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_slice())
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_slice())
     }
 
     /// Every value of `name`, in order.
     pub fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
-        self.headers
-            .iter()
-            .filter(move |(k, _)| k == name)
-            .map(|(_, v)| v.as_slice())
+        self.headers.iter().filter(move |(k, _)| k == name).map(|(_, v)| v.as_slice())
     }
 
     pub fn method(&self) -> &[u8] {
@@ -51,12 +45,8 @@ impl Head {
 
     /// Client-sent `x-botgate-*` headers: removed before botgate adds its own.
     pub fn spoofed_botgate_headers(&self) -> Vec<String> {
-        let mut names: Vec<String> = self
-            .headers
-            .iter()
-            .filter(|(k, _)| k.starts_with("x-botgate-"))
-            .map(|(k, _)| k.clone())
-            .collect();
+        let mut names: Vec<String> =
+            self.headers.iter().filter(|(k, _)| k.starts_with("x-botgate-")).map(|(k, _)| k.clone()).collect();
         names.dedup();
         names
     }
@@ -79,11 +69,7 @@ pub fn client_ip(head: &Head, trust_proxy_depth: usize) -> (Option<IpAddr>, IpSo
     if trust_proxy_depth == 0 {
         return peer_or_unknown(head, IpSource::Peer);
     }
-    let hops: Vec<&[u8]> = head
-        .all("x-forwarded-for")
-        .flat_map(|v| v.split(|b| *b == b','))
-        .map(trim)
-        .collect();
+    let hops: Vec<&[u8]> = head.all("x-forwarded-for").flat_map(|v| v.split(|b| *b == b',')).map(trim).collect();
     if hops.is_empty() || hops.iter().all(|h| h.is_empty()) {
         return peer_or_unknown(head, IpSource::Peer);
     }
@@ -103,14 +89,8 @@ fn peer_or_unknown(head: &Head, source: IpSource) -> (Option<IpAddr>, IpSource) 
 }
 
 fn trim(b: &[u8]) -> &[u8] {
-    let start = b
-        .iter()
-        .position(|c| !c.is_ascii_whitespace())
-        .unwrap_or(b.len());
-    let end = b
-        .iter()
-        .rposition(|c| !c.is_ascii_whitespace())
-        .map_or(start, |e| e + 1);
+    let start = b.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(b.len());
+    let end = b.iter().rposition(|c| !c.is_ascii_whitespace()).map_or(start, |e| e + 1);
     b.get(start..end).unwrap_or(b"")
 }
 
@@ -120,10 +100,7 @@ pub fn parse_ip(raw: &[u8]) -> Option<IpAddr> {
     if s.len() > 64 {
         return None;
     }
-    s.parse::<IpAddr>()
-        .ok()
-        .or_else(|| s.parse::<SocketAddr>().ok().map(|a| a.ip()))
-        .map(canonical)
+    s.parse::<IpAddr>().ok().or_else(|| s.parse::<SocketAddr>().ok().map(|a| a.ip())).map(canonical)
 }
 
 /// IPv4-mapped IPv6 addresses count as the IPv4 client they are.
@@ -150,12 +127,7 @@ pub struct BodyParts<'a> {
 
 /// The 64-bit fingerprint of the configured fields (SHA-256, length-prefixed so fields cannot
 /// run into each other).
-pub fn fingerprint(
-    fields: &[Field],
-    head: &Head,
-    client: Option<IpAddr>,
-    body: &BodyParts<'_>,
-) -> u64 {
+pub fn fingerprint(fields: &[Field], head: &Head, client: Option<IpAddr>, body: &BodyParts<'_>) -> u64 {
     let mut h = Sha256::new();
     for field in fields {
         match field {
@@ -168,25 +140,14 @@ pub fn fingerprint(
             Field::Path => feed(&mut h, head.path()),
             Field::Method => feed(&mut h, head.method()),
             Field::Query => feed(&mut h, head.query()),
-            Field::ClientIp => feed(
-                &mut h,
-                client
-                    .map(|ip| ip.to_string())
-                    .unwrap_or_default()
-                    .as_bytes(),
-            ),
+            Field::ClientIp => feed(&mut h, client.map(|ip| ip.to_string()).unwrap_or_default().as_bytes()),
             Field::Body => match body.cluster {
                 Some(c) => feed(&mut h, &c.to_le_bytes()),
                 None => feed(&mut h, body.body),
             },
             Field::Json(path) => {
-                let v = body
-                    .json
-                    .and_then(|j| path.iter().try_fold(j, |v, k| v.get(k)));
-                feed(
-                    &mut h,
-                    v.map(|v| v.to_string()).unwrap_or_default().as_bytes(),
-                );
+                let v = body.json.and_then(|j| path.iter().try_fold(j, |v, k| v.get(k)));
+                feed(&mut h, v.map(|v| v.to_string()).unwrap_or_default().as_bytes());
             }
         }
     }
@@ -206,13 +167,7 @@ mod tests {
     use super::*;
 
     fn head(pairs: &[(&str, &[u8])], peer: &str) -> Head {
-        Head {
-            headers: pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_vec()))
-                .collect(),
-            peer: peer.parse().ok(),
-        }
+        Head { headers: pairs.iter().map(|(k, v)| (k.to_string(), v.to_vec())).collect(), peer: peer.parse().ok() }
     }
 
     #[test]
@@ -227,23 +182,14 @@ mod tests {
 
     #[test]
     fn duplicated_xff_headers_are_one_list() {
-        let h = head(
-            &[
-                ("x-forwarded-for", b"1.1.1.1"),
-                ("x-forwarded-for", b"2.2.2.2"),
-            ],
-            "10.0.0.1",
-        );
+        let h = head(&[("x-forwarded-for", b"1.1.1.1"), ("x-forwarded-for", b"2.2.2.2")], "10.0.0.1");
         assert_eq!(client_ip(&h, 1).0, "2.2.2.2".parse().ok());
     }
 
     #[test]
     fn garbage_xff_falls_back_to_peer() {
         let h = head(&[("x-forwarded-for", b"\xff\xfe, nonsense")], "10.0.0.1");
-        assert_eq!(
-            client_ip(&h, 1),
-            ("10.0.0.1".parse().ok(), IpSource::BadForwardedFor)
-        );
+        assert_eq!(client_ip(&h, 1), ("10.0.0.1".parse().ok(), IpSource::BadForwardedFor));
         let h = head(&[("x-forwarded-for", b"[2001:db8::1]:443")], "10.0.0.1");
         assert_eq!(client_ip(&h, 1).0, "2001:db8::1".parse().ok());
         let h = head(&[("x-forwarded-for", b"::ffff:192.0.2.1")], "10.0.0.1");
@@ -252,44 +198,21 @@ mod tests {
 
     #[test]
     fn path_query_and_spoofed_headers() {
-        let h = head(
-            &[
-                (":path", b"/a/b?x=1"),
-                ("x-botgate-score", b"0"),
-                ("x-botgate-score", b"0"),
-            ],
-            "10.0.0.1",
-        );
+        let h = head(&[(":path", b"/a/b?x=1"), ("x-botgate-score", b"0"), ("x-botgate-score", b"0")], "10.0.0.1");
         assert_eq!(h.path(), b"/a/b");
         assert_eq!(h.query(), b"x=1");
-        assert_eq!(
-            h.spoofed_botgate_headers(),
-            vec!["x-botgate-score".to_string()]
-        );
+        assert_eq!(h.spoofed_botgate_headers(), vec!["x-botgate-score".to_string()]);
     }
 
     #[test]
     fn fingerprint_depends_on_fields_only() {
-        let fields = vec![
-            Field::Header("user-agent".into()),
-            Field::Json(vec!["model".into()]),
-        ];
+        let fields = vec![Field::Header("user-agent".into()), Field::Json(vec!["model".into()])];
         let j1 = serde_json::json!({"model": "gpt", "prompt": "a"});
         let j2 = serde_json::json!({"model": "gpt", "prompt": "b"});
         let h = head(&[("user-agent", b"bot/1")], "10.0.0.1");
-        let parts = |j| BodyParts {
-            body: b"",
-            cluster: None,
-            json: Some(j),
-        };
-        assert_eq!(
-            fingerprint(&fields, &h, None, &parts(&j1)),
-            fingerprint(&fields, &h, None, &parts(&j2))
-        );
+        let parts = |j| BodyParts { body: b"", cluster: None, json: Some(j) };
+        assert_eq!(fingerprint(&fields, &h, None, &parts(&j1)), fingerprint(&fields, &h, None, &parts(&j2)));
         let h2 = head(&[("user-agent", b"bot/2")], "10.0.0.1");
-        assert_ne!(
-            fingerprint(&fields, &h, None, &parts(&j1)),
-            fingerprint(&fields, &h2, None, &parts(&j1))
-        );
+        assert_ne!(fingerprint(&fields, &h, None, &parts(&j1)), fingerprint(&fields, &h2, None, &parts(&j1)));
     }
 }

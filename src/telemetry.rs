@@ -28,6 +28,17 @@ counters! {
     FlaggedFingerprint => "botgate_flagged_total.detector.fingerprint_repeat",
     FlaggedNearDuplicate => "botgate_flagged_total.detector.near_duplicate_body",
     BlockedBotDetector => "botgate_blocked_total.tier.block.reason.bot_detector",
+    BlockedScore => "botgate_blocked_total.tier.block.reason.bot_score",
+    BlockedThreatIntel => "botgate_blocked_total.tier.block.reason.threat_intel",
+    BlockedSequence => "botgate_blocked_total.tier.block.reason.impossible_sequence",
+    BlockedChallengeFailed => "botgate_blocked_total.tier.block.reason.challenge_failed",
+    AllowMonitoring => "botgate_allowlisted_total.condition.internal_monitoring",
+    AllowCiCd => "botgate_allowlisted_total.condition.owned_ci_cd",
+    AllowApi => "botgate_allowlisted_total.condition.allowlisted_api_consumer",
+    ApiContractExceeded => "botgate_rate_limited_total.scope.api_contract",
+    ChallengesPowIssued => "botgate_challenges_total.type.proof_of_work.result.issued",
+    ChallengesWebauthnIssued => "botgate_challenges_total.type.webauthn_step_up.result.issued",
+    EvictionsSessions => "botgate_evictions_total.table.sessions",
     EvictionsClients => "botgate_evictions_total.table.clients",
     EvictionsFingerprints => "botgate_evictions_total.table.fingerprints",
     EvictionsBodies => "botgate_evictions_total.table.bodies",
@@ -43,10 +54,7 @@ impl Counter {
         ALL
     }
     pub fn name(self) -> &'static str {
-        COUNTER_NAMES
-            .get(self.index())
-            .copied()
-            .unwrap_or("botgate_unknown")
+        COUNTER_NAMES.get(self.index()).copied().unwrap_or("botgate_unknown")
     }
 }
 
@@ -56,6 +64,7 @@ pub enum Gauge {
     TrackedClients,
     TrackedFingerprints,
     TrackedBodies,
+    TrackedSessions,
     /// Estimated bytes held by the engine's tables.
     StateBytes,
     /// The worker VM's linear memory, as the host sees it (wasm only).
@@ -66,6 +75,7 @@ pub const GAUGE_NAMES: &[&str] = &[
     "botgate_tracked_entries.table.clients",
     "botgate_tracked_entries.table.fingerprints",
     "botgate_tracked_entries.table.bodies",
+    "botgate_tracked_entries.table.sessions",
     "botgate_state_bytes",
     "botgate_memory_bytes",
 ];
@@ -81,9 +91,7 @@ pub struct Tally {
 
 impl Default for Tally {
     fn default() -> Self {
-        Tally {
-            counts: vec![0; COUNTER_NAMES.len()],
-        }
+        Tally { counts: vec![0; COUNTER_NAMES.len()] }
     }
 }
 
@@ -104,11 +112,7 @@ impl Tally {
 
     /// Takes the pending deltas, leaving zeros.
     pub fn drain(&mut self) -> Vec<(Counter, u64)> {
-        let out = Counter::all()
-            .iter()
-            .map(|&c| (c, self.get(c)))
-            .filter(|(_, n)| *n > 0)
-            .collect();
+        let out = Counter::all().iter().map(|&c| (c, self.get(c))).filter(|(_, n)| *n > 0).collect();
         self.counts.iter_mut().for_each(|n| *n = 0);
         out
     }
@@ -124,10 +128,7 @@ mod tests {
         for name in COUNTER_NAMES.iter().chain(GAUGE_NAMES) {
             assert!(name.starts_with("botgate_"));
             assert!(
-                name.bytes().all(|b| b.is_ascii_lowercase()
-                    || b.is_ascii_digit()
-                    || b == b'_'
-                    || b == b'.'),
+                name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.'),
                 "{name}"
             );
             assert!(seen.insert(*name), "duplicate {name}");
@@ -140,10 +141,7 @@ mod tests {
         let mut t = Tally::default();
         t.bump(Counter::RequestsBlock);
         t.add(Counter::EvictionsClients, 5);
-        assert_eq!(
-            t.drain(),
-            vec![(Counter::RequestsBlock, 1), (Counter::EvictionsClients, 5)]
-        );
+        assert_eq!(t.drain(), vec![(Counter::RequestsBlock, 1), (Counter::EvictionsClients, 5)]);
         assert!(t.drain().is_empty());
     }
 }

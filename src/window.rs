@@ -13,11 +13,7 @@ pub const EXACT_LIMIT: u32 = 1024;
 #[derive(Debug, Clone)]
 pub enum RollingWindow {
     Exact(VecDeque<u64>),
-    Estimated {
-        start: u64,
-        current: u32,
-        previous: u32,
-    },
+    Estimated { start: u64, current: u32, previous: u32 },
 }
 
 /// Why a request was not admitted, and when trying again can succeed.
@@ -31,11 +27,7 @@ impl RollingWindow {
         if max <= EXACT_LIMIT {
             RollingWindow::Exact(VecDeque::new())
         } else {
-            RollingWindow::Estimated {
-                start: 0,
-                current: 0,
-                previous: 0,
-            }
+            RollingWindow::Estimated { start: 0, current: 0, previous: 0 }
         }
     }
 
@@ -50,15 +42,9 @@ impl RollingWindow {
                     return Ok(());
                 }
                 let oldest = log.front().copied().unwrap_or(now);
-                Err(Refused {
-                    retry_after_ms: (oldest + window_ms).saturating_sub(now).max(1),
-                })
+                Err(Refused { retry_after_ms: (oldest + window_ms).saturating_sub(now).max(1) })
             }
-            RollingWindow::Estimated {
-                start,
-                current,
-                previous,
-            } => {
+            RollingWindow::Estimated { start, current, previous } => {
                 roll(start, current, previous, now, window_ms);
                 let elapsed = now.saturating_sub(*start);
                 let weight = 1.0 - (elapsed as f64 / window_ms as f64).min(1.0);
@@ -67,9 +53,7 @@ impl RollingWindow {
                     *current = current.saturating_add(1);
                     return Ok(());
                 }
-                Err(Refused {
-                    retry_after_ms: (*start + window_ms).saturating_sub(now).max(1),
-                })
+                Err(Refused { retry_after_ms: (*start + window_ms).saturating_sub(now).max(1) })
             }
         }
     }
@@ -86,11 +70,7 @@ impl RollingWindow {
                 log.push_back(now);
                 log.len() as u32
             }
-            RollingWindow::Estimated {
-                start,
-                current,
-                previous,
-            } => {
+            RollingWindow::Estimated { start, current, previous } => {
                 roll(start, current, previous, now, window_ms);
                 *current = current.saturating_add(1);
                 *current
@@ -102,11 +82,7 @@ impl RollingWindow {
     pub fn last(&self) -> Option<u64> {
         match self {
             RollingWindow::Exact(log) => log.back().copied(),
-            RollingWindow::Estimated {
-                start,
-                current,
-                previous,
-            } => (*current > 0 || *previous > 0).then_some(*start),
+            RollingWindow::Estimated { start, current, previous } => (*current > 0 || *previous > 0).then_some(*start),
         }
     }
 
@@ -149,31 +125,19 @@ mod tests {
         for t in [0, 10, 20] {
             assert!(w.admit(t, 3, 1000).is_ok());
         }
-        assert_eq!(
-            w.admit(30, 3, 1000),
-            Err(Refused {
-                retry_after_ms: 970
-            })
-        );
+        assert_eq!(w.admit(30, 3, 1000), Err(Refused { retry_after_ms: 970 }));
         assert!(w.admit(999, 3, 1000).is_err());
-        assert!(
-            w.admit(1000, 3, 1000).is_ok(),
-            "the first stamp left the window"
-        );
+        assert!(w.admit(1000, 3, 1000).is_ok(), "the first stamp left the window");
     }
 
     #[test]
     fn estimated_window_bounds_a_burst() {
         let mut w = RollingWindow::for_limit(EXACT_LIMIT + 1);
         let max = EXACT_LIMIT + 1;
-        let admitted = (0..max + 50)
-            .filter(|_| w.admit(5, max, 1000).is_ok())
-            .count();
+        let admitted = (0..max + 50).filter(|_| w.admit(5, max, 1000).is_ok()).count();
         assert_eq!(admitted, max as usize);
         // Half a window later, half of the previous bucket still counts.
-        let later = (0..max)
-            .filter(|_| w.admit(1500, max, 1000).is_ok())
-            .count();
+        let later = (0..max).filter(|_| w.admit(1500, max, 1000).is_ok()).count();
         assert!(later <= max as usize / 2 + 1, "{later}");
     }
 

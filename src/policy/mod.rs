@@ -5,11 +5,16 @@
 //! The vocabulary is the seeds' own (`global_rate_limit`, `bot_detector`, `tiers`, …), so a policy
 //! written from them lints clean; botgate's additions (`limits`, …) have safe defaults.
 
+mod plane;
 pub mod reader;
-mod tiers;
+pub mod tiers;
 
+pub use plane::{
+    default_sequence_rules as plane_defaults, Blocklist, EndpointRule, PathMatch, SequenceCheck, SequenceRule,
+    SessionConfig, Step, Weights, SIGNALS,
+};
 pub use reader::{Diag, Severity};
-pub use tiers::Tiers;
+pub use tiers::{BlockCondition, ChallengeType, RiskTier, Tiers};
 
 use reader::{Ctx, Obj};
 use serde_json::Value;
@@ -56,9 +61,7 @@ impl Field {
         if let Some(rest) = lower.strip_prefix("json:") {
             let parts: Vec<String> = rest.split('.').map(str::to_string).collect();
             if parts.iter().any(String::is_empty) {
-                return Err(format!(
-                    "\"{name}\" is not a valid JSON field path (use json:a.b)"
-                ));
+                return Err(format!("\"{name}\" is not a valid JSON field path (use json:a.b)"));
             }
             return Ok(Field::Json(parts));
         }
@@ -82,10 +85,8 @@ impl Field {
 }
 
 fn header_field(lower: &str, original: &str) -> Result<Field, String> {
-    let valid = !lower.is_empty()
-        && lower
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.!#$%&'*+^`|~".contains(&b));
+    let valid =
+        !lower.is_empty() && lower.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.!#$%&'*+^`|~".contains(&b));
     if valid {
         Ok(Field::Header(lower.to_string()))
     } else {
@@ -120,12 +121,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            max_clients: 50_000,
-            max_fingerprints: 50_000,
-            max_bodies: 10_000,
-            max_body_bytes: 64 * 1024,
-        }
+        Limits { max_clients: 50_000, max_fingerprints: 50_000, max_bodies: 10_000, max_body_bytes: 64 * 1024 }
     }
 }
 
@@ -140,6 +136,23 @@ pub struct Policy {
     pub bot_detector: Option<BotDetector>,
     pub limits: Limits,
     pub tiers: Tiers,
+    pub session: SessionConfig,
+    pub endpoints: Vec<EndpointRule>,
+    pub weights: Weights,
+    pub blocklists: Vec<Blocklist>,
+    pub sequence_rules: Vec<SequenceRule>,
+}
+
+impl Policy {
+    /// The risk tier of an endpoint (medium when no rule matches).
+    pub fn endpoint_tier(&self, method: &[u8], path: &[u8]) -> RiskTier {
+        self.endpoints.iter().find(|r| r.matches(method, path)).map_or(RiskTier::Medium, |r| r.tier)
+    }
+
+    /// Whether the decision plane (scoring, tiers) is in use, beyond the detector and limits.
+    pub fn scores(&self) -> bool {
+        self.tiers != Tiers::default() || !self.endpoints.is_empty()
+    }
 }
 
 impl Default for Policy {
@@ -152,6 +165,11 @@ impl Default for Policy {
             bot_detector: None,
             limits: Limits::default(),
             tiers: Tiers::default(),
+            session: SessionConfig::default(),
+            endpoints: Vec::new(),
+            weights: Weights::default(),
+            blocklists: Vec::new(),
+            sequence_rules: Vec::new(),
         }
     }
 }
@@ -168,15 +186,12 @@ impl Parsed {
     }
 }
 
-const MAX_WINDOW_SECONDS: u64 = 86_400;
+pub(crate) const MAX_WINDOW_SECONDS: u64 = 86_400;
 
 /// Reads a policy from JSON text. An empty configuration is the default policy.
 pub fn parse(text: &[u8]) -> Parsed {
     if text.iter().all(u8::is_ascii_whitespace) {
-        return Parsed {
-            policy: Some(Policy::default()),
-            diags: Vec::new(),
-        };
+        return Parsed { policy: Some(Policy::default()), diags: Vec::new() };
     }
     let value: Value = match serde_json::from_slice(text) {
         Ok(v) => v,
@@ -184,25 +199,15 @@ pub fn parse(text: &[u8]) -> Parsed {
             let diag = Diag {
                 severity: Severity::Error,
                 path: "$".into(),
-                message: format!(
-                    "not valid JSON: {e} (line {}, column {})",
-                    e.line(),
-                    e.column()
-                ),
+                message: format!("not valid JSON: {e} (line {}, column {})", e.line(), e.column()),
             };
-            return Parsed {
-                policy: None,
-                diags: vec![diag],
-            };
+            return Parsed { policy: None, diags: vec![diag] };
         }
     };
     let ctx = Ctx::default();
     let policy = read_policy(&ctx, &value);
     let failed = ctx.has_errors();
-    Parsed {
-        policy: if failed { None } else { policy },
-        diags: ctx.into_diags(),
-    }
+    Parsed { policy: if failed { None } else { policy }, diags: ctx.into_diags() }
 }
 
 fn read_policy(ctx: &Ctx, value: &Value) -> Option<Policy> {
@@ -211,9 +216,7 @@ fn read_policy(ctx: &Ctx, value: &Value) -> Option<Policy> {
         "observe" => Mode::Observe,
         _ => Mode::Enforce,
     };
-    let global_rate_limit = root
-        .obj("global_rate_limit")
-        .map(|o| read_rate_limit(o, false).0);
+    let global_rate_limit = root.obj("global_rate_limit").map(|o| read_rate_limit(o, false).0);
     let (ip_rate_limit, trust_proxy_depth) = match root.obj("ip_rate_limit") {
         Some(o) => {
             let (limit, depth) = read_rate_limit(o, true);
@@ -225,6 +228,25 @@ fn read_policy(ctx: &Ctx, value: &Value) -> Option<Policy> {
     read_seed_pack(&root, &mut bot_detector);
     let limits = root.obj("limits").map(read_limits).unwrap_or_default();
     let tiers = root.obj("tiers").map(tiers::read).unwrap_or_default();
+    let session = root.obj("session").map(plane::read_session).unwrap_or_default();
+    let endpoints = plane::read_endpoints(&root);
+    let weights = root.obj("scoring").map(plane::read_scoring).unwrap_or_default();
+    let blocklists = root.obj("threat_intel").map(plane::read_threat_intel).unwrap_or_default();
+    let rules = plane::read_sequence_rules(&root);
+    let has = |c: BlockCondition| {
+        tiers.block.iter().any(|r| std::mem::discriminant(&r.condition) == std::mem::discriminant(&c))
+    };
+    if has(BlockCondition::ThreatIntel) && blocklists.is_empty() {
+        ctx.warn(
+            "$.threat_intel",
+            "ip_in_threat_intel_blocklist is on but no blocklists are configured: it never matches",
+        );
+    }
+    let sequence_rules = match rules {
+        Some(r) => r,
+        None if has(BlockCondition::ImpossibleSequence) => plane::default_sequence_rules(),
+        None => Vec::new(),
+    };
     root.informational("threshold_review");
     root.informational("description");
     root.finish();
@@ -236,25 +258,20 @@ fn read_policy(ctx: &Ctx, value: &Value) -> Option<Policy> {
         bot_detector,
         limits,
         tiers,
+        session,
+        endpoints,
+        weights,
+        blocklists,
+        sequence_rules,
     })
 }
 
 fn read_rate_limit(o: Obj<'_>, per_ip: bool) -> (RateLimit, usize) {
     let max_requests = o.u64_in("max_requests", 100, 1, 10_000_000) as u32;
     let window_seconds = o.u64_in("window_seconds", 60, 1, MAX_WINDOW_SECONDS);
-    let depth = if per_ip {
-        o.u64_in("trust_proxy_depth", 0, 0, 16) as usize
-    } else {
-        0
-    };
+    let depth = if per_ip { o.u64_in("trust_proxy_depth", 0, 0, 16) as usize } else { 0 };
     o.finish();
-    (
-        RateLimit {
-            max_requests,
-            window_ms: window_seconds * 1000,
-        },
-        depth,
-    )
+    (RateLimit { max_requests, window_ms: window_seconds * 1000 }, depth)
 }
 
 fn read_bot_detector(o: Obj<'_>) -> BotDetector {
@@ -266,29 +283,16 @@ fn read_bot_detector(o: Obj<'_>) -> BotDetector {
             Some(Ok(f)) if !fields.contains(&f) => fields.push(f),
             Some(Ok(_)) => o.ctx.warn(&path, "duplicate fingerprint field"),
             Some(Err(e)) => o.ctx.error(&path, e),
-            None => o.ctx.error(
-                &path,
-                format!("expected a string, found {}", reader::type_name(v)),
-            ),
+            None => o.ctx.error(&path, format!("expected a string, found {}", reader::type_name(v))),
         }
     }
     if fields.is_empty() {
         if !o.has("fingerprint_fields") {
-            o.ctx.warn(
-                &o.child_path("fingerprint_fields"),
-                "not set; using [user-agent, client_ip, path]",
-            );
+            o.ctx.warn(&o.child_path("fingerprint_fields"), "not set; using [user-agent, client_ip, path]");
         } else if !listed {
-            o.ctx.error(
-                &o.child_path("fingerprint_fields"),
-                "must name at least one field",
-            );
+            o.ctx.error(&o.child_path("fingerprint_fields"), "must name at least one field");
         }
-        fields = vec![
-            Field::Header("user-agent".into()),
-            Field::ClientIp,
-            Field::Path,
-        ];
+        fields = vec![Field::Header("user-agent".into()), Field::ClientIp, Field::Path];
     }
     let window_seconds = o.u64_in("profile_window_seconds", 60, 1, MAX_WINDOW_SECONDS);
     let similarity_threshold = o.f64_in("similarity_threshold", 0.9, 0.5, 1.0);
@@ -298,13 +302,7 @@ fn read_bot_detector(o: Obj<'_>) -> BotDetector {
         _ => DetectorAction::Warn,
     };
     o.finish();
-    BotDetector {
-        fields,
-        window_ms: window_seconds * 1000,
-        similarity_threshold,
-        max_requests_per_window,
-        action,
-    }
+    BotDetector { fields, window_ms: window_seconds * 1000, similarity_threshold, max_requests_per_window, action }
 }
 
 /// The seed's gateway pack layout (`pack`, `policies.chain`, `policy.bot-detector`) is accepted
@@ -320,19 +318,13 @@ fn read_seed_pack(root: &Obj<'_>, bot_detector: &mut Option<BotDetector>) {
     };
     if let Some(o) = policy.obj("bot-detector") {
         if bot_detector.is_some() {
-            root.ctx.error(
-                &o.path,
-                "bot_detector is also set at the top level; keep one",
-            );
+            root.ctx.error(&o.path, "bot_detector is also set at the top level; keep one");
         }
         *bot_detector = Some(read_bot_detector(o));
     }
     for (name, _) in policy_entries(root) {
         if name != "bot-detector" {
-            root.ctx.warn(
-                &format!("$.policy.{name}"),
-                format!("\"{name}\" is not a botgate policy; ignored"),
-            );
+            root.ctx.warn(&format!("$.policy.{name}"), format!("\"{name}\" is not a botgate policy; ignored"));
         }
     }
 }
@@ -348,19 +340,9 @@ fn read_limits(o: Obj<'_>) -> Limits {
     let d = Limits::default();
     let limits = Limits {
         max_clients: o.u64_in("max_clients", d.max_clients as u64, 16, 10_000_000) as usize,
-        max_fingerprints: o.u64_in(
-            "max_fingerprints",
-            d.max_fingerprints as u64,
-            16,
-            10_000_000,
-        ) as usize,
+        max_fingerprints: o.u64_in("max_fingerprints", d.max_fingerprints as u64, 16, 10_000_000) as usize,
         max_bodies: o.u64_in("max_bodies", d.max_bodies as u64, 16, 1_000_000) as usize,
-        max_body_bytes: o.u64_in(
-            "max_body_bytes",
-            d.max_body_bytes as u64,
-            64,
-            16 * 1024 * 1024,
-        ) as usize,
+        max_body_bytes: o.u64_in("max_body_bytes", d.max_body_bytes as u64, 64, 16 * 1024 * 1024) as usize,
     };
     o.finish();
     limits
@@ -371,10 +353,7 @@ mod tests {
     use super::*;
 
     fn errors(text: &str) -> Vec<String> {
-        parse(text.as_bytes())
-            .errors()
-            .map(|d| d.to_string())
-            .collect()
+        parse(text.as_bytes()).errors().map(|d| d.to_string()).collect()
     }
 
     #[test]
@@ -395,10 +374,7 @@ mod tests {
         assert!(d.needs_body());
         assert_eq!(policy.trust_proxy_depth, 1);
         assert_eq!(policy.ip_rate_limit.unwrap().max_requests, 40);
-        assert!(p
-            .diags
-            .iter()
-            .any(|d| d.path == "$.policy.prompt-injection" && d.severity == Severity::Warning));
+        assert!(p.diags.iter().any(|d| d.path == "$.policy.prompt-injection" && d.severity == Severity::Warning));
     }
 
     #[test]
@@ -408,53 +384,32 @@ mod tests {
                 "bot_detector":{"similarity_threshold":2,"actoin":"block","fingerprint_fields":["bad header"]}}"#,
         );
         let joined = errs.join("\n");
-        assert!(joined.contains("$.mode: \"enforcing\" is not one of \"enforce\", \"observe\" (did you mean \"enforce\"?)"), "{joined}");
         assert!(
-            joined.contains("$.ip_rate_limit.max_requests: 0 is out of range"),
+            joined.contains("$.mode: \"enforcing\" is not one of \"enforce\", \"observe\" (did you mean \"enforce\"?)"),
             "{joined}"
         );
-        assert!(
-            joined.contains("$.bot_detector.similarity_threshold: 2 is out of range"),
-            "{joined}"
-        );
-        assert!(
-            joined.contains(
-                "$.bot_detector.actoin: unknown key \"actoin\"; did you mean \"action\"?"
-            ),
-            "{joined}"
-        );
-        assert!(
-            joined.contains("$.bot_detector.fingerprint_fields[0]"),
-            "{joined}"
-        );
+        assert!(joined.contains("$.ip_rate_limit.max_requests: 0 is out of range"), "{joined}");
+        assert!(joined.contains("$.bot_detector.similarity_threshold: 2 is out of range"), "{joined}");
+        assert!(joined.contains("$.bot_detector.actoin: unknown key \"actoin\"; did you mean \"action\"?"), "{joined}");
+        assert!(joined.contains("$.bot_detector.fingerprint_fields[0]"), "{joined}");
         assert_eq!(errs.len(), 5, "{joined}");
     }
 
     #[test]
     fn bad_json_and_wrong_types_are_refused() {
         assert!(errors("{").iter().any(|e| e.contains("not valid JSON")));
-        assert!(errors("[]")
-            .iter()
-            .any(|e| e.contains("$: expected an object")));
-        assert!(errors(r#"{"limits":{"max_clients":"many"}}"#)[0]
-            .contains("$.limits.max_clients: expected a whole number"));
+        assert!(errors("[]").iter().any(|e| e.contains("$: expected an object")));
+        assert!(
+            errors(r#"{"limits":{"max_clients":"many"}}"#)[0].contains("$.limits.max_clients: expected a whole number")
+        );
         assert!(parse(b"").policy.is_some());
     }
 
     #[test]
     fn field_names() {
-        assert_eq!(
-            Field::parse("User-Agent"),
-            Ok(Field::Header("user-agent".into()))
-        );
-        assert_eq!(
-            Field::parse("json:params.user"),
-            Ok(Field::Json(vec!["params".into(), "user".into()]))
-        );
-        assert_eq!(
-            Field::parse("header:body"),
-            Ok(Field::Header("body".into()))
-        );
+        assert_eq!(Field::parse("User-Agent"), Ok(Field::Header("user-agent".into())));
+        assert_eq!(Field::parse("json:params.user"), Ok(Field::Json(vec!["params".into(), "user".into()])));
+        assert_eq!(Field::parse("header:body"), Ok(Field::Header("body".into())));
         assert!(Field::parse("json:a..b").is_err());
     }
 }

@@ -46,20 +46,13 @@ impl Ctx {
         self.push(Severity::Warning, path, message.into());
     }
     fn push(&self, severity: Severity, path: &str, message: String) {
-        self.diags.borrow_mut().push(Diag {
-            severity,
-            path: path.to_string(),
-            message,
-        });
+        self.diags.borrow_mut().push(Diag { severity, path: path.to_string(), message });
     }
     pub fn into_diags(self) -> Vec<Diag> {
         self.diags.into_inner()
     }
     pub fn has_errors(&self) -> bool {
-        self.diags
-            .borrow()
-            .iter()
-            .any(|d| d.severity == Severity::Error)
+        self.diags.borrow().iter().any(|d| d.severity == Severity::Error)
     }
 }
 
@@ -86,17 +79,9 @@ impl<'a> Obj<'a> {
     /// Reads `value` as an object, or records an error and returns `None`.
     pub fn new(ctx: &'a Ctx, path: String, value: &'a Value) -> Option<Obj<'a>> {
         match value {
-            Value::Object(map) => Some(Obj {
-                ctx,
-                path,
-                map,
-                known: RefCell::new(Vec::new()),
-            }),
+            Value::Object(map) => Some(Obj { ctx, path, map, known: RefCell::new(Vec::new()) }),
             other => {
-                ctx.error(
-                    &path,
-                    format!("expected an object, found {}", type_name(other)),
-                );
+                ctx.error(&path, format!("expected an object, found {}", type_name(other)));
                 None
             }
         }
@@ -128,17 +113,11 @@ impl<'a> Obj<'a> {
         match v.as_f64() {
             Some(x) if (min..=max).contains(&x) => x,
             Some(x) => {
-                self.ctx.error(
-                    &self.child_path(key),
-                    format!("{x} is out of range [{min}, {max}]"),
-                );
+                self.ctx.error(&self.child_path(key), format!("{x} is out of range [{min}, {max}]"));
                 default
             }
             None => {
-                self.ctx.error(
-                    &self.child_path(key),
-                    format!("expected a number, found {}", type_name(v)),
-                );
+                self.ctx.error(&self.child_path(key), format!("expected a number, found {}", type_name(v)));
                 default
             }
         }
@@ -159,10 +138,7 @@ impl<'a> Obj<'a> {
         match v {
             Value::Bool(b) => *b,
             other => {
-                self.ctx.error(
-                    &self.child_path(key),
-                    format!("expected true or false, found {}", type_name(other)),
-                );
+                self.ctx.error(&self.child_path(key), format!("expected true or false, found {}", type_name(other)));
                 default
             }
         }
@@ -173,35 +149,22 @@ impl<'a> Obj<'a> {
         match v {
             Value::String(s) => Some(s),
             other => {
-                self.ctx.error(
-                    &self.child_path(key),
-                    format!("expected a string, found {}", type_name(other)),
-                );
+                self.ctx.error(&self.child_path(key), format!("expected a string, found {}", type_name(other)));
                 None
             }
         }
     }
 
     /// One of `choices`, or `default` when absent (an error when it is something else).
-    pub fn choice(
-        &self,
-        key: &'static str,
-        default: &'static str,
-        choices: &[&'static str],
-    ) -> &'static str {
+    pub fn choice(&self, key: &'static str, default: &'static str, choices: &[&'static str]) -> &'static str {
         let Some(s) = self.string(key) else {
             return default;
         };
         match choices.iter().find(|c| **c == s) {
             Some(c) => c,
             None => {
-                let hint = suggest(s, choices)
-                    .map(|c| format!(" (did you mean \"{c}\"?)"))
-                    .unwrap_or_default();
-                self.ctx.error(
-                    &self.child_path(key),
-                    format!("\"{s}\" is not one of {}{hint}", quoted_list(choices)),
-                );
+                let hint = suggest(s, choices).map(|c| format!(" (did you mean \"{c}\"?)")).unwrap_or_default();
+                self.ctx.error(&self.child_path(key), format!("\"{s}\" is not one of {}{hint}", quoted_list(choices)));
                 default
             }
         }
@@ -220,10 +183,7 @@ impl<'a> Obj<'a> {
             .filter_map(|(path, v)| match v {
                 Value::String(s) => Some(s.clone()),
                 other => {
-                    self.ctx.error(
-                        &path,
-                        format!("expected a string, found {}", type_name(other)),
-                    );
+                    self.ctx.error(&path, format!("expected a string, found {}", type_name(other)));
                     None
                 }
             })
@@ -242,15 +202,10 @@ impl<'a> Obj<'a> {
             if known.iter().any(|k| k == key) {
                 continue;
             }
-            let hint = suggest(key, &known)
-                .map(|c| format!("; did you mean \"{c}\"?"))
-                .unwrap_or_default();
+            let hint = suggest(key, &known).map(|c| format!("; did you mean \"{c}\"?")).unwrap_or_default();
             self.ctx.error(
                 &format!("{}.{key}", self.path),
-                format!(
-                    "unknown key \"{key}\"{hint} (known keys: {})",
-                    quoted_list(&known)
-                ),
+                format!("unknown key \"{key}\"{hint} (known keys: {})", quoted_list(&known)),
             );
         }
     }
@@ -258,16 +213,9 @@ impl<'a> Obj<'a> {
 
 pub fn array_items<'a>(ctx: &Ctx, path: &str, v: &'a Value) -> Vec<(String, &'a Value)> {
     match v {
-        Value::Array(items) => items
-            .iter()
-            .enumerate()
-            .map(|(i, v)| (format!("{path}[{i}]"), v))
-            .collect(),
+        Value::Array(items) => items.iter().enumerate().map(|(i, v)| (format!("{path}[{i}]"), v)).collect(),
         other => {
-            ctx.error(
-                path,
-                format!("expected an array, found {}", type_name(other)),
-            );
+            ctx.error(path, format!("expected an array, found {}", type_name(other)));
             Vec::new()
         }
     }
@@ -281,10 +229,7 @@ pub fn u64_value(ctx: &Ctx, path: &str, v: &Value, min: u64, max: u64) -> Option
             None
         }
         None => {
-            ctx.error(
-                path,
-                format!("expected a whole number, found {}", describe(v)),
-            );
+            ctx.error(path, format!("expected a whole number, found {}", describe(v)));
             None
         }
     }
@@ -301,11 +246,7 @@ fn quoted_list(items: &[&str]) -> String {
     let mut sorted: Vec<&str> = items.to_vec();
     sorted.sort_unstable();
     sorted.dedup();
-    sorted
-        .iter()
-        .map(|s| format!("\"{s}\""))
-        .collect::<Vec<_>>()
-        .join(", ")
+    sorted.iter().map(|s| format!("\"{s}\"")).collect::<Vec<_>>().join(", ")
 }
 
 /// The closest candidate within a small edit distance, if any.
@@ -343,10 +284,7 @@ mod tests {
 
     #[test]
     fn suggests_near_misses_only() {
-        assert_eq!(
-            suggest("similarity_treshold", &["similarity_threshold", "action"]),
-            Some("similarity_threshold")
-        );
+        assert_eq!(suggest("similarity_treshold", &["similarity_threshold", "action"]), Some("similarity_threshold"));
         assert_eq!(suggest("zzz", &["similarity_threshold", "action"]), None);
         assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
@@ -361,10 +299,6 @@ mod tests {
         let d = ctx.into_diags();
         assert_eq!(d.len(), 1);
         assert_eq!(d[0].path, "$.ip_rate_limit.max_request");
-        assert!(
-            d[0].message.contains("did you mean \"max_requests\""),
-            "{}",
-            d[0].message
-        );
+        assert!(d[0].message.contains("did you mean \"max_requests\""), "{}", d[0].message);
     }
 }

@@ -1,43 +1,88 @@
-//! `tiers`: the allow / challenge / block conditions of the reference architecture.
+//! `tiers`: the allow / challenge / block conditions of the three-tier architecture, in the seed
+//! policy's own words, plus what botgate needs to check them (keys, headers, CIDRs).
 //!
-//! Read here in the seed's own vocabulary so the seed policy lints as it stands.
+//! A condition whose keys or lists are not configured is accepted with a warning and never
+//! matches: nothing is allowlisted on a check that cannot be made.
 
 use super::reader::{Ctx, Obj};
+use super::{RateLimit, MAX_WINDOW_SECONDS};
+use crate::iptable::IpSet;
+use serde_json::Value;
 
-#[derive(Debug, Clone, PartialEq)]
-pub enum AllowCondition {
-    VerifiedSearchCrawler {
-        crawlers: Vec<String>,
-    },
-    AllowlistedApiConsumer,
-    InternalMonitoring {
-        cidrs: Vec<ipnet::IpNet>,
-        ua_prefixes: Vec<String>,
-    },
-    OwnedCiCd {
-        cidrs: Vec<ipnet::IpNet>,
-        header: Option<(String, String)>,
-    },
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Tiers {
+    pub monitoring: Vec<Monitoring>,
+    pub ci: Vec<CiCd>,
+    pub api: Vec<ApiConsumers>,
+    /// `verified_search_crawler` is listed: crawler verification is not built yet, so it never
+    /// matches and a crawler user agent earns nothing.
+    pub crawler_listed: bool,
+    pub challenge: Vec<ChallengeCondition>,
+    pub default_type: ChallengeType,
+    pub fallback_type: ChallengeType,
+    pub clearance: Clearance,
+    pub block: Vec<BlockRule>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct ChallengeCondition {
-    pub score_range: (f64, f64),
-    pub risk_tiers: Vec<RiskTier>,
-    pub endpoints: Vec<String>,
+pub struct Monitoring {
+    pub cidrs: IpSet,
+    pub ua_prefixes: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq)]
+pub struct HmacKey {
+    pub id: String,
+    pub secret: Vec<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CiCd {
+    pub cidrs: IpSet,
+    /// `has_internal_request_header: "X-Internal-Pipeline: true"`, as (lower-case name, value).
+    pub header: Option<(String, String)>,
+    pub hmac_required: bool,
+    pub keys: Vec<HmacKey>,
+    pub signature_header: String,
+    pub timestamp_header: String,
+    pub max_skew_s: u64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiKey {
+    pub id: String,
+    pub sha256: [u8; 32],
+    pub expires_unix: Option<u64>,
+    pub revoked: bool,
+    pub contract: Option<RateLimit>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiConsumers {
+    pub header: String,
+    pub keys: Vec<ApiKey>,
+    pub check_revoked: bool,
+    pub check_contract: bool,
+    pub residential: Option<IpSet>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub enum RiskTier {
     Critical = 0,
     High = 1,
+    #[default]
     Medium = 2,
     Low = 3,
 }
 
 impl RiskTier {
-    pub fn parse(s: &str) -> Option<RiskTier> {
-        Some(match s {
+    pub fn parse(v: &Value) -> Option<RiskTier> {
+        let text = match v {
+            Value::Number(n) => n.to_string(),
+            Value::String(s) => s.to_ascii_lowercase(),
+            _ => return None,
+        };
+        Some(match text.as_str() {
             "critical" | "0" => RiskTier::Critical,
             "high" | "1" => RiskTier::High,
             "medium" | "2" => RiskTier::Medium,
@@ -45,20 +90,34 @@ impl RiskTier {
             _ => return None,
         })
     }
+
+    pub fn number(self) -> u8 {
+        self as u8
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum BlockCondition {
-    ScoreAbove(f64),
-    ThreatIntel,
-    ImpossibleSequence,
-    ChallengeFailed,
+pub struct ChallengeCondition {
+    pub score_range: (f64, f64),
+    pub risk_tiers: Vec<RiskTier>,
+    pub endpoints: Vec<String>,
+    pub observe: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ChallengeType {
+    #[default]
     WebauthnStepUp,
     ProofOfWork,
+}
+
+impl ChallengeType {
+    pub fn name(self) -> &'static str {
+        match self {
+            ChallengeType::WebauthnStepUp => "webauthn_step_up",
+            ChallengeType::ProofOfWork => "proof_of_work",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -66,46 +125,42 @@ pub struct Clearance {
     pub ttl_minutes: u64,
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct Tiers {
-    pub allow: Vec<AllowCondition>,
-    pub challenge: Vec<ChallengeCondition>,
-    pub default_type: ChallengeType,
-    pub fallback_type: ChallengeType,
-    pub clearance: Clearance,
-    pub block: Vec<BlockCondition>,
-}
-
-impl Default for Tiers {
+impl Default for Clearance {
     fn default() -> Self {
-        Tiers {
-            allow: Vec::new(),
-            challenge: Vec::new(),
-            default_type: ChallengeType::WebauthnStepUp,
-            fallback_type: ChallengeType::ProofOfWork,
-            clearance: Clearance { ttl_minutes: 30 },
-            block: Vec::new(),
-        }
+        Clearance { ttl_minutes: 30 }
     }
 }
 
-const CHALLENGE_TYPES: &[&str] = &["webauthn_step_up", "proof_of_work"];
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum BlockCondition {
+    ScoreAbove(f64),
+    ThreatIntel,
+    ImpossibleSequence,
+    ChallengeFailed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BlockRule {
+    pub condition: BlockCondition,
+    pub observe: bool,
+}
+
+/// Challenge types botgate can issue. Image and audio CAPTCHAs are not among them, by design.
+pub const CHALLENGE_TYPES: &[&str] = &["webauthn_step_up", "proof_of_work"];
 
 pub fn read(o: Obj<'_>) -> Tiers {
     let mut tiers = Tiers::default();
     if let Some(allow) = o.obj("allow") {
         for (path, v) in allow.array("conditions") {
-            if let Some(c) = Obj::new(o.ctx, path, v).and_then(read_allow) {
-                tiers.allow.push(c);
+            if let Some(c) = Obj::new(o.ctx, path, v) {
+                read_allow(c, &mut tiers);
             }
         }
         allow.finish();
     }
     if let Some(ch) = o.obj("challenge") {
-        tiers.default_type =
-            challenge_type(ch.choice("default_type", "webauthn_step_up", CHALLENGE_TYPES));
-        tiers.fallback_type =
-            challenge_type(ch.choice("fallback_type", "proof_of_work", CHALLENGE_TYPES));
+        tiers.default_type = challenge_type(&ch, "default_type", "webauthn_step_up");
+        tiers.fallback_type = challenge_type(&ch, "fallback_type", "proof_of_work");
         for (path, v) in ch.array("conditions") {
             if let Some(c) = Obj::new(o.ctx, path, v).map(read_challenge) {
                 tiers.challenge.push(c);
@@ -131,85 +186,240 @@ pub fn read(o: Obj<'_>) -> Tiers {
     tiers
 }
 
-fn challenge_type(s: &str) -> ChallengeType {
-    if s == "proof_of_work" {
-        ChallengeType::ProofOfWork
-    } else {
-        ChallengeType::WebauthnStepUp
+fn challenge_type(o: &Obj<'_>, key: &'static str, default: &'static str) -> ChallengeType {
+    if let Some(s) = o.string(key) {
+        if s.contains("captcha") {
+            o.ctx.error(
+                &o.child_path(key),
+                "CAPTCHAs are never used: AI solves them; use webauthn_step_up or proof_of_work",
+            );
+            return ChallengeType::ProofOfWork;
+        }
+    }
+    match o.choice(key, default, CHALLENGE_TYPES) {
+        "proof_of_work" => ChallengeType::ProofOfWork,
+        _ => ChallengeType::WebauthnStepUp,
     }
 }
 
-const ALLOW_NAMES: &[&str] = &[
-    "verified_search_crawler",
-    "allowlisted_api_consumer",
-    "internal_monitoring",
-    "owned_ci_cd",
-];
+const ALLOW_NAMES: &[&str] =
+    &["verified_search_crawler", "allowlisted_api_consumer", "internal_monitoring", "owned_ci_cd"];
 
-fn read_allow(o: Obj<'_>) -> Option<AllowCondition> {
+fn read_allow(o: Obj<'_>, tiers: &mut Tiers) {
+    let ctx = o.ctx;
+    let name_path = o.child_path("name");
     let name = o.string("name");
     let criteria = o.obj("criteria");
     o.informational("description");
-    let path = o.child_path("name");
-    let ctx = o.ctx;
     o.finish();
     let Some(name) = name else {
-        ctx.error(&path, format!("missing; one of {}", ALLOW_NAMES.join(", ")));
-        return None;
+        ctx.error(&name_path, format!("missing; one of {}", ALLOW_NAMES.join(", ")));
+        return;
     };
     let Some(c) = criteria else {
-        ctx.error(&path.replace(".name", ".criteria"), "missing");
-        return None;
+        ctx.error(&name_path.replace(".name", ".criteria"), "missing");
+        return;
     };
-    let cond = match name {
+    match name {
         "verified_search_crawler" => {
             c.bool("rdns_matches_ua", true);
             c.bool("rate_within_robots_txt", true);
-            AllowCondition::VerifiedSearchCrawler {
-                crawlers: c.strings("ip_in_verified_range"),
+            c.strings("ip_in_verified_range");
+            ctx.warn(
+                &name_path,
+                "crawler verification (reverse DNS + published ranges) is not built yet: this condition never matches",
+            );
+            tiers.crawler_listed = true;
+        }
+        "allowlisted_api_consumer" => tiers.api.extend(read_api(&c)),
+        "internal_monitoring" => {
+            let cidrs = cidrs(&c, "source_ip_in_cidr");
+            let ua_prefixes = c.strings("user_agent_prefix_in");
+            if cidrs.is_empty() || ua_prefixes.is_empty() {
+                ctx.warn(&c.path, "needs source_ip_in_cidr and user_agent_prefix_in: this condition never matches");
+            } else {
+                tiers.monitoring.push(Monitoring { cidrs: IpSet::new(&cidrs), ua_prefixes });
             }
         }
-        "allowlisted_api_consumer" => {
-            for key in [
-                "has_valid_api_key",
-                "api_key_not_revoked",
-                "asn_not_residential_proxy",
-                "rate_within_contract",
-            ] {
-                c.bool(key, true);
-            }
-            AllowCondition::AllowlistedApiConsumer
-        }
-        "internal_monitoring" => AllowCondition::InternalMonitoring {
-            cidrs: cidrs(&c, "source_ip_in_cidr"),
-            ua_prefixes: c.strings("user_agent_prefix_in"),
-        },
-        "owned_ci_cd" => {
-            let header = c
-                .string("has_internal_request_header")
-                .and_then(|h| header_pair(ctx, &c.child_path("has_internal_request_header"), h));
-            c.bool("header_hmac_valid", true);
-            AllowCondition::OwnedCiCd {
-                cidrs: cidrs(&c, "source_ip_in_cidr"),
-                header,
-            }
-        }
+        "owned_ci_cd" => tiers.ci.extend(read_ci(&c)),
         other => {
             let hint = super::reader::suggest(other, ALLOW_NAMES)
                 .map(|s| format!(" (did you mean \"{s}\"?)"))
                 .unwrap_or_default();
             ctx.error(
-                &path,
-                format!(
-                    "\"{other}\" is not an allow condition; one of {}{hint}",
-                    ALLOW_NAMES.join(", ")
-                ),
+                &name_path,
+                format!("\"{other}\" is not an allow condition; one of {}{hint}", ALLOW_NAMES.join(", ")),
             );
-            return None;
         }
-    };
+    }
     c.finish();
-    Some(cond)
+}
+
+fn read_ci(c: &Obj<'_>) -> Option<CiCd> {
+    let cidrs = cidrs(c, "source_ip_in_cidr");
+    let header = c
+        .string("has_internal_request_header")
+        .and_then(|h| header_pair(c.ctx, &c.child_path("has_internal_request_header"), h));
+    let hmac_required = c.bool("header_hmac_valid", true);
+    let keys = hmac_keys(c);
+    let ci = CiCd {
+        header,
+        hmac_required,
+        signature_header: c.string("signature_header").unwrap_or("x-ci-signature").to_ascii_lowercase(),
+        timestamp_header: c.string("timestamp_header").unwrap_or("x-ci-timestamp").to_ascii_lowercase(),
+        max_skew_s: c.u64_in("max_skew_seconds", 300, 1, 3600),
+        cidrs: IpSet::new(&cidrs),
+        keys,
+    };
+    if cidrs.is_empty() || (ci.hmac_required && ci.keys.is_empty()) {
+        c.ctx.warn(
+            &c.path,
+            "needs source_ip_in_cidr and, with header_hmac_valid, hmac_keys: this condition never matches",
+        );
+        return None;
+    }
+    Some(ci)
+}
+
+fn hmac_keys(c: &Obj<'_>) -> Vec<HmacKey> {
+    let mut keys = Vec::new();
+    for (path, v) in c.array("hmac_keys") {
+        let Some(k) = Obj::new(c.ctx, path, v) else { continue };
+        let id = k.string("id").unwrap_or("").to_string();
+        if let Some(secret) = secret(&k, "secret", "secret_env") {
+            if secret.len() < 16 {
+                k.ctx.error(&k.path, "an HMAC secret needs at least 16 bytes");
+            } else {
+                keys.push(HmacKey { id, secret });
+            }
+        }
+        k.finish();
+    }
+    keys
+}
+
+/// A secret given inline (development) or by environment variable (`vm_config.environment_variables`).
+/// Never logged.
+fn secret(k: &Obj<'_>, inline: &'static str, env: &'static str) -> Option<Vec<u8>> {
+    match k.string(inline) {
+        Some(s) => Some(s.as_bytes().to_vec()),
+        None => env_secret(k, env),
+    }
+}
+
+fn env_secret(k: &Obj<'_>, env: &'static str) -> Option<Vec<u8>> {
+    let name = k.string(env)?;
+    match std::env::var(name) {
+        Ok(v) if !v.is_empty() => Some(v.into_bytes()),
+        _ => {
+            k.ctx.warn(&k.child_path(env), format!("environment variable {name} is not set: this key is unusable"));
+            None
+        }
+    }
+}
+
+fn read_api(c: &Obj<'_>) -> Option<ApiConsumers> {
+    c.bool("has_valid_api_key", true);
+    let check_revoked = c.bool("api_key_not_revoked", true);
+    let check_residential = c.bool("asn_not_residential_proxy", true);
+    let check_contract = c.bool("rate_within_contract", true);
+    let header = c.string("api_key_header").unwrap_or("x-api-key").to_ascii_lowercase();
+    let residential = cidrs(c, "residential_proxy_cidrs");
+    let mut keys = Vec::new();
+    for (path, v) in c.array("keys") {
+        if let Some(k) = Obj::new(c.ctx, path, v).and_then(read_api_key) {
+            keys.push(k);
+        }
+    }
+    if check_residential && residential.is_empty() {
+        c.ctx
+            .warn(&c.child_path("residential_proxy_cidrs"), "empty: asn_not_residential_proxy cannot exclude anything");
+    }
+    if keys.is_empty() {
+        c.ctx.warn(&c.path, "no usable keys: this condition never matches");
+        return None;
+    }
+    Some(ApiConsumers {
+        header,
+        keys,
+        check_revoked,
+        check_contract,
+        residential: check_residential.then(|| IpSet::new(&residential)),
+    })
+}
+
+fn read_api_key(k: Obj<'_>) -> Option<ApiKey> {
+    let id = k.string("id").unwrap_or("").to_string();
+    let hex = match k.string("sha256") {
+        Some(h) => Some(h.to_string()),
+        None => env_secret(&k, "sha256_env").and_then(|b| String::from_utf8(b).ok()),
+    };
+    let expires_unix = k.get("expires").and_then(|v| match v {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => parse_date(s).or_else(|| {
+            k.ctx.error(
+                &k.child_path("expires"),
+                format!("\"{s}\" is not a date (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ) or unix seconds"),
+            );
+            None
+        }),
+        _ => None,
+    });
+    let revoked = k.bool("revoked", false);
+    let contract = k.obj("contract").map(|o| {
+        let max_requests = o.u64_in("max_requests", 100, 1, 10_000_000) as u32;
+        let window = o.u64_in("window_seconds", 60, 1, MAX_WINDOW_SECONDS);
+        o.finish();
+        RateLimit { max_requests, window_ms: window * 1000 }
+    });
+    k.informational("owner");
+    let path = k.child_path("sha256");
+    let ctx = k.ctx;
+    k.finish();
+    let hex = hex?;
+    match decode_hex32(&hex) {
+        Some(sha256) => Some(ApiKey { id, sha256, expires_unix, revoked, contract }),
+        None => {
+            ctx.error(&path, "must be the key's SHA-256 as 64 hex digits (keys are never stored in clear)");
+            None
+        }
+    }
+}
+
+pub fn decode_hex32(s: &str) -> Option<[u8; 32]> {
+    let bytes = s.trim().as_bytes();
+    if bytes.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, pair) in bytes.chunks(2).enumerate() {
+        let text = std::str::from_utf8(pair).ok()?;
+        *out.get_mut(i)? = u8::from_str_radix(text, 16).ok()?;
+    }
+    Some(out)
+}
+
+/// `YYYY-MM-DD` or `YYYY-MM-DDTHH:MM:SSZ` as unix seconds (UTC).
+pub fn parse_date(s: &str) -> Option<u64> {
+    let (date, time) = match s.split_once('T') {
+        Some((d, t)) => (d, t.trim_end_matches('Z')),
+        None => (s, "00:00:00"),
+    };
+    let d: Vec<i64> = date.split('-').map(|p| p.parse().ok()).collect::<Option<_>>()?;
+    let t: Vec<i64> = time.split(':').map(|p| p.parse().ok()).collect::<Option<_>>()?;
+    let (&[y, m, day], &[hh, mm, ss]) = (d.as_slice(), t.as_slice()) else { return None };
+    if !(1..=12).contains(&m) || !(1..=31).contains(&day) || hh > 23 || mm > 59 || ss > 60 {
+        return None;
+    }
+    // Days from civil (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    u64::try_from(days * 86_400 + hh * 3600 + mm * 60 + ss).ok()
 }
 
 fn header_pair(ctx: &Ctx, path: &str, s: &str) -> Option<(String, String)> {
@@ -227,99 +437,94 @@ fn header_pair(ctx: &Ctx, path: &str, s: &str) -> Option<(String, String)> {
 pub fn cidrs(o: &Obj<'_>, key: &'static str) -> Vec<ipnet::IpNet> {
     let mut out = Vec::new();
     for (path, v) in o.array(key) {
-        match v.as_str().map(|s| {
-            s.parse::<ipnet::IpNet>()
-                .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-        }) {
-            Some(Ok(net)) => out.push(net.trunc()),
-            Some(Err(_)) => o.ctx.error(
-                &path,
-                format!("{v} is not a CIDR (like 10.0.0.0/8 or 2001:db8::/32)"),
-            ),
+        match v.as_str().map(parse_cidr) {
+            Some(Some(net)) => out.push(net),
+            Some(None) => o.ctx.error(&path, format!("{v} is not a CIDR (like 10.0.0.0/8 or 2001:db8::/32)")),
             None => o.ctx.error(&path, "expected a CIDR string"),
         }
     }
     out
 }
 
+pub fn parse_cidr(s: &str) -> Option<ipnet::IpNet> {
+    let s = s.trim();
+    s.parse::<ipnet::IpNet>()
+        .ok()
+        .or_else(|| s.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
+        .map(|n| n.trunc())
+}
+
 fn read_challenge(o: Obj<'_>) -> ChallengeCondition {
     let mut range = (0.0, 1.0);
-    let items = o.array("bot_score_range");
-    match items.as_slice() {
+    let bad_range = "must be [low, high] with 0 <= low <= high <= 1";
+    match o.array("bot_score_range").as_slice() {
         [(_, a), (_, b)] => match (a.as_f64(), b.as_f64()) {
-            (Some(a), Some(b))
-                if (0.0..=1.0).contains(&a) && (0.0..=1.0).contains(&b) && a <= b =>
-            {
-                range = (a, b)
-            }
-            _ => o.ctx.error(
-                &o.child_path("bot_score_range"),
-                "must be [low, high] with 0 <= low <= high <= 1",
-            ),
+            (Some(a), Some(b)) if (0.0..=1.0).contains(&a) && (0.0..=1.0).contains(&b) && a <= b => range = (a, b),
+            _ => o.ctx.error(&o.child_path("bot_score_range"), bad_range),
         },
         [] if !o.has("bot_score_range") => {}
-        _ => o.ctx.error(
-            &o.child_path("bot_score_range"),
-            "must be [low, high] with 0 <= low <= high <= 1",
-        ),
+        _ => o.ctx.error(&o.child_path("bot_score_range"), bad_range),
     }
     let mut risk_tiers = Vec::new();
     for (path, v) in o.array("action_risk_tier") {
-        let text = match v {
-            serde_json::Value::Number(n) => n.to_string(),
-            serde_json::Value::String(s) => s.clone(),
-            _ => String::new(),
-        };
-        match RiskTier::parse(&text) {
+        match RiskTier::parse(v) {
             Some(t) => risk_tiers.push(t),
-            None => o.ctx.error(
-                &path,
-                format!("{v} is not a risk tier (critical, high, medium, low or 0-3)"),
-            ),
+            None => o.ctx.error(&path, format!("{v} is not a risk tier (critical, high, medium, low or 0-3)")),
         }
     }
     let endpoints = o.strings("endpoint_in");
-    o.finish();
-    ChallengeCondition {
-        score_range: range,
-        risk_tiers,
-        endpoints,
+    let observe = o.bool("observe", false);
+    if risk_tiers.is_empty() && endpoints.is_empty() {
+        o.ctx.warn(&o.path, "no action_risk_tier or endpoint_in: applies to every endpoint");
     }
+    o.finish();
+    ChallengeCondition { score_range: range, risk_tiers, endpoints, observe }
 }
 
-fn read_block(o: Obj<'_>) -> Option<BlockCondition> {
+fn read_block(o: Obj<'_>) -> Option<BlockRule> {
     let mut found = Vec::new();
     if o.has("bot_score_above") {
-        found.push(BlockCondition::ScoreAbove(o.f64_in(
-            "bot_score_above",
-            0.85,
-            0.0,
-            1.0,
-        )));
+        found.push(BlockCondition::ScoreAbove(o.f64_in("bot_score_above", 0.85, 0.0, 1.0)));
     }
     for (key, cond) in [
         ("ip_in_threat_intel_blocklist", BlockCondition::ThreatIntel),
-        (
-            "impossible_request_sequence",
-            BlockCondition::ImpossibleSequence,
-        ),
+        ("impossible_request_sequence", BlockCondition::ImpossibleSequence),
         ("challenge_failed", BlockCondition::ChallengeFailed),
     ] {
-        if o.has(key) && o.bool(key, false) {
+        if o.bool(key, false) {
             found.push(cond);
-        } else {
-            o.bool(key, false);
         }
     }
+    let observe = o.bool("observe", false);
     let path = o.path.clone();
     let ctx = o.ctx;
     o.finish();
-    match found.len() {
-        0 => None,
-        1 => found.pop(),
+    match found.as_slice() {
+        [] => None,
+        [condition] => Some(BlockRule { condition: *condition, observe }),
         _ => {
             ctx.error(&path, "one condition per list item, as in the seed policy");
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates() {
+        assert_eq!(parse_date("1970-01-01"), Some(0));
+        assert_eq!(parse_date("2026-11-22T10:00:00Z"), Some(1_795_341_600));
+        assert_eq!(parse_date("2026-13-01"), None);
+        assert_eq!(parse_date("soon"), None);
+    }
+
+    #[test]
+    fn hex() {
+        assert!(decode_hex32(&"ab".repeat(32)).is_some());
+        assert!(decode_hex32("abc").is_none());
+        assert!(decode_hex32(&"zz".repeat(32)).is_none());
     }
 }

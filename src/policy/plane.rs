@@ -1,0 +1,259 @@
+//! The decision plane's settings beside `tiers`: sessions, endpoint risk tiers, score weights,
+//! threat-intel lists and request-sequence rules.
+
+use super::reader::Obj;
+use super::tiers::{cidrs, RiskTier};
+use crate::iptable::IpSet;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionConfig {
+    /// Cookie naming a signed-in session.
+    pub cookie: Option<String>,
+    /// Header naming a signed-in session (API clients).
+    pub header: Option<String>,
+    pub ttl_ms: u64,
+    pub max_sessions: usize,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig { cookie: None, header: None, ttl_ms: 30 * 60 * 1000, max_sessions: 50_000 }
+    }
+}
+
+pub fn read_session(o: Obj<'_>) -> SessionConfig {
+    let d = SessionConfig::default();
+    let s = SessionConfig {
+        cookie: o.string("cookie").map(str::to_string),
+        header: o.string("header").map(str::to_ascii_lowercase),
+        ttl_ms: o.u64_in("ttl_seconds", d.ttl_ms / 1000, 10, 7 * 86_400) * 1000,
+        max_sessions: o.u64_in("max_sessions", d.max_sessions as u64, 16, 10_000_000) as usize,
+    };
+    o.finish();
+    s
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PathMatch {
+    Exact(String),
+    Prefix(String),
+}
+
+impl PathMatch {
+    pub fn matches(&self, path: &[u8]) -> bool {
+        match self {
+            PathMatch::Exact(p) => path == p.as_bytes(),
+            PathMatch::Prefix(p) => path.starts_with(p.as_bytes()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointRule {
+    pub path: PathMatch,
+    /// Upper-case methods; empty means any.
+    pub methods: Vec<String>,
+    pub tier: RiskTier,
+}
+
+impl EndpointRule {
+    pub fn matches(&self, method: &[u8], path: &[u8]) -> bool {
+        self.path.matches(path) && (self.methods.is_empty() || self.methods.iter().any(|m| m.as_bytes() == method))
+    }
+}
+
+/// Endpoints: exact rules first, then the longest matching prefix; otherwise tier 2 (medium).
+pub fn read_endpoints(o: &Obj<'_>) -> Vec<EndpointRule> {
+    let mut rules = Vec::new();
+    for (path, v) in o.array("endpoints") {
+        let Some(e) = Obj::new(o.ctx, path, v) else { continue };
+        let matcher = match (e.string("path"), e.string("prefix")) {
+            (Some(p), None) => Some(PathMatch::Exact(p.to_string())),
+            (None, Some(p)) => Some(PathMatch::Prefix(p.to_string())),
+            _ => {
+                e.ctx.error(&e.path, "needs exactly one of \"path\" (exact) or \"prefix\"");
+                None
+            }
+        };
+        let methods = e.strings("methods").iter().map(|m| m.to_ascii_uppercase()).collect();
+        let tier = match e.get("tier") {
+            Some(v) => RiskTier::parse(v).unwrap_or_else(|| {
+                e.ctx.error(
+                    &e.child_path("tier"),
+                    format!("{v} is not a risk tier (critical, high, medium, low or 0-3)"),
+                );
+                RiskTier::Medium
+            }),
+            None => {
+                e.ctx.error(&e.child_path("tier"), "missing");
+                RiskTier::Medium
+            }
+        };
+        e.informational("description");
+        e.finish();
+        if let Some(path) = matcher {
+            rules.push(EndpointRule { path, methods, tier });
+        }
+    }
+    // Exact before prefix, longer prefixes first: the first match is the most specific.
+    rules.sort_by_key(|r| match &r.path {
+        PathMatch::Exact(_) => (0, 0),
+        PathMatch::Prefix(p) => (1, usize::MAX - p.len()),
+    });
+    rules
+}
+
+/// Weights of the behavioural signals (each adds `weight × strength` to the score, noisy-OR).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Weights(pub Vec<(&'static str, f64)>);
+
+pub const SIGNALS: &[(&str, f64)] = &[
+    ("missing_user_agent", 0.6),
+    ("http_library_ua", 0.6),
+    ("bot_ua", 0.7),
+    ("missing_accept", 0.2),
+    ("missing_accept_language", 0.25),
+    ("client_hints_mismatch", 0.5),
+    ("velocity", 0.5),
+    ("regular_intervals", 0.5),
+    ("low_variety", 0.35),
+    ("sensitive_share", 0.4),
+    ("error_ratio", 0.4),
+    ("fingerprint_repeat", 0.9),
+    ("campaign_failures", 0.6),
+];
+
+impl Default for Weights {
+    fn default() -> Self {
+        Weights(SIGNALS.to_vec())
+    }
+}
+
+impl Weights {
+    pub fn of(&self, name: &str) -> f64 {
+        self.0.iter().find(|(n, _)| *n == name).map_or(0.0, |(_, w)| *w)
+    }
+}
+
+pub fn read_scoring(o: Obj<'_>) -> Weights {
+    let mut weights = Weights::default();
+    if let Some(w) = o.obj("weights") {
+        for (name, default) in SIGNALS {
+            let v = w.f64_in(name, *default, 0.0, 1.0);
+            if let Some(slot) = weights.0.iter_mut().find(|(n, _)| n == name) {
+                slot.1 = v;
+            }
+        }
+        w.finish();
+    }
+    o.finish();
+    weights
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Blocklist {
+    pub name: String,
+    pub set: IpSet,
+}
+
+pub fn read_threat_intel(o: Obj<'_>) -> Vec<Blocklist> {
+    let mut lists = Vec::new();
+    for (path, v) in o.array("blocklists") {
+        let Some(l) = Obj::new(o.ctx, path, v) else { continue };
+        let name = l.string("name").unwrap_or("blocklist").to_string();
+        let nets = cidrs(&l, "cidrs");
+        l.informational("source");
+        l.finish();
+        lists.push(Blocklist { name, set: IpSet::new(&nets) });
+    }
+    o.finish();
+    lists
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    pub method: String,
+    pub path: PathMatch,
+}
+
+impl Step {
+    pub fn matches(&self, method: &[u8], path: &[u8]) -> bool {
+        (self.method == "*" || self.method.as_bytes() == method) && self.path.matches(path)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SequenceCheck {
+    /// The request must follow `step` earlier in the same session.
+    RequiresPrior(Step),
+    /// At most this many matching requests per second from one client address.
+    MaxPerSecond(u32),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SequenceRule {
+    pub name: String,
+    pub when: Step,
+    pub check: SequenceCheck,
+}
+
+/// The seed's examples, used when `impossible_request_sequence` is on and no rules are given.
+pub fn default_sequence_rules() -> Vec<SequenceRule> {
+    vec![
+        SequenceRule {
+            name: "checkout_without_cart".into(),
+            when: Step { method: "POST".into(), path: PathMatch::Exact("/checkout".into()) },
+            check: SequenceCheck::RequiresPrior(Step { method: "GET".into(), path: PathMatch::Exact("/cart".into()) }),
+        },
+        SequenceRule {
+            name: "login_flood".into(),
+            when: Step { method: "POST".into(), path: PathMatch::Exact("/login".into()) },
+            check: SequenceCheck::MaxPerSecond(500),
+        },
+    ]
+}
+
+pub fn read_sequence_rules(o: &Obj<'_>) -> Option<Vec<SequenceRule>> {
+    if !o.has("sequence_rules") {
+        o.informational("sequence_rules");
+        return None;
+    }
+    let mut rules = Vec::new();
+    for (path, v) in o.array("sequence_rules") {
+        let Some(r) = Obj::new(o.ctx, path, v) else { continue };
+        let name = r.string("name").unwrap_or("rule").to_string();
+        let when = r.obj("when").and_then(read_step);
+        let prior = r.obj("requires_prior").and_then(read_step);
+        let rate = r.has("max_per_second").then(|| r.u64_in("max_per_second", 10, 1, 1_000_000) as u32);
+        let path = r.path.clone();
+        let ctx = r.ctx;
+        r.finish();
+        let check = match (prior, rate) {
+            (Some(p), None) => SequenceCheck::RequiresPrior(p),
+            (None, Some(n)) => SequenceCheck::MaxPerSecond(n),
+            _ => {
+                ctx.error(&path, "needs exactly one of \"requires_prior\" or \"max_per_second\"");
+                continue;
+            }
+        };
+        match when {
+            Some(when) => rules.push(SequenceRule { name, when, check }),
+            None => ctx.error(&format!("{path}.when"), "missing: {\"method\": \"POST\", \"path\": \"/checkout\"}"),
+        }
+    }
+    Some(rules)
+}
+
+fn read_step(o: Obj<'_>) -> Option<Step> {
+    let method = o.string("method").unwrap_or("*").to_ascii_uppercase();
+    let path = match (o.string("path"), o.string("prefix")) {
+        (Some(p), None) => Some(PathMatch::Exact(p.to_string())),
+        (None, Some(p)) => Some(PathMatch::Prefix(p.to_string())),
+        _ => {
+            o.ctx.error(&o.path, "needs exactly one of \"path\" or \"prefix\"");
+            None
+        }
+    };
+    o.finish();
+    Some(Step { method, path: path? })
+}

@@ -1,0 +1,243 @@
+//! Sessions: who is making a run of requests, and what that run looked like.
+//!
+//! A signed-in session is named by the configured cookie or header (hashed: the raw value is
+//! never kept); otherwise the session is the client's fingerprint (address, user agent,
+//! language). State is small and fixed-size per session, held in a least-recently-used table
+//! with an idle timeout.
+
+use crate::lru::Lru;
+use crate::policy::SessionConfig;
+use crate::signals::Head;
+use sha2::{Digest, Sha256};
+use std::collections::VecDeque;
+use std::net::IpAddr;
+
+/// Requests remembered per session for timing and variety.
+const HISTORY: usize = 32;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionKey {
+    pub id: u64,
+    /// Named by the session cookie or header: a signed-in user.
+    pub authenticated: bool,
+}
+
+impl SessionKey {
+    pub fn hex(&self) -> String {
+        format!("{:016x}", self.id)
+    }
+}
+
+pub fn session_key(cfg: &SessionConfig, head: &Head, client: Option<IpAddr>) -> SessionKey {
+    let named = cfg
+        .cookie
+        .as_deref()
+        .and_then(|name| cookie(head, name))
+        .or_else(|| cfg.header.as_deref().and_then(|h| head.first(h)))
+        .filter(|v| !v.is_empty());
+    match named {
+        Some(value) => SessionKey { id: hash(&[b"named", value]), authenticated: true },
+        None => {
+            let ip = client.map(|c| c.to_string()).unwrap_or_default();
+            let ua = head.first("user-agent").unwrap_or(b"");
+            let lang = head.first("accept-language").unwrap_or(b"");
+            SessionKey { id: hash(&[b"anon", ip.as_bytes(), ua, lang]), authenticated: false }
+        }
+    }
+}
+
+/// The value of cookie `name` from any `cookie` header.
+pub fn cookie<'a>(head: &'a Head, name: &str) -> Option<&'a [u8]> {
+    head.all("cookie").flat_map(|h| h.split(|b| *b == b';')).find_map(|pair| {
+        let pair = pair.strip_prefix(b" ").unwrap_or(pair);
+        let eq = pair.iter().position(|b| *b == b'=')?;
+        (pair.get(..eq)? == name.as_bytes()).then(|| pair.get(eq + 1..).unwrap_or(b""))
+    })
+}
+
+fn hash(parts: &[&[u8]]) -> u64 {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update((p.len() as u64).to_le_bytes());
+        h.update(p);
+    }
+    let d = h.finalize();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(d.get(..8).unwrap_or(&[0; 8]));
+    u64::from_le_bytes(first)
+}
+
+/// One request as a session remembers it.
+#[derive(Debug, Clone, Copy)]
+struct Seen {
+    at: u64,
+    path: u32,
+    sensitive: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Session {
+    pub last_seen: u64,
+    pub authenticated: bool,
+    recent: VecDeque<Seen>,
+    /// Responses to the last requests: (count, errors), decayed by halving when full.
+    responses: (u16, u16),
+    /// Session score, smoothed over its requests.
+    pub score: f64,
+    /// Bit `i`: the prior step of sequence rule `i` has been seen.
+    pub seen_steps: u32,
+    pub failed_challenges: u8,
+    /// Set once a challenge is failed for good: blocked for the session's remaining lifetime.
+    pub challenge_failed: bool,
+}
+
+/// Behaviour figures of a session, for the scorer.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Profile {
+    pub requests: usize,
+    pub per_minute: f64,
+    /// Coefficient of variation of the gaps between requests (None below 6 gaps).
+    pub interval_cv: Option<f64>,
+    pub mean_interval_ms: f64,
+    pub distinct_ratio: f64,
+    pub sensitive_share: f64,
+    pub responses: u16,
+    pub error_ratio: f64,
+}
+
+impl Session {
+    pub fn record(&mut self, now: u64, path: &[u8], sensitive: bool) {
+        self.last_seen = now;
+        if self.recent.len() >= HISTORY {
+            self.recent.pop_front();
+        }
+        let path = (hash(&[path]) & 0xffff_ffff) as u32;
+        self.recent.push_back(Seen { at: now, path, sensitive });
+    }
+
+    pub fn record_response(&mut self, error: bool) {
+        let (n, e) = &mut self.responses;
+        if *n >= 64 {
+            *n /= 2;
+            *e /= 2;
+        }
+        *n += 1;
+        *e += u16::from(error);
+    }
+
+    pub fn profile(&self, now: u64) -> Profile {
+        let requests = self.recent.len();
+        let last_minute = self.recent.iter().filter(|s| s.at + 60_000 > now).count();
+        let gaps: Vec<f64> =
+            self.recent.iter().zip(self.recent.iter().skip(1)).map(|(a, b)| b.at.saturating_sub(a.at) as f64).collect();
+        let mean = if gaps.is_empty() { 0.0 } else { gaps.iter().sum::<f64>() / gaps.len() as f64 };
+        let interval_cv = (gaps.len() >= 6 && mean > 0.0).then(|| {
+            let var = gaps.iter().map(|g| (g - mean).powi(2)).sum::<f64>() / gaps.len() as f64;
+            var.sqrt() / mean
+        });
+        let mut paths: Vec<u32> = self.recent.iter().map(|s| s.path).collect();
+        paths.sort_unstable();
+        paths.dedup();
+        let share = |n: usize| if requests == 0 { 0.0 } else { n as f64 / requests as f64 };
+        let (responses, errors) = self.responses;
+        Profile {
+            requests,
+            per_minute: last_minute as f64,
+            interval_cv,
+            mean_interval_ms: mean,
+            distinct_ratio: share(paths.len()),
+            sensitive_share: share(self.recent.iter().filter(|s| s.sensitive).count()),
+            responses,
+            error_ratio: if responses == 0 { 0.0 } else { f64::from(errors) / f64::from(responses) },
+        }
+    }
+}
+
+pub struct Sessions {
+    table: Lru<u64, Session>,
+    ttl_ms: u64,
+}
+
+impl Sessions {
+    pub fn new(cfg: &SessionConfig) -> Self {
+        Sessions { table: Lru::new(cfg.max_sessions), ttl_ms: cfg.ttl_ms }
+    }
+
+    /// The live session for `key`, started afresh if it was idle past its lifetime.
+    pub fn get(&mut self, key: SessionKey, now: u64) -> &mut Session {
+        let ttl = self.ttl_ms;
+        let s = self.table.get_or_insert_with(key.id, Session::default);
+        if s.last_seen != 0 && s.last_seen + ttl <= now {
+            *s = Session::default();
+        }
+        s.authenticated = key.authenticated;
+        s
+    }
+
+    pub fn peek_mut(&mut self, id: u64) -> Option<&mut Session> {
+        self.table.get_mut(&id)
+    }
+
+    pub fn sweep(&mut self, now: u64, max: usize) -> usize {
+        let ttl = self.ttl_ms;
+        self.table.sweep(|s| s.last_seen + ttl <= now, max)
+    }
+
+    pub fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.table.is_empty()
+    }
+
+    pub fn evictions(&self) -> u64 {
+        self.table.evictions()
+    }
+
+    pub fn heap_bytes(&self) -> usize {
+        self.table.len() * (std::mem::size_of::<Session>() + 64 + HISTORY * std::mem::size_of::<Seen>())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head(pairs: &[(&str, &str)]) -> Head {
+        Head { headers: pairs.iter().map(|(k, v)| (k.to_string(), v.as_bytes().to_vec())).collect(), peer: None }
+    }
+
+    #[test]
+    fn cookie_names_a_signed_in_session() {
+        let cfg = SessionConfig { cookie: Some("session_id".into()), ..SessionConfig::default() };
+        let a = session_key(&cfg, &head(&[("cookie", "theme=dark; session_id=abc")]), None);
+        let b = session_key(&cfg, &head(&[("cookie", "session_id=abc"), ("user-agent", "other")]), None);
+        assert!(a.authenticated);
+        assert_eq!(a, b);
+        let anon = session_key(&cfg, &head(&[("cookie", "theme=dark")]), "192.0.2.1".parse().ok());
+        assert!(!anon.authenticated);
+    }
+
+    #[test]
+    fn idle_sessions_start_afresh() {
+        let mut s = Sessions::new(&SessionConfig { ttl_ms: 1000, ..SessionConfig::default() });
+        let key = SessionKey { id: 1, authenticated: false };
+        s.get(key, 10).challenge_failed = true;
+        s.get(key, 10).record(10, b"/", false);
+        assert!(s.get(key, 500).challenge_failed);
+        assert!(!s.get(key, 2000).challenge_failed);
+    }
+
+    #[test]
+    fn profile_of_a_scheduled_client() {
+        let mut s = Session::default();
+        for i in 0..10 {
+            s.record(i * 5_000, b"/price", false);
+        }
+        let p = s.profile(50_000);
+        assert_eq!(p.interval_cv, Some(0.0));
+        assert!((p.distinct_ratio - 0.1).abs() < 1e-9);
+        assert_eq!(p.per_minute, 10.0);
+    }
+}
