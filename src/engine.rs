@@ -36,6 +36,25 @@ pub struct Engine {
     reported_evictions: [u64; 4],
 }
 
+/// What the tiers need to know about a request besides its score.
+struct Facts<'a> {
+    challenge_failed: bool,
+    broken: bool,
+    detector_block: bool,
+    authenticated: bool,
+    path: &'a [u8],
+    tier: RiskTier,
+}
+
+/// A tier's decision, before observe mode is applied.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Ruling {
+    verdict: Verdict,
+    observe: bool,
+    reason: &'static str,
+    counter: Counter,
+}
+
 /// The head-phase result.
 pub enum Begin {
     Decided(Decision),
@@ -216,83 +235,116 @@ impl Engine {
         behaviour::session_signals(&session.profile(now), &mut signals);
         let broken = self.sequences.check(session, method, path, pending.client, now).map(str::to_string);
         let (score, reasons) = behaviour::combine(&self.policy.weights, &signals);
+        // A detector in warn mode only observes: what its signal adds is recorded, not enforced.
+        let warn_only = flagged && !detector_block;
+        let enforce_score = if warn_only {
+            let quiet: Vec<Signal> = signals.iter().filter(|s| s.name != "fingerprint_repeat").copied().collect();
+            behaviour::combine(&self.policy.weights, &quiet).0
+        } else {
+            score
+        };
         let first = session.profile(now).requests <= 1;
-        session.score = if first { score } else { SESSION_ALPHA * score + (1.0 - SESSION_ALPHA) * session.score };
+        session.score =
+            if first { enforce_score } else { SESSION_ALPHA * enforce_score + (1.0 - SESSION_ALPHA) * session.score };
         let challenge_failed = session.challenge_failed;
         d.session_score = session.score;
-        d.score = if challenge_failed { 1.0 } else { score.max(session.score) };
+        let lift = |s: f64| if challenge_failed { 1.0 } else { s.max(d.session_score) };
+        d.score = lift(score);
         d.reasons.extend(reasons);
         d.session = Some(pending.session.hex());
         d.authenticated = pending.session.authenticated;
         d.endpoint_tier = tier.number();
         d.follow_up = Some(FollowUp { session: pending.session.id, shape, critical: tier == RiskTier::Critical });
-
-        // Block tier, in the policy's order; then the detector's own action; then challenges.
-        let mut verdict: Option<(Verdict, bool, Counter)> = None;
-        for rule in &self.policy.tiers.block {
-            let hit = match rule.condition {
-                BlockCondition::ChallengeFailed => {
-                    challenge_failed.then_some(("challenge_failed", Counter::BlockedChallengeFailed))
-                }
-                BlockCondition::ImpossibleSequence => {
-                    broken.is_some().then_some(("impossible_request_sequence", Counter::BlockedSequence))
-                }
-                BlockCondition::ScoreAbove(t) => (d.score > t).then_some(("bot_score_above", Counter::BlockedScore)),
-                BlockCondition::ThreatIntel => None,
-            };
-            if let Some((reason, counter)) = hit {
-                d.reasons.push(reason);
-                verdict = Some((Verdict::Block, rule.observe, counter));
-                break;
-            }
-        }
         if let Some(rule) = &broken {
             d.detail = Some(rule.clone());
         }
-        if verdict.is_none() && detector_block {
-            verdict = Some((Verdict::Block, false, Counter::BlockedBotDetector));
-        }
-        if verdict.is_none() {
-            verdict = self.challenge(&d, path, tier).map(|(kind, observe)| {
-                let counter = match kind {
-                    ChallengeType::ProofOfWork => Counter::ChallengesPowIssued,
-                    ChallengeType::WebauthnStepUp => Counter::ChallengesWebauthnIssued,
-                };
-                (Verdict::Challenge(kind), observe, counter)
-            });
-        }
-        match verdict {
-            Some((v, observe, counter)) if !self.observing(observe) => {
-                d.verdict = v;
-                self.tally.bump(counter);
-                if matches!(v, Verdict::Block | Verdict::Challenge(_)) {
-                    d.follow_up = None;
+
+        let facts = Facts {
+            challenge_failed,
+            broken: broken.is_some(),
+            detector_block,
+            authenticated: d.authenticated,
+            path,
+            tier,
+        };
+        let mut ruling = self.ruling(&facts, d.score);
+        if warn_only {
+            let enforced = self.ruling(&facts, lift(enforce_score));
+            if enforced.map(|r| r.verdict) != ruling.map(|r| r.verdict) {
+                if let Some(r) = ruling {
+                    would = Some(r.verdict);
+                    d.reasons.push(r.reason);
                 }
+                ruling = enforced;
             }
-            Some((v, _, _)) => would = Some(v),
+        }
+        match ruling {
+            Some(r) if !self.observing(r.observe) => {
+                d.verdict = r.verdict;
+                d.reasons.push(r.reason);
+                self.tally.bump(r.counter);
+                d.follow_up = None;
+            }
+            Some(r) => {
+                would = Some(r.verdict);
+                d.reasons.push(r.reason);
+            }
             // The detector in warn mode: flagged requests pass as would-block.
             None if flagged => would = would.or(Some(Verdict::Block)),
             None => {}
         }
+        d.reasons.dedup();
         if d.verdict == Verdict::Pass {
             d.would = would;
         }
         self.record(d)
     }
 
+    /// The block tier (a failed challenge first, then the policy's order), then the detector's
+    /// own block action, then the challenge tier.
+    fn ruling(&self, f: &Facts<'_>, score: f64) -> Option<Ruling> {
+        let block = |reason, observe, counter| Some(Ruling { verdict: Verdict::Block, observe, reason, counter });
+        let rules = &self.policy.tiers.block;
+        if let Some(r) = rules.iter().find(|r| r.condition == BlockCondition::ChallengeFailed) {
+            if f.challenge_failed {
+                return block("challenge_failed", r.observe, Counter::BlockedChallengeFailed);
+            }
+        }
+        for r in rules {
+            match r.condition {
+                BlockCondition::ImpossibleSequence if f.broken => {
+                    return block("impossible_request_sequence", r.observe, Counter::BlockedSequence)
+                }
+                BlockCondition::ScoreAbove(t) if score > t => {
+                    return block("bot_score_above", r.observe, Counter::BlockedScore)
+                }
+                _ => {}
+            }
+        }
+        if f.detector_block {
+            return block("fingerprint_repeat", false, Counter::BlockedBotDetector);
+        }
+        let (kind, observe) = self.challenge(score, f.authenticated, f.path, f.tier)?;
+        let counter = match kind {
+            ChallengeType::ProofOfWork => Counter::ChallengesPowIssued,
+            ChallengeType::WebauthnStepUp => Counter::ChallengesWebauthnIssued,
+        };
+        Some(Ruling { verdict: Verdict::Challenge(kind), observe, reason: "challenge_tier", counter })
+    }
+
     /// The first challenge condition the request meets: score in range, and the endpoint's
     /// risk tier or path listed. Signed-in sessions get the default type (WebAuthn step-up);
     /// anonymous ones the fallback (proof of work).
-    fn challenge(&self, d: &Decision, path: &[u8], tier: RiskTier) -> Option<(ChallengeType, bool)> {
+    fn challenge(&self, score: f64, authenticated: bool, path: &[u8], tier: RiskTier) -> Option<(ChallengeType, bool)> {
         let tiers = &self.policy.tiers;
         let cond = tiers.challenge.iter().find(|c| {
             let (lo, hi) = c.score_range;
-            let in_range = d.score >= lo && d.score <= hi;
+            let in_range = score >= lo && score <= hi;
             let any_endpoint = c.risk_tiers.is_empty() && c.endpoints.is_empty();
             let listed = c.endpoints.iter().any(|e| e.as_bytes() == path);
             in_range && (any_endpoint || c.risk_tiers.contains(&tier) || listed)
         })?;
-        let kind = if d.authenticated || tiers.default_type == ChallengeType::ProofOfWork {
+        let kind = if authenticated || tiers.default_type == ChallengeType::ProofOfWork {
             tiers.default_type
         } else {
             tiers.fallback_type

@@ -1,0 +1,66 @@
+//! Drives the engine like the shell does, for scenario tests and the simulator's checks.
+#![allow(dead_code)]
+
+use botgate::decide::Decision;
+use botgate::engine::{Begin, Engine};
+use botgate::policy;
+use botgate::signals::Head;
+
+pub const CHROME: &str =
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36";
+
+pub fn engine(policy_json: &str) -> Engine {
+    let parsed = policy::parse(policy_json.as_bytes());
+    let errors: Vec<String> = parsed.errors().map(|d| d.to_string()).collect();
+    Engine::new(parsed.policy.unwrap_or_else(|| panic!("policy errors: {errors:?}")))
+}
+
+/// A request under construction.
+pub struct Req {
+    pub head: Head,
+    pub body: Vec<u8>,
+}
+
+impl Req {
+    pub fn new(method: &str, path: &str, ip: &str) -> Req {
+        let headers = vec![
+            (":method".to_string(), method.as_bytes().to_vec()),
+            (":path".to_string(), path.as_bytes().to_vec()),
+            (":authority".to_string(), b"shop.test".to_vec()),
+            ("x-forwarded-for".to_string(), ip.as_bytes().to_vec()),
+        ];
+        Req { head: Head { headers, peer: "10.255.0.1".parse().ok() }, body: Vec::new() }
+    }
+
+    pub fn header(mut self, k: &str, v: &str) -> Req {
+        self.head.headers.push((k.to_string(), v.as_bytes().to_vec()));
+        self
+    }
+
+    /// A desktop browser's headers.
+    pub fn browser(self) -> Req {
+        self.header("user-agent", CHROME)
+            .header("accept", "text/html,application/xhtml+xml")
+            .header("accept-language", "en-GB,en;q=0.9")
+            .header("sec-ch-ua", "\"Chromium\";v=\"126\", \"Google Chrome\";v=\"126\"")
+            .header("sec-ch-ua-platform", "\"Windows\"")
+            .header("sec-ch-ua-mobile", "?0")
+    }
+
+    pub fn body(mut self, b: &str) -> Req {
+        self.body = b.as_bytes().to_vec();
+        self
+    }
+}
+
+/// Sends one request at `now` and, when it went upstream, reports the upstream's `status`.
+pub fn send(e: &mut Engine, r: &Req, now: u64, status: u32) -> Decision {
+    let d = match e.begin(&r.head, !r.body.is_empty(), now) {
+        Begin::Decided(d) => d,
+        Begin::NeedBody(p) => e.finish(p, &r.head, &r.body, now),
+    };
+    if let Some(f) = d.follow_up {
+        e.on_response(f, status);
+    }
+    d
+}

@@ -1,0 +1,257 @@
+//! Whole sessions replayed through the engine with the example policy: the decision and the
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)] // test code
+//! reasons at each step, as an operator would read them in the access log.
+
+mod common;
+
+use botgate::allow::ci_sign;
+use botgate::decide::{Decision, Verdict};
+use botgate::policy::ChallengeType;
+use common::{engine, send, Req};
+
+pub const CI_KEY: &str = "ci-secret-current-0123456789";
+pub const CI_KEY_NEXT: &str = "ci-secret-next-9876543210abc";
+/// 2026-11-22T00:00:00Z, in ms.
+const T0: u64 = 1_795_305_600_000;
+
+fn policy() -> String {
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/envoy/policy.example.json"))
+        .unwrap()
+        .replace(r#""secret_env": "BOTGATE_CI_KEY""#, &format!(r#""secret": "{CI_KEY}""#))
+        .replace(r#""secret_env": "BOTGATE_CI_KEY_NEXT""#, &format!(r#""secret": "{CI_KEY_NEXT}""#))
+}
+
+fn has(d: &Decision, reason: &str) -> bool {
+    d.reasons.contains(&reason)
+}
+
+#[test]
+fn human_browsing_is_never_challenged() {
+    let mut e = engine(&policy());
+    let pages = [
+        "/",
+        "/products",
+        "/products/42",
+        "/search?q=boots",
+        "/login",
+        "/account",
+        "/cart",
+        "/products/7",
+        "/checkout",
+    ];
+    let mut now = T0;
+    for (i, page) in pages.iter().enumerate() {
+        let method = if *page == "/login" || *page == "/checkout" { "POST" } else { "GET" };
+        let mut r = Req::new(method, page, "203.0.113.50").browser();
+        if i > 4 {
+            // Signed in at /login: the session cookie names the session from here on.
+            r = r.header("cookie", "session_id=alice-session");
+        }
+        let d = send(&mut e, &r, now, 200);
+        assert_eq!(d.verdict, Verdict::Pass, "{page}: {d:?}");
+        assert!(d.score < 0.2, "{page}: {}", d.score);
+        now += 4_000 + (i as u64 * 7_919) % 20_000;
+    }
+}
+
+#[test]
+fn credential_stuffing_from_one_address_is_blocked() {
+    let mut e = engine(&policy());
+    let mut outcomes = Vec::new();
+    for i in 0..30u64 {
+        let r = Req::new("POST", "/login", "198.51.100.66")
+            .header("user-agent", "python-requests/2.31")
+            .body("user=a&pw=b");
+        let d = send(&mut e, &r, T0 + i * 500, 401);
+        outcomes.push(d.verdict);
+        if d.verdict == Verdict::Block {
+            assert!(has(&d, "http_library_ua") && has(&d, "bot_score_above"), "{:?}", d.reasons);
+            break;
+        }
+    }
+    assert_eq!(outcomes.last(), Some(&Verdict::Block), "{outcomes:?}");
+    assert!(outcomes.len() <= 10, "blocked within ten attempts: {outcomes:?}");
+}
+
+#[test]
+fn credential_stuffing_from_500_rotating_addresses_is_challenged() {
+    let mut e = engine(&policy());
+    let mut challenged_from = None;
+    for i in 0..500u64 {
+        let ip = format!("100.{}.{}.{}", 100 + i / 65_536, (i / 256) % 256, i % 256 + 1);
+        let r = Req::new("POST", "/login", &ip).browser().body("user=x&pw=y");
+        let d = send(&mut e, &r, T0 + i * 300, 401);
+        if let Verdict::Challenge(kind) = d.verdict {
+            assert_eq!(kind, ChallengeType::ProofOfWork, "anonymous sessions get proof of work");
+            assert!(has(&d, "campaign_failures"), "{:?}", d.reasons);
+            challenged_from.get_or_insert(i);
+        } else if challenged_from.is_some() {
+            panic!("request {i} escaped once the campaign was seen: {d:?}");
+        }
+    }
+    let first = challenged_from.expect("the campaign is challenged");
+    assert!(first <= 25, "challenged after {first} attempts");
+}
+
+#[test]
+fn scraping_at_machine_pace_is_stopped() {
+    let mut e = engine(&policy());
+    let mut verdicts = Vec::new();
+    for i in 0..60u64 {
+        let r = Req::new("GET", &format!("/products/{i}"), "203.0.113.80")
+            .header("user-agent", common::CHROME)
+            .header("accept", "*/*");
+        verdicts.push(send(&mut e, &r, T0 + i * 500, 200));
+    }
+    let stopped = verdicts.iter().position(|d| matches!(d.verdict, Verdict::Block | Verdict::Challenge(_)));
+    let at = stopped.expect("the scraper is challenged or blocked");
+    let d = &verdicts[at];
+    assert!(has(d, "regular_intervals"), "{:?}", d.reasons);
+    assert!(at < 40, "stopped after {at} pages");
+}
+
+#[test]
+fn inventory_hoarding_checkout_without_cart_is_blocked() {
+    let mut e = engine(&policy());
+    let r = Req::new("POST", "/checkout", "203.0.113.90").browser().header("cookie", "session_id=hoarder");
+    let d = send(&mut e, &r, T0, 200);
+    assert_eq!(d.verdict, Verdict::Block);
+    assert!(has(&d, "impossible_request_sequence"));
+    assert_eq!(d.detail.as_deref(), Some("checkout_without_cart"));
+    // A real shopper visits the cart first.
+    let mut e = engine(&policy());
+    let shopper = |m, p| Req::new(m, p, "203.0.113.91").browser().header("cookie", "session_id=shopper");
+    assert_eq!(send(&mut e, &shopper("GET", "/cart"), T0, 200).verdict, Verdict::Pass);
+    assert_eq!(send(&mut e, &shopper("POST", "/checkout"), T0 + 9_000, 200).verdict, Verdict::Pass);
+}
+
+#[test]
+fn googlebot_user_agent_alone_earns_nothing() {
+    let mut e = engine(&policy());
+    let r = Req::new("GET", "/sitemap.xml", "203.0.113.99")
+        .header("user-agent", "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)")
+        .header("accept", "*/*");
+    let d = send(&mut e, &r, T0, 200);
+    assert_ne!(d.verdict, Verdict::Allow);
+    assert!(has(&d, "bot_ua"), "{:?}", d.reasons);
+    assert!(d.score >= 0.7);
+}
+
+#[test]
+fn monitoring_needs_both_cidr_and_user_agent() {
+    let mut e = engine(&policy());
+    let probe = |ip| Req::new("GET", "/health", ip).header("user-agent", "uptime-kuma/1.23.4");
+    let d = send(&mut e, &probe("10.0.100.7"), T0, 200);
+    assert_eq!(d.verdict, Verdict::Allow);
+    assert_eq!(d.reasons, vec!["internal_monitoring"]);
+    assert_ne!(send(&mut e, &probe("203.0.113.7"), T0, 200).verdict, Verdict::Allow, "UA alone");
+    let wrong_ua = Req::new("GET", "/health", "10.0.100.7").header("user-agent", "curl/8.0");
+    assert_ne!(send(&mut e, &wrong_ua, T0, 200).verdict, Verdict::Allow, "CIDR alone");
+    let v6 = Req::new("GET", "/health", "::ffff:10.0.101.9").header("user-agent", "pingdom/1.0");
+    assert_eq!(send(&mut e, &v6, T0, 200).verdict, Verdict::Allow, "IPv4-mapped IPv6");
+}
+
+fn ci_request(path: &str, key: &str, ts: u64) -> Req {
+    Req::new("POST", path, "10.0.200.15")
+        .header("user-agent", "deploy-bot/3")
+        .header("x-internal-pipeline", "true")
+        .header("x-ci-timestamp", &ts.to_string())
+        .header("x-ci-signature", &format!("current:{}", ci_sign(key.as_bytes(), "POST", path, ts)))
+}
+
+#[test]
+fn ci_calls_need_a_fresh_unreplayed_signature() {
+    let mut e = engine(&policy());
+    let now_s = T0 / 1000;
+    let valid = ci_request("/deploy?env=prod", CI_KEY, now_s);
+    let d = send(&mut e, &valid, T0, 200);
+    assert_eq!((d.verdict, d.reasons.clone()), (Verdict::Allow, vec!["owned_ci_cd"]));
+    let replay = send(&mut e, &valid, T0 + 1_000, 200);
+    assert_ne!(replay.verdict, Verdict::Allow);
+    assert!(has(&replay, "ci_signature_replayed"), "{:?}", replay.reasons);
+    let rotated = send(&mut e, &ci_request("/deploy", CI_KEY_NEXT, now_s), T0, 200);
+    assert_eq!(rotated.verdict, Verdict::Allow, "the next key is valid during rotation");
+    let forged = send(&mut e, &ci_request("/deploy", "not-the-key-at-all-000000", now_s), T0, 200);
+    assert!(has(&forged, "ci_signature_invalid"));
+    let old = send(&mut e, &ci_request("/deploy", CI_KEY, now_s - 3_600), T0, 200);
+    assert!(has(&old, "ci_signature_expired"));
+    let elsewhere = Req {
+        head: {
+            let mut h = ci_request("/deploy", CI_KEY, now_s).head;
+            h.headers[3].1 = b"203.0.113.1".to_vec();
+            h
+        },
+        body: vec![],
+    };
+    assert_ne!(send(&mut e, &elsewhere, T0, 200).verdict, Verdict::Allow, "outside the CI CIDR");
+}
+
+#[test]
+fn api_consumers_within_contract_only() {
+    let mut e = engine(&policy());
+    let call = |key: &str, ip: &str| {
+        Req::new("GET", "/api/orders", ip).header("user-agent", "partner-sync/2").header("x-api-key", key)
+    };
+    let mut statuses = Vec::new();
+    for i in 0..601u64 {
+        statuses.push(send(&mut e, &call("demo-partner-key", "198.51.100.20"), T0 + i * 10, 200).verdict);
+    }
+    assert!(statuses[..600].iter().all(|v| *v == Verdict::Allow));
+    assert_eq!(statuses[600], Verdict::RateLimited, "over the 600/min contract");
+    let revoked = send(&mut e, &call("revoked-partner-key", "198.51.100.21"), T0, 200);
+    assert!(has(&revoked, "api_key_unknown"), "unknown keys are refused: {:?}", revoked.reasons);
+    let residential = send(&mut e, &call("demo-partner-key", "100.64.3.3"), T0 + 60_000, 200);
+    assert!(has(&residential, "api_key_from_residential_proxy"));
+    let expired = send(&mut e, &call("demo-partner-key", "198.51.100.22"), 1_900_000_000_000, 200);
+    assert!(has(&expired, "api_key_expired"));
+}
+
+#[test]
+fn threat_intel_blocks_before_anything_else() {
+    let mut e = engine(&policy());
+    let d = send(&mut e, &Req::new("GET", "/", "198.18.4.4").browser(), T0, 200);
+    assert_eq!(d.verdict, Verdict::Block);
+    assert_eq!(d.reasons, vec!["ip_in_threat_intel_blocklist"]);
+    assert_eq!(d.detail.as_deref(), Some("example-drop"));
+}
+
+/// The seed's two expected behaviours at /login.
+#[test]
+fn ambiguous_session_is_challenged_at_the_high_value_action_not_at_entry() {
+    let mut e = engine(&policy());
+    // A corporate proxy strips accept and accept-language: ambiguous, about 0.4.
+    let user =
+        |m, p| Req::new(m, p, "203.0.113.60").header("user-agent", common::CHROME).header("cookie", "session_id=bob");
+    let home = send(&mut e, &user("GET", "/"), T0, 200);
+    assert_eq!(home.verdict, Verdict::Pass, "not at entry");
+    assert!((0.3..0.5).contains(&home.score), "{}", home.score);
+    let login = send(&mut e, &user("POST", "/login"), T0 + 5_000, 200);
+    assert_eq!(login.verdict, Verdict::Challenge(ChallengeType::WebauthnStepUp), "signed-in: WebAuthn step-up");
+    // The scripted bot that fails its challenge is blocked for the rest of its session.
+    let mut e = engine(&policy());
+    let bot = |p| {
+        Req::new("POST", p, "203.0.113.61").header("user-agent", common::CHROME).header("cookie", "session_id=mallory")
+    };
+    let d = send(&mut e, &bot("/login"), T0, 401);
+    assert!(matches!(d.verdict, Verdict::Challenge(_)));
+    e.fail_challenge(u64::from_str_radix(d.session.as_deref().unwrap(), 16).unwrap());
+    let after = send(&mut e, &bot("/products"), T0 + 1_000, 200);
+    assert_eq!(after.verdict, Verdict::Block);
+    assert!(has(&after, "challenge_failed"));
+    assert_eq!(after.score, 1.0);
+}
+
+#[test]
+fn observe_rules_record_without_acting() {
+    let text = policy().replace(r#"{ "bot_score_above": 0.85 }"#, r#"{ "bot_score_above": 0.85, "observe": true }"#);
+    let mut e = engine(&text);
+    let mut last = None;
+    for i in 0..10u64 {
+        let r = Req::new("POST", "/login", "198.51.100.67").header("user-agent", "python-requests/2.31");
+        last = Some(send(&mut e, &r, T0 + i * 300, 401));
+    }
+    let d = last.unwrap();
+    assert_eq!(d.verdict, Verdict::Pass);
+    assert_eq!(d.outcome(), "would_block");
+    assert!(d.upstream_headers().contains(&("x-botgate-verdict", "would_block".to_string())));
+}
