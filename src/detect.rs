@@ -104,6 +104,7 @@ mod tests {
             similarity_threshold: 0.9,
             max_requests_per_window: max,
             action: DetectorAction::Warn,
+            applies_to: Vec::new(),
         };
         Detector::new(cfg, &Limits::default())
     }

@@ -105,8 +105,8 @@ impl Engine {
     }
 
     /// Whether requests with a body wait for it before the decision.
-    pub fn needs_body(&self) -> bool {
-        self.detector.as_ref().is_some_and(Detector::needs_body)
+    pub fn needs_body(&self, head: &Head) -> bool {
+        self.detector.as_ref().is_some_and(|d| d.needs_body() && d.config().applies(head.path()))
     }
 
     /// Whether the peer address is needed: `x-forwarded-for` cannot name the client.
@@ -167,7 +167,7 @@ impl Engine {
             }
             pending.limited = Some(l);
         }
-        if has_body && self.needs_body() {
+        if has_body && self.needs_body(head) {
             return Begin::NeedBody(pending);
         }
         Begin::Decided(self.finish(pending, head, b"", now))
@@ -208,7 +208,7 @@ impl Engine {
         let mut signals: Vec<Signal> = Vec::new();
         let mut flagged = false;
         let mut detector_block = false;
-        if let Some(det) = &mut self.detector {
+        if let Some(det) = self.detector.as_mut().filter(|d| d.config().applies(head.path())) {
             let hit = det.observe(head, pending.client, body, now);
             d.fingerprint = Some(hit.fingerprint);
             d.fingerprint_count = hit.count;

@@ -17,6 +17,7 @@ pub mod sequence;
 pub mod session;
 pub mod signals;
 pub mod similarity;
+pub mod simulate;
 pub mod telemetry;
 pub mod window;
 

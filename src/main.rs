@@ -5,12 +5,19 @@
 use std::process::ExitCode;
 
 const USAGE: &str = "usage:
-  botgate lint POLICY.json     validate a policy (exit 0 when valid, 1 when not)";
+  botgate lint POLICY.json                 validate a policy (exit 0 when valid, 1 when not)
+  botgate simulate POLICY.json [HUMANS [CAMPAIGNS_PER_KIND [SEED]]]
+                                           labelled human and bot traffic through the engine:
+                                           share of humans challenged, of bot campaigns undetected
+  botgate ci sign SECRET METHOD PATH [UNIX_SECONDS]
+                                           the x-ci-signature / x-ci-timestamp pair for a CI call";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
         ["lint", file] => lint(file),
+        ["simulate", file, rest @ ..] => simulate(file, rest),
+        ["ci", "sign", secret, method, path, rest @ ..] => ci_sign(secret, method, path, rest),
         ["-h" | "--help" | "help"] => {
             println!("{USAGE}");
             ExitCode::SUCCESS
@@ -43,4 +50,30 @@ fn lint(file: &str) -> ExitCode {
         println!("{file}: invalid ({errors} error{})", if errors == 1 { "" } else { "s" });
         ExitCode::from(1)
     }
+}
+
+fn simulate(file: &str, rest: &[&str]) -> ExitCode {
+    let num = |i: usize, default: u64| rest.get(i).and_then(|s| s.parse().ok()).unwrap_or(default);
+    let Ok(text) = std::fs::read(file) else {
+        eprintln!("{file}: cannot read");
+        return ExitCode::from(1);
+    };
+    let Some(policy) = botgate::policy::parse(&text).policy else {
+        eprintln!("{file}: invalid policy (run botgate lint)");
+        return ExitCode::from(1);
+    };
+    let (humans, per_kind, seed) = (num(0, 10_000), num(1, 20), num(2, 7));
+    println!("== {file} as written");
+    print!("{}", botgate::simulate::run(&policy, humans, per_kind, seed).render());
+    println!("== promoted from warn-first to enforce (mode enforce, bot_detector action block)");
+    print!("{}", botgate::simulate::run(&botgate::simulate::promoted(&policy), humans, per_kind, seed).render());
+    ExitCode::SUCCESS
+}
+
+fn ci_sign(secret: &str, method: &str, path: &str, rest: &[&str]) -> ExitCode {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let ts = rest.first().and_then(|s| s.parse().ok()).unwrap_or(now);
+    println!("x-ci-timestamp: {ts}");
+    println!("x-ci-signature: {}", botgate::allow::ci_sign(secret.as_bytes(), method, path, ts));
+    ExitCode::SUCCESS
 }

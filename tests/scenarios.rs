@@ -1,6 +1,6 @@
 //! Whole sessions replayed through the engine with the example policy: the decision and the
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)] // test code
 //! reasons at each step, as an operator would read them in the access log.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)] // test code
 
 mod common;
 

@@ -101,11 +101,17 @@ pub struct BotDetector {
     pub similarity_threshold: f64,
     pub max_requests_per_window: u32,
     pub action: DetectorAction,
+    /// Path prefixes the detector watches (all paths when empty), e.g. an AI gateway's `/v1/`.
+    pub applies_to: Vec<String>,
 }
 
 impl BotDetector {
     pub fn needs_body(&self) -> bool {
         self.fields.iter().any(Field::needs_body)
+    }
+
+    pub fn applies(&self, path: &[u8]) -> bool {
+        self.applies_to.is_empty() || self.applies_to.iter().any(|p| path.starts_with(p.as_bytes()))
     }
 }
 
@@ -301,8 +307,16 @@ fn read_bot_detector(o: Obj<'_>) -> BotDetector {
         "block" => DetectorAction::Block,
         _ => DetectorAction::Warn,
     };
+    let applies_to = o.strings("applies_to");
     o.finish();
-    BotDetector { fields, window_ms: window_seconds * 1000, similarity_threshold, max_requests_per_window, action }
+    BotDetector {
+        fields,
+        window_ms: window_seconds * 1000,
+        similarity_threshold,
+        max_requests_per_window,
+        action,
+        applies_to,
+    }
 }
 
 /// The seed's gateway pack layout (`pack`, `policies.chain`, `policy.bot-detector`) is accepted

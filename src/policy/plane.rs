@@ -115,7 +115,7 @@ pub const SIGNALS: &[(&str, f64)] = &[
     ("missing_accept_language", 0.25),
     ("client_hints_mismatch", 0.5),
     ("velocity", 0.5),
-    ("regular_intervals", 0.5),
+    ("regular_intervals", 0.65),
     ("low_variety", 0.35),
     ("sensitive_share", 0.4),
     ("error_ratio", 0.4),
