@@ -22,17 +22,17 @@ impl Rng {
     pub fn new(seed: u64) -> Self {
         Rng(seed.max(1))
     }
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
         self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
     pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
+        self.next_u64() % n.max(1)
     }
     pub fn chance(&mut self, p: f64) -> bool {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64 <= p
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64 <= p
     }
     /// Think time in ms: mostly seconds, sometimes a minute.
     fn think(&mut self) -> u64 {
@@ -201,7 +201,7 @@ fn campaign(e: &mut Engine, rng: &mut Rng, kind: usize, start: u64) -> bool {
         // Inventory hoarding: straight to checkout.
         3 => {
             let mut c = Client::browser(rng, 170, false);
-            c.cookie = Some(format!("hoard{}", rng.next()));
+            c.cookie = Some(format!("hoard{}", rng.next_u64()));
             for _ in 0..20 {
                 hit |= send(e, &c, "POST", "/checkout", b"sku=limited&qty=10", now, 200);
                 now += 300 + rng.below(300);
