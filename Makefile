@@ -59,6 +59,7 @@ fuzz-smoke:
 
 envoy-config:
 	python3 envoy/render.py > envoy/envoy.yaml
+	python3 envoy/render.py --per-route > envoy/envoy.per-route.yaml
 
 clean:
 	$(CARGO) clean

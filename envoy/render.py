@@ -2,7 +2,7 @@
 """Renders envoy/envoy.template.yaml with a policy and ports.
 
     python3 envoy/render.py [--policy FILE] [--listen 10000] [--admin 9901] [--upstream 18080]
-                            [--wasm PATH] [--access-log PATH] > envoy.yaml
+                            [--wasm PATH] [--access-log PATH] [--per-route] > envoy.yaml
 """
 import argparse
 import json
@@ -14,15 +14,50 @@ ROOT = HERE.parent
 DEFAULT_WASM = "target/wasm32-wasip1/release/botgate.wasm"
 
 
+DEFAULT_ROUTES = """\
+              - name: default
+                match: {prefix: "/"}
+                route: {cluster: upstream, timeout: 10s}"""
+
+# Per-route rollout, three ways: Envoy's FilterConfig turns the filter off on /healthz; route
+# metadata selects the policy's "strict" profile on /checkout; the route name "internal" is
+# "disabled" in the policy's `routes`.
+PER_ROUTE_ROUTES = """\
+              - name: healthz
+                match: {prefix: "/healthz"}
+                route: {cluster: upstream}
+                typed_per_filter_config:
+                  botgate:
+                    "@type": type.googleapis.com/envoy.config.route.v3.FilterConfig
+                    disabled: true
+              - name: checkout
+                match: {prefix: "/checkout"}
+                route: {cluster: upstream}
+                metadata: {filter_metadata: {botgate: {profile: strict}}}
+              - name: internal
+                match: {prefix: "/internal/"}
+                route: {cluster: upstream}
+""" + DEFAULT_ROUTES
+
+PER_ROUTE_POLICY = {
+    "profiles": {"strict": {"mode": "enforce", "bot_detector": {"action": "block", "applies_to": [],
+                                                                 "max_requests_per_window": 3}}},
+    "routes": {"internal": "disabled"},
+}
+
+
 def render(policy, listen=10000, admin=9901, upstream=18080, wasm=DEFAULT_WASM,
-           access_log="/dev/stdout", template=None):
+           access_log="/dev/stdout", template=None, per_route=False):
     """`policy` is a dict or JSON text; it is embedded as the plugin configuration."""
+    if per_route:
+        policy = {**(json.loads(policy) if isinstance(policy, str) else policy), **PER_ROUTE_POLICY}
     text = policy if isinstance(policy, str) else json.dumps(policy, indent=2)
     indented = "\n".join(" " * 20 + line for line in text.strip().splitlines())
     tpl = (template or (HERE / "envoy.template.yaml")).read_text()
     for key, value in {
         "LISTEN_PORT": listen, "ADMIN_PORT": admin, "UPSTREAM_PORT": upstream,
         "WASM": wasm, "ACCESS_LOG": access_log, "POLICY": indented,
+        "ROUTES": PER_ROUTE_ROUTES if per_route else DEFAULT_ROUTES,
     }.items():
         tpl = tpl.replace("{{%s}}" % key, str(value))
     return tpl
@@ -36,9 +71,10 @@ def main():
     ap.add_argument("--upstream", type=int, default=18080)
     ap.add_argument("--wasm", default=DEFAULT_WASM)
     ap.add_argument("--access-log", default="/dev/stdout")
+    ap.add_argument("--per-route", action="store_true", help="the per-route rollout showcase")
     a = ap.parse_args()
     policy = pathlib.Path(a.policy).read_text()
-    sys.stdout.write(render(policy, a.listen, a.admin, a.upstream, a.wasm, a.access_log))
+    sys.stdout.write(render(policy, a.listen, a.admin, a.upstream, a.wasm, a.access_log, per_route=a.per_route))
 
 
 if __name__ == "__main__":

@@ -63,19 +63,20 @@ class Upstream:
 class Envoy:
     """One Envoy with botgate and `policy` (dict or JSON text) in front of `upstream_port`."""
 
-    def __init__(self, policy, upstream_port, concurrency=1, template=None, wait=True, port=None, admin=None):
+    def __init__(self, policy, upstream_port, concurrency=1, template=None, wait=True, port=None, admin=None,
+                 per_route=False, env=None):
         self.dir = pathlib.Path(tempfile.mkdtemp(prefix="botgate-it-"))
         self.port, self.admin = port or free_port(), admin or free_port()
         self.access_log = self.dir / "access.log"
         self.log = self.dir / "envoy.log"
         config = render.render(policy, self.port, self.admin, upstream_port, str(WASM), str(self.access_log),
-                               template=template)
+                               template=template, per_route=per_route)
         (self.dir / "envoy.yaml").write_text(config)
         self.proc = subprocess.Popen(
             [ENVOY, "-c", str(self.dir / "envoy.yaml"), "--concurrency", str(concurrency),
              "--disable-hot-restart", "--file-flush-interval-msec", "100", "--log-level", "info",
              "--log-path", str(self.log)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **(env or {})})
         if wait and not self.wait_ready():
             out = self.log_text()
             self.close()
@@ -202,6 +203,8 @@ def dechunk(body):
 
 def echoed(body):
     """Headers the upstream received, as a dict of lists."""
+    if body.lstrip().startswith(b"<"):
+        body = body.split(b"id=echo>", 1)[1].split(b"</script>", 1)[0]
     data = json.loads(body)
     out = {}
     for k, v in data["headers"]:

@@ -5,6 +5,7 @@
 
 Tests read the headers botgate added (`x-botgate-*`) from the echo.
 """
+import html
 import json
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -27,8 +28,11 @@ class Echo(BaseHTTPRequestHandler):
             "body_bytes": len(body),
         }
         if "text/html" in (self.headers.get("accept") or ""):
-            out = (f"<!doctype html><title>demo</title><h1>Hello from the upstream</h1>"
-                   f"<p>You asked for {self.path}</p>").encode()
+            # The echo rides along for tests; a browser shows the page.
+            safe = json.dumps(echo).replace("<", "\\u003c")
+            out = (f"<!doctype html><title>demo upstream</title><h1>Hello from the upstream</h1>"
+                   f"<p id=asked>You asked for {html.escape(self.path)}</p>"
+                   f"<script type=application/json id=echo>{safe}</script>").encode()
             ctype = "text/html; charset=utf-8"
         else:
             out = json.dumps(echo).encode()

@@ -2,8 +2,9 @@
 //!
 //! Host calls are counted on the request path (each costs about a microsecond): one bulk read
 //! of the request headers, the peer address only when `x-forwarded-for` cannot name the client,
-//! one property for the access log, the verdict headers, and the score histogram. Counters are
-//! tallied in the engine and flushed on the tick, so they cost nothing per request.
+//! the route only when the policy has per-route profiles, one property for the access log, the
+//! verdict headers, the score histogram, and the response status. Counters are tallied in the
+//! engine and flushed on the tick, so they cost nothing per request.
 //!
 //! Only `hostcalls` functions that return `Result` are used on request paths: the SDK's
 //! trait helpers panic on a non-Ok status, and a panic takes the worker's VM down.
@@ -11,7 +12,7 @@
 #![allow(unsafe_code)] // `proxy_wasm::main!` exports the `#[no_mangle]` entry point.
 
 use crate::decide::{Decision, FollowUp};
-use crate::engine::{Begin, Engine, Footprint, Pending};
+use crate::engine::{Begin, Engines, Footprint, Pending, Route};
 use crate::policy::{self, Severity};
 use crate::signals::{parse_peer, Head};
 use crate::telemetry::{Counter, Tally, COUNTER_NAMES, GAUGE_NAMES, SCORE_HISTOGRAM};
@@ -62,7 +63,9 @@ impl Metrics {
 
     fn set_gauges(&mut self, f: Footprint) {
         let memory = (core::arch::wasm32::memory_size(0) as u64) * 65_536;
-        let values = [f.clients as u64, f.fingerprints as u64, f.bodies as u64, f.state_bytes as u64, memory];
+        // In the order of GAUGE_NAMES.
+        let values =
+            [f.clients as u64, f.fingerprints as u64, f.bodies as u64, f.sessions as u64, f.state_bytes as u64, memory];
         for ((id, seen), v) in self.gauges.iter().zip(self.reported.iter_mut()).zip(values) {
             if v != *seen && hostcalls::increment_metric(*id, v as i64 - *seen as i64).is_ok() {
                 *seen = v;
@@ -73,7 +76,7 @@ impl Metrics {
 
 /// Per-worker state shared by the root and its requests.
 struct Worker {
-    engine: Engine,
+    engines: Engines,
     metrics: Metrics,
 }
 
@@ -106,11 +109,11 @@ impl RootContext for Root {
             log::error!("botgate: policy refused ({} errors); see above", parsed.errors().count());
             return false;
         };
-        let engine = Engine::new(policy);
+        let engines = Engines::new(policy);
         match &self.worker {
             // A reconfiguration keeps the metric ids and starts the windows afresh.
-            Some(w) => w.borrow_mut().engine = engine,
-            None => self.worker = Some(Rc::new(RefCell::new(Worker { engine, metrics: Metrics::define() }))),
+            Some(w) => w.borrow_mut().engines = engines,
+            None => self.worker = Some(Rc::new(RefCell::new(Worker { engines, metrics: Metrics::define() }))),
         }
         let _ = hostcalls::set_tick_period(TICK);
         log::info!("botgate {}: policy loaded", env!("CARGO_PKG_VERSION"));
@@ -120,14 +123,22 @@ impl RootContext for Root {
     fn on_tick(&mut self) {
         let Some(w) = &self.worker else { return };
         let mut w = w.borrow_mut();
-        let footprint = w.engine.tick(now_ms());
-        let Worker { engine, metrics } = &mut *w;
-        metrics.flush(&mut engine.tally);
+        let Worker { engines, metrics } = &mut *w;
+        let footprint = engines.tick(now_ms());
+        for engine in engines.iter_mut() {
+            metrics.flush(&mut engine.tally);
+        }
         metrics.set_gauges(footprint);
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
-        Some(Box::new(Request { worker: self.worker.clone(), head: Head::default(), pending: None, follow_up: None }))
+        Some(Box::new(Request {
+            worker: self.worker.clone(),
+            engine: 0,
+            head: Head::default(),
+            pending: None,
+            follow_up: None,
+        }))
     }
 
     fn get_type(&self) -> Option<ContextType> {
@@ -138,6 +149,8 @@ impl RootContext for Root {
 struct Request {
     /// `None` only if no policy was ever loaded; such requests pass untouched.
     worker: Option<Shared>,
+    /// Which engine (base policy or profile) serves this request.
+    engine: usize,
     head: Head,
     /// Set while waiting for the body.
     pending: Option<Pending>,
@@ -149,21 +162,29 @@ impl Context for Request {}
 
 impl HttpContext for Request {
     fn on_http_request_headers(&mut self, _headers: usize, end_of_stream: bool) -> Action {
-        let Some(worker) = self.worker.clone() else {
-            return Action::Continue;
-        };
-        let headers = hostcalls::get_map_bytes(MapType::HttpRequestHeaders).unwrap_or_default();
-        self.head.headers = headers;
+        let Some(worker) = self.worker.clone() else { return Action::Continue };
+        let mut w = worker.borrow_mut();
+        if w.engines.per_route() {
+            match route(&w.engines) {
+                Route::Disabled => return Action::Continue,
+                Route::Engine(i) => self.engine = i,
+            }
+        }
+        self.head.headers = hostcalls::get_map_bytes(MapType::HttpRequestHeaders).unwrap_or_default();
         for name in self.head.spoofed_botgate_headers() {
             let _ = hostcalls::remove_map_value(MapType::HttpRequestHeaders, &name);
         }
-        let mut w = worker.borrow_mut();
-        if w.engine.needs_peer(&self.head) {
+        let profile = w.engines.profile_name(self.engine).to_string();
+        let Some(engine) = w.engines.get(self.engine) else { return Action::Continue };
+        if engine.needs_peer(&self.head) {
             self.head.peer =
                 hostcalls::get_property(vec!["source", "address"]).ok().flatten().and_then(|a| parse_peer(&a));
         }
-        match w.engine.begin(&self.head, !end_of_stream, now_ms()) {
-            Begin::Decided(d) => self.carry_out(&mut w, d),
+        match engine.begin(&self.head, !end_of_stream, now_ms()) {
+            Begin::Decided(d) => {
+                drop(w);
+                self.carry_out(&worker, d, &profile)
+            }
             Begin::NeedBody(p) => {
                 self.pending = Some(p);
                 Action::Pause
@@ -172,17 +193,24 @@ impl HttpContext for Request {
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
-        let Some(worker) = self.worker.clone() else {
-            return Action::Continue;
-        };
+        let Some(worker) = self.worker.clone() else { return Action::Continue };
         if self.pending.is_none() {
             return Action::Continue;
         }
-        let limit = worker.borrow().engine.policy().limits.max_body_bytes;
+        let limit = worker.borrow().engines.limits_of(self.engine).max_body_bytes;
         if !end_of_stream && body_size < limit {
             return Action::Pause; // keep buffering
         }
         self.decide_with_body(&worker, body_size.min(limit), body_size > limit)
+    }
+
+    fn on_http_request_trailers(&mut self, _trailers: usize) -> Action {
+        let Some(worker) = self.worker.clone() else { return Action::Continue };
+        if self.pending.is_none() {
+            return Action::Continue;
+        }
+        let limit = worker.borrow().engines.limits_of(self.engine).max_body_bytes;
+        self.decide_with_body(&worker, limit, false)
     }
 
     fn on_http_response_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
@@ -193,69 +221,71 @@ impl HttpContext for Request {
             .ok()
             .flatten()
             .and_then(|s| std::str::from_utf8(&s).ok().and_then(|s| s.parse::<u32>().ok()));
-        if let Some(status) = status {
-            worker.borrow_mut().engine.on_response(follow_up, status);
+        if let (Some(status), Some(engine)) = (status, worker.borrow_mut().engines.get(self.engine)) {
+            engine.on_response(follow_up, status);
         }
         Action::Continue
-    }
-
-    fn on_http_request_trailers(&mut self, _trailers: usize) -> Action {
-        let Some(worker) = self.worker.clone() else {
-            return Action::Continue;
-        };
-        if self.pending.is_none() {
-            return Action::Continue;
-        }
-        let limit = worker.borrow().engine.policy().limits.max_body_bytes;
-        self.decide_with_body(&worker, limit, false)
     }
 }
 
 impl Request {
     fn decide_with_body(&mut self, worker: &Shared, len: usize, truncated: bool) -> Action {
-        let Some(pending) = self.pending.take() else {
-            return Action::Continue;
-        };
+        let Some(pending) = self.pending.take() else { return Action::Continue };
         let body = hostcalls::get_buffer(BufferType::HttpRequestBody, 0, len).ok().flatten().unwrap_or_default();
         let mut w = worker.borrow_mut();
+        let profile = w.engines.profile_name(self.engine).to_string();
+        let Some(engine) = w.engines.get(self.engine) else { return Action::Continue };
         if truncated {
-            w.engine.tally.bump(Counter::BodyTruncated);
+            engine.tally.bump(Counter::BodyTruncated);
         }
-        let d = w.engine.finish(pending, &self.head, &body, now_ms());
-        self.carry_out(&mut w, d)
+        let d = engine.finish(pending, &self.head, &body, now_ms());
+        drop(w);
+        self.carry_out(worker, d, &profile)
     }
 
-    fn carry_out(&mut self, w: &mut Worker, d: Decision) -> Action {
+    /// Records the evidence, then answers locally or lets the request go on with the verdict
+    /// headers.
+    fn carry_out(&mut self, worker: &Shared, d: Decision, profile: &str) -> Action {
         self.follow_up = d.follow_up;
-        carry_out(w, &self.head, d)
+        let request_id = self.head.first("x-request-id").and_then(|v| std::str::from_utf8(v).ok()).unwrap_or("");
+        let mut evidence = d.evidence(request_id);
+        if !profile.is_empty() {
+            evidence.pop();
+            evidence.push_str(&format!(",\"profile\":{}}}", serde_json::to_string(profile).unwrap_or_default()));
+        }
+        if let Err(e) = hostcalls::set_property(vec!["botgate"], Some(evidence.as_bytes())) {
+            log::debug!("botgate: cannot set filter state: {e:?}");
+        }
+        if d.flagged() {
+            log::warn!("botgate decision {evidence}");
+        }
+        if let Some(id) = worker.borrow().metrics.score {
+            let _ = hostcalls::record_metric(id, (d.score * 1000.0).round() as u64);
+        }
+        if let Some(reply) = d.reply(request_id) {
+            let headers: Vec<(&str, &str)> = reply.headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            if let Err(e) = hostcalls::send_http_response(reply.status, headers, Some(reply.body.as_bytes())) {
+                log::error!("botgate: local reply failed: {e:?}");
+                return Action::Continue;
+            }
+            return Action::Pause;
+        }
+        for (name, value) in d.upstream_headers() {
+            let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, name, Some(&value));
+        }
+        Action::Continue
     }
 }
 
-/// Records the evidence, then answers locally or lets the request go on with the verdict headers.
-fn carry_out(w: &mut Worker, head: &Head, d: Decision) -> Action {
-    let request_id = head.first("x-request-id").and_then(|v| std::str::from_utf8(v).ok()).unwrap_or("");
-    let evidence = d.evidence(request_id);
-    if let Err(e) = hostcalls::set_property(vec!["botgate"], Some(evidence.as_bytes())) {
-        log::debug!("botgate: cannot set filter state: {e:?}");
-    }
-    if d.flagged() {
-        log::warn!("botgate decision {evidence}");
-    }
-    if let Some(id) = w.metrics.score {
-        let _ = hostcalls::record_metric(id, (d.score * 1000.0).round() as u64);
-    }
-    if let Some(reply) = d.reply(request_id) {
-        let headers: Vec<(&str, &str)> = reply.headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        if let Err(e) = hostcalls::send_http_response(reply.status, headers, Some(reply.body.as_bytes())) {
-            log::error!("botgate: local reply failed: {e:?}");
-            return Action::Continue;
-        }
-        return Action::Pause;
-    }
-    for (name, value) in d.upstream_headers() {
-        let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, name, Some(&value));
-    }
-    Action::Continue
+/// Reads the route's name and botgate metadata (`filter_metadata.botgate.{profile,disabled}`).
+fn route(engines: &Engines) -> Route {
+    let prop = |path: Vec<&str>| hostcalls::get_property(path).ok().flatten();
+    let name = prop(vec!["xds", "route_name"]);
+    let profile = prop(vec!["xds", "route_metadata", "filter_metadata", "botgate", "profile"]);
+    // Booleans come back as one byte.
+    let disabled = prop(vec!["xds", "route_metadata", "filter_metadata", "botgate", "disabled"])
+        .is_some_and(|v| v.first().is_some_and(|b| *b != 0));
+    engines.route(name.as_deref(), profile.as_deref(), disabled)
 }
 
 fn now_ms() -> u64 {

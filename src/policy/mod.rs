@@ -147,9 +147,25 @@ pub struct Policy {
     pub weights: Weights,
     pub blocklists: Vec<Blocklist>,
     pub sequence_rules: Vec<SequenceRule>,
+    /// Named variants of this policy (the base with overrides), for per-route rollout.
+    pub profiles: Vec<(String, Policy)>,
+    /// Route name → what applies there.
+    pub routes: Vec<(String, RouteChoice)>,
+}
+
+/// What applies on a route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouteChoice {
+    Profile(String),
+    Disabled,
 }
 
 impl Policy {
+    /// Whether the route decides which profile applies (the shell then reads the route).
+    pub fn per_route(&self) -> bool {
+        !self.profiles.is_empty() || !self.routes.is_empty()
+    }
+
     /// The risk tier of an endpoint (medium when no rule matches).
     pub fn endpoint_tier(&self, method: &[u8], path: &[u8]) -> RiskTier {
         self.endpoints.iter().find(|r| r.matches(method, path)).map_or(RiskTier::Medium, |r| r.tier)
@@ -176,6 +192,8 @@ impl Default for Policy {
             weights: Weights::default(),
             blocklists: Vec::new(),
             sequence_rules: Vec::new(),
+            profiles: Vec::new(),
+            routes: Vec::new(),
         }
     }
 }
@@ -211,13 +229,18 @@ pub fn parse(text: &[u8]) -> Parsed {
         }
     };
     let ctx = Ctx::default();
-    let policy = read_policy(&ctx, &value);
+    let policy = read_policy(&ctx, &value, "$").map(|mut p| {
+        read_profiles(&ctx, &value, &mut p);
+        p
+    });
     let failed = ctx.has_errors();
     Parsed { policy: if failed { None } else { policy }, diags: ctx.into_diags() }
 }
 
-fn read_policy(ctx: &Ctx, value: &Value) -> Option<Policy> {
-    let root = Obj::new(ctx, "$".into(), value)?;
+fn read_policy(ctx: &Ctx, value: &Value, path: &str) -> Option<Policy> {
+    let root = Obj::new(ctx, path.into(), value)?;
+    root.informational("profiles");
+    root.informational("routes");
     let mode = match root.choice("mode", "enforce", &["enforce", "observe"]) {
         "observe" => Mode::Observe,
         _ => Mode::Enforce,
@@ -269,7 +292,70 @@ fn read_policy(ctx: &Ctx, value: &Value) -> Option<Policy> {
         weights,
         blocklists,
         sequence_rules,
+        profiles: Vec::new(),
+        routes: Vec::new(),
     })
+}
+
+/// `profiles`: each is the base policy with its keys replaced (objects merged key by key);
+/// `routes`: route name → profile name or "disabled". Route metadata
+/// (`filter_metadata.botgate.profile` / `.disabled`) selects the same way.
+fn read_profiles(ctx: &Ctx, value: &Value, policy: &mut Policy) {
+    let Some(root) = value.as_object() else { return };
+    if let Some(profiles) = root.get("profiles") {
+        let Some(map) = profiles.as_object() else {
+            ctx.error("$.profiles", "expected an object of name → policy overrides");
+            return;
+        };
+        for (name, overrides) in map {
+            let path = format!("$.profiles.{name}");
+            if !overrides.is_object() {
+                ctx.error(&path, "expected an object of policy overrides");
+                continue;
+            }
+            let mut merged = value.clone();
+            if let Some(m) = merged.as_object_mut() {
+                m.remove("profiles");
+                m.remove("routes");
+            }
+            merge(&mut merged, overrides);
+            if let Some(p) = read_policy(ctx, &merged, &path) {
+                policy.profiles.push((name.clone(), p));
+            }
+        }
+    }
+    if let Some(routes) = root.get("routes") {
+        let Some(map) = routes.as_object() else {
+            ctx.error("$.routes", "expected an object of route name → profile name or \"disabled\"");
+            return;
+        };
+        for (route, choice) in map {
+            let path = format!("$.routes.{route}");
+            match choice.as_str() {
+                Some("disabled") => policy.routes.push((route.clone(), RouteChoice::Disabled)),
+                Some(name) if policy.profiles.iter().any(|(n, _)| n == name) => {
+                    policy.routes.push((route.clone(), RouteChoice::Profile(name.to_string())))
+                }
+                _ => ctx.error(&path, format!("{choice} is neither \"disabled\" nor a profile name")),
+            }
+        }
+    }
+}
+
+fn merge(base: &mut Value, overrides: &Value) {
+    match (base, overrides) {
+        (Value::Object(b), Value::Object(o)) => {
+            for (k, v) in o {
+                match b.get_mut(k) {
+                    Some(slot) if slot.is_object() && v.is_object() => merge(slot, v),
+                    _ => {
+                        b.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+        }
+        (b, o) => *b = o.clone(),
+    }
 }
 
 fn read_rate_limit(o: Obj<'_>, per_ip: bool) -> (RateLimit, usize) {
