@@ -26,6 +26,7 @@ fuzz_target!(|data: &[u8]| {
     // Whatever the reader accepts, the engine must run with.
     let Some(p) = parsed.policy else { return };
     let limits = p.limits;
+    let sessions = p.session.max_sessions;
     assert!(limits.max_clients >= 1 && limits.max_fingerprints >= 1 && limits.max_bodies >= 1);
     let mut engine = Engine::new(p);
     let head = Head {
@@ -50,5 +51,9 @@ fuzz_target!(|data: &[u8]| {
         assert!(f.clients <= limits.max_clients);
         assert!(f.fingerprints <= limits.max_fingerprints);
         assert!(f.bodies <= limits.max_bodies);
+        assert!(f.sessions <= sessions);
+        if let Some(follow_up) = d.follow_up {
+            engine.on_response(follow_up, if now % 2 == 0 { 200 } else { 401 });
+        }
     }
 });

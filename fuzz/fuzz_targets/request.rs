@@ -1,12 +1,20 @@
 //! Arbitrary request sequences through long-lived engines, as the proxy-wasm shell drives them.
 //!
 //! Three engines live for the whole process (state carries over between inputs, as on a worker),
-//! all from the example policy with the bot detector set to `block` and small tables so eviction
-//! is exercised: the example as is (enforced), a tight variant (small rate limits, every
-//! fingerprint field) and an observe-mode variant. Each input is a list of requests with
-//! arbitrary headers (known names, arbitrary names, non-UTF-8, huge, duplicated), peers and
-//! bodies; the clock only moves forward. Every decision must render as valid JSON and headers,
-//! scores stay in [0, 1], observe mode never blocks, and the tables never outgrow their limits.
+//! all built from `envoy/policy.example.json` with the bot detector set to `block`, small tables
+//! (so eviction is exercised) and fuzz-known credentials (an inline CI HMAC key; live, revoked
+//! and expired API keys): the example as shipped (enforced), a tight variant (small rate limits,
+//! every fingerprint field) and an observe-mode variant.
+//!
+//! Each input is a list of requests: headers from the names the engine reads plus arbitrary
+//! names, values that are tokens the policy knows, raw bytes, non-UTF-8, up to 64 KiB or lists of
+//! forwarded-for hops, duplicates; peers in and out of the policy's CIDRs; bodies (raw,
+//! near-duplicate prompts, JSON chat bodies, many-word bodies); optional CI signatures (valid,
+//! stale or forged), upstream statuses and failed challenges; the clock only moves forward.
+//!
+//! Every decision must render as valid JSON and valid headers, scores stay in [0, 1], replies
+//! match verdicts, observe mode never blocks, retry-after stays within the configured windows,
+//! each decision is counted once, and the tables never outgrow their limits.
 //!
 //! `BOTGATE_FUZZ_FRESH=1` builds new engines for every input, so a crash artifact reproduces on
 //! its own.
@@ -15,32 +23,47 @@
 use arbitrary::Arbitrary;
 use botgate::decide::{Decision, Verdict};
 use botgate::engine::{Begin, Engine};
-use botgate::policy::{self, Limits};
+use botgate::policy::{self, Limits, Mode, Policy};
 use botgate::signals::{parse_peer, Head};
+use hmac::{Hmac, Mac};
 use libfuzzer_sys::fuzz_target;
+use sha2::{Digest, Sha256};
 use std::cell::RefCell;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-const EXAMPLE_POLICY: &str = include_str!("../seeds/policy/example.json");
+const EXAMPLE_POLICY: &str = include_str!("../../envoy/policy.example.json");
 const MAX_CLIENTS: usize = 64;
 const MAX_FINGERPRINTS: usize = 64;
 const MAX_BODIES: usize = 32;
+const MAX_SESSIONS: usize = 64;
 const MAX_BODY_BYTES: usize = 8192;
 /// Requests handled per input (each may repeat up to 8 times).
 const MAX_REQUESTS: usize = 64;
-/// A realistic epoch in milliseconds, so window arithmetic runs on real magnitudes.
+/// A realistic epoch in milliseconds (2023-11-14), so window arithmetic runs on real magnitudes
+/// and the example's API key (expiring 2027) is live.
 const EPOCH_MS: u64 = 1_700_000_000_000;
+const CI_SECRET: &[u8] = b"fuzz-ci-secret-0123456789abcdef";
+const API_KEYS: &[&str] = &["fuzz-key-live", "fuzz-key-revoked", "fuzz-key-expired", "fuzz-key-unknown"];
 /// Every fingerprint input there is, for the variants that use them all.
 const ALL_FIELDS: &[&str] = &[
-    "user-agent", "x-forwarded-for", "authorization", "body", "model", "path", "method", "query",
-    "client_ip", "json:messages", "json:params.user", "header:content-type",
+    "user-agent",
+    "x-forwarded-for",
+    "authorization",
+    "body",
+    "model",
+    "path",
+    "method",
+    "query",
+    "client_ip",
+    "json:messages",
+    "json:params.user",
+    "header:content-type",
 ];
 
 /// The engines every input may drive.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Variant {
-    /// The example policy as shipped (rate limits 40/min per client, 500/min in all), enforced,
-    /// with the detector blocking.
+    /// The example policy as shipped (rate limits 40/min per client, 500/min in all), enforced.
     Example,
     /// Enforced, with rate limits small enough for one input to reach, and every field.
     Tight,
@@ -50,40 +73,57 @@ enum Variant {
 
 const VARIANTS: [Variant; 3] = [Variant::Example, Variant::Tight, Variant::Observe];
 
+fn sha256_hex(s: &str) -> String {
+    Sha256::digest(s.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
 impl Variant {
-    fn observe(self) -> bool {
-        self == Variant::Observe
-    }
-
-    /// The longest rate-limit window, which bounds `retry-after`.
-    fn window_s(self) -> u64 {
-        match self {
-            Variant::Example => 60,
-            Variant::Tight | Variant::Observe => 10,
-        }
-    }
-
     fn policy_text(self) -> String {
-        let mut v: serde_json::Value = serde_json::from_str(EXAMPLE_POLICY).expect("example policy is JSON");
+        use serde_json::{json, Value};
+        let mut v: Value = serde_json::from_str(EXAMPLE_POLICY).expect("envoy/policy.example.json is JSON");
         v["bot_detector"]["action"] = "block".into();
-        v["limits"] = serde_json::json!({
+        v["limits"] = json!({
             "max_clients": MAX_CLIENTS,
             "max_fingerprints": MAX_FINGERPRINTS,
             "max_bodies": MAX_BODIES,
             "max_body_bytes": MAX_BODY_BYTES,
         });
+        if v.get("session").is_some() {
+            v["session"]["max_sessions"] = MAX_SESSIONS.into();
+        }
+        // Credentials the fuzzer can present.
+        if let Some(conds) = v.pointer_mut("/tiers/allow/conditions").and_then(Value::as_array_mut) {
+            for c in conds {
+                match c["name"].as_str() {
+                    Some("owned_ci_cd") => {
+                        if let Some(keys) = c["criteria"]["hmac_keys"].as_array_mut() {
+                            keys.push(json!({"id": "fuzz", "secret": std::str::from_utf8(CI_SECRET).unwrap_or("")}));
+                        }
+                    }
+                    Some("allowlisted_api_consumer") => {
+                        if let Some(keys) = c["criteria"]["keys"].as_array_mut() {
+                            keys.push(json!({"id": "fuzz-live", "sha256": sha256_hex(API_KEYS[0]),
+                                "contract": {"max_requests": 5, "window_seconds": 10}}));
+                            keys.push(json!({"id": "fuzz-revoked", "sha256": sha256_hex(API_KEYS[1]), "revoked": true}));
+                            keys.push(json!({"id": "fuzz-expired", "sha256": sha256_hex(API_KEYS[2]), "expires": "2020-01-01"}));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
         match self {
             Variant::Example => v["mode"] = "enforce".into(),
             Variant::Tight => {
                 v["mode"] = "enforce".into();
-                v["ip_rate_limit"] = serde_json::json!({"max_requests": 3, "window_seconds": 10, "trust_proxy_depth": 1});
-                v["global_rate_limit"] = serde_json::json!({"max_requests": 30, "window_seconds": 10});
+                v["ip_rate_limit"] = json!({"max_requests": 3, "window_seconds": 10, "trust_proxy_depth": 1});
+                v["global_rate_limit"] = json!({"max_requests": 30, "window_seconds": 10});
                 v["bot_detector"]["fingerprint_fields"] = ALL_FIELDS.into();
             }
             Variant::Observe => {
                 v["mode"] = "observe".into();
-                v["ip_rate_limit"] = serde_json::json!({"max_requests": 3, "window_seconds": 10, "trust_proxy_depth": 2});
-                v["global_rate_limit"] = serde_json::json!({"max_requests": 2000, "window_seconds": 10});
+                v["ip_rate_limit"] = json!({"max_requests": 3, "window_seconds": 10, "trust_proxy_depth": 2});
+                v["global_rate_limit"] = json!({"max_requests": 2000, "window_seconds": 10});
                 v["bot_detector"]["fingerprint_fields"] = ALL_FIELDS.into();
                 v["bot_detector"]["similarity_threshold"] = 0.6.into();
             }
@@ -94,11 +134,24 @@ impl Variant {
     fn engine(self) -> Engine {
         let parsed = policy::parse(self.policy_text().as_bytes());
         let Some(p) = parsed.policy else { panic!("{self:?}: fuzz policy refused: {:?}", parsed.diags) };
-        let want = Limits { max_clients: MAX_CLIENTS, max_fingerprints: MAX_FINGERPRINTS, max_bodies: MAX_BODIES, max_body_bytes: MAX_BODY_BYTES };
+        let want = Limits {
+            max_clients: MAX_CLIENTS,
+            max_fingerprints: MAX_FINGERPRINTS,
+            max_bodies: MAX_BODIES,
+            max_body_bytes: MAX_BODY_BYTES,
+        };
         assert_eq!(p.limits, want);
         assert!(p.bot_detector.is_some() && p.ip_rate_limit.is_some() && p.global_rate_limit.is_some());
+        assert_eq!(p.mode == Mode::Observe, self == Variant::Observe);
         Engine::new(p)
     }
+}
+
+/// The longest window that can produce a `retry-after`: rate limits and API contracts.
+fn longest_window_s(p: &Policy) -> u64 {
+    let contracts = p.tiers.api.iter().flat_map(|a| &a.keys).filter_map(|k| k.contract);
+    let windows = p.ip_rate_limit.iter().chain(&p.global_rate_limit).copied().chain(contracts);
+    windows.map(|l| l.window_ms.div_ceil(1000)).max().unwrap_or(0)
 }
 
 struct World {
@@ -122,21 +175,34 @@ thread_local! {
 enum Ip {
     /// A small pool, so per-client limits and LRU reuse are hit.
     Pool(u8),
+    /// Addresses the example policy names: monitoring, CI, threat intel, residential proxies.
+    Listed(u8),
     V4([u8; 4]),
     V6([u16; 8]),
     /// An IPv4-mapped IPv6 address of the pool.
     Mapped(u8),
-    Loopback,
 }
+
+const LISTED: &[&str] = &[
+    "10.0.100.7",
+    "10.0.101.250",
+    "10.0.200.9",
+    "198.18.0.5",
+    "198.19.255.255",
+    "2001:db8:bad::1",
+    "100.64.1.1",
+    "127.0.0.1",
+    "::1",
+];
 
 impl Ip {
     fn addr(self) -> IpAddr {
         match self {
             Ip::Pool(n) => IpAddr::V4(Ipv4Addr::new(203, 0, 113, n % 8)),
+            Ip::Listed(n) => LISTED[n as usize % LISTED.len()].parse().unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)),
             Ip::V4(o) => IpAddr::V4(Ipv4Addr::from(o)),
             Ip::V6(s) => IpAddr::V6(Ipv6Addr::from(s)),
             Ip::Mapped(n) => IpAddr::V6(Ipv4Addr::new(203, 0, 113, n % 8).to_ipv6_mapped()),
-            Ip::Loopback => IpAddr::V6(Ipv6Addr::LOCALHOST),
         }
     }
 
@@ -157,32 +223,41 @@ enum Hop {
     Empty,
 }
 
+/// Header names the engine reads (and a few it must ignore), then anything.
+const NAMES: &[&str] = &[
+    ":path",
+    ":method",
+    "x-forwarded-for",
+    "user-agent",
+    "x-botgate-score",
+    "x-botgate-verdict",
+    "authorization",
+    "content-type",
+    "x-request-id",
+    "accept",
+    "accept-language",
+    "cookie",
+    "x-session-id",
+    "x-api-key",
+    "x-internal-pipeline",
+    "x-ci-signature",
+    "x-ci-timestamp",
+    "sec-ch-ua",
+    "sec-ch-ua-platform",
+    "sec-ch-ua-mobile",
+    "content-length",
+];
+
 #[derive(Arbitrary, Debug)]
 enum Name {
-    Path,
-    Method,
-    XForwardedFor,
-    UserAgent,
-    BotgateScore,
-    BotgateOther,
-    Authorization,
-    ContentType,
-    RequestId,
+    Known(u8),
     Other(String),
 }
 
 impl Name {
     fn text(&self) -> String {
         match self {
-            Name::Path => ":path".into(),
-            Name::Method => ":method".into(),
-            Name::XForwardedFor => "x-forwarded-for".into(),
-            Name::UserAgent => "user-agent".into(),
-            Name::BotgateScore => "x-botgate-score".into(),
-            Name::BotgateOther => "x-botgate-verdict".into(),
-            Name::Authorization => "authorization".into(),
-            Name::ContentType => "content-type".into(),
-            Name::RequestId => "x-request-id".into(),
+            Name::Known(i) => NAMES[*i as usize % NAMES.len()].to_string(),
             Name::Other(s) => s.to_ascii_lowercase(),
         }
     }
@@ -191,14 +266,43 @@ impl Name {
 const TOKENS: &[&str] = &[
     "GET",
     "POST",
+    "PUT",
     "/",
     "/v1/chat/completions?stream=true",
+    "/login",
     "/login?next=%2F",
+    "/signup",
+    "/checkout",
+    "/cart",
+    "/password-reset",
+    "/account/settings",
+    "/static/app.js",
     "curl/8.5.0",
     "python-requests/2.31",
-    "Mozilla/5.0 (X11; Linux x86_64)",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Mobile/15E148",
+    "Mozilla/5.0 (X11; Linux x86_64) HeadlessChrome/120.0",
+    "synthetics/1.4",
+    "Googlebot/2.1 (+http://www.google.com/bot.html)",
+    "\"Google Chrome\";v=\"120\", \"Chromium\";v=\"120\"",
+    "\"Microsoft Edge\";v=\"120\"",
+    "\"Windows\"",
+    "\"macOS\"",
+    "?1",
+    "?0",
+    "text/html,application/xhtml+xml",
+    "en-US,en;q=0.9",
+    "session_id=abc123; theme=dark",
+    "theme=dark;session_id=",
+    "session_id=",
+    "true",
+    "TRUE ",
     "application/json",
     "Bearer sk-fuzz",
+    "fuzz-key-live",
+    "fuzz-key-revoked",
+    "fuzz-key-expired",
+    "fuzz-key-unknown",
     "0.99",
     "",
 ];
@@ -286,6 +390,33 @@ impl Body {
     }
 }
 
+/// A CI signature over the request as built: valid, or spoiled in one way.
+#[derive(Arbitrary, Debug)]
+struct CiSign {
+    /// Seconds between the signed timestamp and the clock.
+    skew: i16,
+    forged: bool,
+    with_key_id: bool,
+    internal_header: bool,
+}
+
+impl CiSign {
+    fn add(&self, head: &mut Head, now_ms: u64) {
+        let ts = (now_ms / 1000).saturating_add_signed(i64::from(self.skew));
+        let message = botgate::allow::ci_message(head.method(), head.first(":path").unwrap_or(b"/"), ts);
+        let secret: &[u8] = if self.forged { b"not-the-fuzz-ci-secret-at-all" } else { CI_SECRET };
+        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret) else { return };
+        mac.update(&message);
+        let sig: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+        let sig = if self.with_key_id { format!("fuzz:{sig}") } else { sig };
+        if self.internal_header {
+            head.headers.push(("x-internal-pipeline".into(), b"true".to_vec()));
+        }
+        head.headers.push(("x-ci-timestamp".into(), ts.to_string().into_bytes()));
+        head.headers.push(("x-ci-signature".into(), sig.into_bytes()));
+    }
+}
+
 /// How far the clock moves before a request: mostly milliseconds, sometimes seconds, rarely
 /// minutes (past every window), so windows both fill and roll over.
 #[derive(Arbitrary, Debug)]
@@ -302,55 +433,132 @@ impl Step {
     }
 }
 
+const METHODS: &[&str] = &["GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "get", ""];
+const PATHS: &[&str] = &[
+    "/",
+    "/login",
+    "/signup",
+    "/checkout",
+    "/cart",
+    "/password-reset",
+    "/account/settings",
+    "/static/app.js",
+    "/v1/chat/completions",
+    "/api/orders?id=1",
+    "/login?next=/checkout",
+];
+const AGENTS: &[&str] = &[
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_0) AppleWebKit/605.1.15 Version/17.0 Safari/605.1.15",
+    "synthetics/1.4",
+    "Datadog-Synthetics/2.0",
+    "curl/8.5.0",
+    "python-requests/2.31",
+    "Mozilla/5.0 (X11; Linux x86_64) HeadlessChrome/120.0",
+    "",
+];
+
+/// A request line and user agent from the ones the policy names, ahead of the free headers (which
+/// may repeat or contradict them).
+#[derive(Arbitrary, Debug)]
+struct Line {
+    method: u8,
+    path: u8,
+    agent: Option<u8>,
+    browser_headers: bool,
+}
+
+impl Line {
+    fn headers(&self) -> Vec<(String, Vec<u8>)> {
+        let pick = |list: &[&str], i: u8| list[i as usize % list.len()].as_bytes().to_vec();
+        let mut h = vec![(":method".to_string(), pick(METHODS, self.method)), (":path".to_string(), pick(PATHS, self.path))];
+        if let Some(a) = self.agent {
+            h.push(("user-agent".into(), pick(AGENTS, a)));
+        }
+        if self.browser_headers {
+            h.push(("accept".into(), b"text/html,application/xhtml+xml".to_vec()));
+            h.push(("accept-language".into(), b"en-GB,en;q=0.8".to_vec()));
+        }
+        h
+    }
+}
+
 #[derive(Arbitrary, Debug)]
 struct Request {
+    line: Option<Line>,
     headers: Vec<(Name, Value)>,
     peer: Option<Ip>,
     body: Option<Body>,
+    ci: Option<CiSign>,
     step: Step,
     /// Which engine: `VARIANTS[engine % 3]`.
     engine: u8,
     tick: bool,
     /// Sent 1 + repeat % 8 times (to cross the detector's threshold).
     repeat: u8,
+    /// The upstream's answer, for requests that go through.
+    status: Option<u16>,
+    /// Fail the session's challenge after this request.
+    fail_challenge: bool,
 }
 
 // ---- Checks ------------------------------------------------------------------------------------
 
-fn check_decision(d: &Decision, variant: Variant, request_id: &str) {
+fn check_decision(d: &Decision, variant: Variant, max_retry_s: u64, request_id: &str) {
     assert!(d.score.is_finite() && (0.0..=1.0).contains(&d.score), "score {}", d.score);
-    if variant.observe() {
-        assert_eq!(d.verdict, Verdict::Pass, "observe mode must let every request pass: {d:?}");
+    assert!(
+        d.session_score.is_finite() && (0.0..=1.0).contains(&d.session_score),
+        "session score {}",
+        d.session_score
+    );
+    if variant == Variant::Observe {
+        assert!(
+            matches!(d.verdict, Verdict::Pass | Verdict::Allow),
+            "observe mode must let every request through: {d:?}"
+        );
     }
-    if let Some(ip) = d.client_ip {
-        if let IpAddr::V6(v6) = ip {
-            assert!(v6.to_ipv4_mapped().is_none(), "client address not canonical: {ip}");
-        }
+    if d.would.is_some() {
+        assert_eq!(d.verdict, Verdict::Pass, "a would-be verdict on a request that was acted on: {d:?}");
+    }
+    if let Some(IpAddr::V6(v6)) = d.client_ip {
+        assert!(v6.to_ipv4_mapped().is_none(), "client address not canonical: {v6}");
     }
     if let Some(s) = d.similarity {
         assert!(s.is_finite() && (0.0..=1.0).contains(&s), "similarity {s}");
     }
 
-    for id in ["id", request_id] {
+    // Our own id, and the client's `x-request-id` as the shell passes it (when it differs).
+    let ids: &[&str] = if request_id == "id" { &["id"] } else { &["id", request_id] };
+    for &id in ids {
         let ev = d.evidence(id);
-        let v: serde_json::Value = serde_json::from_str(&ev).unwrap_or_else(|e| panic!("evidence is not JSON ({e}): {ev}"));
+        let v: serde_json::Value =
+            serde_json::from_str(&ev).unwrap_or_else(|e| panic!("evidence is not JSON ({e}): {ev}"));
         let score = v["score"].as_f64().unwrap_or_else(|| panic!("evidence score: {ev}"));
         assert!((0.0..=1.0).contains(&score), "evidence score {score}: {ev}");
         assert_eq!(v["action"], d.verdict.name(), "{ev}");
         assert_eq!(v["outcome"], d.outcome(), "{ev}");
+        assert_eq!(v["tier"], d.tier(), "{ev}");
         assert_eq!(v["request_id"], id, "{ev}");
-        let reasons: Vec<&str> = v["reasons"].as_array().expect("reasons").iter().filter_map(|r| r.as_str()).collect();
+        let reasons: Vec<&str> =
+            v["reasons"].as_array().expect("reasons").iter().filter_map(|r| r.as_str()).collect();
         assert_eq!(reasons, d.reasons, "{ev}");
+        assert_eq!(v["detail"].as_str(), d.detail.as_deref(), "{ev}");
         assert!(!ev.contains('\n'), "evidence must be one line: {ev}");
     }
 
     match (d.verdict, d.reply("id")) {
-        (Verdict::Pass, None) => {}
-        (Verdict::Pass, Some(r)) => panic!("a passed request got a local reply: {r:?}"),
+        (Verdict::Pass | Verdict::Allow, None) => {}
         (v, None) => panic!("{v:?} without a local reply"),
+        (v @ (Verdict::Pass | Verdict::Allow), Some(r)) => panic!("{v:?} got a local reply: {r:?}"),
         (v, Some(r)) => {
-            assert_eq!(r.status, if v == Verdict::Block { 403 } else { 429 });
-            let body: serde_json::Value = serde_json::from_str(&r.body).unwrap_or_else(|e| panic!("reply body ({e}): {}", r.body));
+            let want = match v {
+                Verdict::Block => 403,
+                Verdict::RateLimited => 429,
+                _ => 401,
+            };
+            assert_eq!(r.status, want, "{v:?}");
+            let body: serde_json::Value =
+                serde_json::from_str(&r.body).unwrap_or_else(|e| panic!("reply body ({e}): {}", r.body));
             assert_eq!(body["request_id"], "id");
             assert_eq!(body["verdict"], v.name());
             for (name, value) in &r.headers {
@@ -359,7 +567,11 @@ fn check_decision(d: &Decision, variant: Variant, request_id: &str) {
             if v == Verdict::RateLimited {
                 let retry = r.headers.iter().find(|(k, _)| *k == "retry-after").expect("retry-after");
                 let secs: u64 = retry.1.parse().expect("retry-after is seconds");
-                assert!((1..=variant.window_s()).contains(&secs), "retry-after {secs} ({variant:?})");
+                assert!((1..=max_retry_s).contains(&secs), "retry-after {secs} > {max_retry_s} ({variant:?})");
+            }
+            if let Verdict::Challenge(kind) = v {
+                assert_eq!(body["challenge"]["type"], kind.name(), "{}", r.body);
+                assert!(r.headers.iter().any(|(k, _)| *k == "x-botgate-challenge"));
             }
         }
     }
@@ -386,6 +598,7 @@ fn check_footprint(engine: &Engine) {
     assert!(f.clients <= MAX_CLIENTS, "clients {} > {MAX_CLIENTS}", f.clients);
     assert!(f.fingerprints <= MAX_FINGERPRINTS, "fingerprints {} > {MAX_FINGERPRINTS}", f.fingerprints);
     assert!(f.bodies <= MAX_BODIES, "bodies {} > {MAX_BODIES}", f.bodies);
+    assert!(f.sessions <= MAX_SESSIONS, "sessions {} > {MAX_SESSIONS}", f.sessions);
 }
 
 /// Each decision is counted exactly once under `botgate_requests_total`.
@@ -412,24 +625,34 @@ fuzz_target!(|requests: Vec<Request>| {
         for req in requests.iter().take(MAX_REQUESTS) {
             world.now += req.step.ms();
             let now = world.now;
-            let head = Head {
-                headers: req.headers.iter().map(|(n, v)| (n.text(), v.bytes())).collect(),
+            let mut head = Head {
+                headers: req
+                    .line
+                    .iter()
+                    .flat_map(Line::headers)
+                    .chain(req.headers.iter().map(|(n, v)| (n.text(), v.bytes())))
+                    .collect(),
                 // The shell reads the peer as Envoy's `source.address` text.
                 peer: req.peer.and_then(|ip| parse_peer(ip.text(Some(40_000)).as_bytes())),
             };
-            let request_id = head.first("x-request-id").and_then(|v| std::str::from_utf8(v).ok()).unwrap_or("").to_string();
+            if let Some(ci) = &req.ci {
+                ci.add(&mut head, now);
+            }
+            // The shell removes client-sent `x-botgate-*` headers before the engine sees them.
+            let spoofed = head.spoofed_botgate_headers();
+            assert!(spoofed.iter().all(|n| n.starts_with("x-botgate-")));
+            let request_id =
+                head.first("x-request-id").and_then(|v| std::str::from_utf8(v).ok()).unwrap_or("").to_string();
             let mut body = req.body.as_ref().map(Body::bytes);
             // The shell hands over at most `max_body_bytes`.
             if let Some(b) = &mut body {
                 b.truncate(MAX_BODY_BYTES);
             }
-            let spoofed = head.spoofed_botgate_headers();
-            assert!(spoofed.iter().all(|n| n.starts_with("x-botgate-")));
 
             let which = usize::from(req.engine) % VARIANTS.len();
             let variant = VARIANTS[which];
             let engine = &mut world.engines[which];
-            assert_eq!(engine.policy().mode == botgate::policy::Mode::Observe, variant.observe());
+            let max_retry_s = longest_window_s(engine.policy());
             for _ in 0..=(req.repeat % 8) {
                 let _ = engine.needs_peer(&head);
                 let d = match engine.begin(&head, body.is_some(), now) {
@@ -440,7 +663,16 @@ fuzz_target!(|requests: Vec<Request>| {
                     }
                 };
                 decided[which] += 1;
-                check_decision(&d, variant, &request_id);
+                check_decision(&d, variant, max_retry_s, &request_id);
+                if let Some(f) = d.follow_up {
+                    assert!(d.reply("id").is_none(), "a follow-up on a request answered locally: {d:?}");
+                    if let Some(status) = req.status {
+                        engine.on_response(f, u32::from(status));
+                    }
+                    if req.fail_challenge {
+                        engine.fail_challenge(f.session);
+                    }
+                }
                 check_footprint(engine);
             }
             if req.tick {
