@@ -30,12 +30,14 @@ pub fn combine(weights: &Weights, signals: &[Signal]) -> (f64, Vec<&'static str>
     ((1.0 - keep).clamp(0.0, 1.0), reasons)
 }
 
+/// HTTP libraries name themselves at the start of their user agent.
 const HTTP_LIBRARIES: &[&str] = &[
     "curl/",
     "wget/",
     "python-requests",
     "python-urllib",
     "python-httpx",
+    "python/",
     "aiohttp",
     "go-http-client",
     "okhttp",
@@ -44,6 +46,7 @@ const HTTP_LIBRARIES: &[&str] = &[
     "libwww-perl",
     "axios/",
     "node-fetch",
+    "node",
     "undici",
     "scrapy",
     "httpie",
@@ -52,7 +55,10 @@ const HTTP_LIBRARIES: &[&str] = &[
     "ruby",
     "restsharp",
     "reqwest",
+    "deno/",
+    "bun/",
 ];
+/// Automation and crawlers say so anywhere in the user agent.
 const BOT_PATTERNS: &[&str] = &[
     "headlesschrome",
     "phantomjs",
@@ -67,15 +73,38 @@ const BOT_PATTERNS: &[&str] = &[
     "facebookexternalhit",
 ];
 
+/// Whether any pattern occurs in `ua` (lower-case): one pass, trying only the patterns that
+/// start with the byte at hand (this runs on every request).
+fn mentions_any(ua: &[u8], patterns: &[&str]) -> bool {
+    let mut firsts = [false; 256];
+    for p in patterns {
+        if let Some(&b) = p.as_bytes().first() {
+            if let Some(slot) = firsts.get_mut(usize::from(b)) {
+                *slot = true;
+            }
+        }
+    }
+    ua.iter().enumerate().any(|(i, &b)| {
+        firsts.get(usize::from(b)).copied().unwrap_or(false)
+            && patterns.iter().any(|p| ua.get(i..).is_some_and(|rest| rest.starts_with(p.as_bytes())))
+    })
+}
+
 /// Signals from the request's headers alone.
 pub fn header_signals(head: &Head, out: &mut Vec<Signal>) {
-    let ua = head.first("user-agent").map(|v| String::from_utf8_lossy(v).to_ascii_lowercase()).unwrap_or_default();
+    let raw = head.first("user-agent").unwrap_or(b"");
+    let mut lower = [0u8; 512];
+    let n = raw.len().min(lower.len());
+    for (dst, src) in lower.iter_mut().zip(raw) {
+        *dst = src.to_ascii_lowercase();
+    }
+    let ua = lower.get(..n).unwrap_or(b"");
     let mut push = |name, strength| out.push(Signal { name, strength });
-    if ua.trim().is_empty() {
+    if ua.iter().all(u8::is_ascii_whitespace) {
         push("missing_user_agent", 1.0);
-    } else if HTTP_LIBRARIES.iter().any(|p| ua.contains(p)) {
+    } else if HTTP_LIBRARIES.iter().any(|p| ua.starts_with(p.as_bytes())) {
         push("http_library_ua", 1.0);
-    } else if BOT_PATTERNS.iter().any(|p| ua.contains(p)) {
+    } else if mentions_any(ua, BOT_PATTERNS) {
         push("bot_ua", 1.0);
     }
     if head.first("accept").is_none() {
@@ -84,17 +113,18 @@ pub fn header_signals(head: &Head, out: &mut Vec<Signal>) {
     if head.first("accept-language").is_none() {
         push("missing_accept_language", 1.0);
     }
-    if hints_mismatch(head, &ua) {
+    if hints_mismatch(head, ua) {
         push("client_hints_mismatch", 1.0);
     }
 }
 
 /// Client hints that contradict the user agent: only Chromium browsers send `sec-ch-ua`, and the
 /// platform and mobile hints must agree with what the user agent claims.
-fn hints_mismatch(head: &Head, ua: &str) -> bool {
+fn hints_mismatch(head: &Head, ua: &[u8]) -> bool {
     let Some(brands) = head.first("sec-ch-ua") else {
         return false;
     };
+    let ua = String::from_utf8_lossy(ua);
     let chromium = ua.contains("chrome/") || ua.contains("chromium/") || ua.contains("edg/");
     if !chromium {
         return true;

@@ -117,7 +117,7 @@ impl Decision {
     /// Headers added to a request that goes upstream.
     pub fn upstream_headers(&self) -> Vec<(&'static str, String)> {
         let mut h = vec![
-            ("x-botgate-score", format!("{:.2}", self.score)),
+            ("x-botgate-score", score2(self.score)),
             ("x-botgate-tier", self.tier().to_string()),
             ("x-botgate-reasons", self.reasons_csv()),
         ];
@@ -167,11 +167,11 @@ impl Decision {
         let mut s = String::with_capacity(256);
         let _ = write!(
             s,
-            "{{\"action\":\"{}\",\"outcome\":\"{}\",\"tier\":\"{}\",\"score\":{:.2},\"reasons\":{},\"client_ip\":{},\"fingerprint\":\"{}\"",
+            "{{\"action\":\"{}\",\"outcome\":\"{}\",\"tier\":\"{}\",\"score\":{},\"reasons\":{},\"client_ip\":{},\"fingerprint\":\"{}\"",
             self.verdict.name(),
             self.outcome(),
             self.tier(),
-            self.score,
+            score2(self.score),
             json_list(&self.reasons),
             json_str(&self.client_ip.map(|ip| ip.to_string()).unwrap_or_default()),
             self.fingerprint_id(),
@@ -185,8 +185,10 @@ impl Decision {
         if let Some(session) = &self.session {
             let _ = write!(
                 s,
-                ",\"session\":\"{session}\",\"authenticated\":{},\"session_score\":{:.2},\"endpoint_tier\":{}",
-                self.authenticated, self.session_score, self.endpoint_tier
+                ",\"session\":\"{session}\",\"authenticated\":{},\"session_score\":{},\"endpoint_tier\":{}",
+                self.authenticated,
+                score2(self.session_score),
+                self.endpoint_tier
             );
         }
         if let Verdict::Challenge(kind) = self.would.unwrap_or(self.verdict) {
@@ -218,7 +220,21 @@ fn json_list(items: &[&str]) -> String {
 }
 
 fn json_str(s: &str) -> String {
+    // Request ids and addresses need no escaping; anything else goes through serde_json.
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\' && b < 0x7f) {
+        let mut out = String::with_capacity(s.len() + 2);
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+        return out;
+    }
     serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_string())
+}
+
+/// A score in [0, 1] with two decimals, without the float formatter (this runs per request).
+pub fn score2(x: f64) -> String {
+    let hundredths = (x.clamp(0.0, 1.0) * 100.0).round() as u32;
+    format!("{}.{:02}", hundredths / 100, hundredths % 100)
 }
 
 #[cfg(test)]

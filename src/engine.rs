@@ -232,7 +232,8 @@ impl Engine {
         self.campaigns.signal(shape, &mut signals);
         let session = self.sessions.get(pending.session, now);
         session.record(now, path, tier <= RiskTier::High);
-        behaviour::session_signals(&session.profile(now), &mut signals);
+        let profile = session.profile(now);
+        behaviour::session_signals(&profile, &mut signals);
         let broken = self.sequences.check(session, method, path, pending.client, now).map(str::to_string);
         let (score, reasons) = behaviour::combine(&self.policy.weights, &signals);
         // A detector in warn mode only observes: what its signal adds is recorded, not enforced.
@@ -243,7 +244,7 @@ impl Engine {
         } else {
             score
         };
-        let first = session.profile(now).requests <= 1;
+        let first = profile.requests <= 1;
         session.score =
             if first { enforce_score } else { SESSION_ALPHA * enforce_score + (1.0 - SESSION_ALPHA) * session.score };
         let challenge_failed = session.challenge_failed;

@@ -38,10 +38,14 @@ pub fn session_key(cfg: &SessionConfig, head: &Head, client: Option<IpAddr>) -> 
     match named {
         Some(value) => SessionKey { id: hash(&[b"named", value]), authenticated: true },
         None => {
-            let ip = client.map(|c| c.to_string()).unwrap_or_default();
+            let octets = match client {
+                Some(IpAddr::V4(a)) => a.to_ipv6_mapped().octets(),
+                Some(IpAddr::V6(a)) => a.octets(),
+                None => [0; 16],
+            };
             let ua = head.first("user-agent").unwrap_or(b"");
             let lang = head.first("accept-language").unwrap_or(b"");
-            SessionKey { id: hash(&[b"anon", ip.as_bytes(), ua, lang]), authenticated: false }
+            SessionKey { id: hash(&[b"anon", &octets, ua, lang]), authenticated: false }
         }
     }
 }

@@ -203,6 +203,8 @@ impl<'a> Obj<'a> {
                 continue;
             }
             let hint = suggest(key, &known).map(|c| format!("; did you mean \"{c}\"?")).unwrap_or_default();
+            // Keys are the operator's text: escaped, so a control character cannot forge log lines.
+            let key = key.escape_debug();
             self.ctx.error(
                 &format!("{}.{key}", self.path),
                 format!("unknown key \"{key}\"{hint} (known keys: {})", quoted_list(&known)),
