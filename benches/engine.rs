@@ -1,6 +1,7 @@
 //! Native micro-benchmarks of the engine's hot pieces (`cargo bench --bench engine`):
 //! threat-intel lookups in a 100,000-prefix list, the behavioural score, a whole request.
 //! Each figure is the median of 7 runs of many iterations.
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)] // benchmark code
 
 use botgate::engine::{Begin, Engine};
 use botgate::iptable::IpSet;
