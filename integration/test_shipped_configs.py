@@ -1,0 +1,51 @@
+"""The configurations shipped for users are checked without a Docker engine or a cluster."""
+import json
+import pathlib
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from harness import ROOT, WASM, ENVOY, BOTGATE
+
+sys.path.insert(0, str(ROOT / "envoy"))
+import render  # noqa: E402
+
+yaml = pytest.importorskip("yaml")
+
+
+def test_rendered_envoy_configs_are_current_and_valid():
+    policy = (ROOT / "envoy" / "policy.example.json").read_text()
+    for name, per_route in [("envoy.yaml", False), ("envoy.per-route.yaml", True)]:
+        shipped = (ROOT / "envoy" / name).read_text()
+        assert shipped == render.render(policy, per_route=per_route), f"run `make envoy-config`: {name} is stale"
+        # Envoy's own validation (no listener is opened).
+        r = subprocess.run([ENVOY, "--mode", "validate", "-c", str(ROOT / "envoy" / name)], cwd=ROOT,
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+
+
+def test_istio_plugin_config_is_a_valid_policy(tmp_path):
+    docs = list(yaml.safe_load_all((ROOT / "envoy" / "istio" / "wasmplugin.yaml").read_text()))
+    plugin = next(d for d in docs if d["kind"] == "WasmPlugin")
+    assert plugin["spec"]["url"].startswith("oci://")
+    f = tmp_path / "policy.json"
+    f.write_text(json.dumps(plugin["spec"]["pluginConfig"]))
+    r = subprocess.run([str(BOTGATE), "lint", str(f)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout
+
+
+def test_compose_file_points_at_real_files():
+    compose = yaml.safe_load((ROOT / "envoy" / "docker-compose.yaml").read_text())
+    for service in compose["services"].values():
+        for volume in service.get("volumes", []):
+            source = (ROOT / "envoy" / volume.split(":")[0]).resolve()
+            assert source.exists() or source == WASM.resolve(), f"{volume}: missing {source}"
+    docker = shutil.which("docker")
+    if docker and subprocess.run([docker, "compose", "version"], capture_output=True).returncode == 0:
+        r = subprocess.run([docker, "compose", "-f", str(ROOT / "envoy" / "docker-compose.yaml"), "config", "-q"],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+    dockerfile = (ROOT / "envoy" / "Dockerfile.plugin").read_text()
+    assert "plugin.wasm" in dockerfile and str(WASM.relative_to(ROOT)) in dockerfile
