@@ -11,7 +11,10 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::Instant;
 
 fn median_ns(iters: u64, mut f: impl FnMut(u64)) -> f64 {
-    let mut runs: Vec<f64> = (0..7)
+    // BENCH_QUICK: one short run, for instruction counts under callgrind.
+    let quick = std::env::var_os("BENCH_QUICK").is_some();
+    let iters = if quick { (iters / 100).max(1) } else { iters };
+    let mut runs: Vec<f64> = (0..if quick { 1 } else { 7 })
         .map(|_| {
             let t = Instant::now();
             for i in 0..iters {
@@ -21,7 +24,7 @@ fn median_ns(iters: u64, mut f: impl FnMut(u64)) -> f64 {
         })
         .collect();
     runs.sort_by(f64::total_cmp);
-    runs[3]
+    runs[runs.len() / 2]
 }
 
 fn xorshift(mut x: u64) -> u64 {
@@ -74,7 +77,8 @@ fn main() {
         peer: None,
     };
     let heads: Vec<Head> = (0..65_536u64).map(head).collect();
-    let request = median_ns(200_000, |i| {
+    let request_iters = std::env::var("BENCH_REQUESTS").ok().and_then(|v| v.parse().ok()).unwrap_or(200_000);
+    let request = median_ns(request_iters, |i| {
         if let Begin::Decided(d) = engine.begin(&heads[(i & 65_535) as usize], false, 1_795_305_600_000 + i) {
             black_box(d.evidence("id"));
         }

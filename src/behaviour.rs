@@ -212,24 +212,25 @@ impl Campaigns {
 
 /// The client's shape: user agent, language and the order of its header names.
 pub fn shape(head: &Head) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut feed = |bytes: &[u8]| {
-        for b in bytes {
-            h ^= u64::from(*b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-        h ^= 0xff;
-    };
-    feed(head.first("user-agent").unwrap_or(b""));
-    feed(head.first("accept-language").unwrap_or(b""));
+    let mut names = [0u8; 256];
+    let mut n = 0;
     for (name, _) in &head.headers {
-        if !name.starts_with(':') && !name.starts_with("x-") && name != "cookie" && name != "content-length" {
-            feed(name.as_bytes());
+        if name.starts_with(':') || name.starts_with("x-") || name == "cookie" || name == "content-length" {
+            continue;
+        }
+        for &b in name.as_bytes().iter().chain(b",") {
+            if let Some(slot) = names.get_mut(n) {
+                *slot = b;
+                n += 1;
+            }
         }
     }
-    h
+    crate::fasthash::hash(&[
+        head.first("user-agent").unwrap_or(b""),
+        head.first("accept-language").unwrap_or(b""),
+        names.get(..n).unwrap_or(b""),
+    ])
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;

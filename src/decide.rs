@@ -62,7 +62,7 @@ pub struct Decision {
     pub retry_after_s: u64,
     /// The session's smoothed score (the decision used the higher of the two).
     pub session_score: f64,
-    pub session: Option<String>,
+    pub session: Option<u64>,
     pub authenticated: bool,
     /// Risk tier of the endpoint (0 critical … 3 low).
     pub endpoint_tier: u8,
@@ -110,6 +110,10 @@ impl Decision {
         self.reasons.join(",")
     }
 
+    pub fn session_id(&self) -> String {
+        self.session.map(|s| format!("{s:016x}")).unwrap_or_default()
+    }
+
     pub fn fingerprint_id(&self) -> String {
         self.fingerprint.map(|f| format!("{f:016x}")).unwrap_or_default()
     }
@@ -151,7 +155,7 @@ impl Decision {
                 ",\"challenge\":{{\"type\":\"{}\",\"score\":{:.2},\"session\":{}}}",
                 kind.name(),
                 self.score,
-                json_str(self.session.as_deref().unwrap_or(""))
+                json_str(&self.session_id())
             );
         }
         let body = format!(
@@ -182,10 +186,10 @@ impl Decision {
         if let Some(sim) = self.similarity {
             let _ = write!(s, ",\"similarity\":{sim:.2}");
         }
-        if let Some(session) = &self.session {
+        if let Some(session) = self.session {
             let _ = write!(
                 s,
-                ",\"session\":\"{session}\",\"authenticated\":{},\"session_score\":{},\"endpoint_tier\":{}",
+                ",\"session\":\"{session:016x}\",\"authenticated\":{},\"session_score\":{},\"endpoint_tier\":{}",
                 self.authenticated,
                 score2(self.session_score),
                 self.endpoint_tier

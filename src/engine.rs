@@ -13,7 +13,7 @@ use crate::detect::Detector;
 use crate::policy::{BlockCondition, ChallengeType, DetectorAction, Mode, Policy, RiskTier};
 use crate::ratelimit::{Limited, RateLimiter, Scope};
 use crate::sequence::Sequences;
-use crate::session::{session_key, SessionKey, Sessions};
+use crate::session::{session_key, Sessions};
 use crate::signals::{client_ip, Head, IpSource};
 use crate::telemetry::{Counter, Tally};
 use std::net::IpAddr;
@@ -66,7 +66,6 @@ pub enum Begin {
 #[derive(Debug, Clone)]
 pub struct Pending {
     client: Option<IpAddr>,
-    session: SessionKey,
     limited: Option<Limited>,
     /// Observe-mode blocks found in the head phase (threat intel).
     observed: Vec<&'static str>,
@@ -123,8 +122,7 @@ impl Engine {
         if source == IpSource::BadForwardedFor {
             self.tally.bump(Counter::XffInvalid);
         }
-        let session = session_key(&self.policy.session, head, client);
-        let mut pending = Pending { client, session, limited: None, observed: Vec::new(), refused: Vec::new() };
+        let mut pending = Pending { client, limited: None, observed: Vec::new(), refused: Vec::new() };
 
         match self.allowlist.check(&self.policy.tiers, head, client, now) {
             Allow::Yes { condition, key } => return Begin::Decided(self.allowed(client, condition, key)),
@@ -230,7 +228,8 @@ impl Engine {
         let shape = behaviour::shape(head);
         behaviour::header_signals(head, &mut signals);
         self.campaigns.signal(shape, &mut signals);
-        let session = self.sessions.get(pending.session, now);
+        let key = session_key(&self.policy.session, head, pending.client);
+        let session = self.sessions.get(key, now);
         session.record(now, path, tier <= RiskTier::High);
         let profile = session.profile(now);
         behaviour::session_signals(&profile, &mut signals);
@@ -252,10 +251,10 @@ impl Engine {
         let lift = |s: f64| if challenge_failed { 1.0 } else { s.max(d.session_score) };
         d.score = lift(score);
         d.reasons.extend(reasons);
-        d.session = Some(pending.session.hex());
-        d.authenticated = pending.session.authenticated;
+        d.session = Some(key.id);
+        d.authenticated = key.authenticated;
         d.endpoint_tier = tier.number();
-        d.follow_up = Some(FollowUp { session: pending.session.id, shape, critical: tier == RiskTier::Critical });
+        d.follow_up = Some(FollowUp { session: key.id, shape, critical: tier == RiskTier::Critical });
         if let Some(rule) = &broken {
             d.detail = Some(rule.clone());
         }

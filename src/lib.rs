@@ -9,6 +9,7 @@ pub mod behaviour;
 pub mod decide;
 pub mod detect;
 pub mod engine;
+pub mod fasthash;
 pub mod iptable;
 pub mod lru;
 pub mod policy;

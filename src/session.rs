@@ -36,7 +36,8 @@ pub fn session_key(cfg: &SessionConfig, head: &Head, client: Option<IpAddr>) -> 
         .or_else(|| cfg.header.as_deref().and_then(|h| head.first(h)))
         .filter(|v| !v.is_empty());
     match named {
-        Some(value) => SessionKey { id: hash(&[b"named", value]), authenticated: true },
+        // Named sessions keep SHA-256: their ids are logged and correlated across workers.
+        Some(value) => SessionKey { id: sha_hash(&[b"named", value]), authenticated: true },
         None => {
             let octets = match client {
                 Some(IpAddr::V4(a)) => a.to_ipv6_mapped().octets(),
@@ -45,7 +46,7 @@ pub fn session_key(cfg: &SessionConfig, head: &Head, client: Option<IpAddr>) -> 
             };
             let ua = head.first("user-agent").unwrap_or(b"");
             let lang = head.first("accept-language").unwrap_or(b"");
-            SessionKey { id: hash(&[b"anon", &octets, ua, lang]), authenticated: false }
+            SessionKey { id: crate::fasthash::hash(&[b"anon", &octets, ua, lang]), authenticated: false }
         }
     }
 }
@@ -59,7 +60,7 @@ pub fn cookie<'a>(head: &'a Head, name: &str) -> Option<&'a [u8]> {
     })
 }
 
-fn hash(parts: &[&[u8]]) -> u64 {
+fn sha_hash(parts: &[&[u8]]) -> u64 {
     let mut h = Sha256::new();
     for p in parts {
         h.update((p.len() as u64).to_le_bytes());
@@ -115,7 +116,7 @@ impl Session {
         if self.recent.len() >= HISTORY {
             self.recent.pop_front();
         }
-        let path = (hash(&[path]) & 0xffff_ffff) as u32;
+        let path = (crate::fasthash::hash(&[path]) & 0xffff_ffff) as u32;
         self.recent.push_back(Seen { at: now, path, sensitive });
     }
 
@@ -131,17 +132,31 @@ impl Session {
 
     pub fn profile(&self, now: u64) -> Profile {
         let requests = self.recent.len();
-        let last_minute = self.recent.iter().filter(|s| s.at + 60_000 > now).count();
-        let gaps: Vec<f64> =
-            self.recent.iter().zip(self.recent.iter().skip(1)).map(|(a, b)| b.at.saturating_sub(a.at) as f64).collect();
-        let mean = if gaps.is_empty() { 0.0 } else { gaps.iter().sum::<f64>() / gaps.len() as f64 };
-        let interval_cv = (gaps.len() >= 6 && mean > 0.0).then(|| {
-            let var = gaps.iter().map(|g| (g - mean).powi(2)).sum::<f64>() / gaps.len() as f64;
+        let (mut last_minute, mut sensitive) = (0usize, 0usize);
+        let mut paths = [0u32; HISTORY];
+        let (mut sum, mut sum_sq, mut gaps) = (0.0f64, 0.0f64, 0usize);
+        let mut prev: Option<u64> = None;
+        for (seen, slot) in self.recent.iter().zip(paths.iter_mut()) {
+            last_minute += usize::from(seen.at + 60_000 > now);
+            sensitive += usize::from(seen.sensitive);
+            *slot = seen.path;
+            if let Some(p) = prev {
+                let g = seen.at.saturating_sub(p) as f64;
+                sum += g;
+                sum_sq += g * g;
+                gaps += 1;
+            }
+            prev = Some(seen.at);
+        }
+        let mean = if gaps == 0 { 0.0 } else { sum / gaps as f64 };
+        let interval_cv = (gaps >= 6 && mean > 0.0).then(|| {
+            let var = (sum_sq / gaps as f64 - mean * mean).max(0.0);
             var.sqrt() / mean
         });
-        let mut paths: Vec<u32> = self.recent.iter().map(|s| s.path).collect();
+        let paths = paths.get_mut(..requests).unwrap_or(&mut []);
         paths.sort_unstable();
-        paths.dedup();
+        let distinct =
+            paths.iter().zip(paths.iter().skip(1)).filter(|(a, b)| a != b).count() + usize::from(requests > 0);
         let share = |n: usize| if requests == 0 { 0.0 } else { n as f64 / requests as f64 };
         let (responses, errors) = self.responses;
         Profile {
@@ -149,8 +164,8 @@ impl Session {
             per_minute: last_minute as f64,
             interval_cv,
             mean_interval_ms: mean,
-            distinct_ratio: share(paths.len()),
-            sensitive_share: share(self.recent.iter().filter(|s| s.sensitive).count()),
+            distinct_ratio: share(distinct),
+            sensitive_share: share(sensitive),
             responses,
             error_ratio: if responses == 0 { 0.0 } else { f64::from(errors) / f64::from(responses) },
         }

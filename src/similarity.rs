@@ -12,6 +12,8 @@ use std::collections::{HashMap, VecDeque};
 pub const K: usize = 128;
 /// Most recent bodies remembered per bucket (older ones are still found through other bands).
 const PER_BUCKET: usize = 4;
+/// Candidate bodies compared per lookup.
+const MAX_COMPARED: usize = 8;
 /// Distinct words sketched per body; longer bodies are sketched on their first words.
 const MAX_TOKENS: usize = 2048;
 
@@ -38,20 +40,7 @@ impl Sketch {
         }
         hashes.sort_unstable();
         hashes.dedup();
-        let mut sig = [u32::MAX; K];
-        for (i, slot) in sig.iter_mut().enumerate() {
-            // One universal hash per slot: x -> a*x + b (odd a), keeping the high bits.
-            let a = mix(i as u64 * 2 + 1) | 1;
-            let b = mix(i as u64 * 2 + 2);
-            let min = hashes.iter().map(|&h| (a.wrapping_mul(h).wrapping_add(b) >> 32) as u32).min();
-            *slot = min.unwrap_or(u32::MAX);
-        }
-        let mut words: Vec<u32> = hashes.iter().map(|h| (h >> 32) as u32).collect();
-        words.sort_unstable();
-        words.dedup();
-        let complete = words.len() <= BOTTOM_K;
-        words.truncate(BOTTOM_K);
-        Some(Sketch { sig, words, complete })
+        Some(Sketch { sig: one_permutation(&hashes), words: bottom_words(&hashes), complete: hashes.len() <= BOTTOM_K })
     }
 
     /// Jaccard similarity of the word sets in [0, 1]: exact when both bodies are short, otherwise
@@ -89,6 +78,43 @@ impl Sketch {
     fn heap_bytes(&self) -> usize {
         self.words.capacity() * 4
     }
+}
+
+/// One-permutation MinHash: each word lands in one of [`K`] bins by its top bits and each bin
+/// keeps its smallest value, so a sketch costs one pass over the words instead of `K` passes.
+/// Empty bins borrow from the next filled bin (rotation densification), keeping the collision
+/// probability of a slot equal to the Jaccard index.
+fn one_permutation(hashes: &[u64]) -> [u32; K] {
+    let mut sig = [u32::MAX; K];
+    let mut filled = [false; K];
+    for &h in hashes {
+        let bin = (h >> 57) as usize % K;
+        if let (Some(slot), Some(f)) = (sig.get_mut(bin), filled.get_mut(bin)) {
+            *slot = (*slot).min(h as u32);
+            *f = true;
+        }
+    }
+    for i in 0..K {
+        if filled.get(i).copied().unwrap_or(true) {
+            continue;
+        }
+        let donor = (1..K).map(|d| (i + d) % K).find(|&j| filled.get(j).copied().unwrap_or(false));
+        if let (Some(j), Some(v)) = (donor, donor.and_then(|j| sig.get((j) % K).copied())) {
+            let distance = ((j + K - i) % K) as u32;
+            if let Some(slot) = sig.get_mut(i) {
+                *slot = v.wrapping_add(distance.wrapping_mul(0x9e37_79b9));
+            }
+        }
+    }
+    sig
+}
+
+fn bottom_words(hashes: &[u64]) -> Vec<u32> {
+    let mut words: Vec<u32> = hashes.iter().map(|h| (h >> 32) as u32).collect();
+    words.sort_unstable();
+    words.dedup();
+    words.truncate(BOTTOM_K);
+    words
 }
 
 fn words(text: &[u8]) -> impl Iterator<Item = &[u8]> {
@@ -210,18 +236,26 @@ impl BodyIndex {
         Match { cluster, similarity }
     }
 
+    /// Compares with at most [`MAX_COMPARED`] distinct candidates, those sharing the most bands
+    /// first: similar bodies share many bands, and each comparison walks up to `BOTTOM_K` words.
     fn best_candidate(&self, sketch: &Sketch, keys: &[(u8, u64)]) -> Option<(u64, u64, f64)> {
         let front = self.entries.front()?.seq;
-        let mut best: Option<(u64, u64, f64)> = None;
+        let mut candidates: Vec<(u64, u32)> = Vec::new();
         for key in keys {
             for &seq in self.buckets.get(key).map(Vec::as_slice).unwrap_or(&[]) {
-                let Some(e) = seq.checked_sub(front).and_then(|i| self.entries.get(i as usize)) else {
-                    continue;
-                };
-                let sim = e.sketch.similarity(sketch);
-                if sim >= self.threshold && best.is_none_or(|(_, _, s)| sim > s) {
-                    best = Some((e.at, e.cluster, sim));
+                match candidates.iter_mut().find(|(s, _)| *s == seq) {
+                    Some((_, shared)) => *shared += 1,
+                    None => candidates.push((seq, 1)),
                 }
+            }
+        }
+        candidates.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(b.0.cmp(&a.0)));
+        let mut best: Option<(u64, u64, f64)> = None;
+        for &(seq, _) in candidates.iter().take(MAX_COMPARED) {
+            let Some(e) = seq.checked_sub(front).and_then(|i| self.entries.get(i as usize)) else { continue };
+            let sim = e.sketch.similarity(sketch);
+            if sim >= self.threshold && best.is_none_or(|(_, _, s)| sim > s) {
+                best = Some((e.at, e.cluster, sim));
             }
         }
         best
