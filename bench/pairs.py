@@ -7,6 +7,7 @@ same noise, and the ratio A/B (throughput, CPU time per request) cancels most of
 absolute numbers would not. The same configuration against itself is the noise check.
 
     BENCH_ROUNDS=5 BENCH_SECONDS=10 [BENCH_PAIRS=botgate:empty-wasm,...] python3 bench/pairs.py
+    python3 bench/pairs.py --write-policy    # only regenerate bench/policy.bench.json
 
 Writes bench/results/latest.md (and latest.json with every round) and prints the table.
 """
@@ -16,12 +17,14 @@ import json
 import os
 import pathlib
 import re
+import signal
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 
 BENCH = pathlib.Path(__file__).resolve().parent
@@ -66,7 +69,8 @@ PAIRS = [
     ("botgate-example", "empty-wasm"),
     ("botgate", "hostcalls-only"),  # where botgate's cost goes: its own work vs host calls
 ]
-if os.environ.get("BENCH_PAIRS"):  # e.g. "botgate:empty-wasm,botgate:botgate" runs just those
+# e.g. "botgate:empty-wasm,botgate:botgate" runs just those; a side may be a path to a .wasm.
+if os.environ.get("BENCH_PAIRS"):
     PAIRS = [tuple(p.split(":")) for p in os.environ["BENCH_PAIRS"].split(",")]
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -75,8 +79,23 @@ class RoundFailed(Exception):
     """An Envoy or wrk failed; the round is retried once, then the run stops."""
 
 
+def config_of(name):
+    """A named configuration, or any module given by its path (ends in .wasm) with the bench policy."""
+    if name.endswith(".wasm"):
+        return pathlib.Path(name).resolve(), BENCH_POLICY
+    return CONFIGS[name]
+
+
+def label(name):
+    """Short name for the report: a module under some `target/<dir>/` is shown as `<dir>.wasm`."""
+    if not name.endswith(".wasm"):
+        return name
+    parts = pathlib.Path(name).parts
+    return (parts[parts.index("target") + 1] if "target" in parts else pathlib.Path(name).stem) + ".wasm"
+
+
 def envoy_yaml(config, listen, admin):
-    wasm, policy = CONFIGS[config]
+    wasm, policy = config_of(config)
     text = render(policy.read_text(), listen=listen, admin=admin, wasm=wasm or "unused",
                   template=TEMPLATE)
     if wasm is None:
@@ -139,11 +158,18 @@ class Envoy:
                 tail = self.log_path.read_text()[-3000:]
                 raise RoundFailed(f"envoy ({self.config}) exited {self.proc.returncode}:\n{tail}")
             with contextlib.suppress(OSError):
-                if http_get(f"http://127.0.0.1:{self.admin}/ready").strip() == "LIVE":
-                    if http_get(f"http://127.0.0.1:{self.listen}/").strip() == "ok":
-                        return
+                if http_get(f"http://127.0.0.1:{self.admin}/ready").strip() == "LIVE" and self.answers():
+                    return
             time.sleep(0.2)
         raise RoundFailed(f"envoy ({self.config}) not ready after {timeout}s")
+
+    def answers(self):
+        """The listener answers HTTP (any status: botgate may well challenge a probe)."""
+        try:
+            http_get(f"http://127.0.0.1:{self.listen}/")
+        except urllib.error.HTTPError:
+            pass
+        return True
 
     def outcomes(self):
         """botgate's request outcomes (empty for the other configurations)."""
@@ -231,7 +257,7 @@ def summarise(pair, rounds):
     tput = [ra["rps"] / rb["rps"] for ra, rb in rounds]
     cpu = [ra["cpu_us_per_req"] / rb["cpu_us_per_req"] for ra, rb in rounds]
     return {
-        "a": a, "b": b, "tput": tput, "cpu": cpu,
+        "a": label(a), "b": label(b), "tput": tput, "cpu": cpu,
         "rps_a": statistics.median(r[0]["rps"] for r in rounds),
         "rps_b": statistics.median(r[1]["rps"] for r in rounds),
         "us_a": statistics.median(r[0]["cpu_us_per_req"] for r in rounds),
@@ -248,23 +274,34 @@ def summarise(pair, rounds):
 def outcome_shares(rounds):
     """botgate outcomes over all rounds, per side, as shares of that side's decisions."""
     shares = {}
-    for side, label in ((0, "A"), (1, "B")):
+    for side, name in ((0, "A"), (1, "B")):
         total = {}
         for r in rounds:
             for k, v in r[side]["outcomes"].items():
                 total[k] = total.get(k, 0) + v
         n = sum(total.values())
         if n:
-            shares[label] = ", ".join(f"{k} {v / n:.0%}" for k, v in sorted(total.items(), key=lambda kv: -kv[1]))
+            shares[name] = ", ".join(f"{k} {v / n:.0%}" for k, v in sorted(total.items(), key=lambda kv: -kv[1]))
     return shares
 
 
-def policy_drift():
-    """policy.bench.json must be the example policy with only the two limits raised."""
-    bench, example = json.loads(BENCH_POLICY.read_text()), json.loads(EXAMPLE_POLICY.read_text())
+def write_bench_policy():
+    """bench/policy.bench.json: the example policy with the global and per-IP limits raised to
+    10,000,000 per window, so requests pass and the whole pipeline runs. Rewritten from
+    envoy/policy.example.json on every run so the two never drift apart."""
+    policy = json.loads(EXAMPLE_POLICY.read_text())
     for key in ("global_rate_limit", "ip_rate_limit"):
-        example[key]["max_requests"] = bench[key]["max_requests"]
-    return bench != example
+        policy[key]["max_requests"] = 10_000_000
+    BENCH_POLICY.write_text(json.dumps(policy, indent=2) + "\n")
+
+
+def git_state():
+    """The botgate commit measured, and whether src/ had uncommitted changes."""
+    def git(*args):
+        return subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True).stdout.strip()
+
+    head = git("rev-parse", "--short", "HEAD") or "?"
+    return head + (" + uncommitted src/ changes" if git("status", "--porcelain", "--", "src") else "")
 
 
 def report(summaries, started):
@@ -272,7 +309,7 @@ def report(summaries, started):
     lines = [
         f"Run {started:%Y-%m-%d %H:%M} UTC · Envoy {envoy_version[2].split('/')[1] if len(envoy_version) > 2 else '?'}"
         f" · {os.cpu_count()} vCPU · {ROUNDS} rounds × {SECONDS} s (+{WARMUP_SECONDS} s warm-up)"
-        f" · wrk -t1 -c{CONNECTIONS}",
+        f" · wrk -t1 -c{CONNECTIONS} · botgate {git_state()}",
         "",
         "| A vs B | throughput A/B, median (min–max) | CPU per request A/B, median (min–max) "
         "| req/s A / B (median) | CPU µs/req A / B (median) | non-2xx A / B | socket errors "
@@ -288,6 +325,8 @@ def report(summaries, started):
     lines.append("")
     for s in summaries:
         for side, share in s["outcomes"].items():
+            if side == "B" and s["a"] == s["b"]:
+                continue
             lines.append(f"- botgate outcomes, {s['a'] if side == 'A' else s['b']} in {s['a']} vs {s['b']}: {share}")
     lines.append("")
     by_pair = {(s["a"], s["b"]): s for s in summaries}
@@ -311,12 +350,10 @@ def report(summaries, started):
 
 
 def main():
-    for path in (BOTGATE_WASM, EMPTY_WASM, HOSTCALLS_WASM):
-        if not path.exists():
-            raise SystemExit(f"{path} is missing; run bench/run.sh (it builds both modules)")
-    if policy_drift():
-        print("warning: bench/policy.bench.json differs from envoy/policy.example.json beyond the "
-              "two max_requests; regenerate it", file=sys.stderr)
+    for wasm, _ in {config_of(name) for pair in PAIRS for name in pair}:
+        if wasm is not None and not wasm.exists():
+            raise SystemExit(f"{wasm} is missing; run bench/run.sh, which builds the modules")
+    write_bench_policy()
     RESULTS.mkdir(exist_ok=True)
     started = datetime.datetime.now(datetime.timezone.utc)
     summaries, raw = [], {}
@@ -331,7 +368,7 @@ def main():
                     time.sleep(2)
                     ra, rb = one_round(a, b, swap=r % 2 == 1, workdir=pathlib.Path(tmp))
                 rounds.append((ra, rb))
-                print(f"{a:>15} vs {b:<15} round {r + 1}/{ROUNDS}: "
+                print(f"{label(a):>15} vs {label(b):<15} round {r + 1}/{ROUNDS}: "
                       f"{ra['rps']:8.0f} / {rb['rps']:8.0f} req/s = {ra['rps'] / rb['rps']:.3f}; "
                       f"CPU {ra['cpu_us_per_req']:6.1f} / {rb['cpu_us_per_req']:6.1f} µs/req = "
                       f"{ra['cpu_us_per_req'] / rb['cpu_us_per_req']:.3f}; "
@@ -346,6 +383,13 @@ def main():
 
 
 if __name__ == "__main__":
+    # Stop cleanly (the `finally` blocks stop every Envoy and wrk) on Ctrl-C and on kill, even
+    # when started in the background, where SIGINT is ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    if sys.argv[1:] == ["--write-policy"]:
+        write_bench_policy()
+        sys.exit()
     try:
         main()
     except RoundFailed as e:

@@ -5,8 +5,10 @@
 //!
 //! Built with `--features hostcalls` it instead makes the host calls botgate makes for a request
 //! that passes (read the headers, read the clock, set the filter state, record the score
-//! histogram, add three verdict headers) with fixed values and no engine work: the bench's
-//! "hostcalls-only" configuration, which splits botgate's cost into host calls and its own work.
+//! histogram, add three verdict headers, read the response status) with fixed values and no
+//! engine work: the bench's "hostcalls-only" configuration, which splits botgate's cost into
+//! host calls and its own work. Features `headers`, `clock`, `property`, `metric`,
+//! `verdict-headers` and `response-status` make one group each.
 
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel};
@@ -18,7 +20,7 @@ proxy_wasm::main! {{
 
 #[derive(Default)]
 struct Root {
-    #[cfg_attr(not(feature = "hostcalls"), allow(dead_code))]
+    #[cfg_attr(not(feature = "metric"), allow(dead_code))]
     histogram: Option<u32>,
 }
 
@@ -26,7 +28,7 @@ impl Context for Root {}
 
 impl RootContext for Root {
     fn on_configure(&mut self, _size: usize) -> bool {
-        #[cfg(feature = "hostcalls")]
+        #[cfg(feature = "metric")]
         {
             use proxy_wasm::{hostcalls, types::MetricType};
             self.histogram = hostcalls::define_metric(MetricType::Histogram, "bench_score").ok();
@@ -44,7 +46,7 @@ impl RootContext for Root {
 }
 
 struct Pass {
-    #[cfg_attr(not(feature = "hostcalls"), allow(dead_code))]
+    #[cfg_attr(not(feature = "metric"), allow(dead_code))]
     histogram: Option<u32>,
 }
 
@@ -52,28 +54,50 @@ impl Context for Pass {}
 
 impl HttpContext for Pass {
     fn on_http_request_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
-        #[cfg(feature = "hostcalls")]
-        self.botgate_host_calls();
+        self.botgate_host_calls(); // nothing at all without features
+        Action::Continue
+    }
+
+    #[cfg(feature = "response-status")]
+    fn on_http_response_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
+        self.botgate_response_calls();
         Action::Continue
     }
 }
 
-#[cfg(feature = "hostcalls")]
 impl Pass {
-    /// The host calls of botgate's src/filter.rs for a passing GET, in the same order.
+    /// The host calls of botgate's src/filter.rs for a passing GET, in the same order. Each
+    /// group has its own feature so its cost can be measured alone (see BENCHMARKS.md).
     fn botgate_host_calls(&self) {
-        use proxy_wasm::hostcalls;
+        #[cfg(any(feature = "headers", feature = "verdict-headers"))]
         use proxy_wasm::types::MapType;
-        const EVIDENCE: &str = r#"{"action":"pass","outcome":"pass","tier":"pass","score":0.00,"reasons":[],"client_ip":"198.18.12.34","fingerprint":"0123456789abcdef","fingerprint_count":1,"request_id":"5f0c6a8e-2d4b-4c1e-9a7f-3b2d1e0f9a8c"}"#;
-        let headers = hostcalls::get_map_bytes(MapType::HttpRequestHeaders).unwrap_or_default();
-        std::hint::black_box(&headers);
-        let _ = hostcalls::get_current_time();
-        let _ = hostcalls::set_property(vec!["botgate"], Some(EVIDENCE.as_bytes()));
+        #[cfg(feature = "headers")]
+        std::hint::black_box(proxy_wasm::hostcalls::get_map_bytes(MapType::HttpRequestHeaders).ok());
+        #[cfg(feature = "clock")]
+        let _ = proxy_wasm::hostcalls::get_current_time();
+        #[cfg(feature = "property")]
+        let _ = proxy_wasm::hostcalls::set_property(vec!["botgate"], Some(EVIDENCE.as_bytes()));
+        #[cfg(feature = "metric")]
         if let Some(id) = self.histogram {
-            let _ = hostcalls::record_metric(id, 0);
+            let _ = proxy_wasm::hostcalls::record_metric(id, 0);
         }
+        #[cfg(feature = "verdict-headers")]
         for (name, value) in [("x-botgate-score", "0.00"), ("x-botgate-tier", "pass"), ("x-botgate-reasons", "")] {
-            let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, name, Some(value));
+            let _ = proxy_wasm::hostcalls::set_map_value(MapType::HttpRequestHeaders, name, Some(value));
         }
     }
 }
+
+impl Pass {
+    /// botgate reads the response status of requests that went upstream (it feeds the session).
+    #[cfg(feature = "response-status")]
+    fn botgate_response_calls(&self) {
+        use proxy_wasm::types::MapType;
+        let status = proxy_wasm::hostcalls::get_map_value_bytes(MapType::HttpResponseHeaders, ":status");
+        std::hint::black_box(status.ok());
+    }
+}
+
+/// A typical access-log evidence object, as botgate sets it.
+#[cfg(feature = "property")]
+const EVIDENCE: &str = r#"{"action":"pass","outcome":"pass","tier":"pass","score":0.00,"reasons":[],"client_ip":"198.18.12.34","fingerprint":"0123456789abcdef","fingerprint_count":1,"request_id":"5f0c6a8e-2d4b-4c1e-9a7f-3b2d1e0f9a8c"}"#;
