@@ -118,15 +118,26 @@ impl Decision {
         self.fingerprint.map(|f| format!("{f:016x}")).unwrap_or_default()
     }
 
-    /// Headers added to a request that goes upstream.
+    /// Headers added to a request that goes upstream (values share one buffer: this runs on
+    /// every request, and allocations are dear inside a Wasm VM).
     pub fn upstream_headers(&self) -> Vec<(&'static str, String)> {
-        let mut h = vec![
-            ("x-botgate-score", score2(self.score)),
-            ("x-botgate-tier", self.tier().to_string()),
-            ("x-botgate-reasons", self.reasons_csv()),
-        ];
+        self.upstream_header_buf().pairs().map(|(k, v)| (k, v.to_string())).collect()
+    }
+
+    pub fn upstream_header_buf(&self) -> HeaderBuf {
+        let mut h = HeaderBuf { buf: String::with_capacity(96), fields: Vec::with_capacity(4) };
+        h.add("x-botgate-score", |b| push_score(b, self.score));
+        h.add("x-botgate-tier", |b| b.push_str(self.tier()));
+        h.add("x-botgate-reasons", |b| {
+            for (i, r) in self.reasons.iter().enumerate() {
+                if i > 0 {
+                    b.push(',');
+                }
+                b.push_str(r);
+            }
+        });
         if self.would.is_some() {
-            h.push(("x-botgate-verdict", self.outcome().to_string()));
+            h.add("x-botgate-verdict", |b| b.push_str(self.outcome()));
         }
         h
     }
@@ -168,40 +179,58 @@ impl Decision {
 
     /// The decision as one JSON object: the access-log evidence and the flagged-decision log line.
     pub fn evidence(&self, request_id: &str) -> String {
-        let mut s = String::with_capacity(256);
-        let _ = write!(
-            s,
-            "{{\"action\":\"{}\",\"outcome\":\"{}\",\"tier\":\"{}\",\"score\":{},\"reasons\":{},\"client_ip\":{},\"fingerprint\":\"{}\"",
-            self.verdict.name(),
-            self.outcome(),
-            self.tier(),
-            score2(self.score),
-            json_list(&self.reasons),
-            json_str(&self.client_ip.map(|ip| ip.to_string()).unwrap_or_default()),
-            self.fingerprint_id(),
-        );
-        if self.fingerprint.is_some() {
-            let _ = write!(s, ",\"fingerprint_count\":{}", self.fingerprint_count);
+        let mut s = String::with_capacity(320);
+        s.push_str("{\"action\":\"");
+        s.push_str(self.verdict.name());
+        s.push_str("\",\"outcome\":\"");
+        s.push_str(self.outcome());
+        s.push_str("\",\"tier\":\"");
+        s.push_str(self.tier());
+        s.push_str("\",\"score\":");
+        push_score(&mut s, self.score);
+        s.push_str(",\"reasons\":[");
+        for (i, r) in self.reasons.iter().enumerate() {
+            if i > 0 {
+                s.push(',');
+            }
+            push_json_str(&mut s, r);
+        }
+        s.push_str("],\"client_ip\":\"");
+        if let Some(ip) = self.client_ip {
+            let _ = write!(s, "{ip}");
+        }
+        s.push('"');
+        if let Some(fp) = self.fingerprint {
+            s.push_str(",\"fingerprint\":\"");
+            push_hex16(&mut s, fp);
+            s.push_str("\",\"fingerprint_count\":");
+            push_u64(&mut s, u64::from(self.fingerprint_count));
         }
         if let Some(sim) = self.similarity {
-            let _ = write!(s, ",\"similarity\":{sim:.2}");
+            s.push_str(",\"similarity\":");
+            push_score(&mut s, sim);
         }
         if let Some(session) = self.session {
-            let _ = write!(
-                s,
-                ",\"session\":\"{session:016x}\",\"authenticated\":{},\"session_score\":{},\"endpoint_tier\":{}",
-                self.authenticated,
-                score2(self.session_score),
-                self.endpoint_tier
-            );
+            s.push_str(",\"session\":\"");
+            push_hex16(&mut s, session);
+            s.push_str(if self.authenticated { "\",\"authenticated\":true" } else { "\",\"authenticated\":false" });
+            s.push_str(",\"session_score\":");
+            push_score(&mut s, self.session_score);
+            s.push_str(",\"endpoint_tier\":");
+            push_u64(&mut s, u64::from(self.endpoint_tier));
         }
         if let Verdict::Challenge(kind) = self.would.unwrap_or(self.verdict) {
-            let _ = write!(s, ",\"challenge\":\"{}\"", kind.name());
+            s.push_str(",\"challenge\":\"");
+            s.push_str(kind.name());
+            s.push('"');
         }
         if let Some(detail) = &self.detail {
-            let _ = write!(s, ",\"detail\":{}", json_str(detail));
+            s.push_str(",\"detail\":");
+            push_json_str(&mut s, detail);
         }
-        let _ = write!(s, ",\"request_id\":{}}}", json_str(request_id));
+        s.push_str(",\"request_id\":");
+        push_json_str(&mut s, request_id);
+        s.push('}');
         s
     }
 
@@ -216,6 +245,69 @@ pub struct Reply {
     pub status: u32,
     pub headers: Vec<(&'static str, String)>,
     pub body: String,
+}
+
+/// Header values built into one buffer.
+pub struct HeaderBuf {
+    buf: String,
+    fields: Vec<(&'static str, std::ops::Range<usize>)>,
+}
+
+impl HeaderBuf {
+    fn add(&mut self, name: &'static str, write: impl FnOnce(&mut String)) {
+        let start = self.buf.len();
+        write(&mut self.buf);
+        self.fields.push((name, start..self.buf.len()));
+    }
+
+    pub fn pairs(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        self.fields.iter().map(|(k, r)| (*k, self.buf.get(r.clone()).unwrap_or("")))
+    }
+}
+
+/// A score in [0, 1] as `0.42`.
+fn push_score(s: &mut String, x: f64) {
+    let hundredths = (x.clamp(0.0, 1.0) * 100.0).round() as u32;
+    s.push(if hundredths >= 100 { '1' } else { '0' });
+    s.push('.');
+    let frac = hundredths % 100;
+    s.push(char::from(b'0' + (frac / 10) as u8));
+    s.push(char::from(b'0' + (frac % 10) as u8));
+}
+
+fn push_u64(s: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        if let Some(d) = digits.get_mut(i) {
+            *d = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 || i == 0 {
+            break;
+        }
+    }
+    for d in digits.get(i..).unwrap_or(&[]) {
+        s.push(char::from(*d));
+    }
+}
+
+fn push_hex16(s: &mut String, n: u64) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for shift in (0..16).rev() {
+        s.push(char::from(HEX.get(((n >> (shift * 4)) & 0xf) as usize).copied().unwrap_or(b'0')));
+    }
+}
+
+fn push_json_str(s: &mut String, v: &str) {
+    if v.bytes().all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\') {
+        s.push('"');
+        s.push_str(v);
+        s.push('"');
+    } else {
+        s.push_str(&serde_json::to_string(v).unwrap_or_else(|_| "\"\"".to_string()));
+    }
 }
 
 fn json_list(items: &[&str]) -> String {
@@ -237,8 +329,9 @@ fn json_str(s: &str) -> String {
 
 /// A score in [0, 1] with two decimals, without the float formatter (this runs per request).
 pub fn score2(x: f64) -> String {
-    let hundredths = (x.clamp(0.0, 1.0) * 100.0).round() as u32;
-    format!("{}.{:02}", hundredths / 100, hundredths % 100)
+    let mut s = String::with_capacity(4);
+    push_score(&mut s, x);
+    s
 }
 
 #[cfg(test)]

@@ -270,8 +270,8 @@ impl Request {
             }
             return Action::Pause;
         }
-        for (name, value) in d.upstream_headers() {
-            let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, name, Some(&value));
+        for (name, value) in d.upstream_header_buf().pairs() {
+            let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, name, Some(value));
         }
         Action::Continue
     }
