@@ -254,7 +254,13 @@ impl Engine {
         d.session = Some(key.id);
         d.authenticated = key.authenticated;
         d.endpoint_tier = tier.number();
-        d.follow_up = Some(FollowUp { session: key.id, shape, critical: tier == RiskTier::Critical });
+        // The upstream's status feeds the error ratio and the campaign view: read for every
+        // critical endpoint, and for one response in four elsewhere (each read is a host call; a
+        // sampled ratio is still a ratio).
+        let critical = tier == RiskTier::Critical;
+        if critical || profile.requests % 4 == 1 {
+            d.follow_up = Some(FollowUp { session: key.id, shape, critical });
+        }
         if let Some(rule) = &broken {
             d.detail = Some(rule.clone());
         }

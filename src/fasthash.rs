@@ -1,9 +1,12 @@
 //! A fast 64-bit hash for internal table keys (sessions, client shapes, path ids), eight bytes a
 //! step: SHA-256 costs microseconds per request inside a Wasm VM, this costs nanoseconds.
 //!
-//! It is not collision-resistant against someone who knows it, so it names nothing an attacker
-//! gains by colliding with: a crafted collision merges two anonymous sessions' counters, it never
-//! allowlists or unblocks. Fingerprints, which decide blocks, stay on SHA-256.
+//! It is not collision-resistant against someone who knows it, so it only names things where a
+//! crafted collision gains an attacker nothing: merging two anonymous sessions' counters, or
+//! counting an attacker's requests against another client's fingerprint — which needs that
+//! client's exact fields (its address, user agent and, with the seed's fields, its
+//! `authorization`), and at worst flags that client for one window. It never allowlists or
+//! unblocks anyone.
 
 const K0: u64 = 0x9e37_79b9_7f4a_7c15;
 const K1: u64 = 0xbf58_476d_1ce4_e5b9;
@@ -16,9 +19,30 @@ fn fold(a: u64, b: u64) -> u64 {
 
 /// Hashes `parts` (length-prefixed, so parts cannot run into each other).
 pub fn hash(parts: &[&[u8]]) -> u64 {
-    let mut h = K0;
+    let mut h = FastHasher::new();
     for part in parts {
-        h = fold(h ^ part.len() as u64, K1);
+        h.part(part);
+    }
+    h.finish()
+}
+
+/// The streaming form of [`hash`].
+pub struct FastHasher(u64);
+
+impl Default for FastHasher {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl FastHasher {
+    pub fn new() -> Self {
+        FastHasher(K0)
+    }
+
+    /// Adds one length-prefixed part.
+    pub fn part(&mut self, part: &[u8]) {
+        let mut h = fold(self.0 ^ part.len() as u64, K1);
         let mut chunks = part.chunks_exact(8);
         for c in &mut chunks {
             let mut w = [0u8; 8];
@@ -33,8 +57,12 @@ pub fn hash(parts: &[&[u8]]) -> u64 {
             }
             h = fold(h ^ u64::from_le_bytes(w) ^ 0xff, K1);
         }
+        self.0 = h;
     }
-    fold(h, K0)
+
+    pub fn finish(self) -> u64 {
+        fold(self.0, K0)
+    }
 }
 
 #[cfg(test)]
