@@ -52,8 +52,12 @@ integration: wasm cli
 demo: wasm cli
 	$(PY) integration/demo.py
 
-bench: wasm
+## Paired Envoy benchmark and engine micro-benchmarks (BENCHMARKS.md); then the native engine
+## benchmark of the decision plane (threat-intel lookups, a whole request) and the simulator.
+bench: wasm cli
 	bench/run.sh
+	$(CARGO) bench --bench engine
+	target/release/botgate simulate envoy/policy.example.json
 
 fuzz-smoke:
 	fuzz/smoke.sh
