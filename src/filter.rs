@@ -78,7 +78,14 @@ impl Metrics {
 struct Worker {
     engines: Engines,
     metrics: Metrics,
+    /// Flagged-decision log lines left this second, and how many were held back: a flood in warn
+    /// mode must not turn into one synchronous log write per request.
+    log_budget: u32,
+    log_suppressed: u64,
 }
+
+/// Flagged decisions logged per worker per second (all of them are in the access log).
+const LOG_LINES_PER_SECOND: u32 = 20;
 
 type Shared = Rc<RefCell<Worker>>;
 
@@ -113,7 +120,11 @@ impl RootContext for Root {
         match &self.worker {
             // A reconfiguration keeps the metric ids and starts the windows afresh.
             Some(w) => w.borrow_mut().engines = engines,
-            None => self.worker = Some(Rc::new(RefCell::new(Worker { engines, metrics: Metrics::define() }))),
+            None => {
+                let worker =
+                    Worker { engines, metrics: Metrics::define(), log_budget: LOG_LINES_PER_SECOND, log_suppressed: 0 };
+                self.worker = Some(Rc::new(RefCell::new(worker)));
+            }
         }
         let _ = hostcalls::set_tick_period(TICK);
         log::info!("botgate {}: policy loaded", env!("CARGO_PKG_VERSION"));
@@ -123,7 +134,12 @@ impl RootContext for Root {
     fn on_tick(&mut self) {
         let Some(w) = &self.worker else { return };
         let mut w = w.borrow_mut();
-        let Worker { engines, metrics } = &mut *w;
+        let Worker { engines, metrics, log_budget, log_suppressed } = &mut *w;
+        if *log_suppressed > 0 {
+            log::warn!("botgate: {log_suppressed} more flagged decisions this second (see the access log)");
+            *log_suppressed = 0;
+        }
+        *log_budget = LOG_LINES_PER_SECOND;
         let footprint = engines.tick(now_ms());
         for engine in engines.iter_mut() {
             metrics.flush(&mut engine.tally);
@@ -256,11 +272,19 @@ impl Request {
         if let Err(e) = hostcalls::set_property(vec!["botgate"], Some(evidence.as_bytes())) {
             log::debug!("botgate: cannot set filter state: {e:?}");
         }
-        if d.flagged() {
-            log::warn!("botgate decision {evidence}");
-        }
-        if let Some(id) = worker.borrow().metrics.score {
-            let _ = hostcalls::record_metric(id, (d.score * 1000.0).round() as u64);
+        {
+            let mut w = worker.borrow_mut();
+            if d.flagged() {
+                if w.log_budget > 0 {
+                    w.log_budget -= 1;
+                    log::warn!("botgate decision {evidence}");
+                } else {
+                    w.log_suppressed += 1;
+                }
+            }
+            if let Some(id) = w.metrics.score {
+                let _ = hostcalls::record_metric(id, (d.score * 1000.0).round() as u64);
+            }
         }
         if let Some(reply) = d.reply(request_id) {
             let headers: Vec<(&str, &str)> = reply.headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
