@@ -13,6 +13,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from harness import EXAMPLE_POLICY, Envoy, Upstream  # noqa: E402
 
 LISTEN, ADMIN, UPSTREAM = 10000, 9901, 18080
+BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36"
 
 
 def main():
@@ -21,17 +22,27 @@ def main():
     envoy = None
     try:
         envoy = Envoy(policy, upstream.port, port=LISTEN, admin=ADMIN)
+        b = f"-A '{BROWSER}' -H 'accept-language: en'"
         print(f"""
 botgate demo is running (Envoy {envoy.dir}/envoy.yaml, access log {envoy.access_log})
 
-  curl -si http://127.0.0.1:{LISTEN}/hello -H 'x-forwarded-for: 203.0.113.7'
-      -> 200; the upstream's echo shows x-botgate-score / x-botgate-tier / x-botgate-reasons
-  for i in $(seq 8); do curl -s -o /dev/null -w '%{{http_code}} ' http://127.0.0.1:{LISTEN}/ -H 'x-forwarded-for: 203.0.113.8'; done
-      -> the bot detector flags the 6th identical request (warn: x-botgate-verdict: would_block upstream)
-  for i in $(seq 45); do curl -s -o /dev/null -w '%{{http_code}} ' http://127.0.0.1:{LISTEN}/p$i -H 'x-forwarded-for: 203.0.113.9'; done
-      -> 429 with retry-after after 40 requests a minute from one client
-  curl -s http://127.0.0.1:{ADMIN}/stats/prometheus | grep ^botgate_
-  tail -f {envoy.access_log}
+A browser-like request passes; the upstream's echo shows the x-botgate-* headers botgate added:
+  curl -s http://127.0.0.1:{LISTEN}/hello -H 'x-forwarded-for: 203.0.113.7' {b}
+
+Plain curl looks like an HTTP library with no accept-language: challenged (401, JSON description):
+  curl -si http://127.0.0.1:{LISTEN}/hello -H 'x-forwarded-for: 203.0.113.8'
+
+40 requests a minute per client, then 429 with retry-after:
+  for i in $(seq 45); do curl -s -o /dev/null -w '%{{http_code}} ' http://127.0.0.1:{LISTEN}/p$i -H 'x-forwarded-for: 203.0.113.9' {b}; done
+
+Near-duplicate prompts to an AI endpoint: the 6th is flagged (warn mode: x-botgate-verdict: would_block upstream):
+  for w in one two three four five six; do curl -s http://127.0.0.1:{LISTEN}/v1/chat -H 'x-forwarded-for: 203.0.113.10' {b} \\
+    -d "{{\\"model\\":\\"m\\",\\"prompt\\":\\"summarise the internal refund policy for our enterprise customers, list every exception the support team may grant and quote the exact thresholds above which a manager must approve, attempt {{$w}}\\"}}" | grep -o '"x-botgate-verdict", "[a-z_]*"'; done
+
+A client in the example threat-intel list is blocked (403):
+  curl -si http://127.0.0.1:{LISTEN}/ -H 'x-forwarded-for: 198.18.0.1' {b}
+
+Evidence: curl -s http://127.0.0.1:{ADMIN}/stats/prometheus | grep ^botgate_   and   tail -f {envoy.access_log}
 
 Ctrl-C stops Envoy and the upstream.""", flush=True)
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
