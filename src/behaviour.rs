@@ -18,8 +18,14 @@ pub struct Signal {
 const REASON_FLOOR: f64 = 0.05;
 
 pub fn combine(weights: &Weights, signals: &[Signal]) -> (f64, Vec<&'static str>) {
-    let mut keep = 1.0;
     let mut reasons = Vec::new();
+    let score = combine_into(weights, signals, &mut reasons);
+    (score, reasons)
+}
+
+/// [`combine`], naming the reasons into `reasons` (no allocation of its own).
+pub fn combine_into(weights: &Weights, signals: &[Signal], reasons: &mut Vec<&'static str>) -> f64 {
+    let mut keep = 1.0;
     for s in signals {
         let contribution = (weights.of(s.name) * s.strength.clamp(0.0, 1.0)).clamp(0.0, 1.0);
         keep *= 1.0 - contribution;
@@ -27,7 +33,7 @@ pub fn combine(weights: &Weights, signals: &[Signal]) -> (f64, Vec<&'static str>
             reasons.push(s.name);
         }
     }
-    ((1.0 - keep).clamp(0.0, 1.0), reasons)
+    (1.0 - keep).clamp(0.0, 1.0)
 }
 
 /// HTTP libraries name themselves at the start of their user agent.

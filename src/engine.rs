@@ -203,7 +203,7 @@ impl Engine {
         }
         d.reasons.extend(pending.refused.iter().copied());
 
-        let mut signals: Vec<Signal> = Vec::new();
+        let mut signals: Vec<Signal> = Vec::with_capacity(16);
         let mut flagged = false;
         let mut detector_block = false;
         if let Some(det) = self.detector.as_mut().filter(|d| d.config().applies(head.path())) {
@@ -234,7 +234,7 @@ impl Engine {
         let profile = session.profile(now);
         behaviour::session_signals(&profile, &mut signals);
         let broken = self.sequences.check(session, method, path, pending.client, now).map(str::to_string);
-        let (score, reasons) = behaviour::combine(&self.policy.weights, &signals);
+        let score = behaviour::combine_into(&self.policy.weights, &signals, &mut d.reasons);
         // A detector in warn mode only observes: what its signal adds is recorded, not enforced.
         let warn_only = flagged && !detector_block;
         let enforce_score = if warn_only {
@@ -250,7 +250,6 @@ impl Engine {
         d.session_score = session.score;
         let lift = |s: f64| if challenge_failed { 1.0 } else { s.max(d.session_score) };
         d.score = lift(score);
-        d.reasons.extend(reasons);
         d.session = Some(key.id);
         d.authenticated = key.authenticated;
         d.endpoint_tier = tier.number();

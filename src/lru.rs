@@ -16,7 +16,7 @@ struct Node<K, V> {
 }
 
 pub struct Lru<K, V> {
-    map: HashMap<K, u32>,
+    map: HashMap<K, u32, crate::fasthash::Seeded>,
     nodes: Vec<Node<K, V>>,
     free: Vec<u32>,
     /// Most recently used.
@@ -30,7 +30,7 @@ pub struct Lru<K, V> {
 impl<K: Hash + Eq + Clone, V> Lru<K, V> {
     pub fn new(cap: usize) -> Self {
         let cap = cap.clamp(1, NIL as usize - 1);
-        Lru { map: HashMap::new(), nodes: Vec::new(), free: Vec::new(), head: NIL, tail: NIL, cap, evictions: 0 }
+        Lru { map: HashMap::default(), nodes: Vec::new(), free: Vec::new(), head: NIL, tail: NIL, cap, evictions: 0 }
     }
 
     pub fn len(&self) -> usize {

@@ -181,7 +181,7 @@ pub struct Match {
 /// The recent bodies of one worker, bounded in count and age.
 pub struct BodyIndex {
     entries: VecDeque<Entry>,
-    buckets: HashMap<(u8, u64), Vec<u64>>,
+    buckets: HashMap<(u8, u64), Vec<u64>, crate::fasthash::Seeded>,
     next_seq: u64,
     rows: usize,
     threshold: f64,
@@ -194,7 +194,7 @@ impl BodyIndex {
     pub fn new(threshold: f64, window_ms: u64, cap: usize) -> Self {
         BodyIndex {
             entries: VecDeque::new(),
-            buckets: HashMap::new(),
+            buckets: HashMap::default(),
             next_seq: 0,
             rows: rows_for(threshold),
             threshold,
