@@ -20,6 +20,7 @@ pub mod signals;
 pub mod similarity;
 pub mod simulate;
 pub mod telemetry;
+pub mod token;
 pub mod window;
 
 #[cfg(target_arch = "wasm32")]

@@ -10,7 +10,14 @@ const USAGE: &str = "usage:
                                            labelled human and bot traffic through the engine:
                                            share of humans challenged, of bot campaigns undetected
   botgate ci sign SECRET METHOD PATH [UNIX_SECONDS]
-                                           the x-ci-signature / x-ci-timestamp pair for a CI call";
+                                           the x-ci-signature / x-ci-timestamp pair for a CI call
+  botgate token mint --session SID --binding BND [--key-env VAR | --key SECRET] [--kid ID]
+                     [--ttl-minutes 30] [--amr webauthn]
+                                           an HS256 clearance token, for a backend that ran its own
+                                           step-up (the key comes from VAR, BOTGATE_CLEARANCE_KEY
+                                           by default)
+  botgate token binding USER_AGENT CLIENT_IP
+                                           the client binding botgate expects in a token";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -18,6 +25,11 @@ fn main() -> ExitCode {
         ["lint", file] => lint(file),
         ["simulate", file, rest @ ..] => simulate(file, rest),
         ["ci", "sign", secret, method, path, rest @ ..] => ci_sign(secret, method, path, rest),
+        ["token", "mint", rest @ ..] => token_mint(rest),
+        ["token", "binding", ua, ip] => {
+            println!("{}", botgate::token::client_binding(ua.as_bytes(), ip.parse().ok()));
+            ExitCode::SUCCESS
+        }
         ["-h" | "--help" | "help"] => {
             println!("{USAGE}");
             ExitCode::SUCCESS
@@ -75,5 +87,39 @@ fn ci_sign(secret: &str, method: &str, path: &str, rest: &[&str]) -> ExitCode {
     let ts = rest.first().and_then(|s| s.parse().ok()).unwrap_or(now);
     println!("x-ci-timestamp: {ts}");
     println!("x-ci-signature: {}", botgate::allow::ci_sign(secret.as_bytes(), method, path, ts));
+    ExitCode::SUCCESS
+}
+
+fn token_mint(args: &[&str]) -> ExitCode {
+    let opt = |name: &str| args.iter().position(|a| *a == name).and_then(|i| args.get(i + 1)).copied();
+    let (Some(sid), Some(bnd)) = (opt("--session"), opt("--binding")) else {
+        eprintln!("token mint needs --session SID and --binding BND (see botgate token binding)\n{USAGE}");
+        return ExitCode::from(2);
+    };
+    let secret = match opt("--key") {
+        Some(k) => k.to_string(),
+        None => {
+            let var = opt("--key-env").unwrap_or("BOTGATE_CLEARANCE_KEY");
+            match std::env::var(var) {
+                Ok(v) if v.len() >= 16 => v,
+                _ => {
+                    eprintln!("{var} is not set or shorter than 16 bytes");
+                    return ExitCode::from(1);
+                }
+            }
+        }
+    };
+    let ttl: u64 = opt("--ttl-minutes").and_then(|t| t.parse().ok()).unwrap_or(30);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let claims = botgate::token::Claims {
+        iat: now,
+        exp: now + ttl * 60,
+        scope: "session".into(),
+        sid: sid.into(),
+        amr: opt("--amr").unwrap_or("webauthn").into(),
+        bnd: bnd.into(),
+    };
+    let key = botgate::token::Key { id: opt("--kid").unwrap_or("current").into(), secret: secret.into_bytes() };
+    println!("{}", botgate::token::mint(&key, &claims));
     ExitCode::SUCCESS
 }
