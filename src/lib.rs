@@ -13,6 +13,7 @@ pub mod fasthash;
 pub mod iptable;
 pub mod lru;
 pub mod policy;
+pub mod pow;
 pub mod ratelimit;
 pub mod sequence;
 pub mod session;

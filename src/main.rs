@@ -16,6 +16,8 @@ const USAGE: &str = "usage:
                                            an HS256 clearance token, for a backend that ran its own
                                            step-up (the key comes from VAR, BOTGATE_CLEARANCE_KEY
                                            by default)
+  botgate pow solve CHALLENGE              a solution for a proof-of-work challenge (its difficulty
+                                           is read from the challenge)
   botgate token binding USER_AGENT CLIENT_IP
                                            the client binding botgate expects in a token";
 
@@ -26,6 +28,7 @@ fn main() -> ExitCode {
         ["simulate", file, rest @ ..] => simulate(file, rest),
         ["ci", "sign", secret, method, path, rest @ ..] => ci_sign(secret, method, path, rest),
         ["token", "mint", rest @ ..] => token_mint(rest),
+        ["pow", "solve", challenge] => pow_solve(challenge),
         ["token", "binding", ua, ip] => {
             println!("{}", botgate::token::client_binding(ua.as_bytes(), ip.parse().ok()));
             ExitCode::SUCCESS
@@ -122,4 +125,18 @@ fn token_mint(args: &[&str]) -> ExitCode {
     let key = botgate::token::Key { id: opt("--kid").unwrap_or("current").into(), secret: secret.into_bytes() };
     println!("{}", botgate::token::mint(&key, &claims));
     ExitCode::SUCCESS
+}
+
+fn pow_solve(challenge: &str) -> ExitCode {
+    let difficulty = challenge.split('.').nth(2).and_then(|d| d.parse::<u8>().ok());
+    match difficulty.filter(|d| (1..=8).contains(d)).and_then(|d| botgate::pow::solve(challenge, d)) {
+        Some(solution) => {
+            println!("{solution}");
+            ExitCode::SUCCESS
+        }
+        None => {
+            eprintln!("not a botgate proof-of-work challenge (v1.<nonce>.<difficulty>.<expiry>.<binding>.<mac>)");
+            ExitCode::from(1)
+        }
+    }
 }
