@@ -5,11 +5,12 @@
 //! live API key for partners. A user agent alone never allows anything.
 
 use crate::lru::Lru;
+use crate::mac;
 use crate::policy::tiers::{ApiConsumers, CiCd, Monitoring};
 use crate::policy::Tiers;
+use crate::signals::trim;
 use crate::signals::Head;
 use crate::window::RollingWindow;
-use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use std::net::IpAddr;
 
@@ -85,13 +86,7 @@ impl Allowlist {
         }
         let presented = decode_signature(sig).ok_or("ci_signature_invalid")?;
         let message = ci_message(head.method(), head.first(":path").unwrap_or(b"/"), ts);
-        let valid = ci.keys.iter().any(|k| {
-            Hmac::<Sha256>::new_from_slice(&k.secret).is_ok_and(|mut mac| {
-                mac.update(&message);
-                mac.verify_slice(&presented).is_ok()
-            })
-        });
-        if !valid {
+        if !mac::verify_any(ci.keys.iter().map(|k| k.secret.as_slice()), &message, &presented) {
             return Err("ci_signature_invalid");
         }
         let id: [u8; 32] = Sha256::digest(&presented).into();
@@ -108,7 +103,7 @@ impl Allowlist {
         // Constant-time over every key: which key matched is not leaked by timing.
         let mut found = None;
         for k in &api.keys {
-            if constant_time_eq(&k.sha256, &digest) {
+            if mac::constant_time_eq(&k.sha256, &digest) {
                 found = Some(k);
             }
         }
@@ -164,9 +159,7 @@ pub fn ci_message(method: &[u8], path: &[u8], ts: u64) -> Vec<u8> {
 
 /// Signs a CI request (used by tests, the simulator and `botgate ci sign`).
 pub fn ci_sign(secret: &[u8], method: &str, path: &str, ts: u64) -> String {
-    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret) else { return String::new() };
-    mac.update(&ci_message(method.as_bytes(), path.as_bytes(), ts));
-    hex(&mac.finalize().into_bytes())
+    mac::hex(&mac::sign(secret, &ci_message(method.as_bytes(), path.as_bytes(), ts)))
 }
 
 /// `hex` or `keyid:hex` (the key id is informational: every configured key is tried).
@@ -177,18 +170,4 @@ fn decode_signature(raw: &[u8]) -> Option<Vec<u8>> {
         return None;
     }
     hex_part.chunks(2).map(|pair| std::str::from_utf8(pair).ok().and_then(|s| u8::from_str_radix(s, 16).ok())).collect()
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-fn trim(b: &[u8]) -> &[u8] {
-    let start = b.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(b.len());
-    let end = b.iter().rposition(|c| !c.is_ascii_whitespace()).map_or(start, |e| e + 1);
-    b.get(start..end).unwrap_or(b"")
 }

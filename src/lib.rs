@@ -12,6 +12,7 @@ pub mod engine;
 pub mod fasthash;
 pub mod iptable;
 pub mod lru;
+pub mod mac;
 pub mod policy;
 pub mod pow;
 pub mod ratelimit;

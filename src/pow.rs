@@ -8,9 +8,9 @@
 //!
 //! Not yet wired into the request path: that is the challenge tier's work.
 
+use crate::mac;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
 /// Longest challenge accepted back from a client.
@@ -56,17 +56,7 @@ pub fn difficulty(base: u8, failures: u8, score: f64) -> u8 {
 /// Issues a challenge. `nonce` must be unpredictable (16 random bytes, hex).
 pub fn issue(key: &[u8], nonce: &str, difficulty: u8, expires_ms: u64, binding: &str) -> String {
     let body = format!("v1.{nonce}.{difficulty}.{expires_ms}.{binding}");
-    format!("{body}.{}", URL_SAFE_NO_PAD.encode(mac(key, body.as_bytes())))
-}
-
-fn mac(key: &[u8], body: &[u8]) -> Vec<u8> {
-    match Hmac::<Sha256>::new_from_slice(key) {
-        Ok(mut m) => {
-            m.update(body);
-            m.finalize().into_bytes().to_vec()
-        }
-        Err(_) => Vec::new(),
-    }
+    format!("{body}.{}", URL_SAFE_NO_PAD.encode(mac::sign(key, body.as_bytes())))
 }
 
 /// Verifies `solution` for `challenge` against any of `keys`, at `now_ms`, for this client.
@@ -95,19 +85,13 @@ pub fn verify(
         return Err(PowError::Malformed);
     }
     let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| PowError::Malformed)?;
-    let signed = keys.iter().any(|k| {
-        Hmac::<Sha256>::new_from_slice(k).is_ok_and(|mut m| {
-            m.update(body.as_bytes());
-            m.verify_slice(&tag).is_ok()
-        })
-    });
-    if !signed {
+    if !mac::verify_any(keys.iter().copied(), body.as_bytes(), &tag) {
         return Err(PowError::Signature);
     }
     if expires <= now_ms {
         return Err(PowError::Expired);
     }
-    if !crate::allow::constant_time_eq(bound.as_bytes(), binding.as_bytes()) {
+    if !mac::constant_time_eq(bound.as_bytes(), binding.as_bytes()) {
         return Err(PowError::Binding);
     }
     if !meets(challenge, solution, difficulty) {

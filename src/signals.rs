@@ -88,7 +88,8 @@ fn peer_or_unknown(head: &Head, source: IpSource) -> (Option<IpAddr>, IpSource) 
     }
 }
 
-fn trim(b: &[u8]) -> &[u8] {
+/// `b` without surrounding ASCII whitespace.
+pub(crate) fn trim(b: &[u8]) -> &[u8] {
     let start = b.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(b.len());
     let end = b.iter().rposition(|c| !c.is_ascii_whitespace()).map_or(start, |e| e + 1);
     b.get(start..end).unwrap_or(b"")

@@ -10,11 +10,10 @@
 //!
 //! Not yet wired into the request path: that is the challenge tier's work.
 
+use crate::mac;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 use std::net::IpAddr;
 
 /// Longest token considered (a cookie or header value is attacker-sized).
@@ -65,17 +64,7 @@ pub fn mint(key: &Key, claims: &Claims) -> String {
     let h = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).unwrap_or_default());
     let p = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).unwrap_or_default());
     let input = format!("{h}.{p}");
-    format!("{input}.{}", URL_SAFE_NO_PAD.encode(sign(&key.secret, input.as_bytes())))
-}
-
-fn sign(secret: &[u8], input: &[u8]) -> Vec<u8> {
-    match Hmac::<Sha256>::new_from_slice(secret) {
-        Ok(mut mac) => {
-            mac.update(input);
-            mac.finalize().into_bytes().to_vec()
-        }
-        Err(_) => Vec::new(),
-    }
+    format!("{input}.{}", URL_SAFE_NO_PAD.encode(mac::sign(&key.secret, input.as_bytes())))
 }
 
 /// Checks the form, the algorithm and the signature; returns the payload bytes.
@@ -96,15 +85,7 @@ pub fn verify_signature(token: &str, keys: &[Key]) -> Result<Vec<u8>, TokenError
     let input_len = h.len() + 1 + p.len();
     let input = token.get(..input_len).ok_or(TokenError::Malformed)?.as_bytes();
     let candidates = keys.iter().filter(|k| header.kid.as_deref().is_none_or(|kid| kid == k.id));
-    let mut valid = false;
-    for key in candidates {
-        if let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&key.secret) {
-            mac.update(input);
-            // `verify_slice` compares in constant time.
-            valid |= mac.verify_slice(&sig).is_ok();
-        }
-    }
-    if !valid {
+    if !mac::verify_any(candidates.map(|k| k.secret.as_slice()), input, &sig) {
         return Err(TokenError::Signature);
     }
     URL_SAFE_NO_PAD.decode(p).map_err(|_| TokenError::Malformed)
@@ -130,10 +111,10 @@ pub fn verify(token: &str, keys: &[Key], expect: &Expect<'_>) -> Result<Claims, 
     if claims.scope != "session" {
         return Err(TokenError::Scope);
     }
-    if !crate::allow::constant_time_eq(claims.sid.as_bytes(), expect.sid.as_bytes()) {
+    if !mac::constant_time_eq(claims.sid.as_bytes(), expect.sid.as_bytes()) {
         return Err(TokenError::Session);
     }
-    if !crate::allow::constant_time_eq(claims.bnd.as_bytes(), expect.bnd.as_bytes()) {
+    if !mac::constant_time_eq(claims.bnd.as_bytes(), expect.bnd.as_bytes()) {
         return Err(TokenError::Binding);
     }
     Ok(claims)

@@ -67,14 +67,7 @@ pub fn read_endpoints(o: &Obj<'_>) -> Vec<EndpointRule> {
     let mut rules = Vec::new();
     for (path, v) in o.array("endpoints") {
         let Some(e) = Obj::new(o.ctx, path, v) else { continue };
-        let matcher = match (e.string("path"), e.string("prefix")) {
-            (Some(p), None) => Some(PathMatch::Exact(p.to_string())),
-            (None, Some(p)) => Some(PathMatch::Prefix(p.to_string())),
-            _ => {
-                e.ctx.error(&e.path, "needs exactly one of \"path\" (exact) or \"prefix\"");
-                None
-            }
-        };
+        let matcher = read_path_match(&e);
         let methods = e.strings("methods").iter().map(|m| m.to_ascii_uppercase()).collect();
         let tier = match e.get("tier") {
             Some(v) => RiskTier::parse(v).unwrap_or_else(|| {
@@ -244,16 +237,21 @@ pub fn read_sequence_rules(o: &Obj<'_>) -> Option<Vec<SequenceRule>> {
     Some(rules)
 }
 
-fn read_step(o: Obj<'_>) -> Option<Step> {
-    let method = o.string("method").unwrap_or("*").to_ascii_uppercase();
-    let path = match (o.string("path"), o.string("prefix")) {
+/// `"path"` (exact) or `"prefix"`, exactly one of them.
+fn read_path_match(o: &Obj<'_>) -> Option<PathMatch> {
+    match (o.string("path"), o.string("prefix")) {
         (Some(p), None) => Some(PathMatch::Exact(p.to_string())),
         (None, Some(p)) => Some(PathMatch::Prefix(p.to_string())),
         _ => {
-            o.ctx.error(&o.path, "needs exactly one of \"path\" or \"prefix\"");
+            o.ctx.error(&o.path, "needs exactly one of \"path\" (exact) or \"prefix\"");
             None
         }
-    };
+    }
+}
+
+fn read_step(o: Obj<'_>) -> Option<Step> {
+    let method = o.string("method").unwrap_or("*").to_ascii_uppercase();
+    let path = read_path_match(&o);
     o.finish();
     Some(Step { method, path: path? })
 }
