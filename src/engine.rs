@@ -108,9 +108,15 @@ impl Engine {
         self.detector.as_ref().is_some_and(|d| d.needs_body() && d.config().applies(head.path()))
     }
 
+    /// The client address and where it came from; no address when `x-forwarded-for` cannot
+    /// name the client and `head.peer` is unset (the shell then reads the peer and asks again).
+    pub fn client(&self, head: &Head) -> (Option<IpAddr>, IpSource) {
+        client_ip(head, self.policy.trust_proxy_depth)
+    }
+
     /// Whether the peer address is needed: `x-forwarded-for` cannot name the client.
     pub fn needs_peer(&self, head: &Head) -> bool {
-        client_ip(head, self.policy.trust_proxy_depth).0.is_none()
+        self.client(head).0.is_none()
     }
 
     fn observing(&self, rule_observe: bool) -> bool {
@@ -118,7 +124,14 @@ impl Engine {
     }
 
     pub fn begin(&mut self, head: &Head, has_body: bool, now: u64) -> Begin {
-        let (client, source) = client_ip(head, self.policy.trust_proxy_depth);
+        let client = self.client(head);
+        self.begin_for(head, client, has_body, now)
+    }
+
+    /// [`Engine::begin`] with the client already worked out by [`Engine::client`], so the shell
+    /// parses `x-forwarded-for` once.
+    pub fn begin_for(&mut self, head: &Head, client: (Option<IpAddr>, IpSource), has_body: bool, now: u64) -> Begin {
+        let (client, source) = client;
         if source == IpSource::BadForwardedFor {
             self.tally.bump(Counter::XffInvalid);
         }
