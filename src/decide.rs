@@ -14,6 +14,8 @@ pub enum Verdict {
     Block,
     RateLimited,
     Challenge(ChallengeType),
+    /// botgate's own endpoint answered (an asset, a checked solution).
+    Serve,
 }
 
 impl Verdict {
@@ -24,6 +26,7 @@ impl Verdict {
             Verdict::Block => "block",
             Verdict::RateLimited => "rate_limited",
             Verdict::Challenge(_) => "challenge",
+            Verdict::Serve => "serve",
         }
     }
 
@@ -33,9 +36,36 @@ impl Verdict {
             Verdict::Allow => "allow",
             Verdict::Block => "block",
             Verdict::RateLimited => "rate_limit",
-            Verdict::Challenge(_) => "challenge",
+            Verdict::Challenge(_) | Verdict::Serve => "challenge",
         }
     }
+}
+
+/// The challenge handed to the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Issued {
+    ProofOfWork {
+        challenge: String,
+        difficulty: u8,
+        expires_in_s: u64,
+    },
+    StepUp {
+        options_url: Option<String>,
+        verify_url: Option<String>,
+        session: String,
+    },
+    /// No clearance keys are configured: the challenge is described but cannot be passed.
+    Unarmed,
+}
+
+/// How a challenge is shown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChallengeReply {
+    pub issued: Issued,
+    /// A browser navigation: an HTML page instead of JSON.
+    pub html: bool,
+    /// Where to continue afterwards (a GET's path and query).
+    pub back: Option<String>,
 }
 
 /// What the response phase needs to learn from the upstream's answer.
@@ -44,6 +74,8 @@ pub struct FollowUp {
     pub session: u64,
     pub shape: u64,
     pub critical: bool,
+    /// A call to the backend's WebAuthn verify endpoint: an error answer is a failed step-up.
+    pub step_up: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -69,6 +101,18 @@ pub struct Decision {
     /// The allow condition or API key that let the request through, or the broken sequence rule.
     pub detail: Option<String>,
     pub follow_up: Option<FollowUp>,
+    /// The challenge to show, when the verdict is a challenge.
+    pub challenge: Option<Box<ChallengeReply>>,
+    /// botgate's own answer (assets, redirects after a checked solution).
+    pub answer: Option<Box<Reply>>,
+    /// A clearance token earned by this request, set as cookie and header on the upstream's
+    /// response.
+    pub clearance: Option<Box<(String, String)>>,
+    /// Milliseconds from issue to an accepted solution.
+    pub solve_ms: Option<u64>,
+    /// Session id and client binding for the backend's step-up endpoints
+    /// (`x-botgate-session`, `x-botgate-binding`): what a token it mints must carry.
+    pub step_up: Option<Box<(String, String)>>,
 }
 
 impl Decision {
@@ -89,6 +133,11 @@ impl Decision {
             endpoint_tier: 2,
             detail: None,
             follow_up: None,
+            challenge: None,
+            answer: None,
+            clearance: None,
+            solve_ms: None,
+            step_up: None,
         }
     }
 
@@ -139,13 +188,20 @@ impl Decision {
         if self.would.is_some() {
             h.add("x-botgate-verdict", |b| b.push_str(self.outcome()));
         }
+        if let Some((session, binding)) = self.step_up.as_deref() {
+            h.add("x-botgate-session", |b| b.push_str(session));
+            h.add("x-botgate-binding", |b| b.push_str(binding));
+        }
         h
     }
 
     /// The local reply, when the request does not go upstream.
     pub fn reply(&self, request_id: &str) -> Option<Reply> {
+        if let Some(a) = &self.answer {
+            return Some(Reply::clone(a));
+        }
         let (status, verdict) = match self.verdict {
-            Verdict::Pass | Verdict::Allow => return None,
+            Verdict::Pass | Verdict::Allow | Verdict::Serve => return None,
             Verdict::Block => (403, "block"),
             Verdict::RateLimited => (429, "rate_limited"),
             Verdict::Challenge(_) => (401, "challenge"),
@@ -161,13 +217,16 @@ impl Decision {
         let mut challenge = String::new();
         if let Verdict::Challenge(kind) = self.verdict {
             headers.push(("x-botgate-challenge", kind.name().to_string()));
-            let _ = write!(
-                challenge,
-                ",\"challenge\":{{\"type\":\"{}\",\"score\":{:.2},\"session\":{}}}",
-                kind.name(),
-                self.score,
-                json_str(&self.session_id())
-            );
+            headers.push(("www-authenticate", format!("Botgate type=\"{}\"", kind.name())));
+            if let Some(c) = &self.challenge {
+                if let Issued::ProofOfWork { challenge, .. } = &c.issued {
+                    headers.push(("x-botgate-pow-challenge", challenge.clone()));
+                }
+                if c.html {
+                    return Some(self.challenge_page(c, headers, request_id));
+                }
+            }
+            challenge = self.challenge_json(kind);
         }
         let body = format!(
             "{{\"verdict\":\"{verdict}\"{challenge},\"reasons\":{},\"request_id\":{}}}\n",
@@ -175,6 +234,61 @@ impl Decision {
             json_str(request_id)
         );
         Some(Reply { status, headers, body })
+    }
+
+    /// `,"challenge":{…}` for API clients: what to do, in the reply itself.
+    fn challenge_json(&self, kind: ChallengeType) -> String {
+        let mut c = format!(
+            ",\"challenge\":{{\"type\":\"{}\",\"score\":{:.2},\"session\":{}",
+            kind.name(),
+            self.score,
+            json_str(&self.session_id())
+        );
+        match self.challenge.as_ref().map(|c| &c.issued) {
+            Some(Issued::ProofOfWork { challenge, difficulty, expires_in_s }) => {
+                let _ = write!(
+                    c,
+                    ",\"challenge\":{},\"difficulty\":{difficulty},\"expires_in\":{expires_in_s},\
+                     \"rule\":\"sha256(challenge + solution) in hex starts with difficulty zeros; the solution is a decimal number\",\
+                     \"submit\":{{\"retry_with_headers\":[\"x-botgate-pow-challenge\",\"x-botgate-pow-solution\"]}}",
+                    json_str(challenge)
+                );
+            }
+            Some(Issued::StepUp { options_url, verify_url, session }) => {
+                let url = |u: &Option<String>| u.as_deref().map_or("null".to_string(), json_str);
+                let _ = write!(
+                    c,
+                    ",\"options_url\":{},\"verify_url\":{},\"token_session\":{},\"fallback\":\"proof_of_work\"",
+                    url(options_url),
+                    url(verify_url),
+                    json_str(session)
+                );
+            }
+            Some(Issued::Unarmed) => c.push_str(",\"unavailable\":\"no clearance keys are configured\""),
+            None => {}
+        }
+        c.push('}');
+        c
+    }
+
+    fn challenge_page(&self, c: &ChallengeReply, mut headers: Vec<(&'static str, String)>, request_id: &str) -> Reply {
+        let body = match &c.issued {
+            Issued::ProofOfWork { challenge, difficulty, .. } => {
+                crate::pages::interstitial(challenge, *difficulty, c.back.as_deref(), request_id)
+            }
+            Issued::StepUp { options_url, verify_url, .. } => crate::pages::step_up(
+                options_url.as_deref().unwrap_or(""),
+                verify_url.as_deref().unwrap_or(""),
+                c.back.as_deref(),
+                request_id,
+            ),
+            Issued::Unarmed => crate::pages::unavailable(request_id),
+        };
+        if let Some(h) = headers.iter_mut().find(|(k, _)| *k == "content-type") {
+            h.1 = "text/html; charset=utf-8".to_string();
+        }
+        headers.push(("content-security-policy", crate::pages::CSP.to_string()));
+        Reply { status: 401, headers, body }
     }
 
     /// The decision as one JSON object: the access-log evidence and the flagged-decision log line.
@@ -224,6 +338,10 @@ impl Decision {
             s.push_str(kind.name());
             s.push('"');
         }
+        if let Some(ms) = self.solve_ms {
+            s.push_str(",\"solve_ms\":");
+            push_u64(&mut s, ms);
+        }
         if let Some(detail) = &self.detail {
             s.push_str(",\"detail\":");
             push_json_str(&mut s, detail);
@@ -236,7 +354,7 @@ impl Decision {
 
     /// Worth a log line of its own.
     pub fn flagged(&self) -> bool {
-        !matches!(self.verdict, Verdict::Pass | Verdict::Allow) || self.would.is_some()
+        !matches!(self.verdict, Verdict::Pass | Verdict::Allow | Verdict::Serve) || self.would.is_some()
     }
 }
 

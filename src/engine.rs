@@ -8,12 +8,13 @@
 
 use crate::allow::{Allow, Allowlist};
 use crate::behaviour::{self, Campaigns, Signal};
-use crate::decide::{Decision, FollowUp, Verdict};
+use crate::challenge::{self, Gate, NonceStore, Who};
+use crate::decide::{ChallengeReply, Decision, FollowUp, Issued, Reply, Verdict};
 use crate::detect::Detector;
 use crate::policy::{BlockCondition, ChallengeType, DetectorAction, Mode, Policy, RiskTier};
 use crate::ratelimit::{Limited, RateLimiter, Scope};
 use crate::sequence::Sequences;
-use crate::session::{session_key, Sessions};
+use crate::session::{session_key, SessionKey, Sessions};
 use crate::signals::{client_ip, Head, IpSource};
 use crate::telemetry::{Counter, Tally};
 use std::net::IpAddr;
@@ -31,6 +32,7 @@ pub struct Engine {
     sessions: Sessions,
     sequences: Sequences,
     campaigns: Campaigns,
+    gate: Gate,
     /// Counter deltas for the shell to flush.
     pub tally: Tally,
     reported_evictions: [u64; 4],
@@ -93,6 +95,7 @@ impl Engine {
             sessions: Sessions::new(&policy.session),
             sequences: Sequences::new(policy.sequence_rules.clone(), limits.max_clients),
             campaigns: Campaigns::new(limits.max_fingerprints),
+            gate: Gate::new(policy.tiers.settings.clone(), policy.tiers.clearance.clone()),
             policy,
             tally: Tally::default(),
             reported_evictions: [0; 4],
@@ -101,6 +104,11 @@ impl Engine {
 
     pub fn policy(&self) -> &Policy {
         &self.policy
+    }
+
+    /// Where proof-of-work nonces are spent (the shell installs one shared by all workers).
+    pub fn set_nonce_store(&mut self, store: Box<dyn NonceStore>) {
+        self.gate.set_nonce_store(store);
     }
 
     /// Whether requests with a body wait for it before the decision.
@@ -134,6 +142,9 @@ impl Engine {
         let (client, source) = client;
         if source == IpSource::BadForwardedFor {
             self.tally.bump(Counter::XffInvalid);
+        }
+        if let Some(rest) = head.path().strip_prefix(challenge::PREFIX.as_bytes()) {
+            return Begin::Decided(self.own_endpoint(rest, head, client, now));
         }
         let mut pending = Pending { client, limited: None, observed: Vec::new(), refused: Vec::new() };
 
@@ -247,6 +258,14 @@ impl Engine {
         let profile = session.profile(now);
         behaviour::session_signals(&profile, &mut signals);
         let broken = self.sequences.check(session, method, path, pending.client, now).map(str::to_string);
+        if let Some((c, s)) = challenge::header_submission(head) {
+            // An API client retrying with its puzzle's solution.
+            let who = Who::new(key, head, pending.client, now);
+            match self.gate.check_pow(c, s, &who, session, &mut self.tally) {
+                Ok(p) => passed(&mut d, &p, &self.gate),
+                Err(reason) => d.reasons.push(reason),
+            }
+        }
         let score = behaviour::combine_into(&self.policy.weights, &signals, &mut d.reasons);
         // A detector in warn mode only observes: what its signal adds is recorded, not enforced.
         let warn_only = flagged && !detector_block;
@@ -270,8 +289,14 @@ impl Engine {
         // critical endpoint, and for one response in four elsewhere (each read is a host call; a
         // sampled ratio is still a ratio).
         let critical = tier == RiskTier::Critical;
-        if critical || profile.requests % 4 == 1 {
-            d.follow_up = Some(FollowUp { session: key.id, shape, critical });
+        let step_up = self.step_up_endpoint(path);
+        if critical || step_up.is_some() || profile.requests % 4 == 1 {
+            let step_up = step_up == Some(StepUpCall::Verify);
+            d.follow_up = Some(FollowUp { session: key.id, shape, critical, step_up });
+        }
+        if step_up.is_some() {
+            let who = Who::new(key, head, pending.client, now);
+            d.step_up = Some(Box::new((who.sid, who.bnd)));
         }
         if let Some(rule) = &broken {
             d.detail = Some(rule.clone());
@@ -296,7 +321,21 @@ impl Engine {
                 ruling = enforced;
             }
         }
+        if ruling.is_some_and(|r| matches!(r.verdict, Verdict::Challenge(_)))
+            && self.cleared(key, head, pending.client, now)
+        {
+            // A cleared session skips the challenge tier; the block tier above still applied.
+            d.reasons.push("cleared");
+            ruling = None;
+        }
         match ruling {
+            Some(Ruling { verdict: Verdict::Challenge(kind), reason, observe, .. }) if !self.observing(observe) => {
+                d.verdict = Verdict::Challenge(kind);
+                d.reasons.push(reason);
+                d.follow_up = None;
+                let back = challenge::return_path(head);
+                self.issue(&mut d, kind, key, head, back, now);
+            }
             Some(r) if !self.observing(r.observe) => {
                 d.verdict = r.verdict;
                 d.reasons.push(r.reason);
@@ -376,6 +415,11 @@ impl Engine {
         let error = status >= 400;
         if let Some(s) = self.sessions.peek_mut(f.session) {
             s.record_response(error);
+            if f.step_up && error {
+                // The backend refused the WebAuthn assertion: a failed step-up.
+                self.tally.bump(Counter::ChallengesWebauthnFailed);
+                self.gate.fail(s);
+            }
         }
         if f.critical {
             self.campaigns.record(f.shape, error);
@@ -391,6 +435,165 @@ impl Engine {
         }
     }
 
+    /// Whether the session is cleared (a pass remembered here, or a valid clearance token).
+    fn cleared(&mut self, key: SessionKey, head: &Head, client: Option<IpAddr>, now: u64) -> bool {
+        let Some(session) = self.sessions.peek_mut(key.id) else { return false };
+        let who = Who::new(key, head, client, now);
+        self.gate.cleared(head, &who, session, &mut self.tally)
+    }
+
+    /// Hands out the challenge: a puzzle, or the step-up request. A session out of attempts is
+    /// `challenge_failed` instead.
+    fn issue(
+        &mut self,
+        d: &mut Decision,
+        kind: ChallengeType,
+        key: SessionKey,
+        head: &Head,
+        back: Option<String>,
+        now: u64,
+    ) {
+        let Some(session) = self.sessions.peek_mut(key.id) else { return };
+        let issued = if !self.gate.armed() {
+            Some(Issued::Unarmed)
+        } else {
+            match kind {
+                ChallengeType::ProofOfWork => {
+                    let who = Who::new(key, head, d.client_ip, now);
+                    let expires_in_s = self.gate.settings.expires_seconds;
+                    self.gate
+                        .issue_pow(session, d.score, &who.bnd, now)
+                        .map(|(challenge, difficulty)| Issued::ProofOfWork { challenge, difficulty, expires_in_s })
+                }
+                ChallengeType::WebauthnStepUp => self.gate.spend_attempt(session).then(|| Issued::StepUp {
+                    options_url: self.gate.settings.webauthn_options_url.clone(),
+                    verify_url: self.gate.settings.webauthn_verify_url.clone(),
+                    session: challenge::sid(key),
+                }),
+            }
+        };
+        match issued {
+            Some(issued) => {
+                self.tally.bump(match kind {
+                    ChallengeType::ProofOfWork => Counter::ChallengesPowIssued,
+                    ChallengeType::WebauthnStepUp => Counter::ChallengesWebauthnIssued,
+                });
+                let html = challenge::wants_html(head) && issued != Issued::Unarmed;
+                d.challenge = Some(Box::new(ChallengeReply { issued, html, back }));
+            }
+            None => {
+                self.tally.bump(Counter::BlockedChallengeFailed);
+                d.verdict = Verdict::Block;
+                d.score = 1.0;
+                d.reasons.push("challenge_failed");
+            }
+        }
+    }
+
+    fn step_up_endpoint(&self, path: &[u8]) -> Option<StepUpCall> {
+        let s = &self.gate.settings;
+        let is = |u: &Option<String>| u.as_deref().is_some_and(|u| u.as_bytes() == path);
+        if is(&s.webauthn_verify_url) {
+            Some(StepUpCall::Verify)
+        } else if is(&s.webauthn_options_url) {
+            Some(StepUpCall::Options)
+        } else {
+            None
+        }
+    }
+
+    /// botgate's own endpoints: assets, `verify` (a browser's solution) and `pow` (the step-up
+    /// page's fallback to a proof of work).
+    fn own_endpoint(&mut self, rest: &[u8], head: &Head, client: Option<IpAddr>, now: u64) -> Decision {
+        let mut d = Decision::pass(client);
+        d.verdict = Verdict::Serve;
+        match rest {
+            b"verify" => self.verify_endpoint(&mut d, head, now),
+            b"pow" => self.pow_endpoint(&mut d, head, now),
+            _ => {
+                d.answer = Some(Box::new(match crate::pages::asset(rest) {
+                    Some(a) => Reply {
+                        status: 200,
+                        headers: vec![
+                            ("content-type", a.content_type.to_string()),
+                            ("cache-control", "public, max-age=3600".to_string()),
+                            ("x-content-type-options", "nosniff".to_string()),
+                        ],
+                        body: a.body.to_string(),
+                    },
+                    None => simple_reply(404, "not_found", &[], head),
+                }))
+            }
+        }
+        self.record(d)
+    }
+
+    /// A browser's solution: a pass sets the cookie and continues to the page first asked for;
+    /// a failure sends it back for a new puzzle, until the session has failed for good.
+    fn verify_endpoint(&mut self, d: &mut Decision, head: &Head, now: u64) {
+        let key = session_key(&self.policy.session, head, d.client_ip);
+        d.session = Some(key.id);
+        d.authenticated = key.authenticated;
+        let q = head.query();
+        let back = challenge::query_param(q, "return").filter(|r| challenge::safe_return(r).is_some());
+        let (Some(c), Some(s)) = (challenge::query_param(q, "challenge"), challenge::query_param(q, "solution")) else {
+            d.answer = Some(Box::new(simple_reply(400, "missing challenge or solution", &[], head)));
+            return;
+        };
+        let session = self.sessions.get(key, now);
+        if session.challenge_failed {
+            return blocked(d, &mut self.tally);
+        }
+        let who = Who::new(key, head, d.client_ip, now);
+        match self.gate.check_pow(&c, &s, &who, session, &mut self.tally) {
+            Ok(p) => {
+                passed(d, &p, &self.gate);
+                let cookie = d.clearance.take().map(|c| c.0);
+                let mut headers = vec![("cache-control", "no-store".to_string())];
+                headers.extend(cookie.map(|c| ("set-cookie", c)));
+                d.answer = Some(Box::new(match back {
+                    Some(back) => {
+                        headers.push(("location", back));
+                        Reply { status: 303, headers, body: String::new() }
+                    }
+                    None => {
+                        headers.push(("content-type", "text/html; charset=utf-8".to_string()));
+                        headers.push(("content-security-policy", crate::pages::CSP.to_string()));
+                        Reply { status: 200, headers, body: crate::pages::verified() }
+                    }
+                }));
+            }
+            Err(reason) => {
+                d.reasons.push(reason);
+                if session.challenge_failed {
+                    return blocked(d, &mut self.tally);
+                }
+                d.answer = Some(Box::new(match back {
+                    Some(back) => Reply {
+                        status: 303,
+                        headers: vec![("location", back), ("cache-control", "no-store".to_string())],
+                        body: String::new(),
+                    },
+                    None => simple_reply(401, "challenge", &d.reasons, head),
+                }));
+            }
+        }
+    }
+
+    /// The step-up page's fallback: a proof of work for this session.
+    fn pow_endpoint(&mut self, d: &mut Decision, head: &Head, now: u64) {
+        let key = session_key(&self.policy.session, head, d.client_ip);
+        d.session = Some(key.id);
+        d.authenticated = key.authenticated;
+        let back = challenge::query_param(head.query(), "return").filter(|r| challenge::safe_return(r).is_some());
+        if self.sessions.get(key, now).challenge_failed {
+            return blocked(d, &mut self.tally);
+        }
+        d.verdict = Verdict::Challenge(ChallengeType::ProofOfWork);
+        d.reasons.push("step_up_fallback");
+        self.issue(d, ChallengeType::ProofOfWork, key, head, back, now);
+    }
+
     fn record(&mut self, d: Decision) -> Decision {
         self.tally.bump(match (d.verdict, d.outcome()) {
             (_, "would_block") => Counter::RequestsWouldBlock,
@@ -400,6 +603,7 @@ impl Engine {
             (Verdict::Block, _) => Counter::RequestsBlock,
             (Verdict::RateLimited, _) => Counter::RequestsRateLimited,
             (Verdict::Challenge(_), _) => Counter::RequestsChallenge,
+            (Verdict::Serve, _) => Counter::RequestsServe,
         });
         d
     }
@@ -409,6 +613,7 @@ impl Engine {
         self.limiter.sweep(now, SWEEP_BATCH);
         self.sessions.sweep(now, SWEEP_BATCH);
         self.sequences.sweep(now, SWEEP_BATCH);
+        self.gate.sweep(now);
         if let Some(d) = &mut self.detector {
             d.sweep(now, SWEEP_BATCH);
         }
@@ -439,6 +644,42 @@ impl Engine {
                 + self.sessions.heap_bytes()
                 + self.campaigns.len() * 48,
         }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StepUpCall {
+    Options,
+    Verify,
+}
+
+/// Records an accepted solution on the decision: its time, and the token for the response.
+fn passed(d: &mut Decision, p: &challenge::Passed, gate: &Gate) {
+    d.solve_ms = Some(p.solve_ms);
+    d.reasons.push("pow_passed");
+    if p.suspicious {
+        d.reasons.push("pow_solved_too_fast");
+    }
+    if let Some(t) = &p.token {
+        d.clearance = Some(Box::new((gate.cookie(t), t.clone())));
+    }
+}
+
+fn blocked(d: &mut Decision, tally: &mut Tally) {
+    tally.bump(Counter::BlockedChallengeFailed);
+    d.verdict = Verdict::Block;
+    d.score = 1.0;
+    d.reasons.push("challenge_failed");
+}
+
+/// A small JSON answer from botgate's own endpoints.
+fn simple_reply(status: u32, verdict: &str, reasons: &[&str], head: &Head) -> Reply {
+    let id = head.first("x-request-id").and_then(|v| std::str::from_utf8(v).ok()).unwrap_or("");
+    let body = serde_json::json!({ "verdict": verdict, "reasons": reasons, "request_id": id }).to_string() + "\n";
+    Reply {
+        status,
+        headers: vec![("content-type", "application/json".to_string()), ("cache-control", "no-store".to_string())],
+        body,
     }
 }
 

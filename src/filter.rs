@@ -11,14 +11,15 @@
 
 #![allow(unsafe_code)] // `proxy_wasm::main!` exports the `#[no_mangle]` entry point.
 
+use crate::challenge::{Consume, NonceStore};
 use crate::decide::{Decision, FollowUp};
 use crate::engine::{Begin, Engines, Footprint, Pending, Route};
 use crate::policy::{self, Severity};
 use crate::signals::{parse_peer, Head};
-use crate::telemetry::{Counter, Tally, COUNTER_NAMES, GAUGE_NAMES, SCORE_HISTOGRAM};
+use crate::telemetry::{Counter, Tally, COUNTER_NAMES, GAUGE_NAMES, SCORE_HISTOGRAM, SOLVE_HISTOGRAM};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, MetricType};
+use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, MetricType, Status};
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::{Duration, UNIX_EPOCH};
@@ -40,6 +41,7 @@ struct Metrics {
     gauges: Vec<u32>,
     reported: Vec<u64>,
     score: Option<u32>,
+    solve_ms: Option<u32>,
 }
 
 impl Metrics {
@@ -50,6 +52,7 @@ impl Metrics {
             gauges: GAUGE_NAMES.iter().filter_map(|n| define(MetricType::Gauge, n)).collect(),
             reported: vec![0; GAUGE_NAMES.len()],
             score: define(MetricType::Histogram, SCORE_HISTOGRAM),
+            solve_ms: define(MetricType::Histogram, SOLVE_HISTOGRAM),
         }
     }
 
@@ -116,7 +119,11 @@ impl RootContext for Root {
             log::error!("botgate: policy refused ({} errors); see above", parsed.errors().count());
             return false;
         };
-        let engines = Engines::new(policy);
+        let mut engines = Engines::new(policy);
+        SharedNonces::prepare();
+        for engine in engines.iter_mut() {
+            engine.set_nonce_store(Box::new(SharedNonces));
+        }
         match &self.worker {
             // A reconfiguration keeps the metric ids and starts the windows afresh.
             Some(w) => w.borrow_mut().engines = engines,
@@ -154,6 +161,7 @@ impl RootContext for Root {
             head: Head::default(),
             pending: None,
             follow_up: None,
+            clearance: None,
         }))
     }
 
@@ -172,6 +180,8 @@ struct Request {
     pending: Option<Pending>,
     /// Set when the request went upstream: the response status feeds the session.
     follow_up: Option<FollowUp>,
+    /// A clearance earned by this request: (Set-Cookie value, token) for the response.
+    clearance: Option<Box<(String, String)>>,
 }
 
 impl Context for Request {}
@@ -233,6 +243,11 @@ impl HttpContext for Request {
     }
 
     fn on_http_response_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
+        if let Some(c) = self.clearance.take() {
+            let (cookie, token) = *c;
+            let _ = hostcalls::add_map_value(MapType::HttpResponseHeaders, "set-cookie", &cookie);
+            let _ = hostcalls::set_map_value(MapType::HttpResponseHeaders, "x-botgate-clearance", Some(&token));
+        }
         let (Some(worker), Some(follow_up)) = (self.worker.clone(), self.follow_up.take()) else {
             return Action::Continue;
         };
@@ -264,8 +279,9 @@ impl Request {
 
     /// Records the evidence, then answers locally or lets the request go on with the verdict
     /// headers.
-    fn carry_out(&mut self, worker: &Shared, d: Decision, profile: &str) -> Action {
+    fn carry_out(&mut self, worker: &Shared, mut d: Decision, profile: &str) -> Action {
         self.follow_up = d.follow_up;
+        self.clearance = d.clearance.take();
         let request_id = self.head.first("x-request-id").and_then(|v| std::str::from_utf8(v).ok()).unwrap_or("");
         let mut evidence = d.evidence(request_id);
         if !profile.is_empty() {
@@ -288,6 +304,9 @@ impl Request {
             if let Some(id) = w.metrics.score {
                 let _ = hostcalls::record_metric(id, (d.score * 1000.0).round() as u64);
             }
+            if let (Some(id), Some(ms)) = (w.metrics.solve_ms, d.solve_ms) {
+                let _ = hostcalls::record_metric(id, ms);
+            }
         }
         if let Some(reply) = d.reply(request_id) {
             let headers: Vec<(&str, &str)> = reply.headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -301,6 +320,74 @@ impl Request {
             let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, name, Some(value));
         }
         Action::Continue
+    }
+}
+
+/// Proof-of-work nonces spent in Envoy's shared data, so a solution is spent for every worker.
+///
+/// Shared data has no delete, so keys are a fixed ring: `botgate/v1/pow/<slot>/<shard>`, a slot
+/// per minute of expiry (64 of them, longer than the longest challenge lifetime) and a shard per
+/// nonce's first hex digit. A value is `<epoch>:` and the spent nonces; a value from an older
+/// epoch is stale and counts as empty. Spending is get, then set with the CAS value: of two
+/// workers spending one nonce, exactly one wins.
+struct SharedNonces;
+
+const NONCE_SLOT_MS: u64 = 60_000;
+const NONCE_SLOTS: u64 = 64;
+const NONCE_SHARDS: &[u8; 16] = b"0123456789abcdef";
+/// Spent nonces per key (2,048 × 16 shards per minute of expiries); past it, solutions wait.
+const NONCES_PER_KEY: usize = 2048;
+const NONCE_LEN: usize = 32;
+
+impl SharedNonces {
+    fn key(slot: u64, shard: u8) -> String {
+        format!("botgate/v1/pow/{slot}/{}", char::from(shard))
+    }
+
+    /// Creates the ring's keys once, so every later write goes through CAS (a set on a missing
+    /// key ignores CAS).
+    fn prepare() {
+        for slot in 0..NONCE_SLOTS {
+            for &shard in NONCE_SHARDS {
+                let key = Self::key(slot, shard);
+                if let Ok((None, None)) = hostcalls::get_shared_data(&key) {
+                    let _ = hostcalls::set_shared_data(&key, Some(b"0:"), None);
+                }
+            }
+        }
+    }
+}
+
+impl NonceStore for SharedNonces {
+    fn consume(&mut self, nonce: &str, expires_ms: u64, _now_ms: u64) -> Consume {
+        let (Some(&shard), true) = (nonce.as_bytes().first(), nonce.len() == NONCE_LEN) else {
+            return Consume::Unavailable;
+        };
+        let epoch = expires_ms / NONCE_SLOT_MS;
+        let key = Self::key(epoch % NONCE_SLOTS, shard.to_ascii_lowercase());
+        for _ in 0..8 {
+            let Ok((value, cas)) = hostcalls::get_shared_data(&key) else { return Consume::Unavailable };
+            let value = value.unwrap_or_default();
+            let prefix = format!("{epoch}:");
+            let spent = value.strip_prefix(prefix.as_bytes()).unwrap_or(b"");
+            if spent.chunks(NONCE_LEN).any(|n| n == nonce.as_bytes()) {
+                return Consume::Replayed;
+            }
+            if spent.len() / NONCE_LEN >= NONCES_PER_KEY {
+                log::warn!("botgate: proof-of-work nonce store full for this minute; solutions refused");
+                return Consume::Unavailable;
+            }
+            let mut next = Vec::with_capacity(prefix.len() + spent.len() + NONCE_LEN);
+            next.extend_from_slice(prefix.as_bytes());
+            next.extend_from_slice(spent);
+            next.extend_from_slice(nonce.as_bytes());
+            match hostcalls::set_shared_data(&key, Some(&next), cas) {
+                Ok(()) => return Consume::Fresh,
+                Err(Status::CasMismatch) => continue,
+                Err(_) => return Consume::Unavailable,
+            }
+        }
+        Consume::Unavailable
     }
 }
 

@@ -6,6 +6,7 @@
 
 pub mod allow;
 pub mod behaviour;
+pub mod challenge;
 pub mod decide;
 pub mod detect;
 pub mod engine;
@@ -13,6 +14,7 @@ pub mod fasthash;
 pub mod iptable;
 pub mod lru;
 pub mod mac;
+pub mod pages;
 pub mod policy;
 pub mod pow;
 pub mod ratelimit;

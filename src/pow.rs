@@ -5,8 +5,6 @@
 //! key, can verify one. Single use within an Envoy is the shell's job (shared data, CAS on the
 //! nonce); this module says which nonce to consume. Solutions are checked for form and length
 //! before anything is hashed.
-//!
-//! Not yet wired into the request path: that is the challenge tier's work.
 
 use crate::mac;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -17,8 +15,9 @@ use sha2::{Digest, Sha256};
 pub const MAX_CHALLENGE_LEN: usize = 256;
 /// Longest solution accepted: a decimal counter.
 pub const MAX_SOLUTION_LEN: usize = 20;
-/// Solves faster than this after issue are flagged (a precomputed answer, not work).
-pub const MIN_SOLVE_MS: u64 = 1;
+/// Hashes per millisecond of a fast native solver: a solve that beats it was precomputed or very
+/// lucky (it is flagged, not refused).
+const FAST_HASHES_PER_MS: u64 = 50_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PowError {
@@ -38,6 +37,8 @@ pub struct Solved {
     pub difficulty: u8,
     /// Milliseconds between issue and solve.
     pub solve_ms: u64,
+    /// When the challenge expires (until then its nonce must stay spent).
+    pub expires_ms: u64,
     /// Solved impossibly fast after issue.
     pub suspicious: bool,
 }
@@ -98,7 +99,14 @@ pub fn verify(
         return Err(PowError::Unsolved);
     }
     let solve_ms = now_ms.saturating_sub(expires.saturating_sub(ttl_ms));
-    Ok(Solved { nonce: (*nonce).to_string(), difficulty, solve_ms, suspicious: solve_ms < MIN_SOLVE_MS })
+    let suspicious = impossibly_fast(difficulty, solve_ms);
+    Ok(Solved { nonce: (*nonce).to_string(), difficulty, solve_ms, expires_ms: expires, suspicious })
+}
+
+/// Whether a solve beat what a fast native solver (50 million hashes/s) needs on average,
+/// 16^difficulty hashes: under 1 ms at difficulty 4, 20 ms at 5, 335 ms at 6.
+pub fn impossibly_fast(difficulty: u8, solve_ms: u64) -> bool {
+    solve_ms < (16u64.saturating_pow(u32::from(difficulty)) / FAST_HASHES_PER_MS).max(1)
 }
 
 /// Whether `sha256(challenge + solution)` in hex starts with `difficulty` zeros.

@@ -92,6 +92,10 @@ pub struct Session {
     /// Bit `i`: the prior step of sequence rule `i` has been seen.
     pub seen_steps: u32,
     pub failed_challenges: u8,
+    /// Puzzles and step-ups handed out since the last pass.
+    pub challenges_issued: u8,
+    /// Cleared by a passed challenge or a valid token until then (ms); this worker's memory.
+    pub cleared_until: u64,
     /// Set once a challenge is failed for good: blocked for the session's remaining lifetime.
     pub challenge_failed: bool,
 }

@@ -38,6 +38,18 @@ counters! {
     ApiContractExceeded => "botgate_rate_limited_total.scope.api_contract",
     ChallengesPowIssued => "botgate_challenges_total.type.proof_of_work.result.issued",
     ChallengesWebauthnIssued => "botgate_challenges_total.type.webauthn_step_up.result.issued",
+    ChallengesPowPassed => "botgate_challenges_total.type.proof_of_work.result.passed",
+    ChallengesWebauthnPassed => "botgate_challenges_total.type.webauthn_step_up.result.passed",
+    ChallengesPowFailed => "botgate_challenges_total.type.proof_of_work.result.failed",
+    ChallengesWebauthnFailed => "botgate_challenges_total.type.webauthn_step_up.result.failed",
+    ChallengesPowTooFast => "botgate_challenges_total.type.proof_of_work.result.too_fast",
+    ChallengeFailExpired => "botgate_challenge_failures_total.reason.expired",
+    ChallengeFailReplayed => "botgate_challenge_failures_total.reason.replayed",
+    ChallengeFailBinding => "botgate_challenge_failures_total.reason.wrong_client",
+    ChallengeFailInvalid => "botgate_challenge_failures_total.reason.invalid",
+    ClearanceAccepted => "botgate_clearance_total.result.accepted",
+    ClearanceRefused => "botgate_clearance_total.result.refused",
+    RequestsServe => "botgate_requests_total.outcome.serve",
     EvictionsSessions => "botgate_evictions_total.table.sessions",
     EvictionsClients => "botgate_evictions_total.table.clients",
     EvictionsFingerprints => "botgate_evictions_total.table.fingerprints",
@@ -82,6 +94,8 @@ pub const GAUGE_NAMES: &[&str] = &[
 
 /// Bot scores are recorded ×1000 (histograms take whole numbers).
 pub const SCORE_HISTOGRAM: &str = "botgate_score";
+/// Milliseconds from a puzzle's issue to its accepted solution.
+pub const SOLVE_HISTOGRAM: &str = "botgate_challenge_solve_ms";
 
 /// Counter deltas since the last flush.
 #[derive(Debug, Clone)]

@@ -7,8 +7,6 @@
 //! configured key (or the one named by `kid`), then checks expiry with a small skew, scope,
 //! session and binding. A backend that ran its own step-up (WebAuthn) mints the same token with
 //! the shared key (`botgate token mint`).
-//!
-//! Not yet wired into the request path: that is the challenge tier's work.
 
 use crate::mac;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -120,22 +118,20 @@ pub fn verify(token: &str, keys: &[Key], expect: &Expect<'_>) -> Result<Claims, 
     Ok(claims)
 }
 
-/// The coarse client binding: the user agent and the client's network (/16 for IPv4, /32 for
-/// IPv6). A phone moving between cells of one carrier usually stays inside one such network; a
-/// token copied to another machine or browser does not verify.
+/// The coarse client binding: the first 16 hex digits of SHA-256 over the client's network
+/// (/16 for IPv4, /32 for IPv6, in CIDR form such as `203.0.0.0/16`), a `|`, and the user agent.
+/// A phone moving between cells of one carrier usually stays inside one such network; a token
+/// copied to another network or browser does not verify. Backends need not compute it: botgate
+/// sends it to the step-up endpoints as `x-botgate-binding`.
 pub fn client_binding(user_agent: &[u8], ip: Option<IpAddr>) -> String {
-    let network: [u8; 4] = match ip.map(crate::signals::canonical) {
-        Some(IpAddr::V4(a)) => {
-            let o = a.octets();
-            [4, o[0], o[1], 0]
-        }
-        Some(IpAddr::V6(a)) => {
-            let o = a.octets();
-            [o[0], o[1], o[2], o[3]]
-        }
-        None => [0; 4],
+    use sha2::{Digest, Sha256};
+    let network = match ip.map(crate::signals::canonical) {
+        Some(IpAddr::V4(a)) => ipnet::Ipv4Net::new(a, 16).map(|n| n.trunc().to_string()).unwrap_or_default(),
+        Some(IpAddr::V6(a)) => ipnet::Ipv6Net::new(a, 32).map(|n| n.trunc().to_string()).unwrap_or_default(),
+        None => String::new(),
     };
-    format!("{:016x}", crate::fasthash::hash(&[b"bnd", user_agent, &network]))
+    let digest = Sha256::new().chain_update(network.as_bytes()).chain_update(b"|").chain_update(user_agent).finalize();
+    mac::hex(digest.get(..8).unwrap_or(&[]))
 }
 
 #[cfg(test)]
@@ -214,5 +210,8 @@ mod tests {
         assert_eq!(a, client_binding(ua, "203.0.200.9".parse().ok()));
         assert_ne!(a, client_binding(ua, "198.51.100.7".parse().ok()));
         assert_ne!(a, client_binding(b"curl/8", "203.0.113.7".parse().ok()));
+        // The documented algorithm, as a backend would compute it.
+        let d = <sha2::Sha256 as sha2::Digest>::digest(b"203.0.0.0/16|Mozilla/5.0");
+        assert_eq!(a, crate::mac::hex(&d[..8]));
     }
 }

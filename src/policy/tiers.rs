@@ -21,6 +21,7 @@ pub struct Tiers {
     pub default_type: ChallengeType,
     pub fallback_type: ChallengeType,
     pub clearance: Clearance,
+    pub settings: ChallengeSettings,
     pub block: Vec<BlockRule>,
 }
 
@@ -120,14 +121,49 @@ impl ChallengeType {
     }
 }
 
+/// `clearance_token`: what a passed challenge earns.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Clearance {
     pub ttl_minutes: u64,
+    /// Signing keys: the first signs, all verify (rotation). They also sign proof-of-work
+    /// challenges, whose form (`v1.…`) cannot be mistaken for a token's (`eyJ…`).
+    pub keys: Vec<crate::token::Key>,
+    /// The cookie's `Secure` attribute (turn off only for plain-HTTP demos).
+    pub cookie_secure: bool,
 }
 
 impl Default for Clearance {
     fn default() -> Self {
-        Clearance { ttl_minutes: 30 }
+        Clearance { ttl_minutes: 30, keys: Vec::new(), cookie_secure: true }
+    }
+}
+
+/// `proof_of_work`, `webauthn_step_up` and the failure limits of the challenge tier.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChallengeSettings {
+    /// Leading hex zeros asked of a first attempt (raised after failures and for high scores).
+    pub difficulty: u8,
+    pub expires_seconds: u64,
+    /// Failed or expired submissions before the session is `challenge_failed`.
+    pub max_failures: u8,
+    /// Challenges issued to one session without a pass before it is `challenge_failed`: a
+    /// client that reloads forever instead of solving stops getting new puzzles.
+    pub max_attempts: u8,
+    /// The backend's WebAuthn endpoints, called by the step-up page.
+    pub webauthn_options_url: Option<String>,
+    pub webauthn_verify_url: Option<String>,
+}
+
+impl Default for ChallengeSettings {
+    fn default() -> Self {
+        ChallengeSettings {
+            difficulty: 4,
+            expires_seconds: 300,
+            max_failures: 3,
+            max_attempts: 10,
+            webauthn_options_url: None,
+            webauthn_verify_url: None,
+        }
     }
 }
 
@@ -167,10 +203,14 @@ pub fn read(o: Obj<'_>) -> Tiers {
             }
         }
         if let Some(ct) = ch.obj("clearance_token") {
-            tiers.clearance.ttl_minutes = ct.u64_in("ttl_minutes", 30, 1, 7 * 24 * 60);
-            ct.choice("scope", "session_id", &["session_id", "session"]);
-            ct.choice("algorithm", "HS256", &["HS256"]);
-            ct.finish();
+            tiers.clearance = read_clearance(ct);
+        }
+        tiers.settings = read_settings(&ch);
+        if !tiers.challenge.is_empty() && tiers.clearance.keys.is_empty() {
+            ch.ctx.warn(
+                &ch.child_path("clearance_token"),
+                "no keys: challenges are issued but cannot be passed (add clearance_token.keys)",
+            );
         }
         ch.finish();
     }
@@ -184,6 +224,53 @@ pub fn read(o: Obj<'_>) -> Tiers {
     }
     o.finish();
     tiers
+}
+
+fn read_clearance(ct: Obj<'_>) -> Clearance {
+    let ttl_minutes = ct.u64_in("ttl_minutes", 30, 1, 7 * 24 * 60);
+    ct.choice("scope", "session_id", &["session_id", "session"]);
+    ct.choice("algorithm", "HS256", &["HS256"]);
+    let mut keys = Vec::new();
+    for (path, v) in ct.array("keys") {
+        let Some(k) = Obj::new(ct.ctx, path, v) else { continue };
+        let id = k.string("id").unwrap_or("").to_string();
+        if let Some(secret) = secret(&k, "secret", "secret_env") {
+            if secret.len() < 32 {
+                k.ctx.error(&k.path, "a clearance key needs at least 32 bytes (HS256 keys as long as the hash)");
+            } else {
+                keys.push(crate::token::Key { id, secret });
+            }
+        }
+        k.finish();
+    }
+    let cookie_secure = ct.bool("cookie_secure", true);
+    ct.finish();
+    Clearance { ttl_minutes, keys, cookie_secure }
+}
+
+fn read_settings(ch: &Obj<'_>) -> ChallengeSettings {
+    let mut s = ChallengeSettings::default();
+    if let Some(p) = ch.obj("proof_of_work") {
+        s.difficulty = p.u64_in("difficulty", 4, 1, 6) as u8;
+        s.expires_seconds = p.u64_in("expires_seconds", 300, 10, 3600);
+        p.finish();
+    }
+    if let Some(w) = ch.obj("webauthn_step_up") {
+        for (key, slot) in [("options_url", &mut s.webauthn_options_url), ("verify_url", &mut s.webauthn_verify_url)] {
+            match w.string(key) {
+                Some(u) if u.starts_with('/') && !u.starts_with("//") => *slot = Some(u.to_string()),
+                Some(_) => w.ctx.error(&w.child_path(key), "a path on this site, starting with /"),
+                None => {}
+            }
+        }
+        if s.webauthn_options_url.is_none() || s.webauthn_verify_url.is_none() {
+            w.ctx.warn(&w.path, "needs options_url and verify_url: the step-up page cannot call the backend");
+        }
+        w.finish();
+    }
+    s.max_failures = ch.u64_in("max_failures", 3, 1, 20) as u8;
+    s.max_attempts = ch.u64_in("max_attempts", 10, 1, 100) as u8;
+    s
 }
 
 fn challenge_type(o: &Obj<'_>, key: &'static str, default: &'static str) -> ChallengeType {
