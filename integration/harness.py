@@ -19,6 +19,8 @@ ENVOY = os.environ.get("ENVOY", str(ROOT / ".venv" / "bin" / "envoy"))
 WASM = ROOT / "target" / "wasm32-wasip1" / "release" / "botgate.wasm"
 BOTGATE = ROOT / "target" / "release" / "botgate"
 EXAMPLE_POLICY = ROOT / "envoy" / "policy.example.json"
+# The example policy reads its clearance key from this variable; every test Envoy gets it.
+TEST_CLEARANCE_KEY = "integration-clearance-key-0123456789abcdef"
 
 
 def free_port():
@@ -76,7 +78,7 @@ class Envoy:
             [ENVOY, "-c", str(self.dir / "envoy.yaml"), "--concurrency", str(concurrency),
              "--disable-hot-restart", "--file-flush-interval-msec", "100", "--log-level", "info",
              "--log-path", str(self.log)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **(env or {})})
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "BOTGATE_CLEARANCE_KEY": TEST_CLEARANCE_KEY, **(env or {})})
         if wait and not self.wait_ready():
             out = self.log_text()
             self.close()
@@ -132,6 +134,9 @@ class Envoy:
 
     def get(self, path="/", **kw):
         return self.request("GET", path, **kw)
+
+    def post(self, path="/", body=b"", **kw):
+        return self.request("POST", path, body=body, **kw)
 
     # --- Evidence -----------------------------------------------------------------------------
     def stats(self):
