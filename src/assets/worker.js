@@ -1,5 +1,6 @@
 // botgate proof of work: find a decimal counter n such that sha256(challenge + n), in hex,
-// starts with `difficulty` zeros. Digests run in batches so WebCrypto's promises overlap.
+// starts with `difficulty` zeros. Each worker tries start, start + step, …; digests run in
+// batches so WebCrypto's promises overlap.
 "use strict";
 const BATCH = 256;
 
@@ -12,18 +13,19 @@ function leadingZeros(bytes, n) {
 }
 
 self.onmessage = async (event) => {
-  const { challenge, difficulty } = event.data;
+  const { challenge, difficulty, start, step } = event.data;
   const encoder = new TextEncoder();
-  for (let base = 0; ; base += BATCH) {
+  for (let k = 0; ; k += BATCH) {
+    const candidates = Array.from({ length: BATCH }, (_, i) => start + (k + i) * step);
     const digests = await Promise.all(
-      Array.from({ length: BATCH }, (_, i) => crypto.subtle.digest("SHA-256", encoder.encode(challenge + (base + i))))
+      candidates.map((n) => crypto.subtle.digest("SHA-256", encoder.encode(challenge + n)))
     );
     for (let i = 0; i < BATCH; i++) {
       if (leadingZeros(new Uint8Array(digests[i]), difficulty)) {
-        self.postMessage({ done: true, solution: String(base + i), tried: base + i + 1 });
+        self.postMessage({ done: true, solution: String(candidates[i]), tried: BATCH });
         return;
       }
     }
-    self.postMessage({ done: false, tried: base + BATCH });
+    self.postMessage({ done: false, tried: BATCH });
   }
 };

@@ -1,0 +1,109 @@
+"""A real browser for tests: Debian's headless Chromium, driven over the DevTools protocol.
+
+Started and stopped by PID by the test itself, with a throw-away profile; nothing leaves loopback.
+"""
+import base64
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import tempfile
+import time
+import urllib.request
+
+import websocket
+
+CHROMIUM = os.environ.get("CHROMIUM", shutil.which("chromium") or "chromium")
+
+
+class Chromium:
+    def __init__(self, user_agent=None, lang="en-GB"):
+        self.dir = pathlib.Path(tempfile.mkdtemp(prefix="botgate-chromium-"))
+        args = [CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--disable-extensions", "--no-first-run", "--no-default-browser-check", "--mute-audio",
+                f"--lang={lang}", f"--user-data-dir={self.dir}", "--remote-debugging-port=0",
+                "--window-size=1024,768", "about:blank"]
+        if user_agent:
+            args.insert(1, f"--user-agent={user_agent}")
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.ws = None
+        self._id = 0
+        try:
+            self.ws = websocket.create_connection(self._page_socket(), timeout=60, suppress_origin=True)
+            self.call("Page.enable")
+            self.call("Runtime.enable")
+        except Exception:
+            self.close()
+            raise
+
+    def _page_socket(self, timeout=30.0):
+        port_file = self.dir / "DevToolsActivePort"
+        deadline = time.time() + timeout
+        while not port_file.exists() or not port_file.read_text().strip():
+            if self.proc.poll() is not None or time.time() > deadline:
+                raise RuntimeError("chromium did not start")
+            time.sleep(0.1)
+        port = port_file.read_text().split()[0]
+        while time.time() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=2) as r:
+                    pages = [t for t in json.load(r) if t.get("type") == "page"]
+                if pages:
+                    return pages[0]["webSocketDebuggerUrl"]
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("chromium has no page target")
+
+    def call(self, method, **params):
+        self._id += 1
+        self.ws.send(json.dumps({"id": self._id, "method": method, "params": params}))
+        while True:
+            msg = json.loads(self.ws.recv())
+            if msg.get("id") == self._id:
+                if "error" in msg:
+                    raise RuntimeError(f"{method}: {msg['error']}")
+                return msg.get("result", {})
+
+    def extra_headers(self, headers):
+        """Sent with every request from now on (e.g. an `x-forwarded-for` naming a client)."""
+        self.call("Network.enable")
+        self.call("Network.setExtraHTTPHeaders", headers=headers)
+
+    def navigate(self, url):
+        self.call("Page.navigate", url=url)
+
+    def eval(self, expression):
+        r = self.call("Runtime.evaluate", expression=expression, returnByValue=True)
+        return r.get("result", {}).get("value")
+
+    def wait_for(self, expression, timeout=60.0):
+        """Polls `expression` until it is truthy; returns its value (None on timeout)."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                value = self.eval(expression)
+                if value:
+                    return value
+            except RuntimeError:
+                pass  # a navigation replaced the context mid-call
+            time.sleep(0.1)
+        return None
+
+    def screenshot(self, path):
+        data = self.call("Page.captureScreenshot", format="png")["data"]
+        pathlib.Path(path).write_bytes(base64.b64decode(data))
+
+    def close(self):
+        if self.ws:
+            self.ws.close()
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)

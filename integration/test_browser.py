@@ -1,0 +1,76 @@
+"""The proof-of-work interstitial in a real browser (Debian's headless Chromium) through real
+Envoy: the protected page loads, solves in a Web Worker, lands on the upstream page, and the next
+navigation is not challenged. A screenshot of the interstitial is kept as a test artifact."""
+import json
+import pathlib
+import shutil
+
+import pytest
+
+from browser import CHROMIUM, Chromium
+
+ARTIFACTS = pathlib.Path(__file__).resolve().parent / "artifacts"
+
+pytestmark = pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason="chromium is not installed (make system-deps)")
+
+
+def protected(policy):
+    """The example policy, with /members challenged at any score below the block threshold."""
+    policy["tiers"]["challenge"]["conditions"].insert(0, {"bot_score_range": [0.0, 0.85], "endpoint_in": ["/members"]})
+    return policy
+
+
+def solve_in_browser(e, browser, path):
+    """Navigates to `path` on Envoy; returns (interstitial seen, landed page's echo)."""
+    base = f"http://127.0.0.1:{e.port}"
+    browser.navigate(base + path)
+    saw_page = browser.wait_for("document.getElementById('botgate') !== null || "
+                                "document.getElementById('asked') !== null", timeout=30)
+    interstitial = bool(browser.eval("document.getElementById('botgate') !== null"))
+    landed = browser.wait_for("document.getElementById('asked') && document.getElementById('echo').textContent",
+                              timeout=120)
+    assert saw_page and landed, browser.eval("document.documentElement.outerHTML")
+    return interstitial, json.loads(landed)
+
+
+def test_browser_solves_the_interstitial_and_is_not_asked_again(envoy_with, example_policy):
+    e = envoy_with(protected(example_policy))
+    browser = Chromium()
+    try:
+        base = f"http://127.0.0.1:{e.port}"
+        browser.navigate(base + "/members?tab=1")
+        assert browser.wait_for("document.getElementById('progress') !== null", timeout=30), \
+            browser.eval("document.documentElement.outerHTML")
+        ARTIFACTS.mkdir(exist_ok=True)
+        browser.screenshot(ARTIFACTS / "interstitial.png")
+
+        landed = browser.wait_for("document.getElementById('asked') && document.getElementById('echo').textContent",
+                                  timeout=120)
+        assert landed, browser.eval("document.documentElement.outerHTML")
+        echo = json.loads(landed)
+        assert echo["path"] == "/members?tab=1", "continued to the page first asked for, with its query"
+        headers = dict(echo["headers"])
+        assert "cleared" in headers["x-botgate-reasons"] and headers["x-botgate-tier"] == "pass", headers
+        assert "botgate_clearance=" in headers.get("cookie", ""), "the clearance cookie is sent upstream as set"
+
+        interstitial, echo = solve_in_browser(e, browser, "/members?tab=2")
+        assert not interstitial, "the next navigation is not challenged"
+        assert echo["path"] == "/members?tab=2"
+
+        assert e.wait_metric("botgate_challenges_total", lambda v: v >= 1, type="proof_of_work", result="passed") == 1
+        assert e.metric("botgate_challenges_total", type="proof_of_work", result="issued") == 1
+        solved = [x["botgate"] for x in e.access_entries(want=6)
+                  if x["botgate"] and "pow_passed" in x["botgate"]["reasons"]]
+        assert len(solved) == 1 and solved[0]["solve_ms"] > 0
+        (ARTIFACTS / "browser-solve.json").write_text(json.dumps({"difficulty": 4, "solve_ms": solved[0]["solve_ms"]}))
+    finally:
+        browser.close()
+
+
+def test_a_page_without_javascript_never_reaches_the_upstream(envoy_with, example_policy):
+    e = envoy_with(protected(example_policy))
+    for _ in range(3):
+        status, headers, body = e.get("/members", headers={"accept": "text/html", "user-agent": "Mozilla/5.0",
+                                                           "x-forwarded-for": "203.0.113.200"})
+        assert status == 401 and b"Hello from the upstream" not in body
+    assert e.wait_metric("botgate_requests_total", lambda v: v >= 3, outcome="challenge") == 3
