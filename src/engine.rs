@@ -7,7 +7,7 @@
 //! clock and carries out the decision.
 
 use crate::allow::{Allow, Allowlist};
-use crate::behaviour::{self, Campaigns, Signal};
+use crate::behaviour::{self, Campaigns, Fetch, Rendering, Signal};
 use crate::decide::{Decision, FollowUp, Verdict};
 use crate::detect::Detector;
 use crate::policy::{BlockCondition, ChallengeType, DetectorAction, Mode, Policy, RiskTier};
@@ -31,6 +31,7 @@ pub struct Engine {
     sessions: Sessions,
     sequences: Sequences,
     campaigns: Campaigns,
+    rendering: Rendering,
     /// Counter deltas for the shell to flush.
     pub tally: Tally,
     reported_evictions: [u64; 4],
@@ -93,6 +94,7 @@ impl Engine {
             sessions: Sessions::new(&policy.session),
             sequences: Sequences::new(policy.sequence_rules.clone(), limits.max_clients),
             campaigns: Campaigns::new(limits.max_fingerprints),
+            rendering: Rendering::default(),
             policy,
             tally: Tally::default(),
             reported_evictions: [0; 4],
@@ -244,8 +246,13 @@ impl Engine {
         let key = session_key(&self.policy.session, head, pending.client);
         let session = self.sessions.get(key, now);
         session.record(now, path, tier <= RiskTier::High);
+        let fetch = behaviour::fetch_kind(head);
+        session.record_fetch(fetch);
+        if matches!(fetch, Fetch::Navigation { .. }) && session.navigations > 1 {
+            self.rendering.record(session.subresources > 0);
+        }
         let profile = session.profile(now);
-        behaviour::session_signals(&profile, &mut signals);
+        behaviour::session_signals(&profile, self.rendering.site_renders(), &mut signals);
         let broken = self.sequences.check(session, method, path, pending.client, now).map(str::to_string);
         let score = behaviour::combine_into(&self.policy.weights, &signals, &mut d.reasons);
         // A detector in warn mode only observes: what its signal adds is recorded, not enforced.
