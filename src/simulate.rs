@@ -2,12 +2,15 @@
 //! to measure the false-positive and false-negative rates of a policy
 //! (`botgate simulate POLICY.json`).
 //!
-//! Humans browse with real browser headers, irregular think times, varied pages, occasional
-//! typos and 404s; a small share arrive through proxies that strip headers. Bots follow the
-//! campaigns of the bot-management write-ups: credential stuffing (one address, and hundreds of
-//! rotating ones), scraping, inventory hoarding, crawler impersonation, prompt floods, and a
-//! low-and-slow residential-proxy scraper. A session or campaign is "detected" when any of its
-//! requests was challenged or blocked.
+//! Humans browse with real browser headers and fetch metadata, irregular think times, varied
+//! pages, the sub-resources their pages load (or not: warm caches, no scripts), occasional typos
+//! and 404s; some open every page from search results or bookmarks, some send no referer or no
+//! fetch metadata, a few arrive through proxies that strip headers. Bots follow the campaigns of
+//! the bot-management write-ups: credential stuffing (one address, and hundreds of rotating
+//! ones), scraping, inventory hoarding, crawler impersonation, prompt floods, a headless browser
+//! at /login, and low-and-slow residential-proxy scrapers whose tool and proxy rotation are drawn
+//! at random per campaign. A session or campaign is "detected" when any of its requests was
+//! challenged or blocked.
 
 use crate::decide::Verdict;
 use crate::engine::{Begin, Engine};
