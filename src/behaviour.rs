@@ -149,8 +149,97 @@ fn hints_mismatch(head: &Head, ua: &[u8]) -> bool {
     head.first("sec-ch-ua-mobile").is_some_and(|m| m == b"?1") && !ua.contains("mobile")
 }
 
-/// Signals from the session's run of requests.
-pub fn session_signals(p: &Profile, out: &mut Vec<Signal>) {
+/// What a request is to the page that caused it: a navigation (a document the user asked for),
+/// a sub-resource the page itself fetched (script, style, image, XHR), or neither (forms,
+/// unknown). Browsers say so in `sec-fetch-mode`/`sec-fetch-dest`; without them, a GET asking
+/// for HTML is a navigation and a static-looking path or a non-HTML `accept` a sub-resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fetch {
+    /// `cold`: the navigation came from outside the site (`sec-fetch-site: none` or
+    /// `cross-site`; without `sec-fetch-site`, no referer from this host). `None` when the
+    /// client's headers were stripped wholesale, so the missing context says nothing.
+    Navigation {
+        cold: Option<bool>,
+    },
+    Subresource,
+    Other,
+}
+
+/// File endings of the assets a page loads.
+const ASSET_ENDINGS: &[&str] = &[
+    ".js", ".mjs", ".css", ".png", ".jpg", ".jpeg", ".gif", ".webp", ".avif", ".svg", ".ico", ".woff", ".woff2",
+    ".ttf", ".map", ".mp4", ".webm",
+];
+
+pub fn fetch_kind(head: &Head) -> Fetch {
+    let get = matches!(head.method(), b"GET" | b"HEAD");
+    // Speculative loads (prefetch, prerender) are the browser's, not the user's.
+    if head.first("sec-purpose").is_some() || head.first("purpose").is_some() {
+        return Fetch::Other;
+    }
+    match head.first("sec-fetch-mode") {
+        Some(b"navigate") if get => return Fetch::Navigation { cold: cold(head) },
+        Some(b"navigate") => return Fetch::Other,
+        Some(_) => return Fetch::Subresource,
+        None => {}
+    }
+    let path = head.path();
+    let asset = ASSET_ENDINGS.iter().any(|e| ends_with_ignore_case(path, e.as_bytes()));
+    let accept = head.first("accept").unwrap_or(b"");
+    if get && !asset && contains(accept, b"text/html") {
+        return Fetch::Navigation { cold: cold(head) };
+    }
+    let specific = |t: &[u8]| contains(accept, t);
+    if asset
+        || specific(b"application/json")
+        || specific(b"image/")
+        || specific(b"text/css")
+        || head.first("x-requested-with").is_some()
+    {
+        return Fetch::Subresource;
+    }
+    Fetch::Other
+}
+
+fn cold(head: &Head) -> Option<bool> {
+    match head.first("sec-fetch-site") {
+        Some(b"none" | b"cross-site") => return Some(true),
+        Some(_) => return Some(false),
+        None => {}
+    }
+    match head.first("referer") {
+        Some(referer) => {
+            let host = head.first(":authority").or_else(|| head.first("host"));
+            Some(host.is_some_and(|h| !referer_host(referer).eq_ignore_ascii_case(h)))
+        }
+        // No referer and no fetch metadata: cold, unless the client's headers were stripped
+        // wholesale (a proxy that drops `accept-language` drops the referer too).
+        None => head.first("accept-language").is_some().then_some(true),
+    }
+}
+
+/// The `host[:port]` of a referer URL.
+fn referer_host(referer: &[u8]) -> &[u8] {
+    let rest = referer.iter().position(|b| *b == b':').and_then(|i| referer.get(i + 1..)).unwrap_or(referer);
+    let rest = rest.strip_prefix(b"//").unwrap_or(rest);
+    let end = rest.iter().position(|b| matches!(b, b'/' | b'?' | b'#')).unwrap_or(rest.len());
+    rest.get(..end).unwrap_or(rest)
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle))
+}
+
+fn ends_with_ignore_case(s: &[u8], end: &[u8]) -> bool {
+    s.len() >= end.len() && s.get(s.len() - end.len()..).is_some_and(|t| t.eq_ignore_ascii_case(end))
+}
+
+/// Navigations a session must have made before its navigation pattern counts.
+const MIN_NAVIGATIONS: u16 = 4;
+
+/// Signals from the session's run of requests. `site_renders`: most sessions on this worker
+/// fetch their pages' sub-resources through it (see [`Rendering`]).
+pub fn session_signals(p: &Profile, site_renders: bool, out: &mut Vec<Signal>) {
     let mut push = |name, strength: f64| {
         if strength > 0.0 {
             out.push(Signal { name, strength: strength.min(1.0) });
@@ -170,6 +259,52 @@ pub fn session_signals(p: &Profile, out: &mut Vec<Signal>) {
     }
     if p.responses >= 6 {
         push("error_ratio", (p.error_ratio - 0.3) / 0.4);
+    }
+    if p.navigations >= MIN_NAVIGATIONS {
+        // People move through a site by its links (same-origin, with a referer); a client
+        // that jumps to every page from outside (typed, bookmarked, `page.goto`, an HTTP
+        // client) has a list of URLs. The landing navigation is cold for everyone.
+        // People who open page after page from search results or bookmarks exist, so alone
+        // this is weak.
+        let after_first = f64::from(p.navigations - 1);
+        let cold = f64::from(p.cold_navigations);
+        if cold >= 0.9 * after_first {
+            push("cold_navigations", (cold - 2.0) / 8.0);
+            // A browser rendering those pages fetches scripts, styles, images or XHR; a
+            // client that only reads the HTML of a list of URLs does not. People whose cache
+            // holds every asset and whose pages run no script rarely also open a dozen pages
+            // from outside.
+            if site_renders && p.subresources == 0 {
+                push("unrendered_navigations", (cold - 5.0) / 8.0);
+            }
+        }
+    }
+}
+
+/// Whether the pages served through this worker are rendered through it too: the share of
+/// repeat navigations (a session's second and later) whose session has fetched a sub-resource.
+/// A site whose assets come from a CDN sees almost none, and `unrendered_navigations` stays silent.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Rendering {
+    navigations: u32,
+    rendered: u32,
+}
+
+impl Rendering {
+    /// Observations before the share is trusted.
+    const WARM_UP: u32 = 100;
+
+    pub fn record(&mut self, rendered: bool) {
+        if self.navigations >= 4096 {
+            self.navigations /= 2;
+            self.rendered /= 2;
+        }
+        self.navigations += 1;
+        self.rendered += u32::from(rendered);
+    }
+
+    pub fn site_renders(&self) -> bool {
+        self.navigations >= Self::WARM_UP && self.rendered * 2 >= self.navigations
     }
 }
 
@@ -282,6 +417,118 @@ mod tests {
     fn stripped_corporate_proxy_headers_are_ambiguous() {
         let (s, _) = score(&head(&[("user-agent", "Mozilla/5.0 (Windows NT 10.0) Chrome/126.0")]));
         assert!((0.3..0.5).contains(&s), "{s}");
+    }
+
+    const CHROME: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/126.0 Safari/537.36";
+
+    fn nav(site: Option<&str>, referer: Option<&str>) -> Head {
+        let mut h = vec![
+            (":method", "GET"),
+            (":path", "/products/42"),
+            (":authority", "shop.test"),
+            ("user-agent", CHROME),
+            ("accept", "text/html,application/xhtml+xml"),
+            ("accept-language", "en-GB"),
+        ];
+        if let Some(site) = site {
+            h.extend([("sec-fetch-site", site), ("sec-fetch-mode", "navigate"), ("sec-fetch-dest", "document")]);
+        }
+        if let Some(r) = referer {
+            h.push(("referer", r));
+        }
+        head(&h)
+    }
+
+    #[test]
+    fn requests_are_told_apart_by_what_they_are_to_the_page() {
+        let cold = |c| Fetch::Navigation { cold: c };
+        assert_eq!(fetch_kind(&nav(Some("none"), None)), cold(Some(true)));
+        assert_eq!(fetch_kind(&nav(Some("cross-site"), Some("https://www.google.com/"))), cold(Some(true)));
+        assert_eq!(fetch_kind(&nav(Some("same-origin"), None)), cold(Some(false)), "referer turned off");
+        // No fetch metadata (older Safari, HTTP clients): the referer decides.
+        assert_eq!(fetch_kind(&nav(None, Some("https://shop.test/products"))), cold(Some(false)));
+        assert_eq!(fetch_kind(&nav(None, Some("https://elsewhere.test/shop.test"))), cold(Some(true)));
+        assert_eq!(fetch_kind(&nav(None, None)), cold(Some(true)));
+        // Headers stripped wholesale by a proxy: the missing referer says nothing.
+        let stripped = head(&[(":path", "/p"), ("user-agent", CHROME), ("accept", "text/html")]);
+        assert_eq!(fetch_kind(&stripped), cold(None));
+        let sub = |pairs: &[(&str, &str)]| fetch_kind(&head(pairs));
+        assert_eq!(sub(&[(":path", "/a.js"), ("sec-fetch-mode", "no-cors")]), Fetch::Subresource);
+        assert_eq!(sub(&[(":path", "/static/app.CSS"), ("accept", "*/*")]), Fetch::Subresource);
+        assert_eq!(sub(&[(":path", "/ajax/cart"), ("accept", "application/json")]), Fetch::Subresource);
+        assert_eq!(sub(&[(":path", "/products/1"), ("accept", "*/*")]), Fetch::Other);
+        assert_eq!(sub(&[(":method", "POST"), (":path", "/login"), ("sec-fetch-mode", "navigate")]), Fetch::Other);
+        let prefetch = &[(":path", "/p"), ("sec-fetch-mode", "navigate"), ("sec-purpose", "prefetch")];
+        assert_eq!(sub(prefetch), Fetch::Other);
+    }
+
+    /// A session's signals after `navs` navigations (`cold`: how each is started) and `subs`
+    /// sub-resources.
+    fn session(navs: &[Option<bool>], subs: u16, site_renders: bool) -> (f64, Vec<&'static str>) {
+        let mut s = crate::session::Session::default();
+        let at = |i: u64| i * 9_000 + (i * i * 1_237) % 7_000;
+        for (i, cold) in navs.iter().enumerate() {
+            s.record(at(i as u64), format!("/products/{i}").as_bytes(), false);
+            s.record_fetch(Fetch::Navigation { cold: *cold });
+        }
+        for _ in 0..subs {
+            s.record_fetch(Fetch::Subresource);
+        }
+        let mut out = Vec::new();
+        session_signals(&s.profile(at(navs.len() as u64)), site_renders, &mut out);
+        combine(&Weights::default(), &out)
+    }
+
+    #[test]
+    fn a_list_of_urls_read_without_rendering_is_named() {
+        // Low-and-slow scraper: fourteen pages, each opened from nowhere, nothing rendered.
+        let (score, reasons) = session(&[Some(true); 14], 0, true);
+        assert_eq!(reasons, vec!["cold_navigations", "unrendered_navigations"]);
+        // At full strength: inside the medium-tier challenge range, short of a block (0.85):
+        // these two alone ask for proof of work, they never block.
+        assert!((0.75..0.85).contains(&score), "{score}");
+        // Twelve pages reach the medium-tier challenge (0.60); eleven do not.
+        let (score, _) = session(&[Some(true); 12], 0, true);
+        assert!(score >= 0.6, "{score}");
+        let (score, _) = session(&[Some(true); 11], 0, true);
+        assert!(score < 0.6, "{score}");
+    }
+
+    #[test]
+    fn people_who_trip_one_half_stay_below_every_challenge_floor() {
+        // Opening ten search results, each page rendered.
+        let (score, reasons) = session(&[Some(true); 10], 6, true);
+        assert_eq!(reasons, vec!["cold_navigations"]);
+        assert!(score < 0.2, "{score}");
+        // Warm cache and no scripts (reader mode, NoScript), following links.
+        let mut navs = vec![Some(false); 15];
+        navs[0] = Some(true);
+        assert_eq!(session(&navs, 0, true), (0.0, vec![]));
+        // Behind a proxy that strips every header: no evidence either way.
+        assert_eq!(session(&[None; 15], 0, true), (0.0, vec![]));
+        // One link followed among many typed addresses breaks the run.
+        let mut navs = vec![Some(true); 8];
+        navs[4] = Some(false);
+        assert_eq!(session(&navs, 0, true), (0.0, vec![]));
+        // A site whose assets come from a CDN: nothing to miss.
+        let (_, reasons) = session(&[Some(true); 14], 0, false);
+        assert_eq!(reasons, vec!["cold_navigations"]);
+    }
+
+    #[test]
+    fn rendering_is_trusted_once_most_repeat_navigations_render() {
+        let mut r = Rendering::default();
+        for i in 0..99 {
+            r.record(i % 3 != 0);
+        }
+        assert!(!r.site_renders(), "warming up");
+        r.record(true);
+        assert!(r.site_renders());
+        let mut cdn = Rendering::default();
+        for i in 0..5_000 {
+            cdn.record(i % 10 == 0);
+        }
+        assert!(!cdn.site_renders());
     }
 
     #[test]

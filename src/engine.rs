@@ -7,7 +7,7 @@
 //! clock and carries out the decision.
 
 use crate::allow::{Allow, Allowlist};
-use crate::behaviour::{self, Campaigns, Signal};
+use crate::behaviour::{self, Campaigns, Fetch, Rendering, Signal};
 use crate::challenge::{self, Gate, NonceStore, Who};
 use crate::decide::{ChallengeReply, Decision, FollowUp, Issued, Reply, Verdict};
 use crate::detect::Detector;
@@ -33,6 +33,7 @@ pub struct Engine {
     sequences: Sequences,
     campaigns: Campaigns,
     gate: Gate,
+    rendering: Rendering,
     /// Counter deltas for the shell to flush.
     pub tally: Tally,
     reported_evictions: [u64; 4],
@@ -96,6 +97,7 @@ impl Engine {
             sequences: Sequences::new(policy.sequence_rules.clone(), limits.max_clients),
             campaigns: Campaigns::new(limits.max_fingerprints),
             gate: Gate::new(policy.tiers.settings.clone(), policy.tiers.clearance.clone()),
+            rendering: Rendering::default(),
             policy,
             tally: Tally::default(),
             reported_evictions: [0; 4],
@@ -255,8 +257,13 @@ impl Engine {
         let key = session_key(&self.policy.session, head, pending.client);
         let session = self.sessions.get(key, now);
         session.record(now, path, tier <= RiskTier::High);
+        let fetch = behaviour::fetch_kind(head);
+        session.record_fetch(fetch);
+        if matches!(fetch, Fetch::Navigation { .. }) && session.navigations > 1 {
+            self.rendering.record(session.subresources > 0);
+        }
         let profile = session.profile(now);
-        behaviour::session_signals(&profile, &mut signals);
+        behaviour::session_signals(&profile, self.rendering.site_renders(), &mut signals);
         let broken = self.sequences.check(session, method, path, pending.client, now).map(str::to_string);
         if let Some((c, s)) = challenge::header_submission(head) {
             // An API client retrying with its puzzle's solution.

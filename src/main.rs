@@ -77,7 +77,7 @@ fn simulate(file: &str, rest: &[&str]) -> ExitCode {
         eprintln!("{file}: invalid policy (run botgate lint)");
         return ExitCode::from(1);
     };
-    let (humans, per_kind, seed) = (num(0, 10_000), num(1, 20), num(2, 7));
+    let (humans, per_kind, seed) = (num(0, 10_000), num(1, 100), num(2, 7));
     println!("== {file} as written");
     print!("{}", botgate::simulate::run(&policy, humans, per_kind, seed).render());
     println!("== promoted from warn-first to enforce (mode enforce, bot_detector action block)");

@@ -98,6 +98,12 @@ pub struct Session {
     pub cleared_until: u64,
     /// Set once a challenge is failed for good: blocked for the session's remaining lifetime.
     pub challenge_failed: bool,
+    /// Page navigations (see [`crate::behaviour::Fetch`]).
+    pub navigations: u16,
+    /// Navigations after the first that came from outside the site.
+    pub cold_navigations: u16,
+    /// Requests the pages made themselves (assets, XHR).
+    pub subresources: u16,
 }
 
 /// Behaviour figures of a session, for the scorer.
@@ -112,6 +118,9 @@ pub struct Profile {
     pub sensitive_share: f64,
     pub responses: u16,
     pub error_ratio: f64,
+    pub navigations: u16,
+    pub cold_navigations: u16,
+    pub subresources: u16,
 }
 
 impl Session {
@@ -122,6 +131,22 @@ impl Session {
         }
         let path = (crate::fasthash::hash(&[path]) & 0xffff_ffff) as u32;
         self.recent.push_back(Seen { at: now, path, sensitive });
+    }
+
+    /// Counts the request by what it is to the page (navigation, sub-resource).
+    pub fn record_fetch(&mut self, fetch: crate::behaviour::Fetch) {
+        use crate::behaviour::Fetch;
+        match fetch {
+            Fetch::Navigation { cold } => {
+                let first = self.navigations == 0;
+                self.navigations = self.navigations.saturating_add(1);
+                if !first && cold == Some(true) {
+                    self.cold_navigations = self.cold_navigations.saturating_add(1);
+                }
+            }
+            Fetch::Subresource => self.subresources = self.subresources.saturating_add(1),
+            Fetch::Other => {}
+        }
     }
 
     pub fn record_response(&mut self, error: bool) {
@@ -172,6 +197,9 @@ impl Session {
             sensitive_share: share(sensitive),
             responses,
             error_ratio: if responses == 0 { 0.0 } else { f64::from(errors) / f64::from(responses) },
+            navigations: self.navigations,
+            cold_navigations: self.cold_navigations,
+            subresources: self.subresources,
         }
     }
 }

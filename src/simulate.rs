@@ -2,12 +2,15 @@
 //! to measure the false-positive and false-negative rates of a policy
 //! (`botgate simulate POLICY.json`).
 //!
-//! Humans browse with real browser headers, irregular think times, varied pages, occasional
-//! typos and 404s; a small share arrive through proxies that strip headers. Bots follow the
-//! campaigns of the bot-management write-ups: credential stuffing (one address, and hundreds of
-//! rotating ones), scraping, inventory hoarding, crawler impersonation, prompt floods, and a
-//! low-and-slow residential-proxy scraper. A session or campaign is "detected" when any of its
-//! requests was challenged or blocked.
+//! Humans browse with real browser headers and fetch metadata, irregular think times, varied
+//! pages, the sub-resources their pages load (or not: warm caches, no scripts), occasional typos
+//! and 404s; some open every page from search results or bookmarks, some send no referer or no
+//! fetch metadata, a few arrive through proxies that strip headers. Bots follow the campaigns of
+//! the bot-management write-ups: credential stuffing (one address, and hundreds of rotating
+//! ones), scraping, inventory hoarding, crawler impersonation, prompt floods, a headless browser
+//! at /login, and low-and-slow residential-proxy scrapers whose tool and proxy rotation are drawn
+//! at random per campaign. A session or campaign is "detected" when any of its requests was
+//! challenged or blocked.
 
 use crate::decide::Verdict;
 use crate::engine::{Begin, Engine};
@@ -58,11 +61,50 @@ const BROWSERS: &[(&str, Option<(&str, &str)>)] = &[
     ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1", None),
 ];
 const LANGS: &[&str] = &["en-GB,en;q=0.9", "en-US,en;q=0.9", "de-DE,de;q=0.8", "fr-FR,fr;q=0.9", "pt-PT,pt;q=0.9"];
+const HTML_ACCEPT: &str = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
+const SITE: &str = "https://shop.test";
+/// Where people come from when they arrive from outside.
+const OUTSIDE: &[&str] =
+    &["https://www.google.com/", "https://www.bing.com/", "https://duckduckgo.com/", "https://www.reddit.com/"];
+
+/// How a navigation was started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum From<'a> {
+    /// Typed, bookmarked, pasted, opened from another app, or a script's `goto`.
+    Nowhere,
+    /// A link on another site (a search result, a forum post, a price comparison).
+    Outside(&'a str),
+    /// A link on this site's page at that path.
+    Page(&'a str),
+}
+
+/// What a page fetches for itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sub {
+    Script,
+    Style,
+    Image,
+    Xhr,
+}
+
+/// How a client's requests look beyond its identity headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Manner {
+    /// Sends `sec-fetch-*` (every current browser; not older Safari, not HTTP libraries).
+    sec_fetch: bool,
+    /// Sends `referer` (privacy settings and extensions can turn it off).
+    referer: bool,
+    /// A proxy strips everything but the user agent.
+    stripped: bool,
+}
+
+const BROWSER: Manner = Manner { sec_fetch: true, referer: true, stripped: false };
 
 struct Client {
     ip: String,
     headers: Vec<(String, String)>,
     cookie: Option<String>,
+    manner: Manner,
 }
 
 impl Client {
@@ -72,7 +114,6 @@ impl Client {
         let (ua, hints) = pick(rng, BROWSERS, ("Mozilla/5.0", None));
         let mut headers = vec![("user-agent".to_string(), ua.to_string())];
         if !stripped {
-            headers.push(("accept".into(), "text/html,application/xhtml+xml,*/*;q=0.8".into()));
             headers.push(("accept-language".into(), pick(rng, LANGS, "en").to_string()));
             if let Some((brands, platform)) = hints {
                 headers.push(("sec-ch-ua".into(), brands.into()));
@@ -80,30 +121,92 @@ impl Client {
                 headers.push(("sec-ch-ua-mobile".into(), "?0".into()));
             }
         }
-        Client { ip, headers, cookie: None }
+        let manner = Manner { stripped, ..BROWSER };
+        Client { ip, headers, cookie: None, manner }
     }
 
     fn tool(ip: String, ua: &str) -> Client {
-        Client { ip, headers: vec![("user-agent".into(), ua.into()), ("accept".into(), "*/*".into())], cookie: None }
+        let manner = Manner { sec_fetch: false, referer: false, stripped: false };
+        Client {
+            ip,
+            headers: vec![("user-agent".into(), ua.into()), ("accept".into(), "*/*".into())],
+            cookie: None,
+            manner,
+        }
     }
 
-    fn head(&self, method: &str, path: &str) -> Head {
+    fn head(&self, method: &str, path: &str, extra: &[(&str, String)]) -> Head {
         let mut headers = vec![
             (":method".to_string(), method.as_bytes().to_vec()),
             (":path".to_string(), path.as_bytes().to_vec()),
+            (":authority".to_string(), b"shop.test".to_vec()),
             ("x-forwarded-for".to_string(), self.ip.as_bytes().to_vec()),
         ];
         headers.extend(self.headers.iter().map(|(k, v)| (k.clone(), v.as_bytes().to_vec())));
+        if !self.manner.stripped {
+            headers.extend(extra.iter().map(|(k, v)| (k.to_string(), v.as_bytes().to_vec())));
+        }
         if let Some(c) = &self.cookie {
             headers.push(("cookie".into(), format!("session_id={c}").into_bytes()));
         }
         Head { headers, peer: None }
     }
+
+    /// The headers of a navigation (or, for `method` POST, a form submission).
+    fn nav_headers(&self, from: From<'_>) -> Vec<(&'static str, String)> {
+        let mut h = vec![("accept", HTML_ACCEPT.to_string())];
+        let m = self.manner;
+        if m.sec_fetch {
+            let site = match from {
+                From::Nowhere => "none",
+                From::Outside(_) => "cross-site",
+                From::Page(_) => "same-origin",
+            };
+            h.push(("sec-fetch-site", site.into()));
+            h.push(("sec-fetch-mode", "navigate".into()));
+            h.push(("sec-fetch-dest", "document".into()));
+            h.push(("sec-fetch-user", "?1".into()));
+            h.push(("upgrade-insecure-requests", "1".into()));
+        }
+        match from {
+            From::Outside(url) if m.referer => h.push(("referer", url.into())),
+            From::Page(page) if m.referer => h.push(("referer", format!("{SITE}{page}"))),
+            _ => {}
+        }
+        h
+    }
+
+    fn sub_headers(&self, kind: Sub, page: &str) -> Vec<(&'static str, String)> {
+        let (accept, mode, dest) = match kind {
+            Sub::Script => ("*/*", "no-cors", "script"),
+            Sub::Style => ("text/css,*/*;q=0.1", "no-cors", "style"),
+            Sub::Image => ("image/avif,image/webp,image/apng,*/*;q=0.8", "no-cors", "image"),
+            Sub::Xhr => ("application/json", "cors", "empty"),
+        };
+        let mut h = vec![("accept", accept.to_string())];
+        if self.manner.sec_fetch {
+            h.push(("sec-fetch-site", "same-origin".into()));
+            h.push(("sec-fetch-mode", mode.into()));
+            h.push(("sec-fetch-dest", dest.into()));
+        }
+        if self.manner.referer {
+            h.push(("referer", format!("{SITE}{page}")));
+        }
+        h
+    }
 }
 
 /// Sends one request; `true` when it was challenged or blocked (or would have been).
-fn send(e: &mut Engine, c: &Client, method: &str, path: &str, body: &[u8], now: u64, status: u32) -> bool {
-    let head = c.head(method, path);
+fn send_with(
+    e: &mut Engine,
+    c: &Client,
+    (method, path): (&str, &str),
+    extra: &[(&str, String)],
+    body: &[u8],
+    now: u64,
+    status: u32,
+) -> bool {
+    let head = c.head(method, path, extra);
     let d = match e.begin(&head, !body.is_empty(), now) {
         Begin::Decided(d) => d,
         Begin::NeedBody(p) => e.finish(p, &head, body, now),
@@ -119,6 +222,20 @@ fn send(e: &mut Engine, c: &Client, method: &str, path: &str, body: &[u8], now: 
     hit
 }
 
+/// A request with the client's plain headers (the campaigns that are not about navigation).
+fn send(e: &mut Engine, c: &Client, method: &str, path: &str, body: &[u8], now: u64, status: u32) -> bool {
+    let extra = if c.manner.sec_fetch { vec![("accept", HTML_ACCEPT.to_string())] } else { Vec::new() };
+    send_with(e, c, (method, path), &extra, body, now, status)
+}
+
+fn nav(e: &mut Engine, c: &Client, path: &str, from: From<'_>, now: u64, status: u32) -> bool {
+    send_with(e, c, ("GET", path), &c.nav_headers(from), b"", now, status)
+}
+
+fn sub(e: &mut Engine, c: &Client, kind: Sub, path: &str, page: &str, now: u64) -> bool {
+    send_with(e, c, ("GET", path), &c.sub_headers(kind, page), b"", now, 200)
+}
+
 fn pick<T: Copy>(rng: &mut Rng, items: &[T], fallback: T) -> T {
     items.get(rng.below(items.len() as u64) as usize).copied().unwrap_or(fallback)
 }
@@ -127,44 +244,279 @@ fn ip(rng: &mut Rng, prefix: u64) -> String {
     format!("{}.{}.{}.{}", prefix, rng.below(256), rng.below(256), 1 + rng.below(254))
 }
 
-fn human(e: &mut Engine, rng: &mut Rng, id: u64, start: u64) -> bool {
+/// How a person moves between pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Browsing {
+    /// Lands from outside, then follows the site's links.
+    Links,
+    /// Opens every page from another site: search results, a forum thread, a comparison site.
+    FromOutside,
+    /// Opens every page from bookmarks, typed or pasted addresses.
+    Typed,
+}
+
+/// What a person's browser fetches besides the documents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Rendering {
+    /// Returning visitor: scripts, styles and images come from the browser's cache.
+    warm_cache: bool,
+    /// Reader mode, NoScript, a text browser: no scripts run, so no XHR.
+    no_script: bool,
+}
+
+/// The page's own requests after a navigation to `page` (`first`: the session's first page).
+fn render(e: &mut Engine, c: &Client, rng: &mut Rng, r: Rendering, page: &str, first: bool, now: u64) -> bool {
+    let mut hit = false;
+    let mut t = now + 80;
+    if !r.warm_cache {
+        if first {
+            for (kind, path) in [(Sub::Style, "/static/app.3f9a.css"), (Sub::Script, "/static/app.c41d.js")] {
+                hit |= sub(e, c, kind, path, page, t);
+                t += 20 + rng.below(80);
+            }
+            hit |= sub(e, c, Sub::Image, "/static/logo.svg", page, t);
+            t += 20 + rng.below(80);
+        }
+        if let Some(id) = page.strip_prefix("/products/") {
+            hit |= sub(e, c, Sub::Image, &format!("/img/p{id}.webp"), page, t);
+            t += 20 + rng.below(80);
+        }
+    }
+    if !r.no_script && rng.chance(0.3) {
+        hit |= sub(e, c, Sub::Xhr, "/ajax/cart-count", page, t + rng.below(400));
+    }
+    hit
+}
+
+/// One person's visit; `(challenged or blocked, kind of visitor)`.
+fn human(e: &mut Engine, rng: &mut Rng, id: u64, start: u64) -> (bool, &'static str) {
     let stripped = rng.chance(0.002);
     let mut c = Client::browser(rng, 20 + id % 60, stripped);
+    // Older Safari sends no fetch metadata; some people turn the referer off.
+    c.manner.sec_fetch = !rng.chance(0.03);
+    c.manner.referer = !rng.chance(0.05);
+    let r = Rendering { warm_cache: rng.chance(0.35), no_script: rng.chance(0.03) };
+    let browsing = match rng.below(100) {
+        0..=84 => Browsing::Links,
+        85..=94 => Browsing::FromOutside,
+        _ => Browsing::Typed,
+    };
+    let outside = pick(rng, OUTSIDE, "https://www.google.com/");
+    let landing = match rng.below(3) {
+        0 => From::Nowhere,
+        _ => From::Outside(outside),
+    };
     let mut now = start;
     let mut hit = false;
+    // Whole visits from outside are short: a few results or bookmarks, then maybe the links.
     let pages = 3 + rng.below(20);
+    let outside_pages = match browsing {
+        Browsing::Links => 1,
+        Browsing::FromOutside => 2 + rng.below(9),
+        Browsing::Typed => 2 + rng.below(5),
+    };
+    let then_links = rng.chance(0.5);
+    let pages = if browsing == Browsing::Links || then_links { pages.max(outside_pages) } else { outside_pages };
     let logs_in = rng.chance(0.3);
     let buys = logs_in && rng.chance(0.3);
+    let mut prev = String::new();
     for step in 0..pages {
         let path = match rng.below(10) {
             0 => "/".to_string(),
             1 | 2 => "/products".to_string(),
-            3..=6 => format!("/products/{}", rng.below(5_000)),
-            7 => format!("/search?q=item{}", rng.below(300)),
-            8 if rng.chance(0.2) => "/does-not-exist".to_string(),
-            _ => format!("/static/app.{}.js", rng.below(3)),
+            3..=7 => format!("/products/{}", rng.below(5_000)),
+            8 => format!("/search?q=item{}", rng.below(300)),
+            _ if rng.chance(0.2) => "/does-not-exist".to_string(),
+            _ => "/products".to_string(),
+        };
+        let from = match (step, browsing) {
+            (0, _) => landing,
+            (s, _) if s >= outside_pages => From::Page(&prev),
+            (_, Browsing::Links) => From::Page(&prev),
+            (_, Browsing::FromOutside) => From::Outside(outside),
+            (_, Browsing::Typed) => From::Nowhere,
         };
         let status = if path == "/does-not-exist" { 404 } else { 200 };
-        hit |= send(e, &c, "GET", &path, b"", now, status);
-        now += rng.think();
+        hit |= nav(e, &c, &path, from, now, status);
+        hit |= render(e, &c, rng, r, &path, step == 0, now);
+        // Tabs opened from a list of results follow each other quickly.
+        now += if browsing == Browsing::FromOutside && rng.chance(0.5) { 300 + rng.below(2_000) } else { rng.think() };
+        prev = path;
         if logs_in && step == 1 {
-            hit |= send(e, &c, "GET", "/login", b"", now, 200);
+            hit |= nav(e, &c, "/login", From::Page(&prev), now, 200);
             now += rng.think();
+            let form = c.nav_headers(From::Page("/login"));
             if rng.chance(0.1) {
-                hit |= send(e, &c, "POST", "/login", b"user=me&pw=typo", now, 401);
+                hit |= send_with(e, &c, ("POST", "/login"), &form, b"user=me&pw=typo", now, 401);
                 now += rng.think();
             }
-            hit |= send(e, &c, "POST", "/login", b"user=me&pw=right", now, 200);
+            hit |= send_with(e, &c, ("POST", "/login"), &form, b"user=me&pw=right", now, 200);
             c.cookie = Some(format!("h{id}"));
             now += rng.think();
         }
     }
     if buys {
-        hit |= send(e, &c, "GET", "/cart", b"", now, 200);
+        hit |= nav(e, &c, "/cart", From::Page(&prev), now, 200);
         now += rng.think();
-        hit |= send(e, &c, "POST", "/checkout", b"pay=1", now, 200);
+        let form = c.nav_headers(From::Page("/cart"));
+        hit |= send_with(e, &c, ("POST", "/checkout"), &form, b"pay=1", now, 200);
     }
-    hit
+    let kind = if stripped {
+        "behind a header-stripping proxy"
+    } else if !c.manner.sec_fetch {
+        "older browser, no sec-fetch-*"
+    } else if r.warm_cache && r.no_script {
+        "cached assets and no scripts (reader, NoScript)"
+    } else {
+        match browsing {
+            Browsing::Links => "following links",
+            Browsing::FromOutside => "opening every page from another site",
+            Browsing::Typed => "opening every page from bookmarks/typed",
+        }
+    };
+    (hit, kind)
+}
+
+/// The tool behind a low-and-slow scraper.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scraper {
+    /// An HTTP client (requests, httpx, curl-impersonate) with headers copied from a browser:
+    /// only user agent, accept and language.
+    HttpMinimal,
+    /// … the whole set devtools shows for a typed navigation (`sec-fetch-site: none`).
+    HttpTypedCopy,
+    /// … the whole set devtools shows for a link click: `same-origin` and a fixed referer.
+    HttpClickCopy,
+    /// … with a search engine as a fixed referer.
+    HttpSearchReferer,
+    /// A headless browser (Playwright, Puppeteer with stealth) calling `goto` per page,
+    /// blocking every sub-resource to save proxy bandwidth.
+    HeadlessBlockAll,
+    /// … blocking images, styles and fonts (scripts and XHR still run).
+    HeadlessBlockMedia,
+    /// … loading everything.
+    HeadlessFull,
+    /// A headless browser that clicks through the listing to each item, loading everything.
+    HeadlessClicks,
+}
+
+const SCRAPERS: &[(Scraper, &str, u64)] = &[
+    (Scraper::HttpMinimal, "HTTP client, UA/accept/language copied", 22),
+    (Scraper::HttpTypedCopy, "HTTP client, full typed-navigation header copy", 17),
+    (Scraper::HttpClickCopy, "HTTP client, link-click header copy, fixed referer", 8),
+    (Scraper::HttpSearchReferer, "HTTP client, fixed search-engine referer", 8),
+    (Scraper::HeadlessBlockAll, "headless goto, all sub-resources blocked", 14),
+    (Scraper::HeadlessBlockMedia, "headless goto, media blocked, scripts run", 14),
+    (Scraper::HeadlessFull, "headless goto, everything loaded", 7),
+    (Scraper::HeadlessClicks, "headless clicking through links", 10),
+];
+
+/// Pages per residential address before the proxy rotates: per request, short sticky
+/// sessions, sticky sessions of minutes, long sticky sessions.
+const ROTATIONS: &[(u64, u64, &str, u64)] = &[
+    (1, 1, "rotate every request", 20),
+    (2, 4, "sticky 2-4 pages", 20),
+    (5, 30, "sticky 5-30 pages", 40),
+    (31, 150, "sticky 31-150 pages", 20),
+];
+
+fn weighted<T: Copy>(rng: &mut Rng, items: &[T], weight: impl Fn(&T) -> u64) -> Option<T> {
+    let total: u64 = items.iter().map(&weight).sum();
+    let mut x = rng.below(total);
+    for item in items {
+        let w = weight(item);
+        if x < w {
+            return Some(*item);
+        }
+        x -= w;
+    }
+    items.first().copied()
+}
+
+/// The scrapers that leave the trace the behaviour engine reads: every page opened from outside,
+/// none rendered, at least five pages per address.
+pub const COLD_UNRENDERED_STICKY: &str = "(cold, unrendered, 5+ pages per address)";
+
+/// A low-and-slow scraper with parameters drawn at random; `(detected, tool, rotation, the
+/// `COLD_UNRENDERED_STICKY` row when it belongs there)`.
+fn low_and_slow(e: &mut Engine, rng: &mut Rng, start: u64) -> (bool, &'static str, &'static str, Option<&'static str>) {
+    let (tool, tool_name, _) = weighted(rng, SCRAPERS, |s| s.2).unwrap_or((Scraper::HttpMinimal, "", 1));
+    let (lo, hi, rotation, _) = weighted(rng, ROTATIONS, |r| r.3).unwrap_or((1, 1, "", 1));
+    let total = 150 + rng.below(450);
+    let human_pace = rng.chance(0.6);
+    let sequential = rng.chance(0.2);
+    let first_id = rng.below(4_000);
+    // The copied identity: one browser's user agent, language and hints for the whole run.
+    let template = Client::browser(rng, 110, false);
+    let manner = Manner {
+        sec_fetch: !matches!(tool, Scraper::HttpMinimal | Scraper::HttpSearchReferer),
+        referer: matches!(tool, Scraper::HttpClickCopy | Scraper::HttpSearchReferer | Scraper::HeadlessClicks),
+        stripped: false,
+    };
+    let mut headers = template.headers.clone();
+    if tool == Scraper::HttpMinimal {
+        headers.retain(|(k, _)| !k.starts_with("sec-ch-"));
+    }
+    let mut now = start;
+    let mut hit = false;
+    let mut sent = 0;
+    while sent < total {
+        let c = Client { ip: ip(rng, 110), headers: headers.clone(), cookie: None, manner };
+        let here = lo + rng.below(hi - lo + 1);
+        for step in 0..here {
+            let path = if sequential {
+                format!("/products/{}", first_id + sent)
+            } else {
+                format!("/products/{}", rng.below(5_000))
+            };
+            let from = match tool {
+                Scraper::HttpClickCopy => From::Page("/products"),
+                Scraper::HttpSearchReferer => From::Outside("https://www.google.com/"),
+                Scraper::HeadlessClicks => {
+                    // Back to the listing, then the next item's link.
+                    hit |= nav(
+                        e,
+                        &c,
+                        "/products",
+                        if step == 0 { From::Nowhere } else { From::Page("/products") },
+                        now,
+                        200,
+                    );
+                    now += 500 + rng.below(1_500);
+                    From::Page("/products")
+                }
+                _ => From::Nowhere,
+            };
+            hit |= nav(e, &c, &path, from, now, 200);
+            match tool {
+                Scraper::HeadlessFull | Scraper::HeadlessClicks => {
+                    let r = Rendering { warm_cache: false, no_script: false };
+                    hit |= render(e, &c, rng, r, &path, step == 0, now);
+                }
+                Scraper::HeadlessBlockMedia => {
+                    // A fresh browser context per address: the script once, then the XHR.
+                    if step == 0 {
+                        hit |= sub(e, &c, Sub::Script, "/static/app.c41d.js", &path, now + 100);
+                    }
+                    if rng.chance(0.3) {
+                        hit |= sub(e, &c, Sub::Xhr, "/ajax/cart-count", &path, now + 300);
+                    }
+                }
+                _ => {}
+            }
+            now += if human_pace { rng.think() } else { 2_000 + rng.below(18_000) };
+            sent += 1;
+            if sent >= total {
+                break;
+            }
+        }
+    }
+    let traced = lo >= 5
+        && matches!(
+            tool,
+            Scraper::HttpMinimal | Scraper::HttpTypedCopy | Scraper::HttpSearchReferer | Scraper::HeadlessBlockAll
+        );
+    (hit, tool_name, rotation, traced.then_some(COLD_UNRENDERED_STICKY))
 }
 
 /// One bot campaign of `kind`; `true` when any of its requests was challenged or blocked.
@@ -184,7 +536,7 @@ fn campaign(e: &mut Engine, rng: &mut Rng, kind: usize, start: u64) -> bool {
         1 => {
             let ua_client = Client::browser(rng, 100, false);
             for _ in 0..500 {
-                let c = Client { ip: ip(rng, 100), headers: ua_client.headers.clone(), cookie: None };
+                let c = Client { ip: ip(rng, 100), headers: ua_client.headers.clone(), cookie: None, manner: BROWSER };
                 hit |= send(e, &c, "POST", "/login", b"user=x&pw=y", now, 401);
                 now += 100 + rng.below(400);
             }
@@ -240,16 +592,8 @@ fn campaign(e: &mut Engine, rng: &mut Rng, kind: usize, start: u64) -> bool {
                 now += 3_000 + rng.below(5_000);
             }
         }
-        // Low and slow: residential addresses, real browser headers, human-like pace.
-        _ => {
-            for _ in 0..50 {
-                let c = Client::browser(rng, 110, false);
-                for _ in 0..3 {
-                    hit |= send(e, &c, "GET", &format!("/products/{}", rng.below(5_000)), b"", now, 200);
-                    now += rng.think();
-                }
-            }
-        }
+        // Low and slow: see `low_and_slow`.
+        _ => hit = low_and_slow(e, rng, start).0,
     }
     hit
 }
@@ -262,13 +606,30 @@ pub const CAMPAIGNS: &[&str] = &[
     "Googlebot impersonation",
     "prompt flood (near-duplicates)",
     "headless browser at /login",
-    "low-and-slow residential scraper",
+    LOW_AND_SLOW,
 ];
+
+pub const LOW_AND_SLOW: &str = "low-and-slow residential scraper";
 
 pub struct Report {
     pub humans: u64,
     pub humans_acted_on: u64,
+    /// Per class: (name, runs, detected).
     pub campaigns: Vec<(&'static str, u64, u64)>,
+    /// Human sessions by how they browse: (kind, sessions, challenged or blocked).
+    pub human_kinds: Vec<(&'static str, u64, u64)>,
+    /// Low-and-slow scrapers by tool and by proxy rotation: (variant, runs, detected).
+    pub scraper_variants: Vec<(&'static str, u64, u64)>,
+}
+
+fn tally(rows: &mut Vec<(&'static str, u64, u64)>, name: &'static str, hit: bool) {
+    match rows.iter_mut().find(|r| r.0 == name) {
+        Some(r) => {
+            r.1 += 1;
+            r.2 += u64::from(hit);
+        }
+        None => rows.push((name, 1, u64::from(hit))),
+    }
 }
 
 impl Report {
@@ -290,8 +651,14 @@ impl Report {
             self.humans,
             100.0 * self.human_rate()
         );
+        for (name, n, acted) in &self.human_kinds {
+            let _ = writeln!(s, "  humans {name:<52} {acted}/{n} challenged or blocked");
+        }
         for (name, runs, detected) in &self.campaigns {
             let _ = writeln!(s, "bot campaign {name:<45} detected {detected}/{runs}");
+        }
+        for (name, runs, detected) in &self.scraper_variants {
+            let _ = writeln!(s, "  low-and-slow {name:<52} detected {detected}/{runs}");
         }
         let _ = writeln!(s, "bot campaigns undetected: {:.1}% (target < 5%)", 100.0 * self.bot_pass_rate());
         s
@@ -321,12 +688,15 @@ pub fn run(policy: &Policy, humans: u64, per_kind: u64, seed: u64) -> Report {
     let mut engine = Engine::new(policy.clone());
     let start = 1_795_305_600_000u64;
     let mut acted = 0;
+    let mut human_kinds = Vec::new();
     for i in 0..humans {
         // Humans arrive a few per second: their sessions overlap in the same worker.
-        if human(&mut engine, &mut rng, i, start + i * 300) {
-            acted += 1;
-        }
+        let (hit, kind) = human(&mut engine, &mut rng, i, start + i * 300);
+        acted += u64::from(hit);
+        tally(&mut human_kinds, kind, hit);
     }
+    human_kinds.sort_by_key(|r| r.0);
+    let mut scraper_variants = Vec::new();
     let mut campaigns = Vec::new();
     for (kind, name) in CAMPAIGNS.iter().enumerate() {
         let mut detected = 0;
@@ -334,13 +704,28 @@ pub fn run(policy: &Policy, humans: u64, per_kind: u64, seed: u64) -> Report {
             let mut engine = Engine::new(policy.clone());
             // A little human background traffic shares the worker with the attack.
             for i in 0..20 {
-                human(&mut engine, &mut rng, 1_000_000 + i, start + i * 1_000);
+                let _ = human(&mut engine, &mut rng, 1_000_000 + i, start + i * 1_000);
             }
-            if campaign(&mut engine, &mut rng, kind, start + run * 7) {
-                detected += 1;
-            }
+            let hit = if *name == LOW_AND_SLOW {
+                let (hit, tool, rotation, traced) = low_and_slow(&mut engine, &mut rng, start + run * 7);
+                tally(&mut scraper_variants, tool, hit);
+                tally(&mut scraper_variants, rotation, hit);
+                if let Some(row) = traced {
+                    tally(&mut scraper_variants, row, hit);
+                }
+                hit
+            } else {
+                campaign(&mut engine, &mut rng, kind, start + run * 7)
+            };
+            detected += u64::from(hit);
         }
         campaigns.push((*name, per_kind, detected));
     }
-    Report { humans, humans_acted_on: acted, campaigns }
+    let order = |name: &str| {
+        let tool = SCRAPERS.iter().position(|s| s.1 == name);
+        let rotation = ROTATIONS.iter().position(|r| r.2 == name).unwrap_or(ROTATIONS.len());
+        tool.unwrap_or(SCRAPERS.len() + rotation)
+    };
+    scraper_variants.sort_by_key(|r| order(r.0));
+    Report { humans, humans_acted_on: acted, campaigns, human_kinds, scraper_variants }
 }

@@ -255,3 +255,57 @@ fn observe_rules_record_without_acting() {
     assert_eq!(d.outcome(), "would_block");
     assert!(d.upstream_headers().contains(&("x-botgate-verdict", "would_block".to_string())));
 }
+
+/// A navigation as a browser sends it, from `from` (`None`: typed or bookmarked).
+fn navigation(path: &str, ip: &str, from: Option<&str>) -> Req {
+    let r = Req::new("GET", path, ip)
+        .browser()
+        .header("sec-fetch-site", if from.is_some() { "same-origin" } else { "none" })
+        .header("sec-fetch-mode", "navigate")
+        .header("sec-fetch-dest", "document");
+    match from {
+        Some(page) => r.header("referer", &format!("https://shop.test{page}")),
+        None => r,
+    }
+}
+
+#[test]
+fn low_and_slow_scraper_reading_a_list_of_urls_is_challenged() {
+    let mut e = engine(&policy());
+    let mut now = T0;
+    // The worker's usual traffic: people following links, their pages fetching assets.
+    for p in 0..30u64 {
+        let ip = format!("203.0.113.{}", 100 + p);
+        let mut from: Option<String> = None;
+        for i in 0..6u64 {
+            let page = format!("/products/{}", p * 10 + i);
+            let d = send(&mut e, &navigation(&page, &ip, from.as_deref()), now, 200);
+            assert_eq!(d.verdict, Verdict::Pass, "{page}: {d:?}");
+            let asset = Req::new("GET", "/static/app.js", &ip)
+                .browser()
+                .header("sec-fetch-site", "same-origin")
+                .header("sec-fetch-mode", "no-cors")
+                .header("sec-fetch-dest", "script");
+            assert_eq!(send(&mut e, &asset, now + 120, 200).verdict, Verdict::Pass);
+            from = Some(page);
+            now += 3_000 + (p * 7_919 + i * 104_729) % 20_000;
+        }
+    }
+    // An HTTP client with a browser's headers copied from devtools (a typed navigation), one
+    // sticky residential address, human pace, product pages only, nothing rendered.
+    let mut stopped = None;
+    for i in 0..30u64 {
+        let page = format!("/products/{}", 1_000 + (i * 7_331) % 4_000);
+        let d = send(&mut e, &navigation(&page, "100.70.12.34", None), now, 200);
+        if let Verdict::Challenge(kind) = d.verdict {
+            assert_eq!(kind, ChallengeType::ProofOfWork, "anonymous sessions get proof of work");
+            assert!(has(&d, "cold_navigations") && has(&d, "unrendered_navigations"), "{:?}", d.reasons);
+            stopped = Some(i);
+            break;
+        }
+        assert_eq!(d.verdict, Verdict::Pass, "{page}: {d:?}");
+        now += 4_000 + (i * 104_729) % 25_000;
+    }
+    let at = stopped.expect("the scraper is challenged");
+    assert!((10..=12).contains(&at), "challenged at page {at}");
+}

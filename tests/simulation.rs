@@ -1,6 +1,6 @@
 //! The traffic simulator's figures for the example policy, as targets that must keep holding.
 
-use botgate::simulate::{promoted, run, CAMPAIGNS};
+use botgate::simulate::{promoted, run, CAMPAIGNS, COLD_UNRENDERED_STICKY, LOW_AND_SLOW};
 
 fn example() -> botgate::policy::Policy {
     let text = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/envoy/policy.example.json")).unwrap_or_default();
@@ -12,6 +12,13 @@ fn under_a_tenth_of_a_percent_of_human_sessions_are_challenged() {
     for policy in [example(), promoted(&example())] {
         let r = run(&policy, 10_000, 0, 11);
         assert!(r.human_rate() < 0.001, "{}", r.render());
+        // The people who open every page from outside the site or never run scripts are in the
+        // mix, and none of them is challenged for it.
+        for (kind, n, acted) in &r.human_kinds {
+            if !kind.contains("header-stripping") {
+                assert_eq!(*acted, 0, "{kind}: {acted}/{n}\n{}", r.render());
+            }
+        }
     }
 }
 
@@ -19,11 +26,22 @@ fn under_a_tenth_of_a_percent_of_human_sessions_are_challenged() {
 fn every_campaign_visible_in_request_behaviour_is_detected() {
     let r = run(&promoted(&example()), 200, 10, 5);
     for (name, runs, detected) in &r.campaigns {
-        if *name == "low-and-slow residential scraper" {
-            // The documented blind spot: real browser headers, residential addresses, human pace.
+        if *name == LOW_AND_SLOW {
             continue;
         }
         assert_eq!(detected, runs, "{name} escaped:\n{}", r.render());
     }
     assert_eq!(r.campaigns.len(), CAMPAIGNS.len());
+}
+
+/// The measured figures, not the seed's target: a low-and-slow scraper that rotates its
+/// residential address every few pages leaves too few requests per session to judge (see
+/// BENCHMARKS.md), so the bot target (< 5% of campaigns undetected) is not met.
+#[test]
+fn low_and_slow_scrapers_on_sticky_addresses_are_mostly_caught() {
+    let r = run(&promoted(&example()), 200, 60, 5);
+    let (_, runs, detected) =
+        r.scraper_variants.iter().find(|v| v.0 == COLD_UNRENDERED_STICKY).copied().unwrap_or_default();
+    assert!(runs >= 10 && detected * 10 >= runs * 8, "{}", r.render());
+    assert!(r.bot_pass_rate() < 0.10, "{}", r.render());
 }

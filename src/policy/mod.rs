@@ -506,6 +506,17 @@ mod tests {
     }
 
     #[test]
+    fn navigation_signal_weights_are_read_and_checked() {
+        let p = parse(br#"{"scoring":{"weights":{"cold_navigations":0.2,"unrendered_navigations":0}}}"#);
+        let w = p.policy.expect("valid").weights;
+        assert_eq!((w.of("cold_navigations"), w.of("unrendered_navigations")), (0.2, 0.0));
+        assert_eq!(Weights::default().of("unrendered_navigations"), 0.75);
+        let errs = errors(r#"{"scoring":{"weights":{"cold_navigations":1.5,"unrendered_navigation":0.5}}}"#).join("\n");
+        assert!(errs.contains("$.scoring.weights.cold_navigations: 1.5 is out of range"), "{errs}");
+        assert!(errs.contains("did you mean \"unrendered_navigations\"?"), "{errs}");
+    }
+
+    #[test]
     fn field_names() {
         assert_eq!(Field::parse("User-Agent"), Ok(Field::Header("user-agent".into())));
         assert_eq!(Field::parse("json:params.user"), Ok(Field::Json(vec!["params".into(), "user".into()])));

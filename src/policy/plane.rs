@@ -112,6 +112,8 @@ pub const SIGNALS: &[(&str, f64)] = &[
     ("low_variety", 0.35),
     ("sensitive_share", 0.4),
     ("error_ratio", 0.4),
+    ("cold_navigations", 0.15),
+    ("unrendered_navigations", 0.75),
     ("fingerprint_repeat", 0.9),
     ("campaign_failures", 0.6),
 ];
