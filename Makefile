@@ -6,7 +6,7 @@ WASM          := target/wasm32-wasip1/release/botgate.wasm
 CARGO         ?= cargo
 
 .PHONY: all wasm cli test unit integration lint demo bench fuzz-smoke envoy-config deps system-deps clean
-APT_PACKAGES  := wrk
+APT_PACKAGES  := wrk chromium
 SUDO          := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 all: wasm cli
@@ -15,7 +15,7 @@ all: wasm cli
 deps: $(VENV)/.installed
 	@rustup target list --installed 2>/dev/null | grep -q wasm32-wasip1 || rustup target add wasm32-wasip1
 
-## Debian packages the tests drive (load generator; later the browser).
+## Debian packages the tests drive: the load generator and the browser.
 system-deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $$missing; fi
@@ -58,6 +58,7 @@ bench: wasm cli
 	bench/run.sh
 	$(CARGO) bench --bench engine
 	target/release/botgate simulate envoy/policy.example.json
+	$(PY) bench/browser_solve.py
 
 fuzz-smoke:
 	fuzz/smoke.sh

@@ -4,13 +4,15 @@
 Listens on 127.0.0.1:10000 (admin on 9901, upstream on 18080); Ctrl-C stops all of it.
 """
 import json
+import os
 import pathlib
+import secrets
 import signal
 import sys
 import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from harness import EXAMPLE_POLICY, Envoy, Upstream  # noqa: E402
+from harness import BOTGATE, EXAMPLE_POLICY, Envoy, Upstream  # noqa: E402
 
 LISTEN, ADMIN, UPSTREAM = 10000, 9901, 18080
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36"
@@ -19,9 +21,13 @@ BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko
 def main():
     upstream = Upstream(UPSTREAM)
     policy = json.loads(EXAMPLE_POLICY.read_text())
+    # The clearance key signs puzzles and tokens; a demo gets a fresh one unless you bring yours.
+    key = os.environ.get("BOTGATE_CLEARANCE_KEY") or secrets.token_hex(32)
+    # The demo adds one page that always asks browsers for a proof of work, to show the interstitial.
+    policy["tiers"]["challenge"]["conditions"].insert(0, {"bot_score_range": [0.0, 0.85], "endpoint_in": ["/members"]})
     envoy = None
     try:
-        envoy = Envoy(policy, upstream.port, port=LISTEN, admin=ADMIN)
+        envoy = Envoy(policy, upstream.port, port=LISTEN, admin=ADMIN, env={"BOTGATE_CLEARANCE_KEY": key})
         b = f"-A '{BROWSER}' -H 'accept-language: en'"
         print(f"""
 botgate demo is running (Envoy {envoy.dir}/envoy.yaml, access log {envoy.access_log})
@@ -29,8 +35,15 @@ botgate demo is running (Envoy {envoy.dir}/envoy.yaml, access log {envoy.access_
 A browser-like request passes; the upstream's echo shows the x-botgate-* headers botgate added:
   curl -s http://127.0.0.1:{LISTEN}/hello -H 'x-forwarded-for: 203.0.113.7' {b}
 
-Plain curl looks like an HTTP library with no accept-language: challenged (401, JSON description):
-  curl -si http://127.0.0.1:{LISTEN}/hello -H 'x-forwarded-for: 203.0.113.8'
+Plain curl looks like an HTTP library with no accept-language: challenged with a proof of work
+(401, JSON). Solve it with the CLI and retry with the solution; the answer carries a clearance cookie:
+  C=$(curl -s http://127.0.0.1:{LISTEN}/hello -H 'x-forwarded-for: 203.0.113.8' | python3 -c 'import json,sys; print(json.load(sys.stdin)["challenge"]["challenge"])')
+  curl -si http://127.0.0.1:{LISTEN}/hello -H 'x-forwarded-for: 203.0.113.8' -H "x-botgate-pow-challenge: $C" \
+    -H "x-botgate-pow-solution: $({BOTGATE} pow solve $C)"
+
+Open http://127.0.0.1:{LISTEN}/members in a browser: the interstitial (the demo challenges this page at any
+score), solved by your browser in a few seconds, then the upstream's page; the next visit goes straight
+through. This demo's clearance key is BOTGATE_CLEARANCE_KEY={key}
 
 40 requests a minute per client, then 429 with retry-after:
   for i in $(seq 45); do curl -s -o /dev/null -w '%{{http_code}} ' http://127.0.0.1:{LISTEN}/p$i -H 'x-forwarded-for: 203.0.113.9' {b}; done
