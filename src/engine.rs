@@ -547,8 +547,9 @@ impl Engine {
             d.answer = Some(Box::new(simple_reply(400, "missing challenge or solution", &[], head)));
             return;
         };
+        let observe = self.observing(false);
         let session = self.sessions.get(key, now);
-        if session.challenge_failed {
+        if session.challenge_failed && !observe {
             return blocked(d, &mut self.tally);
         }
         let who = Who::new(key, head, d.client_ip, now);
@@ -572,15 +573,11 @@ impl Engine {
             }
             Err(reason) => {
                 d.reasons.push(reason);
-                if session.challenge_failed {
+                if session.challenge_failed && !observe {
                     return blocked(d, &mut self.tally);
                 }
                 d.answer = Some(Box::new(match back {
-                    Some(back) => Reply {
-                        status: 303,
-                        headers: vec![("location", back), ("cache-control", "no-store".to_string())],
-                        body: String::new(),
-                    },
+                    Some(back) => redirect(back),
                     None => simple_reply(401, "challenge", &d.reasons, head),
                 }));
             }
@@ -593,6 +590,11 @@ impl Engine {
         d.session = Some(key.id);
         d.authenticated = key.authenticated;
         let back = challenge::query_param(head.query(), "return").filter(|r| challenge::safe_return(r).is_some());
+        if self.observing(false) {
+            // Nothing is challenged in observe mode: straight back.
+            d.answer = Some(Box::new(redirect(back.unwrap_or_else(|| "/".to_string()))));
+            return;
+        }
         if self.sessions.get(key, now).challenge_failed {
             return blocked(d, &mut self.tally);
         }
@@ -677,6 +679,15 @@ fn blocked(d: &mut Decision, tally: &mut Tally) {
     d.verdict = Verdict::Block;
     d.score = 1.0;
     d.reasons.push("challenge_failed");
+}
+
+/// `303 See Other` to a path already checked by [`challenge::safe_return`].
+fn redirect(location: String) -> Reply {
+    Reply {
+        status: 303,
+        headers: vec![("location", location), ("cache-control", "no-store".to_string())],
+        body: String::new(),
+    }
 }
 
 /// A small JSON answer from botgate's own endpoints.

@@ -43,6 +43,7 @@ const MAX_REQUESTS: usize = 64;
 /// and the example's API key (expiring 2027) is live.
 const EPOCH_MS: u64 = 1_700_000_000_000;
 const CI_SECRET: &[u8] = b"fuzz-ci-secret-0123456789abcdef";
+const CLEARANCE_SECRET: &str = "fuzz-clearance-secret-0123456789abcdef";
 const API_KEYS: &[&str] = &["fuzz-key-live", "fuzz-key-revoked", "fuzz-key-expired", "fuzz-key-unknown"];
 /// Every fingerprint input there is, for the variants that use them all.
 const ALL_FIELDS: &[&str] = &[
@@ -112,6 +113,8 @@ impl Variant {
                 }
             }
         }
+        // An inline clearance key, so puzzles are issued, solutions checked and tokens minted.
+        v["tiers"]["challenge"]["clearance_token"]["keys"] = json!([{"id": "fuzz", "secret": CLEARANCE_SECRET}]);
         match self {
             Variant::Example => v["mode"] = "enforce".into(),
             Variant::Tight => {
@@ -246,6 +249,12 @@ const NAMES: &[&str] = &[
     "sec-ch-ua-platform",
     "sec-ch-ua-mobile",
     "content-length",
+    "x-botgate-pow-challenge",
+    "x-botgate-pow-solution",
+    "x-botgate-clearance",
+    "sec-fetch-site",
+    "sec-fetch-dest",
+    "referer",
 ];
 
 #[derive(Arbitrary, Debug)]
@@ -446,6 +455,12 @@ const PATHS: &[&str] = &[
     "/v1/chat/completions",
     "/api/orders?id=1",
     "/login?next=/checkout",
+    "/.well-known/botgate/verify?challenge=v1.00112233445566778899aabbccddeeff.4.1700000300000.x.AAAA&solution=1&return=%2Fcart",
+    "/.well-known/botgate/verify?challenge=&solution=&return=//evil",
+    "/.well-known/botgate/pow?return=%2Flogin%3Fa%3D1",
+    "/.well-known/botgate/worker.js",
+    "/.well-known/botgate/../x",
+    "/auth/webauthn/verify",
 ];
 const AGENTS: &[&str] = &[
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36",
@@ -513,7 +528,7 @@ fn check_decision(d: &Decision, variant: Variant, max_retry_s: u64, request_id: 
     );
     if variant == Variant::Observe {
         assert!(
-            matches!(d.verdict, Verdict::Pass | Verdict::Allow),
+            matches!(d.verdict, Verdict::Pass | Verdict::Allow | Verdict::Serve),
             "observe mode must let every request through: {d:?}"
         );
     }
@@ -550,6 +565,16 @@ fn check_decision(d: &Decision, variant: Variant, max_retry_s: u64, request_id: 
         (Verdict::Pass | Verdict::Allow, None) => {}
         (v, None) => panic!("{v:?} without a local reply"),
         (v @ (Verdict::Pass | Verdict::Allow), Some(r)) => panic!("{v:?} got a local reply: {r:?}"),
+            (Verdict::Serve, Some(r)) => {
+            // botgate's own endpoints: assets, redirects, small answers.
+            assert!(matches!(r.status, 200 | 303 | 400 | 401 | 404), "own endpoint answered {}", r.status);
+            for (name, value) in &r.headers {
+                assert!(header_safe(name, value), "reply header {name}: {value:?}");
+            }
+            if let Some((_, to)) = r.headers.iter().find(|(k, _)| *k == "location") {
+                assert!(to.starts_with('/') && !to.starts_with("//") && !to.starts_with("/\\"), "open redirect {to}");
+            }
+        }
         (v, Some(r)) => {
             let want = match v {
                 Verdict::Block => 403,
@@ -557,6 +582,14 @@ fn check_decision(d: &Decision, variant: Variant, max_retry_s: u64, request_id: 
                 _ => 401,
             };
             assert_eq!(r.status, want, "{v:?}");
+            for (name, value) in &r.headers {
+                assert!(header_safe(name, value), "reply header {name}: {value:?}");
+            }
+            if r.headers.iter().any(|(k, v)| *k == "content-type" && v.starts_with("text/html")) {
+                assert!(matches!(v, Verdict::Challenge(_)), "only challenges answer with a page: {v:?}");
+                assert!(r.body.contains("id=\"botgate\"") && !r.body.to_ascii_lowercase().contains("captcha"));
+                return;
+            }
             let body: serde_json::Value =
                 serde_json::from_str(&r.body).unwrap_or_else(|e| panic!("reply body ({e}): {}", r.body));
             assert_eq!(body["request_id"], "id");
