@@ -75,8 +75,8 @@ class Chromium:
     def navigate(self, url):
         self.call("Page.navigate", url=url)
 
-    def eval(self, expression):
-        r = self.call("Runtime.evaluate", expression=expression, returnByValue=True)
+    def eval(self, expression, user_gesture=False):
+        r = self.call("Runtime.evaluate", expression=expression, returnByValue=True, userGesture=user_gesture)
         return r.get("result", {}).get("value")
 
     def wait_for(self, expression, timeout=60.0):
@@ -91,6 +91,20 @@ class Chromium:
                 pass  # a navigation replaced the context mid-call
             time.sleep(0.1)
         return None
+
+    def virtual_passkey(self, rp_id, credential_id, pkcs8_private_key):
+        """A platform authenticator holding one credential (Chromium's WebAuthn testing API)."""
+        self.call("WebAuthn.enable")
+        auth = self.call("WebAuthn.addVirtualAuthenticator", options={
+            "protocol": "ctap2", "transport": "internal", "hasResidentKey": True,
+            "hasUserVerification": True, "isUserVerified": True, "automaticPresenceSimulation": True})
+        self.call("WebAuthn.addCredential", authenticatorId=auth["authenticatorId"], credential={
+            "credentialId": base64.b64encode(credential_id).decode(), "isResidentCredential": False,
+            "rpId": rp_id, "privateKey": base64.b64encode(pkcs8_private_key).decode(), "signCount": 0})
+
+    def set_cookie(self, url, name, value):
+        self.call("Network.enable")
+        self.call("Network.setCookie", url=url, name=name, value=value)
 
     def screenshot(self, path):
         data = self.call("Page.captureScreenshot", format="png")["data"]

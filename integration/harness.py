@@ -51,9 +51,12 @@ def stop(proc):
 
 
 class Upstream:
-    def __init__(self, port=None):
+    """The echo upstream, or another server script under integration/ taking PORT then `args`."""
+
+    def __init__(self, port=None, script="upstream.py", args=(), env=None):
         self.port = port or free_port()
-        self.proc = subprocess.Popen([sys.executable, str(ROOT / "integration" / "upstream.py"), str(self.port)])
+        self.proc = subprocess.Popen([sys.executable, str(ROOT / "integration" / script), str(self.port), *args],
+                                     env={**os.environ, **(env or {})})
         if not wait_port(self.port):
             stop(self.proc)
             raise RuntimeError("upstream did not start")

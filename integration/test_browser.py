@@ -1,13 +1,20 @@
-"""The proof-of-work interstitial in a real browser (Debian's headless Chromium) through real
-Envoy: the protected page loads, solves in a Web Worker, lands on the upstream page, and the next
-navigation is not challenged. A screenshot of the interstitial is kept as a test artifact."""
+"""Challenges in a real browser (Debian's headless Chromium) through real Envoy.
+
+The proof-of-work interstitial: the protected page loads, solves in Web Workers, lands on the
+upstream page, and the next navigation is not challenged. WebAuthn step-up: a signed-in session
+gets the step-up page, Chromium's virtual authenticator signs the backend's challenge, the backend
+verifies it and mints the clearance token. Screenshots of both pages are kept as test artifacts
+(integration/artifacts/)."""
+import base64
 import json
 import pathlib
+import secrets
 import shutil
 
 import pytest
 
 from browser import CHROMIUM, Chromium
+from harness import TEST_CLEARANCE_KEY, Envoy, Upstream, free_port
 
 ARTIFACTS = pathlib.Path(__file__).resolve().parent / "artifacts"
 
@@ -74,3 +81,52 @@ def test_a_page_without_javascript_never_reaches_the_upstream(envoy_with, exampl
                                                            "x-forwarded-for": "203.0.113.200"})
         assert status == 401 and b"Hello from the upstream" not in body
     assert e.wait_metric("botgate_requests_total", lambda v: v >= 3, outcome="challenge") == 3
+
+
+def test_signed_in_browser_steps_up_with_a_passkey(example_policy, tmp_path):
+    """The step-up page in Chromium with a virtual authenticator, against a backend that really
+    verifies the assertion and mints the clearance token from botgate's headers."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    pem = tmp_path / "passkey.pem"
+    pem.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                  serialization.PublicFormat.SubjectPublicKeyInfo))
+    pkcs8 = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                              serialization.NoEncryption())
+    cred_id = secrets.token_bytes(16)
+    port = free_port()
+    origin = f"http://localhost:{port}"
+    cred_b64url = base64.urlsafe_b64encode(cred_id).rstrip(b"=").decode()
+    backend = Upstream(script="webauthn_backend.py", args=(origin, cred_b64url, str(pem)),
+                       env={"BOTGATE_CLEARANCE_KEY": TEST_CLEARANCE_KEY})
+    e = browser = None
+    try:
+        e = Envoy(protected(example_policy), backend.port, port=port)
+        browser = Chromium()
+        browser.virtual_passkey("localhost", cred_id, pkcs8)
+        browser.set_cookie(origin + "/", "session_id", "alice-session")
+        browser.navigate(origin + "/members?tab=security")
+        assert browser.wait_for("document.getElementById('go') !== null", timeout=30), \
+            browser.eval("document.documentElement.outerHTML")
+        ARTIFACTS.mkdir(exist_ok=True)
+        browser.screenshot(ARTIFACTS / "step-up.png")
+        browser.eval("document.getElementById('go').click()", user_gesture=True)
+        landed = browser.wait_for("document.getElementById('asked') && document.getElementById('asked').textContent",
+                                  timeout=60)
+        assert landed == "/members?tab=security", (landed, browser.eval("document.body.innerText"))
+        assert e.wait_metric("botgate_challenges_total", lambda v: v >= 1, type="webauthn_step_up",
+                             result="passed") == 1
+        assert e.metric("botgate_challenges_total", type="webauthn_step_up", result="issued") == 1
+        # The next navigation goes straight through.
+        browser.navigate(origin + "/members?tab=orders")
+        assert browser.wait_for("document.getElementById('asked') && document.getElementById('asked').textContent",
+                                timeout=30) == "/members?tab=orders"
+        assert e.metric("botgate_challenges_total", type="webauthn_step_up", result="issued") == 1
+    finally:
+        if browser:
+            browser.close()
+        if e:
+            e.close()
+        backend.close()

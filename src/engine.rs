@@ -328,12 +328,15 @@ impl Engine {
                 ruling = enforced;
             }
         }
-        if ruling.is_some_and(|r| matches!(r.verdict, Verdict::Challenge(_)))
-            && self.cleared(key, head, pending.client, now)
-        {
-            // A cleared session skips the challenge tier; the block tier above still applied.
-            d.reasons.push("cleared");
-            ruling = None;
+        if ruling.is_some_and(|r| matches!(r.verdict, Verdict::Challenge(_))) {
+            if step_up.is_some() {
+                // The step-up's own calls to the backend are how a challenge is passed.
+                ruling = None;
+            } else if self.cleared(key, head, pending.client, now) {
+                // A cleared session skips the challenge tier; the block tier above still applied.
+                d.reasons.push("cleared");
+                ruling = None;
+            }
         }
         match ruling {
             Some(Ruling { verdict: Verdict::Challenge(kind), reason, observe, .. }) if !self.observing(observe) => {

@@ -165,6 +165,7 @@ fn signed_in_users_step_up_with_webauthn_minted_by_the_backend() {
     assert!(reply.body.contains("\"verify_url\":\"/auth/webauthn/verify\""), "{}", reply.body);
     // The step-up page's calls reach the backend with what its token must carry.
     let call = send(&mut e, &alice("POST", "/auth/webauthn/verify"), T0 + 5_000, 200);
+    assert_eq!(call.verdict, Verdict::Pass, "the step-up's own calls are never challenged: {call:?}");
     let (sid, bnd) = *call.step_up.clone().expect("session and binding for the backend");
     let headers = call.upstream_headers();
     assert!(
