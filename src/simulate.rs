@@ -88,16 +88,14 @@ impl Client {
     }
 
     fn head(&self, method: &str, path: &str) -> Head {
-        let mut headers = vec![
-            (":method".to_string(), method.as_bytes().to_vec()),
-            (":path".to_string(), path.as_bytes().to_vec()),
-            ("x-forwarded-for".to_string(), self.ip.as_bytes().to_vec()),
-        ];
-        headers.extend(self.headers.iter().map(|(k, v)| (k.clone(), v.as_bytes().to_vec())));
-        if let Some(c) = &self.cookie {
-            headers.push(("cookie".into(), format!("session_id={c}").into_bytes()));
+        let mut head = Head::from_pairs([(":method", method), (":path", path), ("x-forwarded-for", &self.ip)]);
+        for (k, v) in &self.headers {
+            head.push(k.as_bytes(), v.as_bytes());
         }
-        Head { headers, peer: None }
+        if let Some(c) = &self.cookie {
+            head.push(b"cookie", format!("session_id={c}").as_bytes());
+        }
+        head
     }
 }
 
