@@ -78,6 +78,11 @@ impl Head {
         out
     }
 
+    /// The same head with the connection's peer address.
+    pub fn with_peer(self, peer: Option<IpAddr>) -> Head {
+        Head { peer, ..self }
+    }
+
     /// Appends a header.
     pub fn push(&mut self, name: &[u8], value: &[u8]) {
         let name = self.append(name);

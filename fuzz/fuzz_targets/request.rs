@@ -631,12 +631,10 @@ fuzz_target!(|requests: Vec<Request>| {
                 .flat_map(Line::headers)
                 .chain(req.headers.iter().map(|(n, v)| (n.text(), v.bytes())))
                 .collect();
-            let mut head = Head {
-                // The shell reads the peer as Envoy's `source.address` text.
-                peer: req.peer.and_then(|ip| parse_peer(ip.text(Some(40_000)).as_bytes())),
-                // As the shell builds it: from the host's serialized map.
-                ..Head::from_serialized(Head::serialize(&pairs))
-            };
+            // As the shell builds it: from the host's serialized map; the shell reads the peer as
+            // Envoy's `source.address` text.
+            let mut head = Head::from_serialized(Head::serialize(&pairs))
+                .with_peer(req.peer.and_then(|ip| parse_peer(ip.text(Some(40_000)).as_bytes())));
             if let Some(ci) = &req.ci {
                 ci.add(&mut head, now);
             }
