@@ -65,16 +65,15 @@ fn main() {
     policy.global_rate_limit = None;
     policy.ip_rate_limit = None;
     let mut engine = Engine::new(policy);
-    let head = |i: u64| Head {
-        headers: vec![
-            (":method".into(), b"GET".to_vec()),
-            (":path".into(), format!("/products/{}", i % 500).into_bytes()),
-            ("user-agent".into(), b"Mozilla/5.0 (X11; Linux x86_64) Chrome/126.0 Safari/537.36".to_vec()),
-            ("accept".into(), b"text/html".to_vec()),
-            ("accept-language".into(), b"en".to_vec()),
-            ("x-forwarded-for".into(), format!("203.0.{}.{}", (i / 256) % 256, i % 256).into_bytes()),
-        ],
-        peer: None,
+    let head = |i: u64| {
+        Head::from_pairs([
+            (":method", "GET".to_string()),
+            (":path", format!("/products/{}", i % 500)),
+            ("user-agent", "Mozilla/5.0 (X11; Linux x86_64) Chrome/126.0 Safari/537.36".to_string()),
+            ("accept", "text/html".to_string()),
+            ("accept-language", "en".to_string()),
+            ("x-forwarded-for", format!("203.0.{}.{}", (i / 256) % 256, i % 256)),
+        ])
     };
     let heads: Vec<Head> = (0..65_536u64).map(head).collect();
     let request_iters = std::env::var("BENCH_REQUESTS").ok().and_then(|v| v.parse().ok()).unwrap_or(200_000);

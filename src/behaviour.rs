@@ -355,11 +355,11 @@ impl Campaigns {
 pub fn shape(head: &Head) -> u64 {
     let mut names = [0u8; 256];
     let mut n = 0;
-    for (name, _) in &head.headers {
-        if name.starts_with(':') || name.starts_with("x-") || name == "cookie" || name == "content-length" {
+    for (name, _) in head.iter() {
+        if name.starts_with(b":") || name.starts_with(b"x-") || name == b"cookie" || name == b"content-length" {
             continue;
         }
-        for &b in name.as_bytes().iter().chain(b",") {
+        for &b in name.iter().chain(b",") {
             if let Some(slot) = names.get_mut(n) {
                 *slot = b;
                 n += 1;
@@ -377,7 +377,7 @@ mod tests {
     use super::*;
 
     fn head(pairs: &[(&str, &str)]) -> Head {
-        Head { headers: pairs.iter().map(|(k, v)| (k.to_string(), v.as_bytes().to_vec())).collect(), peer: None }
+        Head::from_pairs(pairs.iter().copied())
     }
 
     fn score(h: &Head) -> (f64, Vec<&'static str>) {

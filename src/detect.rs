@@ -110,7 +110,7 @@ mod tests {
     }
 
     fn head(ua: &str) -> Head {
-        Head { headers: vec![("user-agent".into(), ua.as_bytes().to_vec())], peer: None }
+        Head::from_pairs([("user-agent", ua)])
     }
 
     #[test]

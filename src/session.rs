@@ -256,7 +256,7 @@ mod tests {
     use super::*;
 
     fn head(pairs: &[(&str, &str)]) -> Head {
-        Head { headers: pairs.iter().map(|(k, v)| (k.to_string(), v.as_bytes().to_vec())).collect(), peer: None }
+        Head::from_pairs(pairs.iter().copied())
     }
 
     #[test]

@@ -136,20 +136,24 @@ impl Client {
     }
 
     fn head(&self, method: &str, path: &str, extra: &[(&str, String)]) -> Head {
-        let mut headers = vec![
-            (":method".to_string(), method.as_bytes().to_vec()),
-            (":path".to_string(), path.as_bytes().to_vec()),
-            (":authority".to_string(), b"shop.test".to_vec()),
-            ("x-forwarded-for".to_string(), self.ip.as_bytes().to_vec()),
-        ];
-        headers.extend(self.headers.iter().map(|(k, v)| (k.clone(), v.as_bytes().to_vec())));
+        let mut head = Head::from_pairs([
+            (":method", method),
+            (":path", path),
+            (":authority", "shop.test"),
+            ("x-forwarded-for", &self.ip),
+        ]);
+        for (k, v) in &self.headers {
+            head.push(k.as_bytes(), v.as_bytes());
+        }
         if !self.manner.stripped {
-            headers.extend(extra.iter().map(|(k, v)| (k.to_string(), v.as_bytes().to_vec())));
+            for (k, v) in extra {
+                head.push(k.as_bytes(), v.as_bytes());
+            }
         }
         if let Some(c) = &self.cookie {
-            headers.push(("cookie".into(), format!("session_id={c}").into_bytes()));
+            head.push(b"cookie", format!("session_id={c}").as_bytes());
         }
-        Head { headers, peer: None }
+        head
     }
 
     /// The headers of a navigation (or, for `method` POST, a form submission).

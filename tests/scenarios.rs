@@ -178,7 +178,7 @@ fn ci_calls_need_a_fresh_unreplayed_signature() {
     let elsewhere = Req {
         head: {
             let mut h = ci_request("/deploy", CI_KEY, now_s).head;
-            h.headers[3].1 = b"203.0.113.1".to_vec();
+            h.set_value(3, b"203.0.113.1");
             h
         },
         body: vec![],

@@ -29,16 +29,14 @@ fuzz_target!(|data: &[u8]| {
     let sessions = p.session.max_sessions;
     assert!(limits.max_clients >= 1 && limits.max_fingerprints >= 1 && limits.max_bodies >= 1);
     let mut engine = Engine::new(p);
-    let head = Head {
-        headers: vec![
-            (":method".into(), b"POST".to_vec()),
-            (":path".into(), b"/v1/chat?x=1".to_vec()),
-            ("user-agent".into(), b"fuzz/1".to_vec()),
-            ("x-forwarded-for".into(), b"198.51.100.7, 203.0.113.9".to_vec()),
-            ("authorization".into(), b"Bearer t".to_vec()),
-        ],
-        peer: "10.0.0.1".parse().ok(),
-    };
+    let head = Head::from_pairs([
+        (":method", "POST"),
+        (":path", "/v1/chat?x=1"),
+        ("user-agent", "fuzz/1"),
+        ("x-forwarded-for", "198.51.100.7, 203.0.113.9"),
+        ("authorization", "Bearer t"),
+    ])
+    .with_peer("10.0.0.1".parse().ok());
     let body = br#"{"model":"m","prompt":"say hello to the fuzzer","params":{"user":"u"}}"#;
     for now in [0u64, 1, 2, 60_000, 120_001] {
         let d = match engine.begin(&head, true, now) {

@@ -419,10 +419,10 @@ impl CiSign {
         let sig: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
         let sig = if self.with_key_id { format!("fuzz:{sig}") } else { sig };
         if self.internal_header {
-            head.headers.push(("x-internal-pipeline".into(), b"true".to_vec()));
+            head.push(b"x-internal-pipeline", b"true");
         }
-        head.headers.push(("x-ci-timestamp".into(), ts.to_string().into_bytes()));
-        head.headers.push(("x-ci-signature".into(), sig.into_bytes()));
+        head.push(b"x-ci-timestamp", ts.to_string().as_bytes());
+        head.push(b"x-ci-signature", sig.as_bytes());
     }
 }
 
@@ -658,22 +658,22 @@ fuzz_target!(|requests: Vec<Request>| {
         for req in requests.iter().take(MAX_REQUESTS) {
             world.now += req.step.ms();
             let now = world.now;
-            let mut head = Head {
-                headers: req
-                    .line
-                    .iter()
-                    .flat_map(Line::headers)
-                    .chain(req.headers.iter().map(|(n, v)| (n.text(), v.bytes())))
-                    .collect(),
-                // The shell reads the peer as Envoy's `source.address` text.
-                peer: req.peer.and_then(|ip| parse_peer(ip.text(Some(40_000)).as_bytes())),
-            };
+            let pairs: Vec<(String, Vec<u8>)> = req
+                .line
+                .iter()
+                .flat_map(Line::headers)
+                .chain(req.headers.iter().map(|(n, v)| (n.text(), v.bytes())))
+                .collect();
+            // As the shell builds it: from the host's serialized map; the shell reads the peer as
+            // Envoy's `source.address` text.
+            let mut head = Head::from_serialized(Head::serialize(&pairs))
+                .with_peer(req.peer.and_then(|ip| parse_peer(ip.text(Some(40_000)).as_bytes())));
             if let Some(ci) = &req.ci {
                 ci.add(&mut head, now);
             }
             // The shell removes client-sent `x-botgate-*` headers before the engine sees them.
             let spoofed = head.spoofed_botgate_headers();
-            assert!(spoofed.iter().all(|n| n.starts_with("x-botgate-")));
+            assert!(spoofed.iter().all(|n| n.starts_with(b"x-botgate-")));
             let request_id =
                 head.first("x-request-id").and_then(|v| std::str::from_utf8(v).ok()).unwrap_or("").to_string();
             let mut body = req.body.as_ref().map(Body::bytes);

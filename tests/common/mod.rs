@@ -23,17 +23,18 @@ pub struct Req {
 
 impl Req {
     pub fn new(method: &str, path: &str, ip: &str) -> Req {
-        let headers = vec![
-            (":method".to_string(), method.as_bytes().to_vec()),
-            (":path".to_string(), path.as_bytes().to_vec()),
-            (":authority".to_string(), b"shop.test".to_vec()),
-            ("x-forwarded-for".to_string(), ip.as_bytes().to_vec()),
-        ];
-        Req { head: Head { headers, peer: "10.255.0.1".parse().ok() }, body: Vec::new() }
+        let mut head = Head::from_pairs([
+            (":method", method),
+            (":path", path),
+            (":authority", "shop.test"),
+            ("x-forwarded-for", ip),
+        ]);
+        head.peer = "10.255.0.1".parse().ok();
+        Req { head, body: Vec::new() }
     }
 
     pub fn header(mut self, k: &str, v: &str) -> Req {
-        self.head.headers.push((k.to_string(), v.as_bytes().to_vec()));
+        self.head.push(k.as_bytes(), v.as_bytes());
         self
     }
 

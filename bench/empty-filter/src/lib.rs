@@ -55,6 +55,10 @@ impl Context for Pass {}
 impl HttpContext for Pass {
     fn on_http_request_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
         self.botgate_host_calls(); // nothing at all without features
+        #[cfg(feature = "burn")]
+        std::hint::black_box(bench_burn(std::hint::black_box(BURN_ITERS)));
+        #[cfg(feature = "burn-memory")]
+        std::hint::black_box(bench_burn_memory(std::hint::black_box(BURN_ITERS)));
         Action::Continue
     }
 
@@ -101,3 +105,48 @@ impl Pass {
 /// A typical access-log evidence object, as botgate sets it.
 #[cfg(feature = "property")]
 const EVIDENCE: &str = r#"{"action":"pass","outcome":"pass","tier":"pass","score":0.00,"reasons":[],"client_ip":"198.18.12.34","fingerprint":"0123456789abcdef","fingerprint_count":1,"request_id":"5f0c6a8e-2d4b-4c1e-9a7f-3b2d1e0f9a8c"}"#;
+
+/// Iterations of [`bench_burn`] per request with feature `burn` (compile time: `BURN_ITERS`).
+#[cfg(any(feature = "burn", feature = "burn-memory"))]
+const BURN_ITERS: u32 = match option_env!("BURN_ITERS") {
+    Some(s) => {
+        let b = s.as_bytes();
+        let mut i = 0;
+        let mut n = 0u32;
+        while i < b.len() {
+            n = n * 10 + (b[i] - b'0') as u32;
+            i += 1;
+        }
+        n
+    }
+    None => 8000,
+};
+
+/// Pure compute of a known cost (a dependent multiply-xorshift chain, no memory): run per
+/// request inside Envoy with feature `burn`, and alone in Node (exported), it compares how fast
+/// the same machine code runs in Envoy's V8 and in Node's.
+#[no_mangle]
+pub extern "C" fn bench_burn(n: u32) -> u64 {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for _ in 0..n {
+        x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        x ^= x >> 29;
+    }
+    x
+}
+
+/// Like [`bench_burn`] but loading and storing in linear memory (a 16 KiB table, so it stays in
+/// L1): a runtime that bounds-checks every access explicitly shows it here and not there.
+#[no_mangle]
+pub extern "C" fn bench_burn_memory(n: u32) -> u64 {
+    let mut table = [0u32; 4096];
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for _ in 0..n {
+        x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        let i = (x >> 40) as usize & 4095;
+        let j = (x >> 20) as usize & 4095;
+        table[i] = table[i].wrapping_add(table[j] ^ x as u32);
+    }
+    std::hint::black_box(&table);
+    x ^ table[(x & 4095) as usize] as u64
+}
