@@ -9,7 +9,7 @@ Workers and lands on the upstream page. Reports, per round and as median (min–
     checking the solution: page load, worker start-up and the solve;
   - hashes/s: 16^difficulty expected hashes over the page's solve time (luck makes single rounds
     swing several-fold; the median over rounds is the figure to read).
-    BROWSER_ROUNDS=9 bench/browser_solve.py     (default 7)
+    BROWSER_ROUNDS=15 bench/browser_solve.py     (default 9)
 """
 import json
 import os
@@ -23,7 +23,10 @@ sys.path.insert(0, str(ROOT / "integration"))
 from browser import Chromium  # noqa: E402
 from harness import EXAMPLE_POLICY, Envoy, Upstream  # noqa: E402
 
-ROUNDS = int(os.environ.get("BROWSER_ROUNDS", "7"))
+ROUNDS = int(os.environ.get("BROWSER_ROUNDS", "9"))
+# Headless Chromium names itself in its user agent, which raises the score and with it the
+# difficulty (one more at 0.6); a desktop Chrome's user agent keeps the base difficulty.
+DESKTOP_CHROME = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36"
 
 DIFFICULTY = 4
 
@@ -37,7 +40,7 @@ def main():
     rows = []
     try:
         for i in range(ROUNDS):
-            browser = Chromium()
+            browser = Chromium(user_agent=DESKTOP_CHROME)
             try:
                 # A client address per round (the policy trusts one proxy hop): a new anonymous
                 # session, challenged afresh rather than remembered as cleared.
@@ -56,7 +59,10 @@ def main():
             if len(verifies) <= i:
                 raise RuntimeError(f"round {i}: no new verify in the access log (was the page challenged?)")
             verify = verifies[i]
-            page_ms = int(urllib.parse.parse_qs(urllib.parse.urlsplit(verify["path"]).query)["ms"][0])
+            query = urllib.parse.parse_qs(urllib.parse.urlsplit(verify["path"]).query)
+            page_ms, difficulty = int(query["ms"][0]), int(query["challenge"][0].split(".")[2])
+            if difficulty != DIFFICULTY:
+                raise RuntimeError(f"round {i}: difficulty {difficulty}, not {DIFFICULTY} (score too high?)")
             rows.append((page_ms, verify["botgate"]["solve_ms"]))
             print(f"round {i + 1}: solve {page_ms} ms, issue→verify {verify['botgate']['solve_ms']} ms", flush=True)
     finally:
