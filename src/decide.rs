@@ -228,12 +228,7 @@ impl Decision {
             }
             challenge = self.challenge_json(kind);
         }
-        let body = format!(
-            "{{\"verdict\":\"{verdict}\"{challenge},\"reasons\":{},\"request_id\":{}}}\n",
-            json_list(&self.reasons),
-            json_str(request_id)
-        );
-        Some(Reply { status, headers, body })
+        Some(Reply { status, headers, body: json_body(verdict, &challenge, &self.reasons, request_id) })
     }
 
     /// `,"challenge":{…}` for API clients: what to do, in the reply itself.
@@ -363,6 +358,28 @@ pub struct Reply {
     pub status: u32,
     pub headers: Vec<(&'static str, String)>,
     pub body: String,
+}
+
+impl Reply {
+    /// A small JSON answer (`verdict`, `reasons`, `request_id`), as every local reply has.
+    pub fn json(status: u32, verdict: &str, reasons: &[&str], request_id: &str) -> Reply {
+        Reply {
+            status,
+            headers: vec![("content-type", "application/json".to_string()), ("cache-control", "no-store".to_string())],
+            body: json_body(verdict, "", reasons, request_id),
+        }
+    }
+}
+
+/// `{"verdict":…<extra>,"reasons":[…],"request_id":…}` and a newline; `extra` is empty or starts
+/// with a comma.
+fn json_body(verdict: &str, extra: &str, reasons: &[&str], request_id: &str) -> String {
+    format!(
+        "{{\"verdict\":{}{extra},\"reasons\":{},\"request_id\":{}}}\n",
+        json_str(verdict),
+        json_list(reasons),
+        json_str(request_id)
+    )
 }
 
 /// Header values built into one buffer.

@@ -265,10 +265,12 @@ impl Engine {
         let profile = session.profile(now);
         behaviour::session_signals(&profile, self.rendering.site_renders(), &mut signals);
         let broken = self.sequences.check(session, method, path, pending.client, now).map(str::to_string);
+        // Who the request is for (its binding is a SHA-256): worked out once, only when needed.
+        let mut who: Option<Who> = None;
+        let make_who = || Who::new(key, head, pending.client, now);
         if let Some((c, s)) = challenge::header_submission(head) {
             // An API client retrying with its puzzle's solution.
-            let who = Who::new(key, head, pending.client, now);
-            match self.gate.check_pow(c, s, &who, session, &mut self.tally) {
+            match self.gate.check_pow(c, s, who.get_or_insert_with(&make_who), session, &mut self.tally) {
                 Ok(p) => passed(&mut d, &p, &self.gate),
                 Err(reason) => d.reasons.push(reason),
             }
@@ -302,8 +304,8 @@ impl Engine {
             d.follow_up = Some(FollowUp { session: key.id, shape, critical, step_up });
         }
         if step_up.is_some() {
-            let who = Who::new(key, head, pending.client, now);
-            d.step_up = Some(Box::new((who.sid, who.bnd)));
+            let w = who.get_or_insert_with(&make_who);
+            d.step_up = Some(Box::new((w.sid.clone(), w.bnd.clone())));
         }
         if let Some(rule) = &broken {
             d.detail = Some(rule.clone());
@@ -332,7 +334,7 @@ impl Engine {
             if step_up.is_some() {
                 // The step-up's own calls to the backend are how a challenge is passed.
                 ruling = None;
-            } else if self.cleared(key, head, pending.client, now) {
+            } else if self.cleared(key.id, head, who.get_or_insert_with(&make_who)) {
                 // A cleared session skips the challenge tier; the block tier above still applied.
                 d.reasons.push("cleared");
                 ruling = None;
@@ -344,7 +346,7 @@ impl Engine {
                 d.reasons.push(reason);
                 d.follow_up = None;
                 let back = challenge::return_path(head);
-                self.issue(&mut d, kind, key, head, back, now);
+                self.issue(&mut d, kind, key.id, head, who.get_or_insert_with(&make_who), back);
             }
             Some(r) if !self.observing(r.observe) => {
                 d.verdict = r.verdict;
@@ -446,10 +448,9 @@ impl Engine {
     }
 
     /// Whether the session is cleared (a pass remembered here, or a valid clearance token).
-    fn cleared(&mut self, key: SessionKey, head: &Head, client: Option<IpAddr>, now: u64) -> bool {
-        let Some(session) = self.sessions.peek_mut(key.id) else { return false };
-        let who = Who::new(key, head, client, now);
-        self.gate.cleared(head, &who, session, &mut self.tally)
+    fn cleared(&mut self, session: u64, head: &Head, who: &Who) -> bool {
+        let Some(session) = self.sessions.peek_mut(session) else { return false };
+        self.gate.cleared(head, who, session, &mut self.tally)
     }
 
     /// Hands out the challenge: a puzzle, or the step-up request. A session out of attempts is
@@ -458,27 +459,26 @@ impl Engine {
         &mut self,
         d: &mut Decision,
         kind: ChallengeType,
-        key: SessionKey,
+        session: u64,
         head: &Head,
+        who: &Who,
         back: Option<String>,
-        now: u64,
     ) {
-        let Some(session) = self.sessions.peek_mut(key.id) else { return };
+        let Some(session) = self.sessions.peek_mut(session) else { return };
         let issued = if !self.gate.armed() {
             Some(Issued::Unarmed)
         } else {
             match kind {
                 ChallengeType::ProofOfWork => {
-                    let who = Who::new(key, head, d.client_ip, now);
                     let expires_in_s = self.gate.settings.expires_seconds;
                     self.gate
-                        .issue_pow(session, d.score, &who.bnd, now)
+                        .issue_pow(session, d.score, &who.bnd, who.now)
                         .map(|(challenge, difficulty)| Issued::ProofOfWork { challenge, difficulty, expires_in_s })
                 }
                 ChallengeType::WebauthnStepUp => self.gate.spend_attempt(session).then(|| Issued::StepUp {
                     options_url: self.gate.settings.webauthn_options_url.clone(),
                     verify_url: self.gate.settings.webauthn_verify_url.clone(),
-                    session: challenge::sid(key),
+                    session: who.sid.clone(),
                 }),
             }
         };
@@ -518,8 +518,19 @@ impl Engine {
         let mut d = Decision::pass(client);
         d.verdict = Verdict::Serve;
         match rest {
-            b"verify" => self.verify_endpoint(&mut d, head, now),
-            b"pow" => self.pow_endpoint(&mut d, head, now),
+            b"verify" | b"pow" => {
+                let key = session_key(&self.policy.session, head, client);
+                d.session = Some(key.id);
+                d.authenticated = key.authenticated;
+                let back =
+                    challenge::query_param(head.query(), "return").filter(|r| challenge::safe_return(r).is_some());
+                let who = Who::new(key, head, client, now);
+                if rest == b"verify" {
+                    self.verify_endpoint(&mut d, head, key, &who, back);
+                } else {
+                    self.pow_endpoint(&mut d, head, key, &who, back);
+                }
+            }
             _ => {
                 d.answer = Some(Box::new(match crate::pages::asset(rest) {
                     Some(a) => Reply {
@@ -531,7 +542,7 @@ impl Engine {
                         ],
                         body: a.body.to_string(),
                     },
-                    None => simple_reply(404, "not_found", &[], head),
+                    None => Reply::json(404, "not_found", &[], head.request_id()),
                 }))
             }
         }
@@ -540,23 +551,18 @@ impl Engine {
 
     /// A browser's solution: a pass sets the cookie and continues to the page first asked for;
     /// a failure sends it back for a new puzzle, until the session has failed for good.
-    fn verify_endpoint(&mut self, d: &mut Decision, head: &Head, now: u64) {
-        let key = session_key(&self.policy.session, head, d.client_ip);
-        d.session = Some(key.id);
-        d.authenticated = key.authenticated;
+    fn verify_endpoint(&mut self, d: &mut Decision, head: &Head, key: SessionKey, who: &Who, back: Option<String>) {
         let q = head.query();
-        let back = challenge::query_param(q, "return").filter(|r| challenge::safe_return(r).is_some());
         let (Some(c), Some(s)) = (challenge::query_param(q, "challenge"), challenge::query_param(q, "solution")) else {
-            d.answer = Some(Box::new(simple_reply(400, "missing challenge or solution", &[], head)));
+            d.answer = Some(Box::new(Reply::json(400, "missing challenge or solution", &[], head.request_id())));
             return;
         };
         let observe = self.observing(false);
-        let session = self.sessions.get(key, now);
+        let session = self.sessions.get(key, who.now);
         if session.challenge_failed && !observe {
             return blocked(d, &mut self.tally);
         }
-        let who = Who::new(key, head, d.client_ip, now);
-        match self.gate.check_pow(&c, &s, &who, session, &mut self.tally) {
+        match self.gate.check_pow(&c, &s, who, session, &mut self.tally) {
             Ok(p) => {
                 passed(d, &p, &self.gate);
                 let cookie = d.clearance.take().map(|c| c.0);
@@ -581,29 +587,25 @@ impl Engine {
                 }
                 d.answer = Some(Box::new(match back {
                     Some(back) => redirect(back),
-                    None => simple_reply(401, "challenge", &d.reasons, head),
+                    None => Reply::json(401, "challenge", &d.reasons, head.request_id()),
                 }));
             }
         }
     }
 
     /// The step-up page's fallback: a proof of work for this session.
-    fn pow_endpoint(&mut self, d: &mut Decision, head: &Head, now: u64) {
-        let key = session_key(&self.policy.session, head, d.client_ip);
-        d.session = Some(key.id);
-        d.authenticated = key.authenticated;
-        let back = challenge::query_param(head.query(), "return").filter(|r| challenge::safe_return(r).is_some());
+    fn pow_endpoint(&mut self, d: &mut Decision, head: &Head, key: SessionKey, who: &Who, back: Option<String>) {
         if self.observing(false) {
             // Nothing is challenged in observe mode: straight back.
             d.answer = Some(Box::new(redirect(back.unwrap_or_else(|| "/".to_string()))));
             return;
         }
-        if self.sessions.get(key, now).challenge_failed {
+        if self.sessions.get(key, who.now).challenge_failed {
             return blocked(d, &mut self.tally);
         }
         d.verdict = Verdict::Challenge(ChallengeType::ProofOfWork);
         d.reasons.push("step_up_fallback");
-        self.issue(d, ChallengeType::ProofOfWork, key, head, back, now);
+        self.issue(d, ChallengeType::ProofOfWork, key.id, head, who, back);
     }
 
     fn record(&mut self, d: Decision) -> Decision {
@@ -690,17 +692,6 @@ fn redirect(location: String) -> Reply {
         status: 303,
         headers: vec![("location", location), ("cache-control", "no-store".to_string())],
         body: String::new(),
-    }
-}
-
-/// A small JSON answer from botgate's own endpoints.
-fn simple_reply(status: u32, verdict: &str, reasons: &[&str], head: &Head) -> Reply {
-    let id = head.first("x-request-id").and_then(|v| std::str::from_utf8(v).ok()).unwrap_or("");
-    let body = serde_json::json!({ "verdict": verdict, "reasons": reasons, "request_id": id }).to_string() + "\n";
-    Reply {
-        status,
-        headers: vec![("content-type", "application/json".to_string()), ("cache-control", "no-store".to_string())],
-        body,
     }
 }
 

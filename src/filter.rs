@@ -294,7 +294,7 @@ impl Request {
     fn carry_out(&mut self, worker: &Shared, mut d: Decision, profile: &str) -> Action {
         self.follow_up = d.follow_up;
         self.clearance = d.clearance.take();
-        let request_id = self.head.first("x-request-id").and_then(|v| std::str::from_utf8(v).ok()).unwrap_or("");
+        let request_id = self.head.request_id();
         let mut evidence = d.evidence(request_id);
         if !profile.is_empty() {
             evidence.pop();

@@ -128,6 +128,11 @@ impl Head {
         self.iter().find(|(k, _)| *k == name.as_bytes()).map(|(_, v)| v)
     }
 
+    /// The client's or an earlier proxy's `x-request-id` (empty when absent or not UTF-8).
+    pub fn request_id(&self) -> &str {
+        self.first("x-request-id").and_then(|v| std::str::from_utf8(v).ok()).unwrap_or("")
+    }
+
     /// Every value of `name`, in order.
     pub fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
         self.iter().filter(move |(k, _)| *k == name.as_bytes()).map(|(_, v)| v)
