@@ -21,7 +21,7 @@ import urllib.parse
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "integration"))
 from browser import Chromium  # noqa: E402
-from harness import EXAMPLE_POLICY, Envoy, Upstream  # noqa: E402
+from harness import EXAMPLE_POLICY, Envoy, Upstream, challenge_members  # noqa: E402
 
 ROUNDS = int(os.environ.get("BROWSER_ROUNDS", "9"))
 # Headless Chromium names itself in its user agent, which raises the score and with it the
@@ -32,8 +32,7 @@ DIFFICULTY = 4
 
 
 def main():
-    policy = json.loads(EXAMPLE_POLICY.read_text())
-    policy["tiers"]["challenge"]["conditions"].insert(0, {"bot_score_range": [0.0, 0.85], "endpoint_in": ["/members"]})
+    policy = challenge_members(json.loads(EXAMPLE_POLICY.read_text()))
     policy["tiers"]["challenge"]["proof_of_work"]["difficulty"] = DIFFICULTY
     upstream = Upstream()
     envoy = Envoy(policy, upstream.port)

@@ -12,7 +12,7 @@ import sys
 import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from harness import BOTGATE, EXAMPLE_POLICY, Envoy, Upstream  # noqa: E402
+from harness import BOTGATE, EXAMPLE_POLICY, Envoy, Upstream, challenge_members  # noqa: E402
 
 LISTEN, ADMIN, UPSTREAM = 10000, 9901, 18080
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36"
@@ -24,7 +24,7 @@ def main():
     # The clearance key signs puzzles and tokens; a demo gets a fresh one unless you bring yours.
     key = os.environ.get("BOTGATE_CLEARANCE_KEY") or secrets.token_hex(32)
     # The demo adds one page that always asks browsers for a proof of work, to show the interstitial.
-    policy["tiers"]["challenge"]["conditions"].insert(0, {"bot_score_range": [0.0, 0.85], "endpoint_in": ["/members"]})
+    challenge_members(policy)
     envoy = None
     try:
         envoy = Envoy(policy, upstream.port, port=LISTEN, admin=ADMIN, env={"BOTGATE_CLEARANCE_KEY": key})

@@ -23,6 +23,13 @@ EXAMPLE_POLICY = ROOT / "envoy" / "policy.example.json"
 TEST_CLEARANCE_KEY = "integration-clearance-key-0123456789abcdef"
 
 
+def challenge_members(policy):
+    """`policy` with `/members` challenged at any score below the block threshold: the page the
+    demo, the browser tests and the browser benchmark show the challenges on."""
+    policy["tiers"]["challenge"]["conditions"].insert(0, {"bot_score_range": [0.0, 0.85], "endpoint_in": ["/members"]})
+    return policy
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -14,17 +14,11 @@ import shutil
 import pytest
 
 from browser import CHROMIUM, Chromium
-from harness import TEST_CLEARANCE_KEY, Envoy, Upstream, free_port
+from harness import TEST_CLEARANCE_KEY, Envoy, Upstream, challenge_members, free_port
 
 ARTIFACTS = pathlib.Path(__file__).resolve().parent / "artifacts"
 
 pytestmark = pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason="chromium is not installed (make system-deps)")
-
-
-def protected(policy):
-    """The example policy, with /members challenged at any score below the block threshold."""
-    policy["tiers"]["challenge"]["conditions"].insert(0, {"bot_score_range": [0.0, 0.85], "endpoint_in": ["/members"]})
-    return policy
 
 
 def solve_in_browser(e, browser, path):
@@ -41,7 +35,7 @@ def solve_in_browser(e, browser, path):
 
 
 def test_browser_solves_the_interstitial_and_is_not_asked_again(envoy_with, example_policy):
-    e = envoy_with(protected(example_policy))
+    e = envoy_with(challenge_members(example_policy))
     browser = Chromium()
     try:
         base = f"http://127.0.0.1:{e.port}"
@@ -79,7 +73,7 @@ def test_browser_solves_the_interstitial_and_is_not_asked_again(envoy_with, exam
 
 
 def test_a_page_without_javascript_never_reaches_the_upstream(envoy_with, example_policy):
-    e = envoy_with(protected(example_policy))
+    e = envoy_with(challenge_members(example_policy))
     for _ in range(3):
         status, headers, body = e.get("/members", headers={"accept": "text/html", "user-agent": "Mozilla/5.0",
                                                            "x-forwarded-for": "203.0.113.200"})
@@ -107,7 +101,7 @@ def test_signed_in_browser_steps_up_with_a_passkey(example_policy, tmp_path):
                        env={"BOTGATE_CLEARANCE_KEY": TEST_CLEARANCE_KEY})
     e = browser = None
     try:
-        e = Envoy(protected(example_policy), backend.port, port=port)
+        e = Envoy(challenge_members(example_policy), backend.port, port=port)
         browser = Chromium()
         browser.virtual_passkey("localhost", cred_id, pkcs8)
         browser.set_cookie(origin + "/", "session_id", "alice-session")

@@ -16,9 +16,7 @@ const T0: u64 = 1_795_305_600_000;
 pub const CLEARANCE_KEY: &str = "clearance-key-for-tests-0123456789abcdef";
 
 fn policy() -> String {
-    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/envoy/policy.example.json"))
-        .unwrap()
-        .replace(r#""secret_env": "BOTGATE_CLEARANCE_KEY""#, &format!(r#""secret": "{CLEARANCE_KEY}""#))
+    common::example_policy(&[("BOTGATE_CLEARANCE_KEY", CLEARANCE_KEY)])
 }
 
 /// Anonymous, and ambiguous: a browser behind a proxy that strips accept and accept-language.

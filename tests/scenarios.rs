@@ -15,10 +15,7 @@ pub const CI_KEY_NEXT: &str = "ci-secret-next-9876543210abc";
 const T0: u64 = 1_795_305_600_000;
 
 fn policy() -> String {
-    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/envoy/policy.example.json"))
-        .unwrap()
-        .replace(r#""secret_env": "BOTGATE_CI_KEY""#, &format!(r#""secret": "{CI_KEY}""#))
-        .replace(r#""secret_env": "BOTGATE_CI_KEY_NEXT""#, &format!(r#""secret": "{CI_KEY_NEXT}""#))
+    common::example_policy(&[("BOTGATE_CI_KEY", CI_KEY), ("BOTGATE_CI_KEY_NEXT", CI_KEY_NEXT)])
 }
 
 fn has(d: &Decision, reason: &str) -> bool {

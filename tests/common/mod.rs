@@ -9,6 +9,17 @@ use botgate::signals::Head;
 pub const CHROME: &str =
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36";
 
+/// `envoy/policy.example.json` with the secrets it reads from the environment given inline:
+/// `(variable, secret)` pairs.
+pub fn example_policy(secrets: &[(&str, &str)]) -> String {
+    let mut text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/envoy/policy.example.json"))
+        .unwrap_or_else(|e| panic!("envoy/policy.example.json: {e}"));
+    for (var, secret) in secrets {
+        text = text.replace(&format!(r#""secret_env": "{var}""#), &format!(r#""secret": "{secret}""#));
+    }
+    text
+}
+
 pub fn engine(policy_json: &str) -> Engine {
     let parsed = policy::parse(policy_json.as_bytes());
     let errors: Vec<String> = parsed.errors().map(|d| d.to_string()).collect();
