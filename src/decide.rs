@@ -297,14 +297,9 @@ impl Decision {
         s.push_str(self.tier());
         s.push_str("\",\"score\":");
         push_score(&mut s, self.score);
-        s.push_str(",\"reasons\":[");
-        for (i, r) in self.reasons.iter().enumerate() {
-            if i > 0 {
-                s.push(',');
-            }
-            push_json_str(&mut s, r);
-        }
-        s.push_str("],\"client_ip\":\"");
+        s.push_str(",\"reasons\":");
+        push_json_list(&mut s, &self.reasons);
+        s.push_str(",\"client_ip\":\"");
         if let Some(ip) = self.client_ip {
             let _ = write!(s, "{ip}");
         }
@@ -435,6 +430,8 @@ fn push_hex16(s: &mut String, n: u64) {
     }
 }
 
+/// `v` as a JSON string: request ids, addresses and reason codes need no escaping; anything
+/// else goes through serde_json.
 fn push_json_str(s: &mut String, v: &str) {
     if v.bytes().all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\') {
         s.push('"');
@@ -445,21 +442,27 @@ fn push_json_str(s: &mut String, v: &str) {
     }
 }
 
-fn json_list(items: &[&str]) -> String {
-    let quoted: Vec<String> = items.iter().map(|r| json_str(r)).collect();
-    format!("[{}]", quoted.join(","))
+fn push_json_list(s: &mut String, items: &[&str]) {
+    s.push('[');
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        push_json_str(s, item);
+    }
+    s.push(']');
 }
 
-fn json_str(s: &str) -> String {
-    // Request ids and addresses need no escaping; anything else goes through serde_json.
-    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\' && b < 0x7f) {
-        let mut out = String::with_capacity(s.len() + 2);
-        out.push('"');
-        out.push_str(s);
-        out.push('"');
-        return out;
-    }
-    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_string())
+fn json_list(items: &[&str]) -> String {
+    let mut s = String::new();
+    push_json_list(&mut s, items);
+    s
+}
+
+fn json_str(v: &str) -> String {
+    let mut s = String::with_capacity(v.len() + 2);
+    push_json_str(&mut s, v);
+    s
 }
 
 /// A score in [0, 1] with two decimals, without the float formatter (this runs per request).
