@@ -29,6 +29,7 @@ $(VENV)/.installed: integration/requirements.txt
 
 wasm: deps
 	$(CARGO) build --lib --release --target wasm32-wasip1
+	python3 tools/trim_exports.py $(WASM)
 	@ls -l $(WASM)
 
 cli:

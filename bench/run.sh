@@ -15,6 +15,7 @@ done
 
 # `make bench` has built botgate.wasm already; build it here too so run.sh works on its own.
 cargo build --quiet --lib --release --target wasm32-wasip1
+python3 tools/trim_exports.py target/wasm32-wasip1/release/botgate.wasm
 cargo build --quiet --release --target wasm32-wasip1 --manifest-path bench/empty-filter/Cargo.toml
 cargo build --quiet --release --target wasm32-wasip1 --manifest-path bench/empty-filter/Cargo.toml \
   --features hostcalls --target-dir bench/empty-filter/target/hostcalls

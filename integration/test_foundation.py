@@ -198,3 +198,37 @@ def test_example_policy_loads_in_envoy(envoy_with, example_policy):
     status, _, body = e.get("/", headers=xff("203.0.113.40"))
     assert status == 200
     assert echoed(body)["x-botgate-tier"] == ["pass"]
+
+
+def test_built_module_leaves_out_the_callbacks_botgate_never_uses():
+    """`make wasm` trims the SDK's unused callbacks (tools/trim_exports.py), so Envoy skips those
+    calls into the VM; every other test here runs against the trimmed module."""
+    import importlib.util
+    import pathlib
+    from harness import ROOT, WASM
+
+    spec = importlib.util.spec_from_file_location("trim", ROOT / "tools" / "trim_exports.py")
+    trim = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(trim)
+
+    def exports(module):
+        section, i = None, 8
+        while i < len(module):
+            size, start = trim.uleb(module, i + 1)
+            if module[i] == trim.EXPORT_SECTION:
+                section = module[start:start + size]
+            i = start + size
+        count, j, names = *trim.uleb(section, 0), set()
+        for _ in range(count):
+            length, j = trim.uleb(section, j)
+            names.add(section[j:j + length].decode())
+            _, j = trim.uleb(section, j + length + 1)
+        return names
+
+    built = pathlib.Path(WASM).read_bytes()
+    names = exports(built)
+    assert not names & trim.UNUSED
+    assert {"proxy_on_request_headers", "proxy_on_request_body", "proxy_on_request_trailers",
+            "proxy_on_response_headers", "proxy_on_delete", "proxy_on_tick",
+            "proxy_on_http_call_response", "proxy_on_memory_allocate"} <= names
+    assert trim.trim(built) == built  # idempotent
