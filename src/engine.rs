@@ -253,6 +253,7 @@ impl Engine {
         let tier = self.policy.endpoint_tier(method, path);
         let shape = behaviour::shape(head);
         behaviour::header_signals(head, &mut signals);
+        self.policy.tls.signal(head, &mut signals);
         self.campaigns.signal(shape, &mut signals);
         let key = session_key(&self.policy.session, head, pending.client);
         let session = self.sessions.get(key, now);

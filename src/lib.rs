@@ -24,6 +24,7 @@ pub mod signals;
 pub mod similarity;
 pub mod simulate;
 pub mod telemetry;
+pub mod tls;
 pub mod token;
 pub mod window;
 

@@ -60,6 +60,32 @@ const BROWSERS: &[(&str, Option<(&str, &str)>)] = &[
     ("Mozilla/5.0 (X11; Linux x86_64; rv:127.0) Gecko/20100101 Firefox/127.0", None),
     ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1", None),
 ];
+/// TLS fingerprints (JA4), as Envoy's `tls_inspector` computes them and a `header_mutation`
+/// filter hands them to botgate in `x-tls-ja4` (the example policy's header). Chrome's and the
+/// libraries' were measured through Envoy 1.40 here; Firefox's, Safari's, Go's and the
+/// middlebox's are stand-ins (not measured here): what matters to the engine is only that they
+/// are not on the example policy's automation list.
+const CHROME_JA4: &str = "t13d1517h2_8daaf6152771_63ff51340b64";
+const FIREFOX_JA4: &str = "t13d1717h2_5b57614c22b0_0000000000f1";
+const SAFARI_JA4: &str = "t13d2014h2_a09f3c656075_0000000000a1";
+/// A TLS-intercepting corporate proxy terminates the browser's TLS and opens its own.
+const MIDDLEBOX_JA4: &str = "t13d1310h1_000000000bc0_0000000000bc";
+const REQUESTS_JA4: &str = "t13d1812h1_85036bcba153_b26ce05bbdd6";
+const HTTPX_JA4: &str = "t13d181100_85036bcba153_d41ae481755e";
+const NODE_JA4: &str = "t13d5911h1_a33745022dd6_1f22a2ca17c4";
+const GO_JA4: &str = "t13d1312h2_0000000000c0_0000000000c0";
+const TLS_HEADER: &str = "x-tls-ja4";
+
+fn browser_ja4(ua: &str) -> &'static str {
+    if ua.contains("Chrome/") {
+        CHROME_JA4
+    } else if ua.contains("Firefox/") {
+        FIREFOX_JA4
+    } else {
+        SAFARI_JA4
+    }
+}
+
 const LANGS: &[&str] = &["en-GB,en;q=0.9", "en-US,en;q=0.9", "de-DE,de;q=0.8", "fr-FR,fr;q=0.9", "pt-PT,pt;q=0.9"];
 const HTML_ACCEPT: &str = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
 const SITE: &str = "https://shop.test";
@@ -112,7 +138,8 @@ impl Client {
     fn browser(rng: &mut Rng, prefix: u64, stripped: bool) -> Client {
         let ip = ip(rng, prefix);
         let (ua, hints) = pick(rng, BROWSERS, ("Mozilla/5.0", None));
-        let mut headers = vec![("user-agent".to_string(), ua.to_string())];
+        let ja4 = if stripped { MIDDLEBOX_JA4 } else { browser_ja4(ua) };
+        let mut headers = vec![("user-agent".to_string(), ua.to_string()), (TLS_HEADER.into(), ja4.into())];
         if !stripped {
             headers.push(("accept-language".into(), pick(rng, LANGS, "en").to_string()));
             if let Some((brands, platform)) = hints {
@@ -129,7 +156,11 @@ impl Client {
         let manner = Manner { sec_fetch: false, referer: false, stripped: false };
         Client {
             ip,
-            headers: vec![("user-agent".into(), ua.into()), ("accept".into(), "*/*".into())],
+            headers: vec![
+                ("user-agent".into(), ua.into()),
+                ("accept".into(), "*/*".into()),
+                (TLS_HEADER.into(), REQUESTS_JA4.into()),
+            ],
             cookie: None,
             manner,
         }
@@ -415,6 +446,18 @@ const SCRAPERS: &[(Scraper, &str, u64)] = &[
     (Scraper::HeadlessClicks, "headless clicking through links", 10),
 ];
 
+/// The TLS stack under an HTTP-client scraper, with its share: Python (requests; httpx or
+/// aiohttp), Node, Go, or a stack that replays a browser's handshake (curl_cffi,
+/// curl-impersonate, tls-client), which the seed rates as common; `None` keeps the copied
+/// browser's fingerprint. A judgement of what scraping kits use, fixed before the figures.
+const TLS_STACKS: &[(Option<&str>, &str, u64)] = &[
+    (Some(REQUESTS_JA4), "HTTP client on Python requests' TLS", 30),
+    (Some(HTTPX_JA4), "HTTP client on Python httpx/aiohttp TLS", 15),
+    (Some(NODE_JA4), "HTTP client on Node's TLS", 10),
+    (Some(GO_JA4), "HTTP client on Go's TLS (not listed)", 10),
+    (None, "HTTP client impersonating a browser's TLS", 35),
+];
+
 /// Pages per residential address before the proxy rotates: per request, short sticky
 /// sessions, sticky sessions of minutes, long sticky sessions.
 const ROTATIONS: &[(u64, u64, &str, u64)] = &[
@@ -443,7 +486,16 @@ pub const COLD_UNRENDERED_STICKY: &str = "(cold, unrendered, 5+ pages per addres
 
 /// A low-and-slow scraper with parameters drawn at random; `(detected, tool, rotation, the
 /// `COLD_UNRENDERED_STICKY` row when it belongs there)`.
-fn low_and_slow(e: &mut Engine, rng: &mut Rng, start: u64) -> (bool, &'static str, &'static str, Option<&'static str>) {
+/// What a low-and-slow campaign was, for the report: its tool, its rotation, the TLS stack of
+/// an HTTP client, and the `COLD_UNRENDERED_STICKY` row when it belongs there.
+struct Variant {
+    tool: &'static str,
+    rotation: &'static str,
+    stack: Option<&'static str>,
+    traced: Option<&'static str>,
+}
+
+fn low_and_slow(e: &mut Engine, rng: &mut Rng, start: u64) -> (bool, Variant) {
     let (tool, tool_name, _) = weighted(rng, SCRAPERS, |s| s.2).unwrap_or((Scraper::HttpMinimal, "", 1));
     let (lo, hi, rotation, _) = weighted(rng, ROTATIONS, |r| r.3).unwrap_or((1, 1, "", 1));
     let total = 150 + rng.below(450);
@@ -458,6 +510,18 @@ fn low_and_slow(e: &mut Engine, rng: &mut Rng, start: u64) -> (bool, &'static st
         stripped: false,
     };
     let mut headers = template.headers.clone();
+    let http_client = matches!(
+        tool,
+        Scraper::HttpMinimal | Scraper::HttpTypedCopy | Scraper::HttpClickCopy | Scraper::HttpSearchReferer
+    );
+    let (stack, stack_name, _) = weighted(rng, TLS_STACKS, |t| t.2).unwrap_or((None, "", 1));
+    if let (true, Some(ja4)) = (http_client, stack) {
+        for (k, v) in headers.iter_mut() {
+            if k == TLS_HEADER {
+                *v = ja4.to_string();
+            }
+        }
+    }
     if tool == Scraper::HttpMinimal {
         headers.retain(|(k, _)| !k.starts_with("sec-ch-"));
     }
@@ -520,7 +584,13 @@ fn low_and_slow(e: &mut Engine, rng: &mut Rng, start: u64) -> (bool, &'static st
             tool,
             Scraper::HttpMinimal | Scraper::HttpTypedCopy | Scraper::HttpSearchReferer | Scraper::HeadlessBlockAll
         );
-    (hit, tool_name, rotation, traced.then_some(COLD_UNRENDERED_STICKY))
+    let variant = Variant {
+        tool: tool_name,
+        rotation,
+        stack: http_client.then_some(stack_name),
+        traced: traced.then_some(COLD_UNRENDERED_STICKY),
+    };
+    (hit, variant)
 }
 
 /// One bot campaign of `kind`; `true` when any of its requests was challenged or blocked.
@@ -711,10 +781,8 @@ pub fn run(policy: &Policy, humans: u64, per_kind: u64, seed: u64) -> Report {
                 let _ = human(&mut engine, &mut rng, 1_000_000 + i, start + i * 1_000);
             }
             let hit = if *name == LOW_AND_SLOW {
-                let (hit, tool, rotation, traced) = low_and_slow(&mut engine, &mut rng, start + run * 7);
-                tally(&mut scraper_variants, tool, hit);
-                tally(&mut scraper_variants, rotation, hit);
-                if let Some(row) = traced {
+                let (hit, v) = low_and_slow(&mut engine, &mut rng, start + run * 7);
+                for row in [Some(v.tool), Some(v.rotation), v.stack, v.traced].into_iter().flatten() {
                     tally(&mut scraper_variants, row, hit);
                 }
                 hit
@@ -727,8 +795,9 @@ pub fn run(policy: &Policy, humans: u64, per_kind: u64, seed: u64) -> Report {
     }
     let order = |name: &str| {
         let tool = SCRAPERS.iter().position(|s| s.1 == name);
-        let rotation = ROTATIONS.iter().position(|r| r.2 == name).unwrap_or(ROTATIONS.len());
-        tool.unwrap_or(SCRAPERS.len() + rotation)
+        let rotation = ROTATIONS.iter().position(|r| r.2 == name);
+        let stack = TLS_STACKS.iter().position(|t| t.1 == name).unwrap_or(TLS_STACKS.len());
+        tool.or(rotation.map(|r| SCRAPERS.len() + r)).unwrap_or(SCRAPERS.len() + ROTATIONS.len() + stack)
     };
     scraper_variants.sort_by_key(|r| order(r.0));
     Report { humans, humans_acted_on: acted, campaigns, human_kinds, scraper_variants }

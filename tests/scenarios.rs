@@ -306,3 +306,28 @@ fn low_and_slow_scraper_reading_a_list_of_urls_is_challenged() {
     let at = stopped.expect("the scraper is challenged");
     assert!((10..=12).contains(&at), "challenged at page {at}");
 }
+
+#[test]
+fn browser_headers_on_a_python_tls_stack_are_challenged_at_the_first_request() {
+    // Envoy's tls_inspector computed these JA4s (header_mutation copies them into x-tls-ja4):
+    // Python requests, and Chromium.
+    const PYTHON: &str = "t13d1812h1_85036bcba153_b26ce05bbdd6";
+    const CHROMIUM: &str = "t13d1517h2_8daaf6152771_63ff51340b64";
+    let mut e = engine(&policy());
+    // A scraper rotating its residential address on every request: each is a first request.
+    for i in 0..5u64 {
+        let ip = format!("100.80.{i}.7");
+        let r = navigation(&format!("/products/{}", 300 + i), &ip, None).header("x-tls-ja4", PYTHON);
+        let d = send(&mut e, &r, T0 + i * 9_000, 200);
+        assert_eq!(d.verdict, Verdict::Challenge(ChallengeType::ProofOfWork), "{d:?}");
+        assert!(has(&d, "automation_tls"), "{:?}", d.reasons);
+    }
+    // The same headers on Chromium's handshake, and an honest Python client, are not named.
+    let d = send(&mut e, &navigation("/products/1", "203.0.113.9", None).header("x-tls-ja4", CHROMIUM), T0, 200);
+    assert_eq!(d.verdict, Verdict::Pass, "{d:?}");
+    let honest = Req::new("GET", "/products/2", "203.0.113.10")
+        .header("user-agent", "python-requests/2.34.2")
+        .header("x-tls-ja4", PYTHON);
+    let d = send(&mut e, &honest, T0, 200);
+    assert!(!has(&d, "automation_tls") && has(&d, "http_library_ua"), "{:?}", d.reasons);
+}

@@ -45,3 +45,18 @@ fn low_and_slow_scrapers_on_sticky_addresses_are_mostly_caught() {
     assert!(runs >= 10 && detected * 10 >= runs * 8, "{}", r.render());
     assert!(r.bot_pass_rate() < 0.10, "{}", r.render());
 }
+
+/// HTTP clients on a TLS stack the example policy lists are caught whatever their rotation (a
+/// browser's user agent on Python's or Node's handshake is named at the first request); the
+/// ones impersonating a browser's handshake are left to the behaviour signals.
+#[test]
+fn http_clients_on_listed_tls_stacks_are_caught_whatever_their_rotation() {
+    let r = run(&promoted(&example()), 200, 60, 5);
+    let listed = r.scraper_variants.iter().filter(|v| v.0.contains("TLS") && !v.0.contains("not listed"));
+    let mut seen = 0;
+    for (name, runs, detected) in listed.filter(|v| !v.0.contains("impersonating")) {
+        assert_eq!(detected, runs, "{name}\n{}", r.render());
+        seen += runs;
+    }
+    assert!(seen >= 10, "{}", r.render());
+}

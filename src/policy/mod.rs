@@ -146,6 +146,8 @@ pub struct Policy {
     pub endpoints: Vec<EndpointRule>,
     pub weights: Weights,
     pub blocklists: Vec<Blocklist>,
+    /// JA4 fingerprints of automation clients (`tls_fingerprint`).
+    pub tls: crate::tls::Fingerprints,
     pub sequence_rules: Vec<SequenceRule>,
     /// Named variants of this policy (the base with overrides), for per-route rollout.
     pub profiles: Vec<(String, Policy)>,
@@ -191,6 +193,7 @@ impl Default for Policy {
             endpoints: Vec::new(),
             weights: Weights::default(),
             blocklists: Vec::new(),
+            tls: Default::default(),
             sequence_rules: Vec::new(),
             profiles: Vec::new(),
             routes: Vec::new(),
@@ -261,6 +264,7 @@ fn read_policy(ctx: &Ctx, value: &Value, path: &str) -> Option<Policy> {
     let endpoints = plane::read_endpoints(&root);
     let weights = root.obj("scoring").map(plane::read_scoring).unwrap_or_default();
     let blocklists = root.obj("threat_intel").map(plane::read_threat_intel).unwrap_or_default();
+    let tls = root.obj("tls_fingerprint").map(plane::read_tls).unwrap_or_default();
     let rules = plane::read_sequence_rules(&root);
     let has = |c: BlockCondition| {
         tiers.block.iter().any(|r| std::mem::discriminant(&r.condition) == std::mem::discriminant(&c))
@@ -291,6 +295,7 @@ fn read_policy(ctx: &Ctx, value: &Value, path: &str) -> Option<Policy> {
         endpoints,
         weights,
         blocklists,
+        tls,
         sequence_rules,
         profiles: Vec::new(),
         routes: Vec::new(),
@@ -503,6 +508,32 @@ mod tests {
             errors(r#"{"limits":{"max_clients":"many"}}"#)[0].contains("$.limits.max_clients: expected a whole number")
         );
         assert!(parse(b"").policy.is_some());
+    }
+
+    #[test]
+    fn tls_fingerprints_are_read_and_checked() {
+        let p = parse(
+            br#"{"tls_fingerprint":{"header":"X-TLS-JA4","automation_clients":[
+                {"ja4":"t13d1812h1_85036bcba153_b26ce05bbdd6","client":"Python requests"}]}}"#,
+        );
+        let tls = p.policy.expect("valid").tls;
+        assert_eq!(tls.header, "x-tls-ja4");
+        assert_eq!(&tls.automation[0].bc, b"85036bcba153_b26ce05bbdd6");
+        assert_eq!(tls.automation[0].label, "Python requests");
+        let errs = errors(
+            r#"{"tls_fingerprint":{"header":"x-botgate-ja4","automation_clients":[
+                {"ja4":"t13d1812h1_85036BCBA153_b26ce05bbdd6","client":"x"},{"ja4":"t13d1812h1_85036bcba153_b26ce05bbdd6"},
+                {"client":"y","ja3":"771,4865"}]}}"#,
+        )
+        .join("\n");
+        assert!(errs.contains("$.tls_fingerprint.header: x-botgate-* headers from outside are removed"), "{errs}");
+        assert!(errs.contains("$.tls_fingerprint.automation_clients[0].ja4: \"t13d1812h1_85036BCBA153"), "{errs}");
+        assert!(errs.contains("$.tls_fingerprint.automation_clients[1].client: missing"), "{errs}");
+        assert!(errs.contains("$.tls_fingerprint.automation_clients[2].ja4: missing"), "{errs}");
+        assert!(errs.contains("$.tls_fingerprint.automation_clients[2].ja3: unknown key"), "{errs}");
+        let empty = parse(br#"{"tls_fingerprint":{}}"#);
+        assert!(empty.policy.is_some());
+        assert!(empty.diags.iter().any(|d| d.message.contains("never fires")));
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! The decision plane's settings beside `tiers`: sessions, endpoint risk tiers, score weights,
-//! threat-intel lists and request-sequence rules.
+//! threat-intel lists, TLS fingerprints and request-sequence rules.
 
 use super::reader::Obj;
 use super::tiers::{cidrs, RiskTier};
 use crate::iptable::IpSet;
+use crate::tls;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct SessionConfig {
@@ -107,6 +108,7 @@ pub const SIGNALS: &[(&str, f64)] = &[
     ("missing_accept", 0.2),
     ("missing_accept_language", 0.25),
     ("client_hints_mismatch", 0.5),
+    ("automation_tls", 0.7),
     ("velocity", 0.5),
     ("regular_intervals", 0.65),
     ("low_variety", 0.35),
@@ -149,6 +151,44 @@ pub fn read_scoring(o: Obj<'_>) -> Weights {
 pub struct Blocklist {
     pub name: String,
     pub set: IpSet,
+}
+
+/// `tls_fingerprint`: the header Envoy copies the JA4 into, and the automation clients' JA4s.
+pub fn read_tls(o: Obj<'_>) -> tls::Fingerprints {
+    let header = o.string("header").unwrap_or("x-tls-ja4").to_ascii_lowercase();
+    let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+    if header.is_empty() || !header.bytes().all(token) {
+        o.ctx.error(&o.child_path("header"), format!("\"{}\" is not a header name", header.escape_debug()));
+    } else if header.starts_with("x-botgate-") {
+        o.ctx.error(
+            &o.child_path("header"),
+            "x-botgate-* headers from outside are removed before botgate reads them; use another name",
+        );
+    }
+    let mut automation = Vec::new();
+    for (path, v) in o.array("automation_clients") {
+        let Some(c) = Obj::new(o.ctx, path, v) else { continue };
+        let label = c.string("client").unwrap_or_default().to_string();
+        if label.is_empty() {
+            c.ctx.error(&c.child_path("client"), "missing: say which client this is (e.g. \"Python requests 2.34\")");
+        }
+        match c.string("ja4") {
+            Some(ja4) => match tls::bc_of(ja4.as_bytes()) {
+                Some(bc) => automation.push(tls::Client { bc, label }),
+                None => c.ctx.error(
+                    &c.child_path("ja4"),
+                    format!("\"{}\" is not a JA4 fingerprint (a_b_c: 10 characters, then two 12-digit lower-case hex hashes)", ja4.escape_debug()),
+                ),
+            },
+            None => c.ctx.error(&c.child_path("ja4"), "missing"),
+        }
+        c.finish();
+    }
+    if automation.is_empty() {
+        o.ctx.warn(&o.path, "no automation_clients: the TLS fingerprint signal never fires");
+    }
+    o.finish();
+    tls::Fingerprints { header, automation }
 }
 
 pub fn read_threat_intel(o: Obj<'_>) -> Vec<Blocklist> {
