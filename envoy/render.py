@@ -2,7 +2,11 @@
 """Renders envoy/envoy.template.yaml with a policy and ports.
 
     python3 envoy/render.py [--policy FILE] [--listen 10000] [--admin 9901] [--upstream 18080]
-                            [--wasm PATH] [--access-log PATH] [--per-route] > envoy.yaml
+                            [--wasm PATH] [--access-log PATH] [--per-route]
+                            [--tls-cert PEM --tls-key PEM] > envoy.yaml
+
+With --tls-cert/--tls-key the listener also accepts TLS (HTTP/2 and HTTP/1.1) on the same port,
+and botgate sees each TLS client's JA4 fingerprint (its tls_fingerprint signal).
 """
 import argparse
 import json
@@ -53,8 +57,24 @@ DIRECT_RESPONSE_ROUTES = """\
                 direct_response: {status: 200, body: {inline_string: "ok"}}"""
 
 
+# A second filter chain for TLS connections, with the same HTTP filters (the YAML anchor `http`).
+TLS_CHAIN = """\
+    - filter_chain_match: {transport_protocol: tls}
+      transport_socket:
+        name: envoy.transport_sockets.tls
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext
+          common_tls_context:
+            alpn_protocols: [h2, http/1.1]
+            tls_certificates:
+            - certificate_chain: {filename: %s}
+              private_key: {filename: %s}
+      filters: *http"""
+
+
 def render(policy, listen=10000, admin=9901, upstream=18080, wasm=DEFAULT_WASM,
-           access_log="/dev/stdout", template=None, per_route=False, routes=None):
+           access_log="/dev/stdout", template=None, per_route=False, routes=None, tls=None):
+    """`tls`: (certificate chain, private key) PEM paths to accept TLS on the listener too."""
     """`policy` is a dict or JSON text; it is embedded as the plugin configuration."""
     if per_route:
         policy = {**(json.loads(policy) if isinstance(policy, str) else policy), **PER_ROUTE_POLICY}
@@ -65,6 +85,7 @@ def render(policy, listen=10000, admin=9901, upstream=18080, wasm=DEFAULT_WASM,
         "LISTEN_PORT": listen, "ADMIN_PORT": admin, "UPSTREAM_PORT": upstream,
         "WASM": wasm, "ACCESS_LOG": access_log, "POLICY": indented,
         "ROUTES": routes or (PER_ROUTE_ROUTES if per_route else DEFAULT_ROUTES),
+        "TLS_CHAIN": TLS_CHAIN % tuple(tls) if tls else "",
     }.items():
         tpl = tpl.replace("{{%s}}" % key, str(value))
     return tpl
@@ -79,9 +100,15 @@ def main():
     ap.add_argument("--wasm", default=DEFAULT_WASM)
     ap.add_argument("--access-log", default="/dev/stdout")
     ap.add_argument("--per-route", action="store_true", help="the per-route rollout showcase")
+    ap.add_argument("--tls-cert", help="PEM certificate chain: accept TLS on the listener too")
+    ap.add_argument("--tls-key", help="PEM private key for --tls-cert")
     a = ap.parse_args()
     policy = pathlib.Path(a.policy).read_text()
-    sys.stdout.write(render(policy, a.listen, a.admin, a.upstream, a.wasm, a.access_log, per_route=a.per_route))
+    if bool(a.tls_cert) != bool(a.tls_key):
+        ap.error("--tls-cert and --tls-key go together")
+    tls = (a.tls_cert, a.tls_key) if a.tls_cert else None
+    sys.stdout.write(render(policy, a.listen, a.admin, a.upstream, a.wasm, a.access_log, per_route=a.per_route,
+                            tls=tls))
 
 
 if __name__ == "__main__":

@@ -18,13 +18,13 @@ CHROMIUM = os.environ.get("CHROMIUM", shutil.which("chromium") or "chromium")
 
 
 class Chromium:
-    def __init__(self, user_agent=None, lang="en-GB"):
+    def __init__(self, user_agent=None, lang="en-GB", args=()):
         self.dir = pathlib.Path(tempfile.mkdtemp(prefix="botgate-chromium-"))
         args = [CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
                 "--disable-extensions", "--no-first-run", "--no-default-browser-check", "--mute-audio",
                 f"--lang={lang}", f"--user-data-dir={self.dir}", "--remote-debugging-port=0",
-                "--window-size=1024,768", "about:blank"]
+                "--window-size=1024,768", *args, "about:blank"]
         if user_agent:
             args.insert(1, f"--user-agent={user_agent}")
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
