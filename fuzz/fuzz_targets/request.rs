@@ -255,6 +255,7 @@ const NAMES: &[&str] = &[
     "sec-fetch-site",
     "sec-fetch-dest",
     "referer",
+    "x-tls-ja4",
 ];
 
 #[derive(Arbitrary, Debug)]
@@ -293,6 +294,10 @@ const TOKENS: &[&str] = &[
     "Mozilla/5.0 (X11; Linux x86_64) HeadlessChrome/120.0",
     "synthetics/1.4",
     "Googlebot/2.1 (+http://www.google.com/bot.html)",
+    "t13d1812h1_85036bcba153_b26ce05bbdd6",
+    "t13d1517h2_8daaf6152771_63ff51340b64",
+    "t13d1812h1_85036bcba153_b26ce05bbdd",
+    "-",
     "\"Google Chrome\";v=\"120\", \"Chromium\";v=\"120\"",
     "\"Microsoft Edge\";v=\"120\"",
     "\"Windows\"",
