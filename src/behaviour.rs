@@ -218,6 +218,23 @@ fn cold(head: &Head) -> Option<bool> {
     }
 }
 
+/// The path of a referer on this request's own host, without query or fragment (as
+/// [`Head::path`] gives a request's).
+pub fn in_site_referer_path(head: &Head) -> Option<&[u8]> {
+    let referer = head.first("referer")?;
+    let host = head.first(":authority").or_else(|| head.first("host"))?;
+    let h = referer_host(referer);
+    if !h.eq_ignore_ascii_case(host) {
+        return None;
+    }
+    // `h` is a sub-slice of `referer`: the path starts right after it.
+    let start = (h.as_ptr() as usize - referer.as_ptr() as usize) + h.len();
+    let rest = referer.get(start..)?;
+    let end = rest.iter().position(|b| matches!(b, b'?' | b'#')).unwrap_or(rest.len());
+    let path = rest.get(..end)?;
+    Some(if path.is_empty() { b"/" } else { path })
+}
+
 /// The `host[:port]` of a referer URL.
 fn referer_host(referer: &[u8]) -> &[u8] {
     let rest = referer.iter().position(|b| *b == b':').and_then(|i| referer.get(i + 1..)).unwrap_or(referer);
@@ -268,6 +285,10 @@ pub fn session_signals(p: &Profile, site_renders: bool, out: &mut Vec<Signal>) {
         // this is weak.
         let after_first = f64::from(p.navigations - 1);
         let cold = f64::from(p.cold_navigations);
+        // Claims of in-site navigation from pages the session never visited: a client replaying
+        // a link click's headers with a fixed referer. One can be a person's odd path (a page
+        // kept open from an earlier visit); three are a pattern.
+        push("phantom_referers", (f64::from(p.phantom_referers) - 1.0) / 2.0);
         if cold >= 0.9 * after_first {
             push("cold_navigations", (cold - 2.0) / 8.0);
             // A browser rendering those pages fetches scripts, styles, images or XHR; a
@@ -537,5 +558,19 @@ mod tests {
         let (s, r) = combine(&Weights::default(), &all);
         assert!((0.0..=1.0).contains(&s));
         assert_eq!(r.len(), all.len());
+    }
+}
+
+#[cfg(test)]
+mod referer_path_tests {
+    use super::*;
+
+    #[test]
+    fn only_this_hosts_referers_give_a_path() {
+        let h = |r: &str| Head::from_pairs([(":authority", "shop.test"), ("referer", r)]);
+        assert_eq!(in_site_referer_path(&h("https://shop.test/products/4?x=1#top")), Some(&b"/products/4"[..]));
+        assert_eq!(in_site_referer_path(&h("https://shop.test")), Some(&b"/"[..]));
+        assert_eq!(in_site_referer_path(&h("https://www.google.com/search?q=shop.test")), None);
+        assert_eq!(in_site_referer_path(&Head::from_pairs([(":authority", "shop.test")])), None);
     }
 }

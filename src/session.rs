@@ -104,6 +104,18 @@ pub struct Session {
     pub cold_navigations: u16,
     /// Requests the pages made themselves (assets, XHR).
     pub subresources: u16,
+    /// The last navigations' paths (hashed), newest at `nav_next - 1`.
+    nav_paths: [u32; NAV_MEMORY],
+    nav_next: u8,
+    /// In-site navigations whose referer names a page this session never navigated to.
+    pub phantom_referers: u16,
+}
+
+/// Navigations remembered for [`Session::check_referer`]: people go back a few pages, not dozens.
+const NAV_MEMORY: usize = 16;
+
+fn path_hash(path: &[u8]) -> u32 {
+    (crate::fasthash::hash(&[path]) & 0xffff_ffff) as u32
 }
 
 /// Behaviour figures of a session, for the scorer.
@@ -121,6 +133,7 @@ pub struct Profile {
     pub navigations: u16,
     pub cold_navigations: u16,
     pub subresources: u16,
+    pub phantom_referers: u16,
 }
 
 impl Session {
@@ -129,7 +142,7 @@ impl Session {
         if self.recent.len() >= HISTORY {
             self.recent.pop_front();
         }
-        let path = (crate::fasthash::hash(&[path]) & 0xffff_ffff) as u32;
+        let path = path_hash(path);
         self.recent.push_back(Seen { at: now, path, sensitive });
     }
 
@@ -147,6 +160,24 @@ impl Session {
             Fetch::Subresource => self.subresources = self.subresources.saturating_add(1),
             Fetch::Other => {}
         }
+    }
+
+    /// Checks an in-site navigation's referer path against the pages this session navigated
+    /// to, then remembers `path`. A person's referer is a page they were on; a client replaying
+    /// a link click's headers names one it never fetched. The session's first navigation is not
+    /// judged (a session can start mid-visit: a new address, a login).
+    pub fn check_referer(&mut self, path: &[u8], referer_path: Option<&[u8]>) {
+        let known = self.nav_paths.iter().take(usize::from(self.navigations.saturating_sub(1)).min(NAV_MEMORY));
+        if let (Some(r), true) = (referer_path, self.navigations > 1) {
+            let r = path_hash(r);
+            if !known.clone().any(|p| *p == r) {
+                self.phantom_referers = self.phantom_referers.saturating_add(1);
+            }
+        }
+        if let Some(slot) = self.nav_paths.get_mut(usize::from(self.nav_next) % NAV_MEMORY) {
+            *slot = path_hash(path);
+        }
+        self.nav_next = ((usize::from(self.nav_next) + 1) % NAV_MEMORY) as u8;
     }
 
     pub fn record_response(&mut self, error: bool) {
@@ -200,6 +231,7 @@ impl Session {
             navigations: self.navigations,
             cold_navigations: self.cold_navigations,
             subresources: self.subresources,
+            phantom_referers: self.phantom_referers,
         }
     }
 }
@@ -290,5 +322,24 @@ mod tests {
         assert_eq!(p.interval_cv, Some(0.0));
         assert!((p.distinct_ratio - 0.1).abs() < 1e-9);
         assert_eq!(p.per_minute, 10.0);
+    }
+}
+#[cfg(test)]
+mod referer_tests {
+    use super::*;
+    #[test]
+    fn following_links_is_not_phantom() {
+        let mut s = Session::default();
+        let pages: [&[u8]; 4] = [b"/", b"/products", b"/products/4", b"/cart"];
+        let mut prev: Option<&[u8]> = None;
+        for p in pages {
+            s.record_fetch(crate::behaviour::Fetch::Navigation { cold: Some(prev.is_none()) });
+            s.check_referer(p, prev);
+            prev = Some(p);
+        }
+        assert_eq!(s.phantom_referers, 0);
+        s.record_fetch(crate::behaviour::Fetch::Navigation { cold: Some(false) });
+        s.check_referer(b"/x", Some(b"/never"));
+        assert_eq!(s.phantom_referers, 1);
     }
 }

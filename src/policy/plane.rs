@@ -116,6 +116,7 @@ pub const SIGNALS: &[(&str, f64)] = &[
     ("error_ratio", 0.4),
     ("cold_navigations", 0.15),
     ("unrendered_navigations", 0.75),
+    ("phantom_referers", 0.65),
     ("fingerprint_repeat", 0.9),
     ("campaign_failures", 0.6),
 ];
