@@ -223,13 +223,10 @@ fn cold(head: &Head) -> Option<bool> {
 pub fn in_site_referer_path(head: &Head) -> Option<&[u8]> {
     let referer = head.first("referer")?;
     let host = head.first(":authority").or_else(|| head.first("host"))?;
-    let h = referer_host(referer);
+    let (h, rest) = referer_parts(referer);
     if !h.eq_ignore_ascii_case(host) {
         return None;
     }
-    // `h` is a sub-slice of `referer`: the path starts right after it.
-    let start = (h.as_ptr() as usize - referer.as_ptr() as usize) + h.len();
-    let rest = referer.get(start..)?;
     let end = rest.iter().position(|b| matches!(b, b'?' | b'#')).unwrap_or(rest.len());
     let path = rest.get(..end)?;
     Some(if path.is_empty() { b"/" } else { path })
@@ -237,10 +234,15 @@ pub fn in_site_referer_path(head: &Head) -> Option<&[u8]> {
 
 /// The `host[:port]` of a referer URL.
 fn referer_host(referer: &[u8]) -> &[u8] {
+    referer_parts(referer).0
+}
+
+/// A referer URL split after its `host[:port]`: (host, the rest from its path on).
+fn referer_parts(referer: &[u8]) -> (&[u8], &[u8]) {
     let rest = referer.iter().position(|b| *b == b':').and_then(|i| referer.get(i + 1..)).unwrap_or(referer);
     let rest = rest.strip_prefix(b"//").unwrap_or(rest);
     let end = rest.iter().position(|b| matches!(b, b'/' | b'?' | b'#')).unwrap_or(rest.len());
-    rest.get(..end).unwrap_or(rest)
+    rest.split_at_checked(end).unwrap_or((rest, b""))
 }
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
@@ -490,10 +492,10 @@ mod tests {
         let at = |i: u64| i * 9_000 + (i * i * 1_237) % 7_000;
         for (i, cold) in navs.iter().enumerate() {
             s.record(at(i as u64), format!("/products/{i}").as_bytes(), false);
-            s.record_fetch(Fetch::Navigation { cold: *cold });
+            s.record_fetch(Fetch::Navigation { cold: *cold }, b"/", None);
         }
         for _ in 0..subs {
-            s.record_fetch(Fetch::Subresource);
+            s.record_fetch(Fetch::Subresource, b"/", None);
         }
         let mut out = Vec::new();
         session_signals(&s.profile(at(navs.len() as u64)), site_renders, &mut out);

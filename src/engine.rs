@@ -259,11 +259,11 @@ impl Engine {
         let session = self.sessions.get(key, now);
         session.record(now, path, tier <= RiskTier::High);
         let fetch = behaviour::fetch_kind(head);
-        session.record_fetch(fetch);
-        if let Fetch::Navigation { cold } = fetch {
-            let referer = if cold == Some(false) { behaviour::in_site_referer_path(head) } else { None };
-            session.check_referer(path, referer);
-        }
+        let referer = match fetch {
+            Fetch::Navigation { cold: Some(false) } => behaviour::in_site_referer_path(head),
+            _ => None,
+        };
+        session.record_fetch(fetch, path, referer);
         if matches!(fetch, Fetch::Navigation { .. }) && session.navigations > 1 {
             self.rendering.record(session.subresources > 0);
         }

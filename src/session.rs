@@ -111,7 +111,7 @@ pub struct Session {
     pub phantom_referers: u16,
 }
 
-/// Navigations remembered for [`Session::check_referer`]: people go back a few pages, not dozens.
+/// Navigations remembered for [`Session::record_fetch`]'s referer check: people go back a few pages, not dozens.
 const NAV_MEMORY: usize = 16;
 
 fn path_hash(path: &[u8]) -> u32 {
@@ -147,10 +147,26 @@ impl Session {
     }
 
     /// Counts the request by what it is to the page (navigation, sub-resource).
-    pub fn record_fetch(&mut self, fetch: crate::behaviour::Fetch) {
+    /// Counts the request by what it is to the page (navigation, sub-resource). A navigation's
+    /// `path` is remembered, and its in-site `referer` (path) checked against the pages this
+    /// session navigated to: a person's referer is a page they were on; a client replaying a
+    /// link click's headers names one it never fetched. The session's first navigation is not
+    /// judged (a session can start mid-visit: a new address, a login).
+    pub fn record_fetch(&mut self, fetch: crate::behaviour::Fetch, path: &[u8], referer: Option<&[u8]>) {
         use crate::behaviour::Fetch;
         match fetch {
             Fetch::Navigation { cold } => {
+                let remembered = usize::from(self.navigations).min(NAV_MEMORY);
+                if let (Some(r), true) = (referer, remembered > 0) {
+                    let r = path_hash(r);
+                    if !self.nav_paths.iter().take(remembered).any(|p| *p == r) {
+                        self.phantom_referers = self.phantom_referers.saturating_add(1);
+                    }
+                }
+                if let Some(slot) = self.nav_paths.get_mut(usize::from(self.nav_next) % NAV_MEMORY) {
+                    *slot = path_hash(path);
+                }
+                self.nav_next = ((usize::from(self.nav_next) + 1) % NAV_MEMORY) as u8;
                 let first = self.navigations == 0;
                 self.navigations = self.navigations.saturating_add(1);
                 if !first && cold == Some(true) {
@@ -160,24 +176,6 @@ impl Session {
             Fetch::Subresource => self.subresources = self.subresources.saturating_add(1),
             Fetch::Other => {}
         }
-    }
-
-    /// Checks an in-site navigation's referer path against the pages this session navigated
-    /// to, then remembers `path`. A person's referer is a page they were on; a client replaying
-    /// a link click's headers names one it never fetched. The session's first navigation is not
-    /// judged (a session can start mid-visit: a new address, a login).
-    pub fn check_referer(&mut self, path: &[u8], referer_path: Option<&[u8]>) {
-        let known = self.nav_paths.iter().take(usize::from(self.navigations.saturating_sub(1)).min(NAV_MEMORY));
-        if let (Some(r), true) = (referer_path, self.navigations > 1) {
-            let r = path_hash(r);
-            if !known.clone().any(|p| *p == r) {
-                self.phantom_referers = self.phantom_referers.saturating_add(1);
-            }
-        }
-        if let Some(slot) = self.nav_paths.get_mut(usize::from(self.nav_next) % NAV_MEMORY) {
-            *slot = path_hash(path);
-        }
-        self.nav_next = ((usize::from(self.nav_next) + 1) % NAV_MEMORY) as u8;
     }
 
     pub fn record_response(&mut self, error: bool) {
@@ -327,19 +325,19 @@ mod tests {
 #[cfg(test)]
 mod referer_tests {
     use super::*;
+    use crate::behaviour::Fetch;
+
     #[test]
     fn following_links_is_not_phantom() {
         let mut s = Session::default();
         let pages: [&[u8]; 4] = [b"/", b"/products", b"/products/4", b"/cart"];
         let mut prev: Option<&[u8]> = None;
         for p in pages {
-            s.record_fetch(crate::behaviour::Fetch::Navigation { cold: Some(prev.is_none()) });
-            s.check_referer(p, prev);
+            s.record_fetch(Fetch::Navigation { cold: Some(prev.is_none()) }, p, prev);
             prev = Some(p);
         }
         assert_eq!(s.phantom_referers, 0);
-        s.record_fetch(crate::behaviour::Fetch::Navigation { cold: Some(false) });
-        s.check_referer(b"/x", Some(b"/never"));
+        s.record_fetch(Fetch::Navigation { cold: Some(false) }, b"/x", Some(b"/never"));
         assert_eq!(s.phantom_referers, 1);
     }
 }
