@@ -211,22 +211,8 @@ def test_built_module_leaves_out_the_callbacks_botgate_never_uses():
     trim = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(trim)
 
-    def exports(module):
-        section, i = None, 8
-        while i < len(module):
-            size, start = trim.uleb(module, i + 1)
-            if module[i] == trim.EXPORT_SECTION:
-                section = module[start:start + size]
-            i = start + size
-        count, j, names = *trim.uleb(section, 0), set()
-        for _ in range(count):
-            length, j = trim.uleb(section, j)
-            names.add(section[j:j + length].decode())
-            _, j = trim.uleb(section, j + length + 1)
-        return names
-
     built = pathlib.Path(WASM).read_bytes()
-    names = exports(built)
+    names = trim.export_names(built)
     assert not names & trim.UNUSED
     assert {"proxy_on_request_headers", "proxy_on_request_body", "proxy_on_request_trailers",
             "proxy_on_response_headers", "proxy_on_delete", "proxy_on_tick",

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from browser import CHROMIUM, Chromium
-from harness import echoed
+from harness import Envoy, echoed
 
 CHROME_UA = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
              "Chrome/131.0.0.0 Safari/537.36")
@@ -68,20 +68,22 @@ def with_automation(policy, clients):
     return {**policy, "tls_fingerprint": {"header": "x-tls-ja4", "automation_clients": clients}}
 
 
-def python_ja4(envoy_with, tls_files):
+@pytest.fixture(scope="module")
+def ja4(upstream, tls_files):
     """This machine's Python handshake, as Envoy fingerprints it (read from what the upstream got,
     through a botgate that decides nothing)."""
-    e = envoy_with({}, tls=tls_files)
-    status, _, body = tls_get(e.port, "/whoami", {"user-agent": "botgate-integration-test"})
-    assert status == 200, body
-    (ja4,) = echoed(body)["x-tls-ja4"]
-    assert ja4.startswith("t13") and len(ja4) == 36, ja4
-    e.close()
-    return ja4
+    e = Envoy({}, upstream.port, tls=tls_files)
+    try:
+        status, _, body = tls_get(e.port, "/whoami", {"user-agent": "botgate-integration-test"})
+        assert status == 200, body
+        (seen,) = echoed(body)["x-tls-ja4"]
+    finally:
+        e.close()
+    assert seen.startswith("t13") and len(seen) == 36, seen
+    return seen
 
 
-def test_a_browser_user_agent_on_a_python_handshake_is_challenged(envoy_with, example_policy, tls_files):
-    ja4 = python_ja4(envoy_with, tls_files)
+def test_a_browser_user_agent_on_a_python_handshake_is_challenged(envoy_with, example_policy, tls_files, ja4):
     e = envoy_with(with_automation(example_policy, [{"ja4": ja4, "client": "Python ssl (this machine)"}]),
                    tls=tls_files)
     status, headers, body = tls_get(e.port, "/products/7", BROWSER_HEADERS)
@@ -96,8 +98,7 @@ def test_a_browser_user_agent_on_a_python_handshake_is_challenged(envoy_with, ex
     assert "http_library_ua" in honest["botgate"]["reasons"], honest
 
 
-def test_a_client_cannot_hand_botgate_a_fingerprint_of_its_own(envoy_with, example_policy, tls_files):
-    ja4 = python_ja4(envoy_with, tls_files)
+def test_a_client_cannot_hand_botgate_a_fingerprint_of_its_own(envoy_with, example_policy, tls_files, ja4):
     e = envoy_with(with_automation(example_policy, [{"ja4": ja4, "client": "Python ssl (this machine)"}]),
                    tls=tls_files)
     # Over plaintext there is no handshake: a client's own x-tls-ja4 is removed before botgate.
@@ -114,8 +115,7 @@ def test_a_client_cannot_hand_botgate_a_fingerprint_of_its_own(envoy_with, examp
 
 
 @pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason="chromium is not installed (make system-deps)")
-def test_chromium_on_its_own_handshake_is_not_named(envoy_with, example_policy, tls_files):
-    ja4 = python_ja4(envoy_with, tls_files)
+def test_chromium_on_its_own_handshake_is_not_named(envoy_with, example_policy, tls_files, ja4):
     e = envoy_with(with_automation(example_policy, [{"ja4": ja4, "client": "Python ssl (this machine)"}]),
                    tls=tls_files)
     browser = Chromium(user_agent=CHROME_UA, args=["--ignore-certificate-errors"])

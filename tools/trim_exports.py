@@ -43,30 +43,39 @@ def to_uleb(value):
             return bytes(out)
 
 
-def trimmed_exports(body, drop):
-    """The export section's body without the exports named in `drop`."""
+def sections(module):
+    """The module's sections, in order: (id, body)."""
+    if not module.startswith(MAGIC):
+        raise ValueError("not a Wasm module (bad magic or version)")
+    i = len(MAGIC)
+    while i < len(module):
+        size, start = uleb(module, i + 1)
+        yield module[i], module[start:start + size]
+        i = start + size
+
+
+def exports(body):
+    """The export section's entries: (name, the entry's bytes)."""
     count, i = uleb(body, 0)
-    kept = []
     for _ in range(count):
         start = i
         length, i = uleb(body, i)
         name = body[i:i + length].decode()
         _, i = uleb(body, i + length + 1)  # skip the kind byte, read the index
-        if name not in drop:
-            kept.append(body[start:i])
-    return to_uleb(len(kept)) + b"".join(kept)
+        yield name, body[start:i]
+
+
+def export_names(module):
+    return {name for section, body in sections(module) if section == EXPORT_SECTION
+            for name, _ in exports(body)}
 
 
 def trim(module, drop=UNUSED):
-    if not module.startswith(MAGIC):
-        raise ValueError("not a Wasm module (bad magic or version)")
-    out, i = bytearray(MAGIC), len(MAGIC)
-    while i < len(module):
-        section = module[i]
-        size, start = uleb(module, i + 1)
-        body, i = module[start:start + size], start + size
+    out = bytearray(MAGIC)
+    for section, body in sections(module):
         if section == EXPORT_SECTION:
-            body = trimmed_exports(body, drop)
+            kept = [entry for name, entry in exports(body) if name not in drop]
+            body = to_uleb(len(kept)) + b"".join(kept)
         out += bytes([section]) + to_uleb(len(body)) + body
     return bytes(out)
 
