@@ -279,6 +279,9 @@ pub fn session_signals(p: &Profile, site_renders: bool, out: &mut Vec<Signal>) {
     if p.responses >= 6 {
         push("error_ratio", (p.error_ratio - 0.3) / 0.4);
     }
+    // A session (kept by its cookie) that comes from one network after another: a rotating proxy
+    // pool. People bring two (Wi-Fi, then their carrier), rarely three or four.
+    push("address_hopping", (f64::from(p.networks) - 4.0) / 3.0);
     if p.navigations >= MIN_NAVIGATIONS {
         // People move through a site by its links (same-origin, with a referer); a client
         // that jumps to every page from outside (typed, bookmarked, `page.goto`, an HTTP

@@ -197,6 +197,7 @@ impl Gate {
     fn clear(&self, session: &mut Session, who: &Who, amr: &str) -> Option<String> {
         let ttl_s = self.clearance.ttl_minutes * 60;
         session.cleared_until = who.now + ttl_s * 1000;
+        session.cleared_for = who.binding_hash();
         session.failed_challenges = 0;
         session.challenges_issued = 0;
         let key = self.clearance.keys.first()?;
@@ -214,7 +215,7 @@ impl Gate {
 
     /// Whether the session is cleared: by this worker's memory of a pass, or by a valid token.
     pub fn cleared(&self, head: &Head, who: &Who, session: &mut Session, tally: &mut Tally) -> bool {
-        if session.cleared_until > who.now {
+        if session.cleared_until > who.now && session.cleared_for == who.binding_hash() {
             return true;
         }
         let Some(raw) = presented_token(head) else { return false };
@@ -227,6 +228,7 @@ impl Gate {
                     tally.bump(Counter::ChallengesWebauthnPassed);
                 }
                 session.cleared_until = claims.exp.saturating_mul(1000);
+                session.cleared_for = who.binding_hash();
                 true
             }
             Err(_) => {
@@ -254,6 +256,12 @@ pub struct Who {
 impl Who {
     pub fn new(key: SessionKey, head: &Head, client: Option<IpAddr>, now: u64) -> Who {
         Who { sid: sid(key), bnd: token::client_binding(head.first("user-agent").unwrap_or(b""), client), now }
+    }
+
+    /// The binding as the session remembers it: a session that follows its visitor cookie to
+    /// another network is not cleared there by a pass on the first.
+    pub fn binding_hash(&self) -> u64 {
+        crate::fasthash::hash(&[self.bnd.as_bytes()])
     }
 }
 
@@ -398,6 +406,11 @@ mod tests {
         assert_eq!(other.failed_challenges, 1);
         assert_eq!(t.get(Counter::ChallengesPowPassed), 1);
         assert_eq!(t.get(Counter::ChallengeFailReplayed), 1);
+        // The pass holds for the client it was earned by, not for the session on another network.
+        let head = Head::from_pairs([(":path", "/")]);
+        assert!(g.cleared(&head, &who(4_000), &mut s, &mut t));
+        let elsewhere = Who { bnd: "b2".into(), ..who(4_000) };
+        assert!(!g.cleared(&head, &elsewhere, &mut s, &mut t));
     }
 
     #[test]

@@ -108,6 +108,8 @@ pub struct Decision {
     /// A clearance token earned by this request, set as cookie and header on the upstream's
     /// response.
     pub clearance: Option<Box<(String, String)>>,
+    /// A visitor cookie (`Set-Cookie` value) for the upstream's response.
+    pub visitor: Option<String>,
     /// Milliseconds from issue to an accepted solution.
     pub solve_ms: Option<u64>,
     /// Session id and client binding for the backend's step-up endpoints
@@ -136,6 +138,7 @@ impl Decision {
             challenge: None,
             answer: None,
             clearance: None,
+            visitor: None,
             solve_ms: None,
             step_up: None,
         }

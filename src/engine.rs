@@ -17,6 +17,7 @@ use crate::sequence::Sequences;
 use crate::session::{session_key, SessionKey, Sessions};
 use crate::signals::{client_ip, Head, IpSource};
 use crate::telemetry::{Counter, Tally};
+use crate::visitor::Visitors;
 use std::net::IpAddr;
 
 /// Most expired entries dropped per table per tick (keeps each tick short).
@@ -33,6 +34,7 @@ pub struct Engine {
     sequences: Sequences,
     campaigns: Campaigns,
     gate: Gate,
+    visitors: Visitors,
     rendering: Rendering,
     /// Counter deltas for the shell to flush.
     pub tally: Tally,
@@ -97,6 +99,11 @@ impl Engine {
             sequences: Sequences::new(policy.sequence_rules.clone(), limits.max_clients),
             campaigns: Campaigns::new(limits.max_fingerprints),
             gate: Gate::new(policy.tiers.settings.clone(), policy.tiers.clearance.clone()),
+            visitors: Visitors::new(
+                policy.session.visitor.clone(),
+                policy.tiers.clearance.keys.clone(),
+                policy.tiers.clearance.cookie_secure,
+            ),
             rendering: Rendering::default(),
             policy,
             tally: Tally::default(),
@@ -255,9 +262,11 @@ impl Engine {
         behaviour::header_signals(head, &mut signals);
         self.policy.tls.signal(head, &mut signals);
         self.campaigns.signal(shape, &mut signals);
-        let key = session_key(&self.policy.session, head, pending.client);
+        let visitor = self.visitors.presented(head);
+        let key = session_key(&self.policy.session, head, pending.client, visitor);
         let session = self.sessions.get(key, now);
         session.record(now, path, tier <= RiskTier::High);
+        session.record_network(pending.client, now);
         let fetch = behaviour::fetch_kind(head);
         let referer = match fetch {
             Fetch::Navigation { cold: Some(false) } => behaviour::in_site_referer_path(head),
@@ -370,6 +379,11 @@ impl Engine {
         d.reasons.dedup();
         if d.verdict == Verdict::Pass {
             d.would = would;
+            // A navigation that goes through without a visitor cookie is handed one: its
+            // session then follows it to its next address (see `crate::visitor`).
+            if visitor.is_none() && !key.authenticated && matches!(fetch, Fetch::Navigation { .. }) {
+                d.visitor = self.visitors.cookie(key.id);
+            }
         }
         self.record(d)
     }
@@ -524,7 +538,7 @@ impl Engine {
         d.verdict = Verdict::Serve;
         match rest {
             b"verify" | b"pow" => {
-                let key = session_key(&self.policy.session, head, client);
+                let key = session_key(&self.policy.session, head, client, self.visitors.presented(head));
                 d.session = Some(key.id);
                 d.authenticated = key.authenticated;
                 let back =

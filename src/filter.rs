@@ -174,6 +174,7 @@ impl RootContext for Root {
             pending: None,
             follow_up: None,
             clearance: None,
+            visitor: None,
         }))
     }
 
@@ -194,6 +195,8 @@ struct Request {
     follow_up: Option<FollowUp>,
     /// A clearance earned by this request: (Set-Cookie value, token) for the response.
     clearance: Option<Box<(String, String)>>,
+    /// A visitor cookie handed out with the response.
+    visitor: Option<String>,
 }
 
 impl Context for Request {}
@@ -260,6 +263,9 @@ impl HttpContext for Request {
             let _ = hostcalls::add_map_value(MapType::HttpResponseHeaders, "set-cookie", &cookie);
             let _ = hostcalls::set_map_value(MapType::HttpResponseHeaders, "x-botgate-clearance", Some(&token));
         }
+        if let Some(cookie) = self.visitor.take() {
+            let _ = hostcalls::add_map_value(MapType::HttpResponseHeaders, "set-cookie", &cookie);
+        }
         let (Some(worker), Some(follow_up)) = (self.worker.clone(), self.follow_up.take()) else {
             return Action::Continue;
         };
@@ -294,6 +300,7 @@ impl Request {
     fn carry_out(&mut self, worker: &Shared, mut d: Decision, profile: &str) -> Action {
         self.follow_up = d.follow_up;
         self.clearance = d.clearance.take();
+        self.visitor = d.visitor.take();
         let request_id = self.head.request_id();
         let mut evidence = d.evidence(request_id);
         if !profile.is_empty() {

@@ -27,6 +27,22 @@ pub fn verify_any<'k>(keys: impl IntoIterator<Item = &'k [u8]>, message: &[u8], 
     valid
 }
 
+/// Whether `tag` is the first `tag.len()` bytes (at least 12) of the HMAC of `message` under any
+/// of `keys`; each comparison is constant-time.
+pub fn verify_truncated<'k>(keys: impl IntoIterator<Item = &'k [u8]>, message: &[u8], tag: &[u8]) -> bool {
+    if tag.len() < 12 || tag.len() > 32 {
+        return false;
+    }
+    let mut valid = false;
+    for key in keys {
+        if let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key) {
+            mac.update(message);
+            valid |= mac.verify_truncated_left(tag).is_ok();
+        }
+    }
+    valid
+}
+
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

@@ -1,8 +1,9 @@
 //! Sessions: who is making a run of requests, and what that run looked like.
 //!
 //! A signed-in session is named by the configured cookie or header (hashed: the raw value is
-//! never kept); otherwise the session is the client's fingerprint (address, user agent,
-//! language). State is small and fixed-size per session, held in a least-recently-used table
+//! never kept); an anonymous one by its signed visitor cookie ([`crate::visitor`]), which is the
+//! id of the session that was handed the cookie; otherwise the session is the client's
+//! fingerprint (address, user agent, language). State is small and fixed-size per session, held in a least-recently-used table
 //! with an idle timeout.
 
 use crate::lru::Lru;
@@ -28,17 +29,19 @@ impl SessionKey {
     }
 }
 
-pub fn session_key(cfg: &SessionConfig, head: &Head, client: Option<IpAddr>) -> SessionKey {
+/// The session of a request; `visitor`: the id of its valid visitor cookie.
+pub fn session_key(cfg: &SessionConfig, head: &Head, client: Option<IpAddr>, visitor: Option<u64>) -> SessionKey {
     let named = cfg
         .cookie
         .as_deref()
         .and_then(|name| cookie(head, name))
         .or_else(|| cfg.header.as_deref().and_then(|h| head.first(h)))
         .filter(|v| !v.is_empty());
-    match named {
+    match (named, visitor) {
         // Named sessions keep SHA-256: their ids are logged and correlated across workers.
-        Some(value) => SessionKey { id: sha_hash(&[b"named", value]), authenticated: true },
-        None => {
+        (Some(value), _) => SessionKey { id: sha_hash(&[b"named", value]), authenticated: true },
+        (None, Some(id)) => SessionKey { id, authenticated: false },
+        (None, None) => {
             let octets = match client {
                 Some(IpAddr::V4(a)) => a.to_ipv6_mapped().octets(),
                 Some(IpAddr::V6(a)) => a.octets(),
@@ -58,6 +61,21 @@ pub fn cookie<'a>(head: &'a Head, name: &str) -> Option<&'a [u8]> {
         let eq = pair.iter().position(|b| *b == b'=')?;
         (pair.get(..eq)? == name.as_bytes()).then(|| pair.get(eq + 1..).unwrap_or(b""))
     })
+}
+
+/// A network, as coarse as the clearance token's binding: IPv4 /16, IPv6 /32 (never 0).
+fn network(ip: IpAddr) -> u32 {
+    let prefix = match ip {
+        IpAddr::V4(a) => [4, a.octets()[0], a.octets()[1], 0, 0],
+        IpAddr::V6(a) => match a.to_ipv4_mapped() {
+            Some(v4) => [4, v4.octets()[0], v4.octets()[1], 0, 0],
+            None => {
+                let o = a.octets();
+                [6, o[0], o[1], o[2], o[3]]
+            }
+        },
+    };
+    ((crate::fasthash::hash(&[&prefix]) & 0xffff_ffff) as u32).max(1)
 }
 
 fn sha_hash(parts: &[&[u8]]) -> u64 {
@@ -109,7 +127,18 @@ pub struct Session {
     nav_next: u8,
     /// In-site navigations whose referer names a page this session never navigated to.
     pub phantom_referers: u16,
+    /// The client binding (hashed) that `cleared_until` holds for: a pass on one network does
+    /// not clear the session on another, as the token would not.
+    pub cleared_for: u64,
+    /// Networks (IPv4 /16, IPv6 /32; hashed) the session came from, with when (s) it last did.
+    networks: [(u32, u32); NETWORK_MEMORY],
 }
+
+/// Networks remembered per session: enough to see a rotating proxy, small enough to stay cheap.
+const NETWORK_MEMORY: usize = 8;
+/// Networks count towards `Profile::networks` for this long after the session last came from
+/// them (s): a phone that moves between Wi-Fi and its carrier has two, a proxy pool dozens.
+const NETWORK_WINDOW_S: u32 = 30 * 60;
 
 /// Navigations remembered for [`Session::record_fetch`]'s referer check: people go back a few pages, not dozens.
 const NAV_MEMORY: usize = 16;
@@ -134,6 +163,8 @@ pub struct Profile {
     pub cold_navigations: u16,
     pub subresources: u16,
     pub phantom_referers: u16,
+    /// Distinct networks the session came from in the last half hour.
+    pub networks: u8,
 }
 
 impl Session {
@@ -176,6 +207,22 @@ impl Session {
             Fetch::Subresource => self.subresources = self.subresources.saturating_add(1),
             Fetch::Other => {}
         }
+    }
+
+    /// Notes the network the request came from (`None`: no client address).
+    pub fn record_network(&mut self, client: Option<IpAddr>, now: u64) {
+        let Some(net) = client.map(network) else { return };
+        let now_s = (now / 1000) as u32;
+        if let Some(slot) = self.networks.iter_mut().find(|(n, _)| *n == net) {
+            slot.1 = now_s;
+        } else if let Some(oldest) = self.networks.iter_mut().min_by_key(|(_, at)| *at) {
+            *oldest = (net, now_s);
+        }
+    }
+
+    fn networks_within(&self, now: u64) -> u8 {
+        let now_s = (now / 1000) as u32;
+        self.networks.iter().filter(|(n, at)| *n != 0 && at.saturating_add(NETWORK_WINDOW_S) > now_s).count() as u8
     }
 
     pub fn record_response(&mut self, error: bool) {
@@ -230,6 +277,7 @@ impl Session {
             cold_navigations: self.cold_navigations,
             subresources: self.subresources,
             phantom_referers: self.phantom_referers,
+            networks: self.networks_within(now),
         }
     }
 }
@@ -292,12 +340,41 @@ mod tests {
     #[test]
     fn cookie_names_a_signed_in_session() {
         let cfg = SessionConfig { cookie: Some("session_id".into()), ..SessionConfig::default() };
-        let a = session_key(&cfg, &head(&[("cookie", "theme=dark; session_id=abc")]), None);
-        let b = session_key(&cfg, &head(&[("cookie", "session_id=abc"), ("user-agent", "other")]), None);
+        let a = session_key(&cfg, &head(&[("cookie", "theme=dark; session_id=abc")]), None, None);
+        let b = session_key(&cfg, &head(&[("cookie", "session_id=abc"), ("user-agent", "other")]), None, Some(9));
         assert!(a.authenticated);
         assert_eq!(a, b);
-        let anon = session_key(&cfg, &head(&[("cookie", "theme=dark")]), "192.0.2.1".parse().ok());
+        let anon = session_key(&cfg, &head(&[("cookie", "theme=dark")]), "192.0.2.1".parse().ok(), None);
         assert!(!anon.authenticated);
+    }
+
+    #[test]
+    fn a_visitor_keeps_its_session_across_addresses() {
+        let cfg = SessionConfig::default();
+        let h = head(&[("user-agent", "Mozilla/5.0")]);
+        let first = session_key(&cfg, &h, "192.0.2.1".parse().ok(), None);
+        let moved = session_key(&cfg, &h, "198.51.100.7".parse().ok(), Some(first.id));
+        assert_eq!(moved, first);
+        assert_ne!(session_key(&cfg, &h, "198.51.100.7".parse().ok(), None), first);
+    }
+
+    #[test]
+    fn networks_are_counted_coarsely_and_forgotten_after_half_an_hour() {
+        let mut s = Session::default();
+        let at = |ip: &str| ip.parse().ok();
+        s.record_network(at("192.0.2.1"), 1_000);
+        s.record_network(at("192.0.77.9"), 2_000); // same /16
+        s.record_network(at("::ffff:192.0.3.3"), 3_000); // same /16, mapped
+        assert_eq!(s.profile(3_000).networks, 1);
+        s.record_network(at("2001:db8:1::1"), 4_000);
+        s.record_network(at("2001:db8:ffff::1"), 5_000); // same /32
+        s.record_network(None, 5_000);
+        assert_eq!(s.profile(5_000).networks, 2);
+        for i in 0..20u64 {
+            s.record_network(Some(std::net::IpAddr::from([10, i as u8, 0, 1])), 10_000 + i);
+        }
+        assert_eq!(s.profile(20_000).networks, NETWORK_MEMORY as u8);
+        assert_eq!(s.profile(10_019 + 1_800_000).networks, 0);
     }
 
     #[test]

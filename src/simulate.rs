@@ -16,6 +16,7 @@ use crate::decide::Verdict;
 use crate::engine::{Begin, Engine};
 use crate::policy::Policy;
 use crate::signals::Head;
+use std::cell::RefCell;
 use std::fmt::Write as _;
 
 /// xorshift64*: small, fast and reproducible from a seed.
@@ -129,8 +130,13 @@ const BROWSER: Manner = Manner { sec_fetch: true, referer: true, stripped: false
 struct Client {
     ip: String,
     headers: Vec<(String, String)>,
+    /// The signed-in session cookie's value.
     cookie: Option<String>,
     manner: Manner,
+    /// Keeps the cookies it is handed (browsers, HTTP clients with a cookie jar).
+    keeps_cookies: bool,
+    /// The visitor cookie (`name=value`) it was handed, when it keeps cookies.
+    visitor: RefCell<Option<String>>,
 }
 
 impl Client {
@@ -149,7 +155,20 @@ impl Client {
             }
         }
         let manner = Manner { stripped, ..BROWSER };
-        Client { ip, headers, cookie: None, manner }
+        Client { ip, headers, cookie: None, manner, keeps_cookies: true, visitor: RefCell::new(None) }
+    }
+
+    /// The same client at another address; `keep`: its cookies go with it.
+    fn moved(&self, ip: String, keep: bool) -> Client {
+        let visitor = if keep { self.visitor.borrow().clone() } else { None };
+        Client {
+            ip,
+            headers: self.headers.clone(),
+            cookie: self.cookie.clone(),
+            manner: self.manner,
+            keeps_cookies: self.keeps_cookies,
+            visitor: RefCell::new(visitor),
+        }
     }
 
     fn tool(ip: String, ua: &str) -> Client {
@@ -163,6 +182,8 @@ impl Client {
             ],
             cookie: None,
             manner,
+            keeps_cookies: false,
+            visitor: RefCell::new(None),
         }
     }
 
@@ -181,8 +202,10 @@ impl Client {
                 head.push(k.as_bytes(), v.as_bytes());
             }
         }
-        if let Some(c) = &self.cookie {
-            head.push(b"cookie", format!("session_id={c}").as_bytes());
+        let session = self.cookie.as_ref().map(|c| format!("session_id={c}"));
+        let cookies: Vec<String> = session.into_iter().chain(self.visitor.borrow().clone()).collect();
+        if !cookies.is_empty() {
+            head.push(b"cookie", cookies.join("; ").as_bytes());
         }
         head
     }
@@ -249,6 +272,9 @@ fn send_with(
     if let Some(f) = d.follow_up {
         e.on_response(f, status);
     }
+    if let (true, Some(set)) = (c.keeps_cookies, &d.visitor) {
+        *c.visitor.borrow_mut() = set.split(';').next().map(str::to_string);
+    }
     // Detection is an enforced challenge or block (warn and observe modes act on no one).
     let hit = matches!(d.verdict, Verdict::Block | Verdict::Challenge(_));
     if hit && std::env::var_os("BOTGATE_SIMULATE_DEBUG").is_some() {
@@ -279,6 +305,12 @@ fn ip(rng: &mut Rng, prefix: u64) -> String {
     format!("{}.{}.{}.{}", prefix, rng.below(256), rng.below(256), 1 + rng.below(254))
 }
 
+/// An address on another network (a carrier, a VPN exit).
+fn elsewhere(rng: &mut Rng) -> String {
+    let prefix = 80 + rng.below(20);
+    ip(rng, prefix)
+}
+
 /// How a person moves between pages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Browsing {
@@ -288,6 +320,31 @@ enum Browsing {
     FromOutside,
     /// Opens every page from bookmarks, typed or pasted addresses.
     Typed,
+}
+
+/// Where a person's requests come from during a visit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Network {
+    /// One address throughout.
+    Steady,
+    /// Wi-Fi, then the carrier (or back): a second network once, mid-visit.
+    Switches,
+    /// A carrier's CGNAT or a company's egress without address pairing: four addresses in two
+    /// networks, a different one from page to page.
+    EgressPool,
+    /// A free VPN or proxy extension whose exit changes every 3-8 pages.
+    RotatingVpn,
+}
+
+impl Network {
+    fn kind(self) -> &'static str {
+        match self {
+            Network::Steady => "on one network",
+            Network::Switches => "switching network mid-visit (Wi-Fi, mobile)",
+            Network::EgressPool => "behind an unpaired egress pool (CGNAT, corporate)",
+            Network::RotatingVpn => "behind a VPN whose exit changes every 3-8 pages",
+        }
+    }
 }
 
 /// What a person's browser fetches besides the documents.
@@ -327,9 +384,25 @@ fn render(e: &mut Engine, c: &Client, rng: &mut Rng, r: Rendering, page: &str, f
 fn human(e: &mut Engine, rng: &mut Rng, id: u64, start: u64) -> (bool, &'static str) {
     let stripped = rng.chance(0.002);
     let mut c = Client::browser(rng, 20 + id % 60, stripped);
-    // Older Safari sends no fetch metadata; some people turn the referer off.
+    // Older Safari sends no fetch metadata; some people turn the referer off, a few all cookies.
     c.manner.sec_fetch = !rng.chance(0.03);
     c.manner.referer = !rng.chance(0.05);
+    c.keeps_cookies = !rng.chance(0.005);
+    let network = match rng.below(1000) {
+        0..=39 => Network::Switches,
+        40..=49 => Network::EgressPool,
+        50..=52 => Network::RotatingVpn,
+        _ => Network::Steady,
+    };
+    let nets = [(20 + id % 60, rng.below(256)), (20 + (id + 1) % 60, rng.below(256))];
+    let pool: Vec<String> = (0..4)
+        .map(|i| {
+            let (a, b) = nets.get(i % 2).copied().unwrap_or((20, 0));
+            format!("{a}.{b}.{}.{}", rng.below(256), 1 + rng.below(254))
+        })
+        .collect();
+    let switch_at = 1 + rng.below(6);
+    let mut vpn_left = 3 + rng.below(6);
     let r = Rendering { warm_cache: rng.chance(0.35), no_script: rng.chance(0.03) };
     let browsing = match rng.below(100) {
         0..=84 => Browsing::Links,
@@ -372,6 +445,22 @@ fn human(e: &mut Engine, rng: &mut Rng, id: u64, start: u64) -> (bool, &'static 
             (_, Browsing::Typed) => From::Nowhere,
         };
         let status = if path == "/does-not-exist" { 404 } else { 200 };
+        let moved_to = match network {
+            Network::Steady => None,
+            Network::Switches => (step == switch_at).then(|| elsewhere(rng)),
+            Network::EgressPool => pool.get(rng.below(4) as usize).cloned(),
+            Network::RotatingVpn if vpn_left == 0 => {
+                vpn_left = 3 + rng.below(6);
+                Some(elsewhere(rng))
+            }
+            Network::RotatingVpn => {
+                vpn_left -= 1;
+                None
+            }
+        };
+        if let Some(ip) = moved_to {
+            c = c.moved(ip, true);
+        }
         hit |= nav(e, &c, &path, from, now, status);
         hit |= render(e, &c, rng, r, &path, step == 0, now);
         // Tabs opened from a list of results follow each other quickly.
@@ -398,6 +487,10 @@ fn human(e: &mut Engine, rng: &mut Rng, id: u64, start: u64) -> (bool, &'static 
     }
     let kind = if stripped {
         "behind a header-stripping proxy"
+    } else if network != Network::Steady {
+        network.kind()
+    } else if !c.keeps_cookies {
+        "blocking all cookies"
     } else if !c.manner.sec_fetch {
         "older browser, no sec-fetch-*"
     } else if r.warm_cache && r.no_script {
@@ -458,6 +551,29 @@ const TLS_STACKS: &[(Option<&str>, &str, u64)] = &[
     (None, "HTTP client impersonating a browser's TLS", 35),
 ];
 
+/// What a scraper does with the cookies it is handed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Jar {
+    /// None kept: a bare `requests.get` per page.
+    Off,
+    /// One cookie jar or browser context for the whole run, the proxy rotating underneath
+    /// (a rotating gateway, `requests.Session`, Scrapy's default, one Playwright context).
+    Kept,
+    /// A fresh jar or browser context with each new address.
+    PerAddress,
+}
+
+/// Cookie handling of HTTP-client scrapers and of headless browsers, with shares: a judgement
+/// of what scraping kits do by default and what their authors bother to change, fixed before
+/// the figures were read.
+const HTTP_JARS: &[(Jar, &str, u64)] = &[
+    (Jar::Off, "no cookie jar", 40),
+    (Jar::Kept, "cookies kept across addresses", 35),
+    (Jar::PerAddress, "cookies dropped at each new address", 25),
+];
+const HEADLESS_JARS: &[(Jar, &str, u64)] =
+    &[(Jar::Kept, "cookies kept across addresses", 55), (Jar::PerAddress, "cookies dropped at each new address", 45)];
+
 /// Pages per residential address before the proxy rotates: per request, short sticky
 /// sessions, sticky sessions of minutes, long sticky sessions.
 const ROTATIONS: &[(u64, u64, &str, u64)] = &[
@@ -492,6 +608,7 @@ struct Variant {
     tool: &'static str,
     rotation: &'static str,
     stack: Option<&'static str>,
+    jar: &'static str,
     traced: Option<&'static str>,
 }
 
@@ -515,6 +632,8 @@ fn low_and_slow(e: &mut Engine, rng: &mut Rng, start: u64) -> (bool, Variant) {
         Scraper::HttpMinimal | Scraper::HttpTypedCopy | Scraper::HttpClickCopy | Scraper::HttpSearchReferer
     );
     let (stack, stack_name, _) = weighted(rng, TLS_STACKS, |t| t.2).unwrap_or((None, "", 1));
+    let jars = if http_client { HTTP_JARS } else { HEADLESS_JARS };
+    let (jar, jar_name, _) = weighted(rng, jars, |j| j.2).unwrap_or((Jar::Off, "", 1));
     if let (true, Some(ja4)) = (http_client, stack) {
         for (k, v) in headers.iter_mut() {
             if k == TLS_HEADER {
@@ -528,10 +647,14 @@ fn low_and_slow(e: &mut Engine, rng: &mut Rng, start: u64) -> (bool, Variant) {
     let mut now = start;
     let mut hit = false;
     let mut sent = 0;
+    let mut c = Client { headers, manner, keeps_cookies: jar != Jar::Off, ..template };
+    let mut first_address = true;
     while sent < total {
-        let c = Client { ip: ip(rng, 110), headers: headers.clone(), cookie: None, manner };
+        c = c.moved(ip(rng, 110), jar == Jar::Kept);
         let here = lo + rng.below(hi - lo + 1);
         for step in 0..here {
+            // A browser context's cache lives as long as its cookies.
+            let fresh = step == 0 && (first_address || jar != Jar::Kept);
             let path = if sequential {
                 format!("/products/{}", first_id + sent)
             } else {
@@ -559,11 +682,11 @@ fn low_and_slow(e: &mut Engine, rng: &mut Rng, start: u64) -> (bool, Variant) {
             match tool {
                 Scraper::HeadlessFull | Scraper::HeadlessClicks => {
                     let r = Rendering { warm_cache: false, no_script: false };
-                    hit |= render(e, &c, rng, r, &path, step == 0, now);
+                    hit |= render(e, &c, rng, r, &path, fresh, now);
                 }
                 Scraper::HeadlessBlockMedia => {
-                    // A fresh browser context per address: the script once, then the XHR.
-                    if step == 0 {
+                    // The script once per browser context, then the XHR.
+                    if fresh {
                         hit |= sub(e, &c, Sub::Script, "/static/app.c41d.js", &path, now + 100);
                     }
                     if rng.chance(0.3) {
@@ -574,6 +697,7 @@ fn low_and_slow(e: &mut Engine, rng: &mut Rng, start: u64) -> (bool, Variant) {
             }
             now += if human_pace { rng.think() } else { 2_000 + rng.below(18_000) };
             sent += 1;
+            first_address = false;
             if sent >= total {
                 break;
             }
@@ -588,6 +712,7 @@ fn low_and_slow(e: &mut Engine, rng: &mut Rng, start: u64) -> (bool, Variant) {
         tool: tool_name,
         rotation,
         stack: http_client.then_some(stack_name),
+        jar: jar_name,
         traced: traced.then_some(COLD_UNRENDERED_STICKY),
     };
     (hit, variant)
@@ -610,7 +735,7 @@ fn campaign(e: &mut Engine, rng: &mut Rng, kind: usize, start: u64) -> bool {
         1 => {
             let ua_client = Client::browser(rng, 100, false);
             for _ in 0..500 {
-                let c = Client { ip: ip(rng, 100), headers: ua_client.headers.clone(), cookie: None, manner: BROWSER };
+                let c = ua_client.moved(ip(rng, 100), false);
                 hit |= send(e, &c, "POST", "/login", b"user=x&pw=y", now, 401);
                 now += 100 + rng.below(400);
             }
@@ -757,6 +882,10 @@ pub fn promoted(policy: &Policy) -> Policy {
 pub fn run(policy: &Policy, humans: u64, per_kind: u64, seed: u64) -> Report {
     let mut policy = policy.clone();
     policy.global_rate_limit = None;
+    // Keys usually come from the environment; a deployment has them, so the simulation does too.
+    if policy.tiers.clearance.keys.is_empty() {
+        policy.tiers.clearance.keys = vec![crate::token::Key { id: "simulation".into(), secret: vec![0x5a; 32] }];
+    }
     let policy = &policy;
     let mut rng = Rng::new(seed);
     let mut engine = Engine::new(policy.clone());
@@ -782,7 +911,7 @@ pub fn run(policy: &Policy, humans: u64, per_kind: u64, seed: u64) -> Report {
             }
             let hit = if *name == LOW_AND_SLOW {
                 let (hit, v) = low_and_slow(&mut engine, &mut rng, start + run * 7);
-                for row in [Some(v.tool), Some(v.rotation), v.stack, v.traced].into_iter().flatten() {
+                for row in [Some(v.tool), Some(v.rotation), v.stack, Some(v.jar), v.traced].into_iter().flatten() {
                     tally(&mut scraper_variants, row, hit);
                 }
                 hit
@@ -796,8 +925,11 @@ pub fn run(policy: &Policy, humans: u64, per_kind: u64, seed: u64) -> Report {
     let order = |name: &str| {
         let tool = SCRAPERS.iter().position(|s| s.1 == name);
         let rotation = ROTATIONS.iter().position(|r| r.2 == name);
-        let stack = TLS_STACKS.iter().position(|t| t.1 == name).unwrap_or(TLS_STACKS.len());
-        tool.or(rotation.map(|r| SCRAPERS.len() + r)).unwrap_or(SCRAPERS.len() + ROTATIONS.len() + stack)
+        let stack = TLS_STACKS.iter().position(|t| t.1 == name);
+        let jar = HTTP_JARS.iter().position(|j| j.1 == name).unwrap_or(HTTP_JARS.len());
+        tool.or(rotation.map(|r| SCRAPERS.len() + r))
+            .or(stack.map(|t| SCRAPERS.len() + ROTATIONS.len() + t))
+            .unwrap_or(SCRAPERS.len() + ROTATIONS.len() + TLS_STACKS.len() + jar)
     };
     scraper_variants.sort_by_key(|r| order(r.0));
     Report { humans, humans_acted_on: acted, campaigns, human_kinds, scraper_variants }

@@ -331,3 +331,47 @@ fn browser_headers_on_a_python_tls_stack_are_challenged_at_the_first_request() {
     let d = send(&mut e, &honest, T0, 200);
     assert!(!has(&d, "automation_tls") && has(&d, "http_library_ua"), "{:?}", d.reasons);
 }
+
+/// The `name=value` of the visitor cookie a decision hands out.
+fn visitor_cookie(d: &Decision) -> String {
+    let set = d.visitor.as_deref().unwrap_or_else(|| panic!("no visitor cookie: {d:?}"));
+    set.split(';').next().unwrap_or_default().to_string()
+}
+
+#[test]
+fn a_visitor_cookie_keeps_a_rotating_scraper_in_one_session() {
+    let mut e = engine(&common::example_policy(&[("BOTGATE_CLEARANCE_KEY", "k".repeat(32).as_str())]));
+    // A person: lands, is handed the cookie, moves from Wi-Fi to the carrier and back.
+    let first = send(&mut e, &navigation("/", "203.0.113.5", None), T0, 200);
+    let cookie = visitor_cookie(&first);
+    assert!(cookie.starts_with("botgate_visitor="), "{cookie}");
+    for (i, ip) in ["203.0.113.5", "100.64.7.9", "203.0.113.5", "100.64.8.1"].iter().enumerate() {
+        let r = navigation(&format!("/products/{i}"), ip, Some("/")).header("cookie", &cookie);
+        let d = send(&mut e, &r, T0 + 10_000 * (i as u64 + 1), 200);
+        assert_eq!(d.verdict, Verdict::Pass, "{d:?}");
+        assert_eq!(d.session, first.session, "the cookie names the session wherever it comes from");
+        assert!(d.visitor.is_none(), "a visitor with the cookie is not handed another");
+    }
+    // A headless browser keeping one context while its proxy rotates on every page.
+    let start = send(&mut e, &navigation("/products/900", "198.51.100.1", None), T0, 200);
+    let cookie = visitor_cookie(&start);
+    let mut stopped = None;
+    for i in 1..20u64 {
+        let ip = format!("{}.{}.3.4", 40 + i, i * 7);
+        let r = navigation(&format!("/products/{}", 900 + i), &ip, None).header("cookie", &cookie);
+        let d = send(&mut e, &r, T0 + i * 9_000 + (i * 7_919) % 6_000, 200);
+        if let Verdict::Challenge(kind) = d.verdict {
+            assert_eq!(kind, ChallengeType::ProofOfWork);
+            assert!(has(&d, "address_hopping"), "{:?}", d.reasons);
+            stopped = Some(i);
+            break;
+        }
+    }
+    assert_eq!(stopped, Some(6), "challenged at its seventh network");
+    // A forged cookie names no session: the request is its address's own session.
+    let forged = format!("{}0", cookie.get(..cookie.len() - 1).unwrap_or_default());
+    let r = navigation("/products/5", "192.0.2.200", None).header("cookie", &forged);
+    let d = send(&mut e, &r, T0 + 200_000, 200);
+    assert_ne!(d.session, start.session);
+    assert!(d.visitor.is_some(), "a forged cookie is replaced");
+}

@@ -34,9 +34,26 @@ fn every_campaign_visible_in_request_behaviour_is_detected() {
     assert_eq!(r.campaigns.len(), CAMPAIGNS.len());
 }
 
-/// The measured figures, not the seed's target: a low-and-slow scraper that rotates its
-/// residential address every few pages leaves too few requests per session to judge (see
-/// BENCHMARKS.md), so the bot target (< 5% of campaigns undetected) is not met.
+/// The seed's targets with the example policy once the warn-first rollout is over: under 0.1%
+/// of human sessions challenged, under 5% of bot campaigns undetected (BENCHMARKS.md has the
+/// figures on more seeds and larger runs).
+#[test]
+fn the_seeds_targets_hold_once_the_rollout_is_over() {
+    let r = run(&promoted(&example()), 10_000, 100, 7);
+    assert!(r.human_rate() < 0.001, "{}", r.render());
+    assert!(r.bot_pass_rate() < 0.05, "{}", r.render());
+}
+
+/// A scraper that keeps its cookies while its proxy rotates keeps its session too: the
+/// visitor cookie names it from address to address, and `address_hopping` sees the pool.
+#[test]
+fn scrapers_keeping_cookies_across_addresses_are_caught() {
+    let r = run(&promoted(&example()), 200, 60, 5);
+    let (_, runs, detected) =
+        r.scraper_variants.iter().find(|v| v.0 == "cookies kept across addresses").copied().unwrap_or_default();
+    assert!(runs >= 15 && detected * 10 >= runs * 8, "{}", r.render());
+}
+
 #[test]
 fn low_and_slow_scrapers_on_sticky_addresses_are_mostly_caught() {
     let r = run(&promoted(&example()), 200, 60, 5);

@@ -11,7 +11,7 @@ pub mod tiers;
 
 pub use plane::{
     default_sequence_rules as plane_defaults, Blocklist, EndpointRule, PathMatch, SequenceCheck, SequenceRule,
-    SessionConfig, Step, Weights, SIGNALS,
+    SessionConfig, Step, VisitorCookie, Weights, SIGNALS,
 };
 pub use reader::{Diag, Severity};
 pub use tiers::{BlockCondition, ChallengeType, RiskTier, Tiers};
@@ -273,6 +273,14 @@ fn read_policy(ctx: &Ctx, value: &Value, path: &str) -> Option<Policy> {
         ctx.warn(
             "$.threat_intel",
             "ip_in_threat_intel_blocklist is on but no blocklists are configured: it never matches",
+        );
+    }
+    let visitor_asked = root.get("session").and_then(|s| s.get("visitor_cookie")).is_some();
+    if visitor_asked && session.visitor.enabled && tiers.clearance.keys.is_empty() {
+        ctx.warn(
+            "$.session.visitor_cookie",
+            "the visitor cookie is signed with the clearance keys and none are configured: anonymous \
+             sessions stay one per address",
         );
     }
     let sequence_rules = match rules {
@@ -545,6 +553,23 @@ mod tests {
         let errs = errors(r#"{"scoring":{"weights":{"cold_navigations":1.5,"unrendered_navigation":0.5}}}"#).join("\n");
         assert!(errs.contains("$.scoring.weights.cold_navigations: 1.5 is out of range"), "{errs}");
         assert!(errs.contains("did you mean \"unrendered_navigations\"?"), "{errs}");
+    }
+
+    #[test]
+    fn the_visitor_cookie_is_on_by_default_and_checked() {
+        let d = parse(b"{}").policy.expect("valid").session.visitor;
+        assert_eq!((d.enabled, d.name.as_str(), d.max_age_s), (true, "botgate_visitor", 3600));
+        let p = parse(br#"{"session":{"visitor_cookie":{"enabled":false,"name":"bv","max_age_seconds":600}}}"#);
+        let v = p.policy.expect("valid").session.visitor;
+        assert_eq!((v.enabled, v.name.as_str(), v.max_age_s), (false, "bv", 600));
+        let errs = errors(r#"{"session":{"cookie":"sid","visitor_cookie":{"name":"sid"}}}"#).join("\n");
+        assert!(errs.contains("$.session.visitor_cookie.name: must differ"), "{errs}");
+        let errs = errors(r#"{"session":{"visitor_cookie":{"name":"a b","max_age_seconds":5,"ttl":1}}}"#).join("\n");
+        assert!(errs.contains("$.session.visitor_cookie.name: \"a b\" is not a cookie name"), "{errs}");
+        assert!(errs.contains("$.session.visitor_cookie.max_age_seconds"), "{errs}");
+        assert!(errs.contains("$.session.visitor_cookie.ttl: unknown key"), "{errs}");
+        let keyless = parse(br#"{"session":{"visitor_cookie":{}}}"#);
+        assert!(keyless.diags.iter().any(|d| d.message.contains("one per address")), "{:?}", keyless.diags);
     }
 
     #[test]

@@ -14,12 +14,50 @@ pub struct SessionConfig {
     pub header: Option<String>,
     pub ttl_ms: u64,
     pub max_sessions: usize,
+    pub visitor: VisitorCookie,
 }
 
 impl Default for SessionConfig {
     fn default() -> Self {
-        SessionConfig { cookie: None, header: None, ttl_ms: 30 * 60 * 1000, max_sessions: 50_000 }
+        SessionConfig {
+            cookie: None,
+            header: None,
+            ttl_ms: 30 * 60 * 1000,
+            max_sessions: 50_000,
+            visitor: VisitorCookie::default(),
+        }
     }
+}
+
+/// The signed visitor cookie that keeps an anonymous session across addresses (see
+/// [`crate::visitor`]); signed with the clearance keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VisitorCookie {
+    pub enabled: bool,
+    pub name: String,
+    pub max_age_s: u64,
+}
+
+impl Default for VisitorCookie {
+    fn default() -> Self {
+        VisitorCookie { enabled: true, name: "botgate_visitor".into(), max_age_s: 3600 }
+    }
+}
+
+fn read_visitor(o: Obj<'_>) -> VisitorCookie {
+    let d = VisitorCookie::default();
+    let name = o.string("name").map_or(d.name, str::to_string);
+    let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+    if name.is_empty() || !name.bytes().all(token) {
+        o.ctx.error(&o.child_path("name"), format!("{name:?} is not a cookie name (RFC 6265 token)"));
+    }
+    let v = VisitorCookie {
+        enabled: o.bool("enabled", true),
+        name,
+        max_age_s: o.u64_in("max_age_seconds", d.max_age_s, 60, 7 * 86_400),
+    };
+    o.finish();
+    v
 }
 
 pub fn read_session(o: Obj<'_>) -> SessionConfig {
@@ -29,7 +67,11 @@ pub fn read_session(o: Obj<'_>) -> SessionConfig {
         header: o.string("header").map(str::to_ascii_lowercase),
         ttl_ms: o.u64_in("ttl_seconds", d.ttl_ms / 1000, 10, 7 * 86_400) * 1000,
         max_sessions: o.u64_in("max_sessions", d.max_sessions as u64, 16, 10_000_000) as usize,
+        visitor: o.obj("visitor_cookie").map(read_visitor).unwrap_or_default(),
     };
+    if s.cookie.as_deref() == Some(s.visitor.name.as_str()) {
+        o.ctx.error(&o.child_path("visitor_cookie.name"), "must differ from the signed-in session cookie");
+    }
     o.finish();
     s
 }
@@ -117,6 +159,7 @@ pub const SIGNALS: &[(&str, f64)] = &[
     ("cold_navigations", 0.15),
     ("unrendered_navigations", 0.75),
     ("phantom_referers", 0.65),
+    ("address_hopping", 0.75),
     ("fingerprint_repeat", 0.9),
     ("campaign_failures", 0.6),
 ];
