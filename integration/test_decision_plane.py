@@ -128,6 +128,47 @@ def test_session_cookie_carries_the_session_across_addresses(envoy_with, example
     assert log[0]["botgate"]["authenticated"] is True
 
 
+def navigate(ip, cookie=None):
+    h = browser(ip, **{"sec-fetch-site": "none", "sec-fetch-mode": "navigate", "sec-fetch-dest": "document"})
+    return {**h, "cookie": cookie} if cookie else h
+
+
+def visitor_cookie(headers):
+    cookies = [c for c in headers.get("set-cookie", []) if c.startswith("botgate_visitor=")]
+    assert len(cookies) == 1, headers
+    return cookies[0]
+
+
+def test_visitor_cookie_keeps_a_rotating_client_in_one_session(envoy_with, example_policy):
+    e = start(envoy_with, example_policy)
+    status, headers, _ = e.get("/products/1", headers=navigate("203.0.113.90"))
+    assert status == 200
+    set_cookie = visitor_cookie(headers)
+    assert "HttpOnly" in set_cookie and "SameSite=Lax" in set_cookie and "Max-Age=3600" in set_cookie
+    cookie = set_cookie.split(";")[0]
+    # A headless browser keeping one context while its proxy pool hands it a new network per page.
+    statuses = []
+    for i in range(2, 9):
+        time.sleep(0.1 + (i * 0.37) % 0.5)  # not on a timer: regular_intervals stays out of it
+        status, headers, _ = e.get(f"/products/{i}", headers=navigate(f"{40 + i}.{i * 7}.3.4", cookie))
+        statuses.append(status)
+        assert "set-cookie" not in headers, "a visitor with the cookie is not handed another"
+        if status != 200:
+            break
+    log = [x["botgate"] for x in e.access_entries(want=1 + len(statuses))]
+    assert len({x["session"] for x in log}) == 1, "one session across every address"
+    assert statuses == [200] * 5 + [401], (statuses, log)
+    last = log[-1]
+    assert last["action"] == "challenge" and last["challenge"] == "proof_of_work"
+    assert "address_hopping" in last["reasons"], last
+    assert "address_hopping" in log[-2]["reasons"], "named from the fifth network, before it acts"
+    # A forged cookie names nothing: the request is its own address's session, handed a real one.
+    forged = cookie[:-1] + ("A" if cookie[-1] != "A" else "B")
+    status, headers, _ = e.get("/products/9", headers=navigate("192.0.2.91", forged))
+    assert status == 200 and visitor_cookie(headers) != set_cookie
+    assert e.access_entries(want=len(log) + 1)[-1]["botgate"]["session"] != last["session"]
+
+
 def test_global_observe_mode_passes_with_would_verdicts(envoy_with, example_policy):
     example_policy["mode"] = "observe"
     e = start(envoy_with, example_policy)

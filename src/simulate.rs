@@ -502,6 +502,9 @@ fn human(e: &mut Engine, rng: &mut Rng, id: u64, start: u64) -> (bool, &'static 
             Browsing::Typed => "opening every page from bookmarks/typed",
         }
     };
+    if hit && std::env::var_os("BOTGATE_SIMULATE_DEBUG").is_some() {
+        eprintln!("^ a person {kind}, keeping cookies: {}", c.keeps_cookies);
+    }
     (hit, kind)
 }
 
