@@ -204,6 +204,15 @@ impl Engine {
         Begin::Decided(self.finish(pending, head, b"", now))
     }
 
+    /// The request's genuine visitor cookie: (session id, digest). The HMAC is checked once per
+    /// session; after that the session's memory of the exact value stands for it.
+    fn visitor(&mut self, head: &Head) -> Option<(u64, u64)> {
+        let p = self.visitors.presented(head)?;
+        let digest = p.digest();
+        let known = self.sessions.peek_mut(p.id).is_some_and(|s| s.visitor_digest == digest);
+        (known || self.visitors.genuine(&p)).then_some((p.id, digest))
+    }
+
     fn rule(&self, pick: impl Fn(&BlockCondition) -> bool) -> Option<crate::policy::tiers::BlockRule> {
         self.policy.tiers.block.iter().find(|r| pick(&r.condition)).copied()
     }
@@ -262,9 +271,12 @@ impl Engine {
         behaviour::header_signals(head, &mut signals);
         self.policy.tls.signal(head, &mut signals);
         self.campaigns.signal(shape, &mut signals);
-        let visitor = self.visitors.presented(head);
-        let key = session_key(&self.policy.session, head, pending.client, visitor);
+        let visitor = self.visitor(head);
+        let key = session_key(&self.policy.session, head, pending.client, visitor.map(|v| v.0));
         let session = self.sessions.get(key, now);
+        if let Some((_, digest)) = visitor {
+            session.visitor_digest = digest;
+        }
         session.record(now, path, tier <= RiskTier::High);
         session.record_network(pending.client, now);
         let fetch = behaviour::fetch_kind(head);
@@ -381,8 +393,12 @@ impl Engine {
             d.would = would;
             // A navigation that goes through without a visitor cookie is handed one: its
             // session then follows it to its next address (see `crate::visitor`).
-            if visitor.is_none() && !key.authenticated && matches!(fetch, Fetch::Navigation { .. }) {
-                d.visitor = self.visitors.cookie(key.id);
+            let wanted = visitor.is_none() && !key.authenticated && matches!(fetch, Fetch::Navigation { .. });
+            if wanted && self.visitors.enabled() {
+                let every = self.visitors.rehand_every_s();
+                if self.sessions.peek_mut(key.id).is_some_and(|s| s.hand_visitor(now, every)) {
+                    d.visitor = self.visitors.cookie(key.id);
+                }
             }
         }
         self.record(d)
@@ -538,7 +554,8 @@ impl Engine {
         d.verdict = Verdict::Serve;
         match rest {
             b"verify" | b"pow" => {
-                let key = session_key(&self.policy.session, head, client, self.visitors.presented(head));
+                let visitor = self.visitor(head).map(|v| v.0);
+                let key = session_key(&self.policy.session, head, client, visitor);
                 d.session = Some(key.id);
                 d.authenticated = key.authenticated;
                 let back =

@@ -130,6 +130,10 @@ pub struct Session {
     /// The client binding (hashed) that `cleared_until` holds for: a pass on one network does
     /// not clear the session on another, as the token would not.
     pub cleared_for: u64,
+    /// Digest of the visitor cookie this session was last named by, once its HMAC checked out.
+    pub visitor_digest: u64,
+    /// When (s) the session was last handed a visitor cookie (0: never).
+    visitor_handed_s: u32,
     /// Networks (IPv4 /16, IPv6 /32; hashed) the session came from, with when (s) it last did.
     networks: [(u32, u32); NETWORK_MEMORY],
 }
@@ -218,6 +222,17 @@ impl Session {
         } else if let Some(oldest) = self.networks.iter_mut().min_by_key(|(_, at)| *at) {
             *oldest = (net, now_s);
         }
+    }
+
+    /// Whether to hand the session a visitor cookie now: not again within `every_s` of the last
+    /// one (a client that did not keep it will not keep the next; a browser's may have expired).
+    pub fn hand_visitor(&mut self, now: u64, every_s: u32) -> bool {
+        let now_s = (now / 1000) as u32;
+        let due = self.visitor_handed_s == 0 || now_s >= self.visitor_handed_s.saturating_add(every_s);
+        if due {
+            self.visitor_handed_s = now_s.max(1);
+        }
+        due
     }
 
     fn networks_within(&self, now: u64) -> u8 {

@@ -38,22 +38,29 @@ impl Visitors {
         self.cfg.enabled && !self.keys.is_empty()
     }
 
-    /// The id of a valid visitor cookie on the request.
-    pub fn presented(&self, head: &Head) -> Option<u64> {
+    /// How often (s) a session that comes back without its cookie is handed it again.
+    pub fn rehand_every_s(&self) -> u32 {
+        (self.cfg.max_age_s / 2).min(u64::from(u32::MAX)) as u32
+    }
+
+    /// The visitor cookie on the request, well-formed but not yet checked (see [`Self::genuine`]).
+    pub fn presented<'h>(&self, head: &'h Head) -> Option<Presented<'h>> {
         if !self.enabled() {
             return None;
         }
         let value = crate::session::cookie(head, &self.cfg.name)?;
-        let (id_hex, tag) = (value.get(..16)?, value.get(17..)?);
         if value.len() != VALUE_LEN || value.get(16) != Some(&b'.') {
             return None;
         }
-        let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
-        let keys = self.keys.iter().map(|k| k.secret.as_slice());
-        if !mac::verify_truncated(keys, &message(id_hex), &tag) {
-            return None;
-        }
-        u64::from_str_radix(std::str::from_utf8(id_hex).ok()?, 16).ok()
+        let id = u64::from_str_radix(std::str::from_utf8(value.get(..16)?).ok()?, 16).ok()?;
+        Some(Presented { id, value })
+    }
+
+    /// Whether the cookie's tag is the HMAC of its id under one of the keys.
+    pub fn genuine(&self, p: &Presented<'_>) -> bool {
+        let (Some(id_hex), Some(tag)) = (p.value.get(..16), p.value.get(17..)) else { return false };
+        let Ok(tag) = URL_SAFE_NO_PAD.decode(tag) else { return false };
+        mac::verify_truncated(self.keys.iter().map(|k| k.secret.as_slice()), &message(id_hex), &tag)
     }
 
     /// The `Set-Cookie` value naming session `id`.
@@ -70,6 +77,21 @@ impl Visitors {
     }
 }
 
+/// A visitor cookie as the request presents it.
+#[derive(Debug, Clone, Copy)]
+pub struct Presented<'h> {
+    pub id: u64,
+    value: &'h [u8],
+}
+
+impl Presented<'_> {
+    /// A digest of the whole value: a session remembers the cookie it has checked, so the
+    /// HMAC is computed once per session and worker, not on every request.
+    pub fn digest(&self) -> u64 {
+        crate::fasthash::hash(&[self.value])
+    }
+}
+
 fn message(id_hex: &[u8]) -> Vec<u8> {
     [b"botgate-visitor:".as_slice(), id_hex].concat()
 }
@@ -81,6 +103,10 @@ mod tests {
     fn visitors(keys: &[&str]) -> Visitors {
         let keys = keys.iter().map(|k| Key { id: (*k).into(), secret: k.as_bytes().to_vec() }).collect();
         Visitors::new(VisitorCookie::default(), keys, true)
+    }
+
+    fn checked(v: &Visitors, head: &Head) -> Option<u64> {
+        v.presented(head).filter(|p| v.genuine(p)).map(|p| p.id)
     }
 
     fn value(set_cookie: &str) -> &str {
@@ -97,7 +123,7 @@ mod tests {
         let set = v.cookie(0xdead_beef_0123_4567).expect("cookie");
         assert!(set.starts_with("botgate_visitor=deadbeef01234567."), "{set}");
         assert!(set.contains("; Max-Age=3600; HttpOnly; SameSite=Lax; Secure"), "{set}");
-        assert_eq!(v.presented(&with_cookie(value(&set))), Some(0xdead_beef_0123_4567));
+        assert_eq!(checked(&v, &with_cookie(value(&set))), Some(0xdead_beef_0123_4567));
     }
 
     #[test]
@@ -106,18 +132,18 @@ mod tests {
         let set = v.cookie(7).expect("cookie");
         let good = value(&set);
         let other_id = format!("{:016x}{}", 8, good.get(16..).unwrap_or(""));
-        assert_eq!(v.presented(&with_cookie(&other_id)), None);
-        assert_eq!(v.presented(&with_cookie(good.get(..30).unwrap_or(""))), None);
-        assert_eq!(v.presented(&with_cookie(&format!("{good}x"))), None);
-        assert_eq!(v.presented(&with_cookie("not-a-cookie-value-of-the-right-len")), None);
-        assert_eq!(visitors(&["k2"]).presented(&with_cookie(good)), None);
-        assert_eq!(v.presented(&Head::from_pairs([("cookie", "theme=dark")])), None);
+        assert_eq!(checked(&v, &with_cookie(&other_id)), None);
+        assert_eq!(checked(&v, &with_cookie(good.get(..30).unwrap_or(""))), None);
+        assert_eq!(checked(&v, &with_cookie(&format!("{good}x"))), None);
+        assert_eq!(checked(&v, &with_cookie("not-a-cookie-value-of-the-right-len")), None);
+        assert_eq!(checked(&visitors(&["k2"]), &with_cookie(good)), None);
+        assert_eq!(checked(&v, &Head::from_pairs([("cookie", "theme=dark")])), None);
     }
 
     #[test]
     fn rotated_keys_keep_earlier_cookies() {
         let old = visitors(&["k1"]).cookie(42).expect("cookie");
-        assert_eq!(visitors(&["k2", "k1"]).presented(&with_cookie(value(&old))), Some(42));
+        assert_eq!(checked(&visitors(&["k2", "k1"]), &with_cookie(value(&old))), Some(42));
     }
 
     #[test]
@@ -132,6 +158,6 @@ mod tests {
         );
         let minted = visitors(&["k"]).cookie(1).expect("cookie");
         assert_eq!(off.cookie(1), None);
-        assert_eq!(off.presented(&with_cookie(value(&minted))), None);
+        assert_eq!(checked(&off, &with_cookie(value(&minted))), None);
     }
 }

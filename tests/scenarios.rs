@@ -374,4 +374,9 @@ fn a_visitor_cookie_keeps_a_rotating_scraper_in_one_session() {
     let d = send(&mut e, &r, T0 + 200_000, 200);
     assert_ne!(d.session, start.session);
     assert!(d.visitor.is_some(), "a forged cookie is replaced");
+    // A client that does not keep the cookie is not handed it on every page, only after half its
+    // lifetime (a browser's may have expired).
+    let again = |e: &mut botgate::engine::Engine, t| send(e, &navigation("/products/6", "192.0.2.200", None), t, 200);
+    assert!(again(&mut e, T0 + 210_000).visitor.is_none());
+    assert!(again(&mut e, T0 + 200_000 + 1_800_000).visitor.is_some());
 }
