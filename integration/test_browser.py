@@ -58,9 +58,6 @@ def test_browser_solves_the_interstitial_and_is_not_asked_again(envoy_with, exam
         assert not interstitial, "the next navigation is not challenged"
         assert echo["path"] == "/members?tab=2"
         assert "botgate_visitor=" in dict(echo["headers"]).get("cookie", ""), "the browser keeps its visitor cookie"
-        sessions = {x["botgate"]["session"] for x in e.access_entries(want=6)
-                    if x["botgate"] and x["path"].startswith("/members")}
-        assert len(sessions) == 1, "the visitor cookie names the session the browser cleared"
 
         assert e.wait_metric("botgate_challenges_total", lambda v: v >= 1, type="proof_of_work", result="passed") == 1
         assert e.metric("botgate_challenges_total", type="proof_of_work", result="issued") == 1

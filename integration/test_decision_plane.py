@@ -156,7 +156,8 @@ def test_visitor_cookie_keeps_a_rotating_client_in_one_session(envoy_with, examp
         if status != 200:
             break
     log = [x["botgate"] for x in e.access_entries(want=1 + len(statuses))]
-    assert len({x["session"] for x in log}) == 1, "one session across every address"
+    assert len({x["session"] for x in log[1:]}) == 1, "one session across every address"
+    assert log[0]["session"] != log[1]["session"], "a visitor id of its own, not its address's session"
     assert statuses == [200] * 5 + [401], (statuses, log)
     last = log[-1]
     assert last["action"] == "challenge" and last["challenge"] == "proof_of_work"

@@ -17,7 +17,7 @@ use crate::sequence::Sequences;
 use crate::session::{session_key, SessionKey, Sessions};
 use crate::signals::{client_ip, Head, IpSource};
 use crate::telemetry::{Counter, Tally};
-use crate::visitor::Visitors;
+use crate::visitor::{Presented, Visitors};
 use std::net::IpAddr;
 
 /// Most expired entries dropped per table per tick (keeps each tick short).
@@ -35,6 +35,8 @@ pub struct Engine {
     campaigns: Campaigns,
     gate: Gate,
     visitors: Visitors,
+    /// Visitor cookies handed out by this engine (part of each new id).
+    visitors_handed: u64,
     rendering: Rendering,
     /// Counter deltas for the shell to flush.
     pub tally: Tally,
@@ -104,6 +106,7 @@ impl Engine {
                 policy.tiers.clearance.keys.clone(),
                 policy.tiers.clearance.cookie_secure,
             ),
+            visitors_handed: 0,
             rendering: Rendering::default(),
             policy,
             tally: Tally::default(),
@@ -204,13 +207,16 @@ impl Engine {
         Begin::Decided(self.finish(pending, head, b"", now))
     }
 
-    /// The request's genuine visitor cookie: (session id, digest). The HMAC is checked once per
-    /// session; after that the session's memory of the exact value stands for it.
-    fn visitor(&mut self, head: &Head) -> Option<(u64, u64)> {
+    /// The request's genuine visitor cookie. The HMAC is checked once per session; after that
+    /// the session's copy of the checked tag stands for it.
+    fn visitor(&mut self, head: &Head) -> Option<Presented> {
         let p = self.visitors.presented(head)?;
-        let digest = p.digest();
-        let known = self.sessions.peek_mut(p.id).is_some_and(|s| s.visitor_digest == digest);
-        (known || self.visitors.genuine(&p)).then_some((p.id, digest))
+        let known = self
+            .sessions
+            .peek_mut(p.id)
+            .and_then(|s| s.visitor_tag)
+            .is_some_and(|t| crate::mac::constant_time_eq(&t, &p.tag));
+        (known || self.visitors.genuine(&p)).then_some(p)
     }
 
     fn rule(&self, pick: impl Fn(&BlockCondition) -> bool) -> Option<crate::policy::tiers::BlockRule> {
@@ -272,10 +278,10 @@ impl Engine {
         self.policy.tls.signal(head, &mut signals);
         self.campaigns.signal(shape, &mut signals);
         let visitor = self.visitor(head);
-        let key = session_key(&self.policy.session, head, pending.client, visitor.map(|v| v.0));
+        let key = session_key(&self.policy.session, head, pending.client, visitor.map(|v| v.id));
         let session = self.sessions.get(key, now);
-        if let Some((_, digest)) = visitor {
-            session.visitor_digest = digest;
+        if let (Some(v), false) = (visitor, key.authenticated) {
+            session.visitor_tag = Some(v.tag);
         }
         session.record(now, path, tier <= RiskTier::High);
         session.record_network(pending.client, now);
@@ -397,7 +403,10 @@ impl Engine {
             if wanted && self.visitors.enabled() {
                 let every = self.visitors.rehand_every_s();
                 if self.sessions.peek_mut(key.id).is_some_and(|s| s.hand_visitor(now, every)) {
-                    d.visitor = self.visitors.cookie(key.id);
+                    self.visitors_handed += 1;
+                    let id = crate::visitor::fresh_id(key.id, now, self.visitors_handed);
+                    self.sessions.fork(key.id, id);
+                    d.visitor = self.visitors.cookie(id);
                 }
             }
         }
@@ -554,7 +563,7 @@ impl Engine {
         d.verdict = Verdict::Serve;
         match rest {
             b"verify" | b"pow" => {
-                let visitor = self.visitor(head).map(|v| v.0);
+                let visitor = self.visitor(head).map(|v| v.id);
                 let key = session_key(&self.policy.session, head, client, visitor);
                 d.session = Some(key.id);
                 d.authenticated = key.authenticated;

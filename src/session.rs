@@ -1,8 +1,7 @@
 //! Sessions: who is making a run of requests, and what that run looked like.
 //!
 //! A signed-in session is named by the configured cookie or header (hashed: the raw value is
-//! never kept); an anonymous one by its signed visitor cookie ([`crate::visitor`]), which is the
-//! id of the session that was handed the cookie; otherwise the session is the client's
+//! never kept); an anonymous one by its signed visitor cookie ([`crate::visitor`]); otherwise the session is the client's
 //! fingerprint (address, user agent, language). State is small and fixed-size per session, held in a least-recently-used table
 //! with an idle timeout.
 
@@ -130,8 +129,9 @@ pub struct Session {
     /// The client binding (hashed) that `cleared_until` holds for: a pass on one network does
     /// not clear the session on another, as the token would not.
     pub cleared_for: u64,
-    /// Digest of the visitor cookie this session was last named by, once its HMAC checked out.
-    pub visitor_digest: u64,
+    /// The tag of the visitor cookie that names this session, once its HMAC checked out: the
+    /// same cookie again is compared with it (constant-time) instead of recomputing the HMAC.
+    pub visitor_tag: Option<[u8; crate::visitor::TAG_BYTES]>,
     /// When (s) the session was last handed a visitor cookie (0: never).
     visitor_handed_s: u32,
     /// Networks (IPv4 /16, IPv6 /32; hashed) the session came from, with when (s) it last did.
@@ -320,6 +320,15 @@ impl Sessions {
 
     pub fn peek_mut(&mut self, id: u64) -> Option<&mut Session> {
         self.table.get_mut(&id)
+    }
+
+    /// Starts session `to` as a copy of session `from` (a visitor cookie handed out: the
+    /// visitor's session begins with what its address's session knew, so taking a cookie sheds
+    /// nothing).
+    pub fn fork(&mut self, from: u64, to: u64) {
+        if let Some(copy) = self.table.peek(&from).cloned() {
+            *self.table.get_or_insert_with(to, Session::default) = copy;
+        }
     }
 
     pub fn sweep(&mut self, now: u64, max: usize) -> usize {

@@ -3,8 +3,8 @@
 //!
 //! Without it an anonymous session is its address, user agent and language, so a scraper behind
 //! a rotating residential proxy starts a fresh, innocent-looking session every few pages. The
-//! first navigation that passes gets `botgate_visitor=<id>.<tag>`, where `id` is that session's
-//! id and `tag` an HMAC under the clearance key: a client that keeps its cookies keeps its
+//! first navigation that passes gets `botgate_visitor=<id>.<tag>`, where `id` is new and `tag`
+//! an HMAC under the clearance key: a client that keeps its cookies keeps its
 //! session, and the session sees each network it comes from (`address_hopping`). A client that
 //! drops the cookie is back to one session per address, which is where it was before. The id is
 //! not secret and carries nothing personal; the tag only stops clients from choosing ids (and so
@@ -18,7 +18,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 
 /// Bytes of the HMAC kept in the cookie: 96 bits cannot be guessed online.
-const TAG_BYTES: usize = 12;
+pub const TAG_BYTES: usize = 12;
 /// `016x` id, a dot, the base64url tag.
 const VALUE_LEN: usize = 16 + 1 + 16;
 
@@ -44,7 +44,7 @@ impl Visitors {
     }
 
     /// The visitor cookie on the request, well-formed but not yet checked (see [`Self::genuine`]).
-    pub fn presented<'h>(&self, head: &'h Head) -> Option<Presented<'h>> {
+    pub fn presented(&self, head: &Head) -> Option<Presented> {
         if !self.enabled() {
             return None;
         }
@@ -52,15 +52,17 @@ impl Visitors {
         if value.len() != VALUE_LEN || value.get(16) != Some(&b'.') {
             return None;
         }
-        let id = u64::from_str_radix(std::str::from_utf8(value.get(..16)?).ok()?, 16).ok()?;
-        Some(Presented { id, value })
+        let id_hex = value.get(..16)?;
+        let id = u64::from_str_radix(std::str::from_utf8(id_hex).ok()?, 16).ok()?;
+        let decoded = URL_SAFE_NO_PAD.decode(value.get(17..)?).ok()?;
+        let tag: [u8; TAG_BYTES] = decoded.as_slice().try_into().ok()?;
+        Some(Presented { id, tag })
     }
 
     /// Whether the cookie's tag is the HMAC of its id under one of the keys.
-    pub fn genuine(&self, p: &Presented<'_>) -> bool {
-        let (Some(id_hex), Some(tag)) = (p.value.get(..16), p.value.get(17..)) else { return false };
-        let Ok(tag) = URL_SAFE_NO_PAD.decode(tag) else { return false };
-        mac::verify_truncated(self.keys.iter().map(|k| k.secret.as_slice()), &message(id_hex), &tag)
+    pub fn genuine(&self, p: &Presented) -> bool {
+        let id_hex = format!("{:016x}", p.id);
+        mac::verify_truncated(self.keys.iter().map(|k| k.secret.as_slice()), &message(id_hex.as_bytes()), &p.tag)
     }
 
     /// The `Set-Cookie` value naming session `id`.
@@ -77,19 +79,19 @@ impl Visitors {
     }
 }
 
-/// A visitor cookie as the request presents it.
-#[derive(Debug, Clone, Copy)]
-pub struct Presented<'h> {
+/// A visitor cookie as the request presents it: its id and its tag (not yet checked).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Presented {
     pub id: u64,
-    value: &'h [u8],
+    pub tag: [u8; TAG_BYTES],
 }
 
-impl Presented<'_> {
-    /// A digest of the whole value: a session remembers the cookie it has checked, so the
-    /// HMAC is computed once per session and worker, not on every request.
-    pub fn digest(&self) -> u64 {
-        crate::fasthash::hash(&[self.value])
-    }
+/// A new visitor id for a client of session `session`: unique per hand-out (people behind one
+/// address with the same browser share an anonymous session, not a visitor id), and
+/// reproducible from the engine's inputs so the simulator stays deterministic. Guessing one
+/// gains nothing: a cookie is only honoured with its HMAC.
+pub fn fresh_id(session: u64, now: u64, serial: u64) -> u64 {
+    crate::fasthash::hash(&[b"visitor", &session.to_le_bytes(), &now.to_le_bytes(), &serial.to_le_bytes()])
 }
 
 fn message(id_hex: &[u8]) -> Vec<u8> {
