@@ -378,6 +378,11 @@ fn a_visitor_cookie_keeps_a_rotating_scraper_in_one_session() {
     let d = send(&mut e, &r, T0 + 200_000, 200);
     assert_ne!(d.session, start.session);
     assert!(d.visitor.is_some(), "a forged cookie is replaced");
+    // Nor does naming an existing session that never checked a cookie (its address's session).
+    let id = start.session.expect("a session");
+    let r = navigation("/products/7", "192.0.2.201", None)
+        .header("cookie", &format!("botgate_visitor={id:016x}.AAAAAAAAAAAAAAAA"));
+    assert_ne!(send(&mut e, &r, T0 + 205_000, 200).session, start.session, "an unchecked tag names nothing");
     // A client that does not keep the cookie is not handed it on every page, only after half its
     // lifetime (a browser's may have expired).
     let again = |e: &mut botgate::engine::Engine, t| send(e, &navigation("/products/6", "192.0.2.200", None), t, 200);
