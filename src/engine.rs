@@ -219,6 +219,13 @@ impl Engine {
         (known || self.visitors.genuine(&p)).then_some(p)
     }
 
+    /// The request's session: named by the session cookie or header, else by a genuine visitor
+    /// cookie (returned too), else by the client's fingerprint.
+    fn session_of(&mut self, head: &Head, client: Option<IpAddr>) -> (SessionKey, Option<Presented>) {
+        let visitor = self.visitor(head);
+        (session_key(&self.policy.session, head, client, visitor.map(|v| v.id)), visitor)
+    }
+
     fn rule(&self, pick: impl Fn(&BlockCondition) -> bool) -> Option<crate::policy::tiers::BlockRule> {
         self.policy.tiers.block.iter().find(|r| pick(&r.condition)).copied()
     }
@@ -277,8 +284,7 @@ impl Engine {
         behaviour::header_signals(head, &mut signals);
         self.policy.tls.signal(head, &mut signals);
         self.campaigns.signal(shape, &mut signals);
-        let visitor = self.visitor(head);
-        let key = session_key(&self.policy.session, head, pending.client, visitor.map(|v| v.id));
+        let (key, visitor) = self.session_of(head, pending.client);
         let session = self.sessions.get(key, now);
         if let (Some(v), false) = (visitor, key.authenticated) {
             session.visitor_tag = Some(v.tag);
@@ -563,8 +569,7 @@ impl Engine {
         d.verdict = Verdict::Serve;
         match rest {
             b"verify" | b"pow" => {
-                let visitor = self.visitor(head).map(|v| v.id);
-                let key = session_key(&self.policy.session, head, client, visitor);
+                let (key, _) = self.session_of(head, client);
                 d.session = Some(key.id);
                 d.authenticated = key.authenticated;
                 let back =

@@ -17,27 +17,23 @@ pub fn sign(key: &[u8], message: &[u8]) -> Vec<u8> {
 
 /// Whether `tag` is the HMAC of `message` under any of `keys`; each comparison is constant-time.
 pub fn verify_any<'k>(keys: impl IntoIterator<Item = &'k [u8]>, message: &[u8], tag: &[u8]) -> bool {
-    let mut valid = false;
-    for key in keys {
-        if let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key) {
-            mac.update(message);
-            valid |= mac.verify_slice(tag).is_ok();
-        }
-    }
-    valid
+    any_key(keys, message, |mac| mac.verify_slice(tag).is_ok())
 }
 
 /// Whether `tag` is the first `tag.len()` bytes (at least 12) of the HMAC of `message` under any
 /// of `keys`; each comparison is constant-time.
 pub fn verify_truncated<'k>(keys: impl IntoIterator<Item = &'k [u8]>, message: &[u8], tag: &[u8]) -> bool {
-    if tag.len() < 12 || tag.len() > 32 {
-        return false;
-    }
+    (12..=32).contains(&tag.len()) && any_key(keys, message, |mac| mac.verify_truncated_left(tag).is_ok())
+}
+
+/// Runs `check` on the HMAC of `message` under every key (all of them: the time taken does not
+/// say which key matched).
+fn any_key<'k>(keys: impl IntoIterator<Item = &'k [u8]>, message: &[u8], check: impl Fn(Hmac<Sha256>) -> bool) -> bool {
     let mut valid = false;
     for key in keys {
         if let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key) {
             mac.update(message);
-            valid |= mac.verify_truncated_left(tag).is_ok();
+            valid |= check(mac);
         }
     }
     valid

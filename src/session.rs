@@ -181,7 +181,6 @@ impl Session {
         self.recent.push_back(Seen { at: now, path, sensitive });
     }
 
-    /// Counts the request by what it is to the page (navigation, sub-resource).
     /// Counts the request by what it is to the page (navigation, sub-resource). A navigation's
     /// `path` is remembered, and its in-site `referer` (path) checked against the pages this
     /// session navigated to: a person's referer is a page they were on; a client replaying a

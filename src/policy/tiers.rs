@@ -230,19 +230,11 @@ fn read_clearance(ct: Obj<'_>) -> Clearance {
     let ttl_minutes = ct.u64_in("ttl_minutes", 30, 1, 7 * 24 * 60);
     ct.choice("scope", "session_id", &["session_id", "session"]);
     ct.choice("algorithm", "HS256", &["HS256"]);
-    let mut keys = Vec::new();
-    for (path, v) in ct.array("keys") {
-        let Some(k) = Obj::new(ct.ctx, path, v) else { continue };
-        let id = k.string("id").unwrap_or("").to_string();
-        if let Some(secret) = secret(&k, "secret", "secret_env") {
-            if secret.len() < 32 {
-                k.ctx.error(&k.path, "a clearance key needs at least 32 bytes (HS256 keys as long as the hash)");
-            } else {
-                keys.push(crate::token::Key { id, secret });
-            }
-        }
-        k.finish();
-    }
+    let keys =
+        named_secrets(&ct, "keys", 32, "a clearance key needs at least 32 bytes (HS256 keys as long as the hash)")
+            .into_iter()
+            .map(|(id, secret)| crate::token::Key { id, secret })
+            .collect();
     let cookie_secure = ct.bool("cookie_secure", true);
     ct.finish();
     Clearance { ttl_minutes, keys, cookie_secure }
@@ -369,15 +361,24 @@ fn read_ci(c: &Obj<'_>) -> Option<CiCd> {
 }
 
 fn hmac_keys(c: &Obj<'_>) -> Vec<HmacKey> {
+    named_secrets(c, "hmac_keys", 16, "an HMAC secret needs at least 16 bytes")
+        .into_iter()
+        .map(|(id, secret)| HmacKey { id, secret })
+        .collect()
+}
+
+/// A list of `{id, secret | secret_env}` under `field`: (id, secret) pairs, each secret at least
+/// `min_len` bytes (a shorter one is an error saying `too_short`).
+fn named_secrets(o: &Obj<'_>, field: &'static str, min_len: usize, too_short: &str) -> Vec<(String, Vec<u8>)> {
     let mut keys = Vec::new();
-    for (path, v) in c.array("hmac_keys") {
-        let Some(k) = Obj::new(c.ctx, path, v) else { continue };
+    for (path, v) in o.array(field) {
+        let Some(k) = Obj::new(o.ctx, path, v) else { continue };
         let id = k.string("id").unwrap_or("").to_string();
         if let Some(secret) = secret(&k, "secret", "secret_env") {
-            if secret.len() < 16 {
-                k.ctx.error(&k.path, "an HMAC secret needs at least 16 bytes");
+            if secret.len() < min_len {
+                k.ctx.error(&k.path, too_short);
             } else {
-                keys.push(HmacKey { id, secret });
+                keys.push((id, secret));
             }
         }
         k.finish();
