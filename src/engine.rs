@@ -11,6 +11,8 @@ use crate::behaviour::{self, Campaigns, Fetch, Rendering, Signal};
 use crate::challenge::{self, Gate, NonceStore, Who};
 use crate::decide::{ChallengeReply, Decision, FollowUp, Issued, Reply, Verdict};
 use crate::detect::Detector;
+use crate::policy::ladder::{self, Rung};
+use crate::policy::tiers::ChallengeCondition;
 use crate::policy::{BlockCondition, ChallengeType, DetectorAction, Mode, Policy, RiskTier};
 use crate::ratelimit::{Limited, RateLimiter, Scope};
 use crate::sequence::Sequences;
@@ -420,7 +422,8 @@ impl Engine {
     }
 
     /// The block tier (a failed challenge first, then the policy's order), then the detector's
-    /// own block action, then the challenge tier.
+    /// own block action, then the endpoint's severity ladder ([`crate::policy::ladder`]): the
+    /// challenge band the score is in, or the stronger neighbour of a gap between bands.
     fn ruling(&self, f: &Facts<'_>, score: f64) -> Option<Ruling> {
         let block = |reason, observe, counter| Some(Ruling { verdict: Verdict::Block, observe, reason, counter });
         let rules = &self.policy.tiers.block;
@@ -443,32 +446,30 @@ impl Engine {
         if f.detector_block {
             return block("fingerprint_repeat", false, Counter::BlockedBotDetector);
         }
-        let (kind, observe) = self.challenge(score, f.authenticated, f.path, f.tier)?;
-        let counter = match kind {
-            ChallengeType::ProofOfWork => Counter::ChallengesPowIssued,
-            ChallengeType::WebauthnStepUp => Counter::ChallengesWebauthnIssued,
-        };
-        Some(Ruling { verdict: Verdict::Challenge(kind), observe, reason: "challenge_tier", counter })
-    }
-
-    /// The first challenge condition the request meets: score in range, and the endpoint's
-    /// risk tier or path listed. Signed-in sessions get the default type (WebAuthn step-up);
-    /// anonymous ones the fallback (proof of work).
-    fn challenge(&self, score: f64, authenticated: bool, path: &[u8], tier: RiskTier) -> Option<(ChallengeType, bool)> {
         let tiers = &self.policy.tiers;
-        let cond = tiers.challenge.iter().find(|c| {
-            let (lo, hi) = c.score_range;
-            let in_range = score >= lo && score <= hi;
-            let any_endpoint = c.risk_tiers.is_empty() && c.endpoints.is_empty();
-            let listed = c.endpoints.iter().any(|e| e.as_bytes() == path);
-            in_range && (any_endpoint || c.risk_tiers.contains(&tier) || listed)
-        })?;
-        let kind = if authenticated || tiers.default_type == ChallengeType::ProofOfWork {
+        let block_above = tiers.block_above();
+        let applies = |c: &ChallengeCondition| c.covers(f.path, f.tier);
+        let cond = match ladder::rung(&tiers.challenge, applies, block_above.map(|b| b.0), score) {
+            Rung::Pass => return None,
+            // Above the top band and below the block threshold: the stronger neighbour.
+            Rung::GapBlock => {
+                let observe = block_above.is_some_and(|b| b.1);
+                return block("score_above_challenge_band", observe, Counter::BlockedScore);
+            }
+            Rung::Challenge(i) | Rung::GapChallenge(i) => tiers.challenge.get(i)?,
+        };
+        // Signed-in sessions get the default type (WebAuthn step-up); anonymous ones the
+        // fallback (proof of work).
+        let kind = if f.authenticated || tiers.default_type == ChallengeType::ProofOfWork {
             tiers.default_type
         } else {
             tiers.fallback_type
         };
-        Some((kind, cond.observe))
+        let counter = match kind {
+            ChallengeType::ProofOfWork => Counter::ChallengesPowIssued,
+            ChallengeType::WebauthnStepUp => Counter::ChallengesWebauthnIssued,
+        };
+        Some(Ruling { verdict: Verdict::Challenge(kind), observe: cond.observe, reason: "challenge_tier", counter })
     }
 
     /// The upstream's status for a request that went through: errors and failed logins count

@@ -5,6 +5,7 @@
 //! The vocabulary is the seeds' own (`global_rate_limit`, `bot_detector`, `tiers`, …), so a policy
 //! written from them lints clean; botgate's additions (`limits`, …) have safe defaults.
 
+pub mod ladder;
 mod plane;
 pub mod reader;
 pub mod tiers;
@@ -283,6 +284,7 @@ fn read_policy(ctx: &Ctx, value: &Value, path: &str) -> Option<Policy> {
              sessions stay one per address",
         );
     }
+    warn_band_gaps(ctx, &tiers, &endpoints);
     let sequence_rules = match rules {
         Some(r) => r,
         None if has(BlockCondition::ImpossibleSequence) => plane::default_sequence_rules(),
@@ -308,6 +310,51 @@ fn read_policy(ctx: &Ctx, value: &Value, path: &str) -> Option<Policy> {
         profiles: Vec::new(),
         routes: Vec::new(),
     })
+}
+
+/// Reports, per endpoint tier and per path named in `endpoint_in`, the score ranges that no
+/// challenge band covers and what the severity ladder does there ([`ladder`]).
+fn warn_band_gaps(ctx: &Ctx, tiers: &Tiers, endpoints: &[EndpointRule]) {
+    let block_above = tiers.block_above().map(|b| b.0);
+    let gaps_where = |covers: &dyn Fn(&tiers::ChallengeCondition) -> bool| {
+        let bands: Vec<(f64, f64)> = tiers.challenge.iter().filter(|c| covers(c)).map(|c| c.score_range).collect();
+        ladder::gaps(&bands, block_above)
+    };
+    let report = |what: &str, gaps: &[ladder::Gap]| {
+        for g in gaps {
+            let end = if g.blocked || g.to >= 1.0 { "]" } else { ")" };
+            let action = if g.blocked {
+                "blocked (the stronger neighbour: bot_score_above)"
+            } else {
+                "challenged (the stronger neighbour)"
+            };
+            ctx.warn(
+                "$.tiers.challenge.conditions",
+                format!("on {what}, scores ({:.2}, {:.2}{end} meet no challenge band: they are {action}", g.from, g.to),
+            );
+        }
+    };
+    let all = [
+        ("critical", RiskTier::Critical),
+        ("high", RiskTier::High),
+        ("medium", RiskTier::Medium),
+        ("low", RiskTier::Low),
+    ];
+    let by_tier: Vec<Vec<ladder::Gap>> = all.iter().map(|(_, t)| gaps_where(&|c| c.covers(b"", *t))).collect();
+    for ((name, _), gaps) in all.iter().zip(&by_tier) {
+        report(&format!("{name} endpoints"), gaps);
+    }
+    // A path named in `endpoint_in` is reported only where its ladder differs from its tier's.
+    let mut listed: Vec<&str> = tiers.challenge.iter().flat_map(|c| c.endpoints.iter().map(String::as_str)).collect();
+    listed.sort_unstable();
+    listed.dedup();
+    for path in listed {
+        let tier = endpoints.iter().find(|r| r.path.matches(path.as_bytes())).map_or(RiskTier::Medium, |r| r.tier);
+        let gaps = gaps_where(&|c| c.covers(path.as_bytes(), tier));
+        if by_tier.get(tier.number() as usize) != Some(&gaps) {
+            report(path, &gaps);
+        }
+    }
 }
 
 /// `profiles`: each is the base policy with its keys replaced (objects merged key by key);

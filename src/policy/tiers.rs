@@ -105,6 +105,15 @@ pub struct ChallengeCondition {
     pub observe: bool,
 }
 
+impl ChallengeCondition {
+    /// Whether the condition applies to an endpoint: listed, of a listed risk tier, or every
+    /// endpoint when it names neither.
+    pub fn covers(&self, path: &[u8], tier: RiskTier) -> bool {
+        let any_endpoint = self.risk_tiers.is_empty() && self.endpoints.is_empty();
+        any_endpoint || self.risk_tiers.contains(&tier) || self.endpoints.iter().any(|e| e.as_bytes() == path)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ChallengeType {
     #[default]
@@ -179,6 +188,16 @@ pub enum BlockCondition {
 pub struct BlockRule {
     pub condition: BlockCondition,
     pub observe: bool,
+}
+
+impl Tiers {
+    /// The block threshold (`bot_score_above`) and whether its rule only observes.
+    pub fn block_above(&self) -> Option<(f64, bool)> {
+        self.block.iter().find_map(|r| match r.condition {
+            BlockCondition::ScoreAbove(t) => Some((t, r.observe)),
+            _ => None,
+        })
+    }
 }
 
 /// Challenge types botgate can issue. Image and audio CAPTCHAs are not among them, by design.
