@@ -30,6 +30,24 @@ def challenge_members(policy):
     return policy
 
 
+class lo_alias:
+    """`with lo_alias("198.18.0.9"):` adds the address to `lo` (as root, or with passwordless
+    sudo) so a test client connects *from* it; removed afterwards."""
+
+    def __init__(self, ip):
+        self.ip = ip
+        self.sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
+
+    def __enter__(self):
+        subprocess.run([*self.sudo, "ip", "addr", "add", f"{self.ip}/32", "dev", "lo"], check=True,
+                       stderr=subprocess.DEVNULL)
+        return self.ip
+
+    def __exit__(self, *exc):
+        subprocess.run([*self.sudo, "ip", "addr", "del", f"{self.ip}/32", "dev", "lo"], check=False,
+                       stderr=subprocess.DEVNULL)
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -121,8 +139,9 @@ class Envoy:
         stop(self.proc)
 
     # --- HTTP -------------------------------------------------------------------------------
-    def request(self, method="GET", path="/", headers=None, body=None, timeout=10):
-        """Sends one HTTP/1.1 request with raw bytes; returns (status, headers dict of lists, body)."""
+    def request(self, method="GET", path="/", headers=None, body=None, timeout=10, source=None):
+        """Sends one HTTP/1.1 request with raw bytes; returns (status, headers dict of lists, body).
+        `source`: the address to connect from (an alias on `lo`, see `lo_alias`)."""
         head = [f"{method} {path} HTTP/1.1".encode(), b"host: app.test"]
         items = headers.items() if isinstance(headers, dict) else (headers or [])
         for k, v in items:
@@ -132,7 +151,8 @@ class Envoy:
             head.append(b"content-length: " + str(len(body)).encode())
         head.append(b"connection: close")
         raw = b"\r\n".join(head) + b"\r\n\r\n" + (body or b"")
-        with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as s:
+        src = (source, 0) if source else None
+        with socket.create_connection(("127.0.0.1", self.port), timeout=timeout, source_address=src) as s:
             s.sendall(raw)
             data = b""
             while True:

@@ -17,7 +17,7 @@ use crate::policy::{BlockCondition, ChallengeType, DetectorAction, Mode, Policy,
 use crate::ratelimit::{Limited, RateLimiter, Scope};
 use crate::sequence::Sequences;
 use crate::session::{session_key, SessionKey, Sessions};
-use crate::signals::{client_ip, Head, IpSource};
+use crate::signals::{client_ip, client_key, Head, IpSource};
 use crate::telemetry::{Counter, Tally};
 use crate::visitor::{Presented, Visitors};
 use std::net::IpAddr;
@@ -75,6 +75,8 @@ pub enum Begin {
 #[derive(Debug, Clone)]
 pub struct Pending {
     client: Option<IpAddr>,
+    /// The client as its limits, session and sequences know it (IPv6: its prefix).
+    keyed: Option<IpAddr>,
     limited: Option<Limited>,
     /// Observe-mode blocks found in the head phase (threat intel).
     observed: Vec<&'static str>,
@@ -130,15 +132,16 @@ impl Engine {
         self.detector.as_ref().is_some_and(|d| d.needs_body() && d.config().applies(head.path()))
     }
 
-    /// The client address and where it came from; no address when `x-forwarded-for` cannot
-    /// name the client and `head.peer` is unset (the shell then reads the peer and asks again).
+    /// The client address and where it came from (`head.peer` must be set: it says whether
+    /// `x-forwarded-for` is believed).
     pub fn client(&self, head: &Head) -> (Option<IpAddr>, IpSource) {
-        client_ip(head, self.policy.trust_proxy_depth)
+        let c = &self.policy.client;
+        client_ip(head, c.trust_proxy_depth, &c.trusted_proxies)
     }
 
-    /// Whether the peer address is needed: `x-forwarded-for` cannot name the client.
-    pub fn needs_peer(&self, head: &Head) -> bool {
-        self.client(head).0.is_none()
+    /// The address the client's limits, session and sequences are kept under (its IPv6 prefix).
+    fn keyed(&self, client: Option<IpAddr>) -> Option<IpAddr> {
+        client.map(|ip| client_key(ip, self.policy.client.ipv6_prefix))
     }
 
     fn observing(&self, rule_observe: bool) -> bool {
@@ -154,13 +157,16 @@ impl Engine {
     /// parses `x-forwarded-for` once.
     pub fn begin_for(&mut self, head: &Head, client: (Option<IpAddr>, IpSource), has_body: bool, now: u64) -> Begin {
         let (client, source) = client;
-        if source == IpSource::BadForwardedFor {
-            self.tally.bump(Counter::XffInvalid);
+        match source {
+            IpSource::BadForwardedFor => self.tally.bump(Counter::XffInvalid),
+            IpSource::UntrustedForwardedFor => self.tally.bump(Counter::XffUntrusted),
+            _ => {}
         }
+        let keyed = self.keyed(client);
         if let Some(rest) = head.path().strip_prefix(challenge::PREFIX.as_bytes()) {
             return Begin::Decided(self.own_endpoint(rest, head, client, now));
         }
-        let mut pending = Pending { client, limited: None, observed: Vec::new(), refused: Vec::new() };
+        let mut pending = Pending { client, keyed, limited: None, observed: Vec::new(), refused: Vec::new() };
 
         match self.allowlist.check(&self.policy.tiers, head, client, now) {
             Allow::Yes { condition, key } => return Begin::Decided(self.allowed(client, condition, key)),
@@ -193,7 +199,7 @@ impl Engine {
             }
         }
 
-        if let Err(l) = self.limiter.check(client, now) {
+        if let Err(l) = self.limiter.check(keyed, now) {
             self.tally.bump(match l.scope {
                 Scope::Global => Counter::RateLimitedGlobal,
                 Scope::Ip => Counter::RateLimitedIp,
@@ -264,7 +270,7 @@ impl Engine {
         let mut flagged = false;
         let mut detector_block = false;
         if let Some(det) = self.detector.as_mut().filter(|d| d.config().applies(head.path())) {
-            let hit = det.observe(head, pending.client, body, now);
+            let hit = det.observe(head, pending.keyed, body, now);
             d.fingerprint = Some(hit.fingerprint);
             d.fingerprint_count = hit.count;
             d.similarity = hit.near_duplicate;
@@ -286,7 +292,7 @@ impl Engine {
         behaviour::header_signals(head, &mut signals);
         self.policy.tls.signal(head, &mut signals);
         self.campaigns.signal(shape, &mut signals);
-        let (key, visitor) = self.session_of(head, pending.client);
+        let (key, visitor) = self.session_of(head, pending.keyed);
         let session = self.sessions.get(key, now);
         if let (Some(v), false) = (visitor, key.authenticated) {
             session.visitor_tag = Some(v.tag);
@@ -304,7 +310,7 @@ impl Engine {
         }
         let profile = session.profile(now);
         behaviour::session_signals(&profile, self.rendering.site_renders(), &mut signals);
-        let broken = self.sequences.check(session, method, path, pending.client, now).map(str::to_string);
+        let broken = self.sequences.check(session, method, path, pending.keyed, now).map(str::to_string);
         // Who the request is for (its binding is a SHA-256): worked out once, only when needed.
         let mut who: Option<Who> = None;
         let make_who = || Who::new(key, head, pending.client, now);
@@ -570,7 +576,7 @@ impl Engine {
         d.verdict = Verdict::Serve;
         match rest {
             b"verify" | b"pow" => {
-                let (key, _) = self.session_of(head, client);
+                let (key, _) = self.session_of(head, self.keyed(client));
                 d.session = Some(key.id);
                 d.authenticated = key.authenticated;
                 let back =

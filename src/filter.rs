@@ -217,13 +217,9 @@ impl HttpContext for Request {
         }
         let profile = w.engines.profile_name(self.engine).to_string();
         let Some(engine) = w.engines.get(self.engine) else { return Action::Continue };
-        let mut client = engine.client(&self.head);
-        if client.0.is_none() {
-            // Only now is the peer address worth a host call.
-            self.head.peer =
-                hostcalls::get_property(vec!["source", "address"]).ok().flatten().and_then(|a| parse_peer(&a));
-            client = engine.client(&self.head);
-        }
+        // The peer says whether `x-forwarded-for` is believed (only from trusted proxies).
+        self.head.peer = hostcalls::get_property(vec!["source", "address"]).ok().flatten().and_then(|a| parse_peer(&a));
+        let client = engine.client(&self.head);
         match engine.begin_for(&self.head, client, !end_of_stream, now_ms()) {
             Begin::Decided(d) => {
                 drop(w);

@@ -207,6 +207,8 @@ impl Client {
         if !cookies.is_empty() {
             head.push(b"cookie", cookies.join("; ").as_bytes());
         }
+        // The example policy's trusted proxy (a local one) wrote the forwarded hop.
+        head.peer = "127.0.0.1".parse().ok();
         head
     }
 

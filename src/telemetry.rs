@@ -55,6 +55,11 @@ counters! {
     EvictionsFingerprints => "botgate_evictions_total.table.fingerprints",
     EvictionsBodies => "botgate_evictions_total.table.bodies",
     XffInvalid => "botgate_xff_invalid_total",
+    XffUntrusted => "botgate_xff_untrusted_total",
+    NonceStoreUnavailable => "botgate_nonce_store_total.result.unavailable",
+    NonceStoreEvicted => "botgate_nonce_store_total.result.evicted",
+    ChallengeIgnoredForeign => "botgate_challenge_ignored_total.reason.foreign",
+    ChallengeIgnoredCrossSite => "botgate_challenge_ignored_total.reason.cross_site",
     BodyTruncated => "botgate_body_truncated_total",
 }
 

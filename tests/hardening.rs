@@ -103,3 +103,30 @@ fn a_browser_in_the_band_is_still_challenged_not_blocked() {
     assert_eq!(d.verdict, Verdict::Challenge(ChallengeType::ProofOfWork), "{d:?}");
     let _ = pow_of(&d);
 }
+
+#[test]
+fn a_client_that_connects_directly_cannot_write_itself_an_internal_monitoring_address() {
+    let mut e = engine(&policy());
+    let mut r = Req::new("GET", "/health", "10.0.100.7").header("user-agent", "uptime-kuma/1.23.16");
+    // Not through the trusted proxy: straight from a listed address.
+    r.head.peer = "198.18.0.9".parse().ok();
+    let d = send(&mut e, &r, T0, 200);
+    assert_eq!(d.verdict, Verdict::Block, "{d:?}");
+    assert!(d.reasons.contains(&"ip_in_threat_intel_blocklist"), "{:?}", d.reasons);
+    assert_eq!(d.client_ip, "198.18.0.9".parse().ok());
+    assert_eq!(e.tally.get(botgate::telemetry::Counter::XffUntrusted), 1);
+}
+
+#[test]
+fn a_client_rotating_addresses_inside_its_ipv6_64_is_one_client_for_the_rate_limit() {
+    let mut e = engine(&policy());
+    let mut limited = 0;
+    for i in 0..60u64 {
+        let ip = format!("2001:db8:7:9:{:x}::{:x}", i * 7 + 1, i + 1);
+        let r = Req::new("GET", &format!("/p{i}"), &ip).browser();
+        if send(&mut e, &r, T0 + i * 100, 200).verdict == Verdict::RateLimited {
+            limited += 1;
+        }
+    }
+    assert_eq!(limited, 20, "40 a minute for the whole /64");
+}

@@ -692,7 +692,7 @@ fuzz_target!(|requests: Vec<Request>| {
             let engine = &mut world.engines[which];
             let max_retry_s = longest_window_s(engine.policy());
             for _ in 0..=(req.repeat % 8) {
-                let _ = engine.needs_peer(&head);
+                let _ = engine.client(&head);
                 let d = match engine.begin(&head, body.is_some(), now) {
                     Begin::Decided(d) => d,
                     Begin::NeedBody(pending) => {

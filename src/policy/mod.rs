@@ -132,14 +132,33 @@ impl Default for Limits {
     }
 }
 
+/// How the client's address is worked out and at what grain it is keyed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientIdentity {
+    /// How many right-most `x-forwarded-for` hops are trusted proxies (0: use the peer address).
+    pub trust_proxy_depth: usize,
+    /// Peers whose `x-forwarded-for` is believed; from anyone else the header is ignored, so a
+    /// client that connects directly can never choose its address.
+    pub trusted_proxies: crate::iptable::IpSet,
+    /// IPv6 clients are keyed by this prefix for limits, sessions and sequences: a client that
+    /// rotates inside its /64 is one client.
+    pub ipv6_prefix: u8,
+}
+
+impl Default for ClientIdentity {
+    fn default() -> Self {
+        ClientIdentity { trust_proxy_depth: 0, trusted_proxies: crate::iptable::IpSet::default(), ipv6_prefix: 64 }
+    }
+}
+
 /// A validated policy, ready for the engine.
 #[derive(Debug, Clone)]
 pub struct Policy {
     pub mode: Mode,
     pub global_rate_limit: Option<RateLimit>,
     pub ip_rate_limit: Option<RateLimit>,
-    /// How many right-most `x-forwarded-for` hops are trusted proxies (0: use the peer address).
-    pub trust_proxy_depth: usize,
+    /// Who the client is: the peer, or a forwarded hop from a trusted proxy; IPv6 grain.
+    pub client: ClientIdentity,
     pub bot_detector: Option<BotDetector>,
     pub limits: Limits,
     pub tiers: Tiers,
@@ -186,7 +205,7 @@ impl Default for Policy {
             mode: Mode::Enforce,
             global_rate_limit: None,
             ip_rate_limit: None,
-            trust_proxy_depth: 0,
+            client: ClientIdentity::default(),
             bot_detector: None,
             limits: Limits::default(),
             tiers: Tiers::default(),
@@ -250,12 +269,12 @@ fn read_policy(ctx: &Ctx, value: &Value, path: &str) -> Option<Policy> {
         _ => Mode::Enforce,
     };
     let global_rate_limit = root.obj("global_rate_limit").map(|o| read_rate_limit(o, false).0);
-    let (ip_rate_limit, trust_proxy_depth) = match root.obj("ip_rate_limit") {
+    let (ip_rate_limit, client) = match root.obj("ip_rate_limit") {
         Some(o) => {
-            let (limit, depth) = read_rate_limit(o, true);
-            (Some(limit), depth)
+            let (limit, client) = read_rate_limit(o, true);
+            (Some(limit), client)
         }
-        None => (None, 0),
+        None => (None, ClientIdentity::default()),
     };
     let mut bot_detector = root.obj("bot_detector").map(read_bot_detector);
     read_seed_pack(&root, &mut bot_detector);
@@ -297,7 +316,7 @@ fn read_policy(ctx: &Ctx, value: &Value, path: &str) -> Option<Policy> {
         mode,
         global_rate_limit,
         ip_rate_limit,
-        trust_proxy_depth,
+        client,
         bot_detector,
         limits,
         tiers,
@@ -418,12 +437,29 @@ fn merge(base: &mut Value, overrides: &Value) {
     }
 }
 
-fn read_rate_limit(o: Obj<'_>, per_ip: bool) -> (RateLimit, usize) {
+fn read_rate_limit(o: Obj<'_>, per_ip: bool) -> (RateLimit, ClientIdentity) {
     let max_requests = o.u64_in("max_requests", 100, 1, 10_000_000) as u32;
     let window_seconds = o.u64_in("window_seconds", 60, 1, MAX_WINDOW_SECONDS);
-    let depth = if per_ip { o.u64_in("trust_proxy_depth", 0, 0, 16) as usize } else { 0 };
+    let client = if per_ip { read_client_identity(&o) } else { ClientIdentity::default() };
     o.finish();
-    (RateLimit { max_requests, window_ms: window_seconds * 1000 }, depth)
+    (RateLimit { max_requests, window_ms: window_seconds * 1000 }, client)
+}
+
+/// `trust_proxy_depth`, `trusted_proxies` and `ipv6_prefix_length`, beside the per-IP limit
+/// they key (as the seed puts the depth there).
+fn read_client_identity(o: &Obj<'_>) -> ClientIdentity {
+    let d = ClientIdentity::default();
+    let trust_proxy_depth = o.u64_in("trust_proxy_depth", 0, 0, 16) as usize;
+    let trusted_proxies = crate::iptable::IpSet::new(&tiers::cidrs(o, "trusted_proxies"));
+    let ipv6_prefix = o.u64_in("ipv6_prefix_length", u64::from(d.ipv6_prefix), 32, 128) as u8;
+    if trust_proxy_depth > 0 && trusted_proxies.is_empty() {
+        o.ctx.warn(
+            &o.child_path("trust_proxy_depth"),
+            "set without trusted_proxies: x-forwarded-for is never believed and the TCP peer is the \
+             client (list your load balancers' addresses in trusted_proxies)",
+        );
+    }
+    ClientIdentity { trust_proxy_depth, trusted_proxies, ipv6_prefix }
 }
 
 fn read_bot_detector(o: Obj<'_>) -> BotDetector {
@@ -532,7 +568,7 @@ mod tests {
         assert_eq!(d.fields.len(), 5);
         assert_eq!(d.fields[4], Field::Json(vec!["model".into()]));
         assert!(d.needs_body());
-        assert_eq!(policy.trust_proxy_depth, 1);
+        assert_eq!(policy.client.trust_proxy_depth, 1);
         assert_eq!(policy.ip_rate_limit.unwrap().max_requests, 40);
         assert!(p.diags.iter().any(|d| d.path == "$.policy.prompt-injection" && d.severity == Severity::Warning));
     }

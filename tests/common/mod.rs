@@ -40,7 +40,8 @@ impl Req {
             (":authority", "shop.test"),
             ("x-forwarded-for", ip),
         ]);
-        head.peer = "10.255.0.1".parse().ok();
+        // Behind the trusted proxy of the example policy (a local one), which wrote the hop.
+        head.peer = "127.0.0.1".parse().ok();
         Req { head, body: Vec::new() }
     }
 

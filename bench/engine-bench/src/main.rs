@@ -54,7 +54,7 @@ fn main() {
         tick(&mut engine, i, now);
         let head = &gets[i % POOL];
         black_box(head.spoofed_botgate_headers());
-        black_box(engine.needs_peer(head));
+        black_box(engine.client(head));
         if let Begin::Decided(d) = engine.begin(head, false, now) {
             black_box(d.evidence("5f0c6a8e-2d4b-4c1e-9a7f-3b2d1e0f9a8c"));
             black_box(d.upstream_headers());
@@ -195,8 +195,8 @@ fn post_head(ip: &str, len: usize) -> Head {
 }
 
 fn head(pairs: &[(&str, &str)]) -> Head {
-    // As the shell builds it: from the host's serialized map.
-    Head::from_serialized(Head::serialize(pairs))
+    // As the shell builds it: from the host's serialized map, and the peer (a trusted proxy).
+    Head::from_serialized(Head::serialize(pairs)).with_peer("127.0.0.1".parse().ok())
 }
 
 /// A ~1 KB chat-completion body: one of 50 prompts of 130 words drawn from 3,000 made-up words
