@@ -4,15 +4,23 @@
 //! A session that passes a challenge is *cleared*: it holds a clearance token (cookie
 //! `botgate_clearance` or header `x-botgate-clearance`) and, in the worker that saw the pass, a
 //! `cleared_until` mark. A cleared session skips the challenge tier until the token expires; block
-//! rules still apply. Failed, expired or replayed submissions count against the session; after
-//! `max_failures` of them, or `max_attempts` puzzles issued without a pass, the session is
-//! `challenge_failed` and blocked for its remaining lifetime.
+//! rules still apply.
 //!
-//! Token claims: `sid` is the signed-in session's id (`x-botgate-session`, the hex id botgate
-//! logs) or `anon` for anonymous clients, whose token is tied to the client by `bnd` alone;
-//! `bnd` is [`crate::token::client_binding`], the user agent and the client's /16 (IPv4) or /32
+//! Only a session's own puzzle can count against it. A puzzle is bound to the client (user agent
+//! and network) *and* to the session it was issued to; a wrong answer to it, an expired one or a
+//! replay is a failure, and after `max_failures` of them, or `max_attempts` puzzles issued without
+//! a pass, the session is `challenge_failed` and blocked for its remaining lifetime. Anything
+//! else — malformed input, a forged or foreign puzzle, a nonce store that cannot answer — changes
+//! nothing for the session (it is counted), so a third party cannot spend someone's attempts.
+//! botgate's endpoints that change state also refuse requests that are not same-origin
+//! ([`same_origin`]), and never redirect into themselves ([`safe_return`]).
+//!
+//! Token claims: `sid` names the session the pass was earned by — the signed-in session's id
+//! (`x-botgate-session`, the hex id botgate logs), `v<id>` for a visitor (its signed visitor
+//! cookie, handed out with the pass), `a<id>` for an anonymous session without one — and `bnd`
+//! is [`crate::token::client_binding`], the user agent and the client's /16 (IPv4) or /32
 //! (IPv6): a phone moving between cells of one carrier keeps its clearance, a token copied to
-//! another network or browser does not verify.
+//! another visitor, network or browser does not verify.
 
 use crate::policy::tiers::{ChallengeSettings, Clearance};
 use crate::pow::{self, PowError};
@@ -43,12 +51,17 @@ pub trait NonceStore {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Consume {
     Fresh,
+    /// Fresh, and the oldest spent nonces made room for it (the store was full).
+    FreshEvicting,
     Replayed,
-    /// The store could not answer (full or failing): the solution is not accepted.
+    /// The store could not answer (failing): the solution is not accepted, and nothing counts
+    /// against the client.
     Unavailable,
 }
 
-/// The per-engine store: nonces until their challenge expires, at most `cap` of them.
+/// The per-engine store: nonces until their challenge expires, at most `cap` of them; when full,
+/// the expired and then the soonest-expiring make room (a full store must not refuse honest
+/// solvers).
 pub struct MemoryNonces {
     spent: HashMap<String, u64>,
     cap: usize,
@@ -56,7 +69,7 @@ pub struct MemoryNonces {
 
 impl MemoryNonces {
     pub fn new(cap: usize) -> Self {
-        MemoryNonces { spent: HashMap::new(), cap }
+        MemoryNonces { spent: HashMap::new(), cap: cap.max(1) }
     }
 }
 
@@ -65,14 +78,19 @@ impl NonceStore for MemoryNonces {
         if self.spent.contains_key(nonce) {
             return Consume::Replayed;
         }
+        let mut outcome = Consume::Fresh;
         if self.spent.len() >= self.cap {
             self.sweep(now_ms);
-            if self.spent.len() >= self.cap {
-                return Consume::Unavailable;
+        }
+        if self.spent.len() >= self.cap {
+            let oldest = self.spent.iter().min_by_key(|(_, exp)| **exp).map(|(n, _)| n.clone());
+            if let Some(n) = oldest {
+                self.spent.remove(&n);
             }
+            outcome = Consume::FreshEvicting;
         }
         self.spent.insert(nonce.to_string(), expires_ms);
-        Consume::Fresh
+        outcome
     }
 
     fn sweep(&mut self, now_ms: u64) {
@@ -89,6 +107,18 @@ pub struct Passed {
     pub token: Option<String>,
 }
 
+/// What a submitted solution is worth to the session that sent it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Judged {
+    /// Correct and fresh, for this session's puzzle: it clears.
+    Solved(pow::Solved),
+    /// This session's genuine puzzle, wrongly answered, expired or replayed: counts against it.
+    Failed(&'static str),
+    /// Not this session's puzzle (malformed, forged, another client's or session's), or the
+    /// nonce store could not answer: nothing happens to the session.
+    Ignored(&'static str),
+}
+
 /// The challenge machinery of one engine: its settings, keys and nonce store.
 pub struct Gate {
     pub settings: ChallengeSettings,
@@ -97,6 +127,7 @@ pub struct Gate {
 }
 
 impl Gate {
+    /// `clearance` must hold a key (the engine generates one when the policy has none).
     pub fn new(settings: ChallengeSettings, clearance: Clearance) -> Self {
         Gate { settings, clearance, nonces: Box::new(MemoryNonces::new(100_000)) }
     }
@@ -109,24 +140,19 @@ impl Gate {
         self.nonces.sweep(now_ms);
     }
 
-    /// Whether challenges can be passed at all (keys are configured).
-    pub fn armed(&self) -> bool {
-        !self.clearance.keys.is_empty()
-    }
-
     fn ttl_ms(&self) -> u64 {
         self.settings.expires_seconds * 1000
     }
 
-    /// A new puzzle for `session`, or `None` when the session has had its last one (it is then
-    /// marked `challenge_failed`).
-    pub fn issue_pow(&self, session: &mut Session, score: f64, bnd: &str, now: u64) -> Option<(String, u8)> {
+    /// A new puzzle for `session` (bound to `who`), or `None` when the session has had its last
+    /// one (it is then marked `challenge_failed`).
+    pub fn issue_pow(&self, session: &mut Session, score: f64, who: &Who) -> Option<(String, u8)> {
         let key = self.clearance.keys.first()?;
         if !self.spend_attempt(session) {
             return None;
         }
         let difficulty = pow::difficulty(self.settings.difficulty, session.failed_challenges, score);
-        let challenge = pow::issue(&key.secret, &nonce(), difficulty, now + self.ttl_ms(), bnd);
+        let challenge = pow::issue(&key.secret, &nonce(), difficulty, who.now + self.ttl_ms(), &who.puzzle_binding());
         Some((challenge, difficulty))
     }
 
@@ -140,49 +166,47 @@ impl Gate {
         true
     }
 
-    /// Checks a submitted solution; a pass clears the session and mints its token, a failure
-    /// counts against it.
-    pub fn check_pow(
-        &mut self,
-        challenge: &str,
-        solution: &str,
-        who: &Who,
-        session: &mut Session,
-        tally: &mut Tally,
-    ) -> Result<Passed, &'static str> {
-        let outcome = self.verify_pow(challenge, solution, &who.bnd, who.now);
-        match outcome {
-            Ok(solved) => {
+    /// Judges a submitted solution for the session `who` names, spending its nonce when it is
+    /// genuine and solved. Counted here; the session is not touched.
+    pub fn judge(&mut self, challenge: &str, solution: &str, who: &Who, tally: &mut Tally) -> Judged {
+        let keys: Vec<&[u8]> = self.clearance.keys.iter().map(|k| k.secret.as_slice()).collect();
+        let judged = match pow::verify(challenge, solution, &keys, who.now, self.ttl_ms(), &who.puzzle_binding()) {
+            Err(e @ (PowError::Unsolved | PowError::Expired)) => Judged::Failed(pow_reason(e)),
+            Err(e) => Judged::Ignored(pow_reason(e)),
+            Ok(solved) => match self.nonces.consume(&solved.nonce, solved.expires_ms, who.now) {
+                Consume::Fresh => Judged::Solved(solved),
+                Consume::FreshEvicting => {
+                    tally.bump(Counter::NonceStoreEvicted);
+                    Judged::Solved(solved)
+                }
+                Consume::Replayed => Judged::Failed("pow_replayed"),
+                Consume::Unavailable => {
+                    tally.bump(Counter::NonceStoreUnavailable);
+                    Judged::Ignored("pow_store_unavailable")
+                }
+            },
+        };
+        match &judged {
+            Judged::Solved(s) => {
                 tally.bump(Counter::ChallengesPowPassed);
-                if solved.suspicious {
+                if s.suspicious {
                     tally.bump(Counter::ChallengesPowTooFast);
                 }
-                let token = self.clear(session, who, "pow");
-                Ok(Passed { solve_ms: solved.solve_ms, suspicious: solved.suspicious, token })
             }
-            Err(reason) => {
+            Judged::Failed(reason) => {
                 tally.bump(Counter::ChallengesPowFailed);
                 tally.bump(failure_counter(reason));
-                self.fail(session);
-                Err(reason)
             }
+            Judged::Ignored("pow_store_unavailable") => {}
+            Judged::Ignored(_) => tally.bump(Counter::ChallengeIgnoredForeign),
         }
+        judged
     }
 
-    fn verify_pow(
-        &mut self,
-        challenge: &str,
-        solution: &str,
-        bnd: &str,
-        now: u64,
-    ) -> Result<pow::Solved, &'static str> {
-        let keys: Vec<&[u8]> = self.clearance.keys.iter().map(|k| k.secret.as_slice()).collect();
-        let solved = pow::verify(challenge, solution, &keys, now, self.ttl_ms(), bnd).map_err(pow_reason)?;
-        match self.nonces.consume(&solved.nonce, solved.expires_ms, now) {
-            Consume::Fresh => Ok(solved),
-            Consume::Replayed => Err("pow_replayed"),
-            Consume::Unavailable => Err("pow_store_unavailable"),
-        }
+    /// Clears the session for a solved puzzle and mints its token.
+    pub fn pass(&self, solved: &pow::Solved, session: &mut Session, who: &Who) -> Passed {
+        let token = self.clear(session, who, "pow");
+        Passed { solve_ms: solved.solve_ms, suspicious: solved.suspicious, token }
     }
 
     /// Counts a failed or expired challenge; enough of them fail the session for good.
@@ -198,6 +222,7 @@ impl Gate {
         let ttl_s = self.clearance.ttl_minutes * 60;
         session.cleared_until = who.now + ttl_s * 1000;
         session.cleared_for = who.binding_hash();
+        session.cleared_webauthn = amr == "webauthn";
         session.failed_challenges = 0;
         session.challenges_issued = 0;
         let key = self.clearance.keys.first()?;
@@ -214,8 +239,20 @@ impl Gate {
     }
 
     /// Whether the session is cleared: by this worker's memory of a pass, or by a valid token.
-    pub fn cleared(&self, head: &Head, who: &Who, session: &mut Session, tally: &mut Tally) -> bool {
-        if session.cleared_until > who.now && session.cleared_for == who.binding_hash() {
+    /// `webauthn_only`: only a WebAuthn step-up clears (a proof of work cannot stand in).
+    pub fn cleared(
+        &self,
+        head: &Head,
+        who: &Who,
+        session: &mut Session,
+        webauthn_only: bool,
+        tally: &mut Tally,
+    ) -> bool {
+        let strong_enough = |webauthn: bool| webauthn || !webauthn_only;
+        if session.cleared_until > who.now
+            && session.cleared_for == who.binding_hash()
+            && strong_enough(session.cleared_webauthn)
+        {
             return true;
         }
         let Some(raw) = presented_token(head) else { return false };
@@ -223,12 +260,18 @@ impl Gate {
         let expect = Expect { now: who.now / 1000, sid: &who.sid, bnd: &who.bnd };
         match token::verify(text, &self.clearance.keys, &expect) {
             Ok(claims) => {
-                tally.bump(Counter::ClearanceAccepted);
-                if claims.amr == "webauthn" {
+                let webauthn = claims.amr == "webauthn";
+                if webauthn && session.step_up_pending {
                     tally.bump(Counter::ChallengesWebauthnPassed);
+                    session.step_up_pending = false;
                 }
+                if !strong_enough(webauthn) {
+                    return false;
+                }
+                tally.bump(Counter::ClearanceAccepted);
                 session.cleared_until = claims.exp.saturating_mul(1000);
                 session.cleared_for = who.binding_hash();
+                session.cleared_webauthn = webauthn;
                 true
             }
             Err(_) => {
@@ -248,6 +291,7 @@ impl Gate {
 /// Who a challenge or token is for.
 #[derive(Debug, Clone)]
 pub struct Who {
+    /// The session, as tokens name it (see the module docs).
     pub sid: String,
     pub bnd: String,
     pub now: u64,
@@ -258,6 +302,12 @@ impl Who {
         Who { sid: sid(key), bnd: token::client_binding(head.first("user-agent").unwrap_or(b""), client), now }
     }
 
+    /// What a puzzle is bound to: the client and the session it was issued to, so only that
+    /// session's own puzzle can count against it.
+    pub fn puzzle_binding(&self) -> String {
+        format!("{}-{}", self.bnd, self.sid)
+    }
+
     /// The binding as the session remembers it: a session that follows its visitor cookie to
     /// another network is not cleared there by a pass on the first.
     pub fn binding_hash(&self) -> u64 {
@@ -265,12 +315,35 @@ impl Who {
     }
 }
 
-/// The token's `sid` for a session: its id when signed in, `anon` otherwise.
+/// The token's `sid` for a session: its id when signed in, `v<id>` for a visitor, `a<id>` for
+/// an anonymous session without a visitor cookie.
 pub fn sid(key: SessionKey) -> String {
-    if key.authenticated {
-        key.hex()
-    } else {
-        "anon".to_string()
+    match (key.authenticated, key.visitor) {
+        (true, _) => key.hex(),
+        (false, true) => format!("v{}", key.hex()),
+        (false, false) => format!("a{}", key.hex()),
+    }
+}
+
+/// Whether a request to one of botgate's state-changing endpoints comes from the site itself:
+/// `sec-fetch-site: same-origin`; without fetch metadata (older browsers), an `origin` or
+/// `referer` naming this host. A cross-site link, form or redirect chain is refused, so a third
+/// party cannot make someone's browser submit (and fail) challenges. Non-browser clients send
+/// `sec-fetch-site: same-origin` themselves.
+pub fn same_origin(head: &Head) -> bool {
+    if let Some(site) = head.first("sec-fetch-site") {
+        return site.eq_ignore_ascii_case(b"same-origin");
+    }
+    let host = head.first(":authority").or_else(|| head.first("host")).unwrap_or(b"");
+    let names_host = |url: &[u8]| {
+        let rest = url.splitn(2, |b| *b == b':').nth(1).and_then(|r| r.strip_prefix(b"//")).unwrap_or(b"");
+        let authority = rest.split(|b| matches!(b, b'/' | b'?' | b'#')).next().unwrap_or(b"");
+        !host.is_empty() && authority.eq_ignore_ascii_case(host)
+    };
+    match (head.first("origin"), head.first("referer")) {
+        (Some(origin), _) => names_host(origin),
+        (None, Some(referer)) => names_host(referer),
+        (None, None) => false,
     }
 }
 
@@ -320,13 +393,18 @@ pub fn return_path(head: &Head) -> Option<String> {
 }
 
 /// A same-site path: starts with one `/`, no scheme-relative `//` or `/\`, no control bytes,
-/// bounded length. Anything else is dropped (no open redirects).
+/// bounded length, and not one of botgate's own endpoints (no redirect chains through them).
+/// Anything else is dropped (no open redirects).
 pub fn safe_return(p: &str) -> Option<&str> {
     let b = p.as_bytes();
+    // `.` never needs escaping: an escaped one is only there to dodge this check.
+    let lower = p.to_ascii_lowercase();
+    let own = lower.contains("/.well-known/botgate") || lower.contains("%2e");
     let ok = b.first() == Some(&b'/')
         && !matches!(b.get(1), Some(b'/' | b'\\'))
         && p.len() <= MAX_RETURN_LEN
-        && b.iter().all(|c| (0x21..0x7f).contains(c));
+        && b.iter().all(|c| (0x21..0x7f).contains(c))
+        && !own;
     ok.then_some(p)
 }
 
@@ -364,15 +442,7 @@ fn percent_decode(v: &[u8]) -> Option<String> {
 
 /// 16 random bytes, hex: unpredictable, so a solution cannot be computed before its puzzle.
 pub fn nonce() -> String {
-    let mut b = [0u8; 16];
-    if getrandom::fill(&mut b).is_err() {
-        // No entropy source: still unique per worker and time (the MAC keeps it unforgeable).
-        static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-        b = (u128::from(n) ^ t.rotate_left(64)).to_le_bytes();
-    }
-    crate::mac::hex(&b)
+    crate::mac::hex(&crate::mac::random::<16>())
 }
 
 #[cfg(test)]
@@ -386,7 +456,26 @@ mod tests {
     }
 
     fn who(now: u64) -> Who {
-        Who { sid: "anon".into(), bnd: "b1".into(), now }
+        Who { sid: "a01".into(), bnd: "b1".into(), now }
+    }
+
+    /// What the engine does with a judgement.
+    fn submit(
+        g: &mut Gate,
+        c: &str,
+        sol: &str,
+        who: &Who,
+        s: &mut Session,
+        t: &mut Tally,
+    ) -> Result<Passed, &'static str> {
+        match g.judge(c, sol, who, t) {
+            Judged::Solved(solved) => Ok(g.pass(&solved, s, who)),
+            Judged::Failed(r) => {
+                g.fail(s);
+                Err(r)
+            }
+            Judged::Ignored(r) => Err(r),
+        }
     }
 
     #[test]
@@ -394,23 +483,25 @@ mod tests {
         let mut g = gate();
         let mut s = Session::default();
         let mut t = Tally::default();
-        let (c, d) = g.issue_pow(&mut s, 0.4, "b1", 1_000).unwrap();
+        let (c, d) = g.issue_pow(&mut s, 0.4, &who(1_000)).unwrap();
         assert_eq!(d, 2);
         let sol = pow::solve(&c, d).unwrap();
-        let passed = g.check_pow(&c, &sol, &who(3_000), &mut s, &mut t).unwrap();
+        let passed = submit(&mut g, &c, &sol, &who(3_000), &mut s, &mut t).unwrap();
         assert_eq!(passed.solve_ms, 2_000);
         assert!(s.cleared_until > 3_000);
         assert!(passed.token.is_some());
-        let mut other = Session::default();
-        assert_eq!(g.check_pow(&c, &sol, &who(3_500), &mut other, &mut t), Err("pow_replayed"));
-        assert_eq!(other.failed_challenges, 1);
+        let mut again = Session::default();
+        assert_eq!(submit(&mut g, &c, &sol, &who(3_500), &mut again, &mut t), Err("pow_replayed"));
+        assert_eq!(again.failed_challenges, 1);
         assert_eq!(t.get(Counter::ChallengesPowPassed), 1);
         assert_eq!(t.get(Counter::ChallengeFailReplayed), 1);
         // The pass holds for the client it was earned by, not for the session on another network.
         let head = Head::from_pairs([(":path", "/")]);
-        assert!(g.cleared(&head, &who(4_000), &mut s, &mut t));
+        assert!(g.cleared(&head, &who(4_000), &mut s, false, &mut t));
         let elsewhere = Who { bnd: "b2".into(), ..who(4_000) };
-        assert!(!g.cleared(&head, &elsewhere, &mut s, &mut t));
+        assert!(!g.cleared(&head, &elsewhere, &mut s, false, &mut t));
+        // A proof of work does not stand in where WebAuthn is required.
+        assert!(!g.cleared(&head, &who(4_000), &mut s, true, &mut t));
     }
 
     #[test]
@@ -419,14 +510,33 @@ mod tests {
         let mut s = Session::default();
         let mut t = Tally::default();
         for i in 0..3 {
-            let (c, _) = g.issue_pow(&mut s, 0.4, "b1", 1_000).unwrap();
-            assert_eq!(g.check_pow(&c, "x", &who(2_000 + i), &mut s, &mut t), Err("pow_malformed"));
+            let (c, d) = g.issue_pow(&mut s, 0.4, &who(1_000)).unwrap();
+            let wrong = (0..).map(|n: u32| n.to_string()).find(|x| !pow::meets(&c, x, d)).unwrap();
+            assert_eq!(submit(&mut g, &c, &wrong, &who(2_000 + i), &mut s, &mut t), Err("pow_unsolved"));
         }
         assert!(s.challenge_failed, "three failures");
         let mut reloader = Session::default();
-        let issued = (0..50).take_while(|_| g.issue_pow(&mut reloader, 0.4, "b1", 1_000).is_some()).count();
+        let issued = (0..50).take_while(|_| g.issue_pow(&mut reloader, 0.4, &who(1_000)).is_some()).count();
         assert_eq!(issued, 10, "max_attempts");
         assert!(reloader.challenge_failed);
+    }
+
+    #[test]
+    fn only_a_sessions_own_genuine_puzzle_can_count_against_it() {
+        let mut g = gate();
+        let mut victim = Session::default();
+        let mut t = Tally::default();
+        let (theirs, _) = g.issue_pow(&mut Session::default(), 0.4, &Who { sid: "a02".into(), ..who(1_000) }).unwrap();
+        for junk in ["x", "", "v1.a.4.1.b.sig", &theirs.replace("v1.", "v1.0"), &theirs] {
+            for _ in 0..5 {
+                let r = submit(&mut g, junk, "12345", &who(2_000), &mut victim, &mut t);
+                assert!(r.is_err());
+            }
+        }
+        assert_eq!(victim.failed_challenges, 0, "malformed, forged and foreign puzzles are no-ops");
+        assert!(!victim.challenge_failed);
+        assert_eq!(t.get(Counter::ChallengesPowFailed), 0);
+        assert!(t.get(Counter::ChallengeIgnoredForeign) >= 20);
     }
 
     #[test]
@@ -434,19 +544,54 @@ mod tests {
         let mut g = gate();
         let mut s = Session::default();
         let mut t = Tally::default();
-        let (c, d) = g.issue_pow(&mut s, 0.4, "b1", 1_000).unwrap();
+        let (c, d) = g.issue_pow(&mut s, 0.4, &who(1_000)).unwrap();
         let sol = pow::solve(&c, d).unwrap();
         let late = who(1_000 + 300_000);
-        assert_eq!(g.check_pow(&c, &sol, &late, &mut s, &mut t), Err("pow_expired"));
+        assert_eq!(submit(&mut g, &c, &sol, &late, &mut s, &mut t), Err("pow_expired"));
+        assert_eq!(s.failed_challenges, 1, "an expired puzzle of one's own counts");
         let elsewhere = Who { bnd: "b2".into(), ..who(2_000) };
-        assert_eq!(g.check_pow(&c, &sol, &elsewhere, &mut s, &mut t), Err("pow_wrong_client"));
+        assert_eq!(submit(&mut g, &c, &sol, &elsewhere, &mut s, &mut t), Err("pow_wrong_client"));
+        assert_eq!(s.failed_challenges, 1, "another client's puzzle does not");
         assert_eq!(t.get(Counter::ChallengeFailExpired), 1);
+    }
+
+    #[test]
+    fn a_full_nonce_store_makes_room_instead_of_refusing() {
+        let mut store = MemoryNonces::new(2);
+        assert_eq!(store.consume("a", 10_000, 0), Consume::Fresh);
+        assert_eq!(store.consume("b", 20_000, 0), Consume::Fresh);
+        assert_eq!(store.consume("c", 30_000, 0), Consume::FreshEvicting);
+        assert_eq!(store.consume("c", 30_000, 0), Consume::Replayed);
+        assert_eq!(store.consume("b", 20_000, 0), Consume::Replayed, "the soonest-expiring went first");
+    }
+
+    #[test]
+    fn state_changing_endpoints_need_a_same_origin_request() {
+        let h = |pairs: &[(&str, &str)]| Head::from_pairs(pairs.iter().copied().chain([(":authority", "shop.test")]));
+        assert!(same_origin(&h(&[("sec-fetch-site", "same-origin")])));
+        for site in ["cross-site", "same-site", "none"] {
+            assert!(!same_origin(&h(&[("sec-fetch-site", site), ("referer", "http://shop.test/")])), "{site}");
+        }
+        assert!(same_origin(&h(&[("referer", "https://shop.test/members?x")])));
+        assert!(same_origin(&h(&[("origin", "https://shop.test")])));
+        assert!(!same_origin(&h(&[("referer", "https://shop.test.evil.example/")])));
+        assert!(!same_origin(&h(&[("origin", "null"), ("referer", "https://shop.test/")])));
+        assert!(!same_origin(&h(&[])), "no evidence is not same-origin");
     }
 
     #[test]
     fn return_paths_stay_on_site() {
         assert_eq!(safe_return("/a?b=c"), Some("/a?b=c"));
-        for bad in ["//evil.example/", "/\\evil", "https://evil.example/", "", "/a b", "/\u{7f}"] {
+        for bad in [
+            "//evil.example/",
+            "/\\evil",
+            "https://evil.example/",
+            "",
+            "/a b",
+            "/\u{7f}",
+            "/.well-known/botgate/verify?challenge=x&solution=1",
+            "/%2Ewell-known/botgate/pow",
+        ] {
             assert_eq!(safe_return(bad), None, "{bad:?}");
         }
         assert_eq!(query_param(b"x=1&return=%2Fcart%3Fa%3D1&y", "return").as_deref(), Some("/cart?a=1"));

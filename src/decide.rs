@@ -44,18 +44,8 @@ impl Verdict {
 /// The challenge handed to the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Issued {
-    ProofOfWork {
-        challenge: String,
-        difficulty: u8,
-        expires_in_s: u64,
-    },
-    StepUp {
-        options_url: Option<String>,
-        verify_url: Option<String>,
-        session: String,
-    },
-    /// No clearance keys are configured: the challenge is described but cannot be passed.
-    Unarmed,
+    ProofOfWork { challenge: String, difficulty: u8, expires_in_s: u64 },
+    StepUp { options_url: Option<String>, verify_url: Option<String>, session: String },
 }
 
 /// How a challenge is shown.
@@ -262,7 +252,6 @@ impl Decision {
                     json_str(session)
                 );
             }
-            Some(Issued::Unarmed) => c.push_str(",\"unavailable\":\"no clearance keys are configured\""),
             None => {}
         }
         c.push('}');
@@ -280,7 +269,6 @@ impl Decision {
                 c.back.as_deref(),
                 request_id,
             ),
-            Issued::Unarmed => crate::pages::unavailable(request_id),
         };
         if let Some(h) = headers.iter_mut().find(|(k, _)| *k == "content-type") {
             h.1 = "text/html; charset=utf-8".to_string();

@@ -8,7 +8,7 @@
 
 use crate::allow::{Allow, Allowlist};
 use crate::behaviour::{self, Campaigns, Fetch, Rendering, Signal};
-use crate::challenge::{self, Gate, NonceStore, Who};
+use crate::challenge::{self, Gate, Judged, NonceStore, Who};
 use crate::decide::{ChallengeReply, Decision, FollowUp, Issued, Reply, Verdict};
 use crate::detect::Detector;
 use crate::policy::ladder::{self, Rung};
@@ -16,7 +16,7 @@ use crate::policy::tiers::ChallengeCondition;
 use crate::policy::{BlockCondition, ChallengeType, DetectorAction, Mode, Policy, RiskTier};
 use crate::ratelimit::{Limited, RateLimiter, Scope};
 use crate::sequence::Sequences;
-use crate::session::{session_key, SessionKey, Sessions};
+use crate::session::{session_key, IdKey, SessionKey, Sessions};
 use crate::signals::{client_ip, client_key, Head, IpSource};
 use crate::telemetry::{Counter, Tally};
 use crate::visitor::{Presented, Visitors};
@@ -29,6 +29,8 @@ const SESSION_ALPHA: f64 = 0.3;
 
 pub struct Engine {
     policy: Policy,
+    /// Keys anonymous session ids (see [`IdKey`]).
+    ids: IdKey,
     limiter: RateLimiter,
     detector: Option<Detector>,
     allowlist: Allowlist,
@@ -62,6 +64,8 @@ struct Ruling {
     observe: bool,
     reason: &'static str,
     counter: Counter,
+    /// Only a WebAuthn clearance skips this challenge (`require_webauthn`).
+    webauthn_only: bool,
 }
 
 /// The head-phase result.
@@ -95,9 +99,15 @@ pub struct Footprint {
 }
 
 impl Engine {
-    pub fn new(policy: Policy) -> Self {
+    /// The engine for `policy`. A policy without clearance keys gets a random one here (the
+    /// shell first puts in one shared by the workers of its Envoy, see
+    /// [`Policy::ensure_clearance_key`]), so challenges can be passed with zero configuration.
+    pub fn new(mut policy: Policy) -> Self {
+        policy.ensure_clearance_key(&crate::token::Key::generated());
         let limits = policy.limits;
+        let ids = IdKey::derive(policy.tiers.clearance.keys.first().map_or(&[][..], |k| k.secret.as_slice()));
         Engine {
+            ids,
             limiter: RateLimiter::new(policy.global_rate_limit, policy.ip_rate_limit, limits.max_clients),
             detector: policy.bot_detector.clone().map(|d| Detector::new(d, &limits)),
             allowlist: Allowlist::new(limits.max_clients.min(100_000)),
@@ -163,12 +173,17 @@ impl Engine {
             _ => {}
         }
         let keyed = self.keyed(client);
-        if let Some(rest) = head.path().strip_prefix(challenge::PREFIX.as_bytes()) {
-            return Begin::Decided(self.own_endpoint(rest, head, client, now));
-        }
+        // botgate's own endpoints answer after threat intel and the rate limits, like any page:
+        // a listed or limited client gets no puzzles, tokens or sessions from them.
+        let own = head.path().strip_prefix(challenge::PREFIX.as_bytes());
         let mut pending = Pending { client, keyed, limited: None, observed: Vec::new(), refused: Vec::new() };
 
-        match self.allowlist.check(&self.policy.tiers, head, client, now) {
+        let allowlist = if own.is_some() {
+            Allow::No { reasons: Vec::new() }
+        } else {
+            self.allowlist.check(&self.policy.tiers, head, client, now)
+        };
+        match allowlist {
             Allow::Yes { condition, key } => return Begin::Decided(self.allowed(client, condition, key)),
             Allow::OverContract { key, retry_after_ms } => {
                 self.tally.bump(Counter::ApiContractExceeded);
@@ -209,6 +224,9 @@ impl Engine {
             }
             pending.limited = Some(l);
         }
+        if let Some(rest) = own {
+            return Begin::Decided(self.own_endpoint(rest, head, client, now));
+        }
         if has_body && self.needs_body(head) {
             return Begin::NeedBody(pending);
         }
@@ -231,7 +249,7 @@ impl Engine {
     /// cookie (returned too), else by the client's fingerprint.
     fn session_of(&mut self, head: &Head, client: Option<IpAddr>) -> (SessionKey, Option<Presented>) {
         let visitor = self.visitor(head);
-        (session_key(&self.policy.session, head, client, visitor.map(|v| v.id)), visitor)
+        (session_key(&self.policy.session, &self.ids, head, client, visitor.map(|v| v.id)), visitor)
     }
 
     fn rule(&self, pick: impl Fn(&BlockCondition) -> bool) -> Option<crate::policy::tiers::BlockRule> {
@@ -316,9 +334,14 @@ impl Engine {
         let make_who = || Who::new(key, head, pending.client, now);
         if let Some((c, s)) = challenge::header_submission(head) {
             // An API client retrying with its puzzle's solution.
-            match self.gate.check_pow(c, s, who.get_or_insert_with(&make_who), session, &mut self.tally) {
-                Ok(p) => passed(&mut d, &p, &self.gate),
-                Err(reason) => d.reasons.push(reason),
+            let w = who.get_or_insert_with(&make_who);
+            match self.gate.judge(c, s, w, &mut self.tally) {
+                Judged::Solved(solved) => passed(&mut d, &self.gate.pass(&solved, session, w), &self.gate),
+                Judged::Failed(reason) => {
+                    self.gate.fail(session);
+                    d.reasons.push(reason);
+                }
+                Judged::Ignored(reason) => d.reasons.push(reason),
             }
         }
         let score = behaviour::combine_into(&self.policy.weights, &signals, &mut d.reasons);
@@ -334,6 +357,7 @@ impl Engine {
         session.score =
             if first { enforce_score } else { SESSION_ALPHA * enforce_score + (1.0 - SESSION_ALPHA) * session.score };
         let challenge_failed = session.challenge_failed;
+        let step_up_pending = session.step_up_pending;
         d.session_score = session.score;
         let lift = |s: f64| if challenge_failed { 1.0 } else { s.max(d.session_score) };
         d.score = lift(score);
@@ -346,7 +370,13 @@ impl Engine {
         let critical = tier == RiskTier::Critical;
         let step_up = self.step_up_endpoint(path);
         if critical || step_up.is_some() || profile.requests % 4 == 1 {
-            let step_up = step_up == Some(StepUpCall::Verify);
+            // The backend's refusal is a failed step-up only for the session's own assertion: a
+            // same-origin POST while a step-up is pending (a cross-site navigation to the verify
+            // URL answered 405 is nothing).
+            let step_up = step_up == Some(StepUpCall::Verify)
+                && method == b"POST"
+                && step_up_pending
+                && challenge::same_origin(head);
             d.follow_up = Some(FollowUp { session: key.id, shape, critical, step_up });
         }
         if step_up.is_some() {
@@ -380,7 +410,12 @@ impl Engine {
             if step_up.is_some() {
                 // The step-up's own calls to the backend are how a challenge is passed.
                 ruling = None;
-            } else if self.cleared(key.id, head, who.get_or_insert_with(&make_who)) {
+            } else if self.cleared(
+                key.id,
+                head,
+                who.get_or_insert_with(&make_who),
+                ruling.is_some_and(|r| r.webauthn_only) && key.authenticated,
+            ) {
                 // A cleared session skips the challenge tier; the block tier above still applied.
                 d.reasons.push("cleared");
                 ruling = None;
@@ -431,7 +466,9 @@ impl Engine {
     /// own block action, then the endpoint's severity ladder ([`crate::policy::ladder`]): the
     /// challenge band the score is in, or the stronger neighbour of a gap between bands.
     fn ruling(&self, f: &Facts<'_>, score: f64) -> Option<Ruling> {
-        let block = |reason, observe, counter| Some(Ruling { verdict: Verdict::Block, observe, reason, counter });
+        let block = |reason, observe, counter| {
+            Some(Ruling { verdict: Verdict::Block, observe, reason, counter, webauthn_only: false })
+        };
         let rules = &self.policy.tiers.block;
         if let Some(r) = rules.iter().find(|r| r.condition == BlockCondition::ChallengeFailed) {
             if f.challenge_failed {
@@ -475,7 +512,13 @@ impl Engine {
             ChallengeType::ProofOfWork => Counter::ChallengesPowIssued,
             ChallengeType::WebauthnStepUp => Counter::ChallengesWebauthnIssued,
         };
-        Some(Ruling { verdict: Verdict::Challenge(kind), observe: cond.observe, reason: "challenge_tier", counter })
+        Some(Ruling {
+            verdict: Verdict::Challenge(kind),
+            observe: cond.observe,
+            reason: "challenge_tier",
+            counter,
+            webauthn_only: cond.require_webauthn,
+        })
     }
 
     /// The upstream's status for a request that went through: errors and failed logins count
@@ -484,8 +527,8 @@ impl Engine {
         let error = status >= 400;
         if let Some(s) = self.sessions.peek_mut(f.session) {
             s.record_response(error);
-            if f.step_up && error {
-                // The backend refused the WebAuthn assertion: a failed step-up.
+            if f.step_up && matches!(status, 401 | 403) && s.step_up_pending {
+                // The backend refused the session's WebAuthn assertion: a failed step-up.
                 self.tally.bump(Counter::ChallengesWebauthnFailed);
                 self.gate.fail(s);
             }
@@ -504,10 +547,11 @@ impl Engine {
         }
     }
 
-    /// Whether the session is cleared (a pass remembered here, or a valid clearance token).
-    fn cleared(&mut self, session: u64, head: &Head, who: &Who) -> bool {
+    /// Whether the session is cleared (a pass remembered here, or a valid clearance token);
+    /// `webauthn_only`: by a WebAuthn step-up.
+    fn cleared(&mut self, session: u64, head: &Head, who: &Who, webauthn_only: bool) -> bool {
         let Some(session) = self.sessions.peek_mut(session) else { return false };
-        self.gate.cleared(head, who, session, &mut self.tally)
+        self.gate.cleared(head, who, session, webauthn_only, &mut self.tally)
     }
 
     /// Hands out the challenge: a puzzle, or the step-up request. A session out of attempts is
@@ -522,22 +566,23 @@ impl Engine {
         back: Option<String>,
     ) {
         let Some(session) = self.sessions.peek_mut(session) else { return };
-        let issued = if !self.gate.armed() {
-            Some(Issued::Unarmed)
-        } else {
-            match kind {
-                ChallengeType::ProofOfWork => {
-                    let expires_in_s = self.gate.settings.expires_seconds;
-                    self.gate
-                        .issue_pow(session, d.score, &who.bnd, who.now)
-                        .map(|(challenge, difficulty)| Issued::ProofOfWork { challenge, difficulty, expires_in_s })
-                }
-                ChallengeType::WebauthnStepUp => self.gate.spend_attempt(session).then(|| Issued::StepUp {
+        let issued = match kind {
+            ChallengeType::ProofOfWork => {
+                let expires_in_s = self.gate.settings.expires_seconds;
+                self.gate.issue_pow(session, d.score, who).map(|(challenge, difficulty)| Issued::ProofOfWork {
+                    challenge,
+                    difficulty,
+                    expires_in_s,
+                })
+            }
+            ChallengeType::WebauthnStepUp => self.gate.spend_attempt(session).then(|| {
+                session.step_up_pending = true;
+                Issued::StepUp {
                     options_url: self.gate.settings.webauthn_options_url.clone(),
                     verify_url: self.gate.settings.webauthn_verify_url.clone(),
                     session: who.sid.clone(),
-                }),
-            }
+                }
+            }),
         };
         match issued {
             Some(issued) => {
@@ -545,7 +590,7 @@ impl Engine {
                     ChallengeType::ProofOfWork => Counter::ChallengesPowIssued,
                     ChallengeType::WebauthnStepUp => Counter::ChallengesWebauthnIssued,
                 });
-                let html = challenge::wants_html(head) && issued != Issued::Unarmed;
+                let html = challenge::wants_html(head);
                 d.challenge = Some(Box::new(ChallengeReply { issued, html, back }));
             }
             None => {
@@ -575,6 +620,12 @@ impl Engine {
         let mut d = Decision::pass(client);
         d.verdict = Verdict::Serve;
         match rest {
+            b"verify" | b"pow" if !challenge::same_origin(head) => {
+                // A cross-site link, form or redirect: nobody's challenge is touched.
+                self.tally.bump(Counter::ChallengeIgnoredCrossSite);
+                d.reasons.push("cross_site_request");
+                d.answer = Some(Box::new(Reply::json(403, "cross_site_request", &d.reasons, head.request_id())));
+            }
             b"verify" | b"pow" => {
                 let (key, _) = self.session_of(head, self.keyed(client));
                 d.session = Some(key.id);
@@ -607,7 +658,8 @@ impl Engine {
     }
 
     /// A browser's solution: a pass sets the cookie and continues to the page first asked for;
-    /// a failure sends it back for a new puzzle, until the session has failed for good.
+    /// a failure sends it back for a new puzzle, until the session has failed for good; anything
+    /// that is not this session's own puzzle changes nothing (and creates no session).
     fn verify_endpoint(&mut self, d: &mut Decision, head: &Head, key: SessionKey, who: &Who, back: Option<String>) {
         let q = head.query();
         let (Some(c), Some(s)) = (challenge::query_param(q, "challenge"), challenge::query_param(q, "solution")) else {
@@ -615,16 +667,18 @@ impl Engine {
             return;
         };
         let observe = self.observing(false);
-        let session = self.sessions.get(key, who.now);
-        if session.challenge_failed && !observe {
+        if self.sessions.peek_mut(key.id).is_some_and(|s| s.challenge_failed) && !observe {
             return blocked(d, &mut self.tally);
         }
-        match self.gate.check_pow(&c, &s, who, session, &mut self.tally) {
-            Ok(p) => {
-                passed(d, &p, &self.gate);
+        match self.gate.judge(&c, &s, who, &mut self.tally) {
+            Judged::Solved(solved) => {
+                let (key, who, visitor) = self.adopt_visitor(key, who);
+                let session = self.sessions.get(key, who.now);
+                passed(d, &self.gate.pass(&solved, session, &who), &self.gate);
                 let cookie = d.clearance.take().map(|c| c.0);
                 let mut headers = vec![("cache-control", "no-store".to_string())];
                 headers.extend(cookie.map(|c| ("set-cookie", c)));
+                headers.extend(visitor.map(|c| ("set-cookie", c)));
                 d.answer = Some(Box::new(match back {
                     Some(back) => {
                         headers.push(("location", back));
@@ -637,17 +691,35 @@ impl Engine {
                     }
                 }));
             }
-            Err(reason) => {
+            Judged::Failed(reason) => {
                 d.reasons.push(reason);
+                let session = self.sessions.get(key, who.now);
+                self.gate.fail(session);
                 if session.challenge_failed && !observe {
                     return blocked(d, &mut self.tally);
                 }
-                d.answer = Some(Box::new(match back {
-                    Some(back) => redirect(back),
-                    None => Reply::json(401, "challenge", &d.reasons, head.request_id()),
-                }));
+                d.answer = Some(Box::new(try_again(d, head, back)));
+            }
+            Judged::Ignored(reason) => {
+                d.reasons.push(reason);
+                d.answer = Some(Box::new(try_again(d, head, back)));
             }
         }
+    }
+
+    /// The session a pass clears and its token names: an anonymous session without a visitor
+    /// cookie is handed one with the pass, so the token is bound to that visitor (one solve
+    /// clears one browser, not everyone behind its network with its user agent).
+    fn adopt_visitor(&mut self, key: SessionKey, who: &Who) -> (SessionKey, Who, Option<String>) {
+        if key.authenticated || key.visitor || !self.visitors.enabled() {
+            return (key, who.clone(), None);
+        }
+        self.visitors_handed += 1;
+        let id = crate::visitor::fresh_id(key.id, who.now, self.visitors_handed);
+        self.sessions.fork(key.id, id);
+        let adopted = SessionKey { id, authenticated: false, visitor: true };
+        let who = Who { sid: challenge::sid(adopted), ..who.clone() };
+        (adopted, who, self.visitors.cookie(id))
     }
 
     /// The step-up page's fallback: a proof of work for this session.
@@ -741,6 +813,14 @@ fn blocked(d: &mut Decision, tally: &mut Tally) {
     d.verdict = Verdict::Block;
     d.score = 1.0;
     d.reasons.push("challenge_failed");
+}
+
+/// A solution that did not pass: back to the page for a new puzzle, or the reasons as JSON.
+fn try_again(d: &Decision, head: &Head, back: Option<String>) -> Reply {
+    match back {
+        Some(back) => redirect(back),
+        None => Reply::json(401, "challenge", &d.reasons, head.request_id()),
+    }
 }
 
 /// `303 See Other` to a path already checked by [`challenge::safe_return`].

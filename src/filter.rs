@@ -1,7 +1,7 @@
 //! The proxy-wasm shell: Envoy callbacks in, engine calls, host calls out. No policy here.
 //!
 //! Host calls are counted on the request path (each costs about a microsecond): one bulk read
-//! of the request headers, the peer address only when `x-forwarded-for` cannot name the client,
+//! of the request headers, the peer address (it says whether `x-forwarded-for` is believed),
 //! the route only when the policy has per-route profiles, one property for the access log, the
 //! verdict headers, the score histogram, and the response status. Counters are tallied in the
 //! engine and flushed on the tick, so they cost nothing per request.
@@ -127,10 +127,18 @@ impl RootContext for Root {
                 Severity::Warning => log::warn!("botgate policy {d}"),
             }
         }
-        let Some(policy) = parsed.policy else {
+        let Some(mut policy) = parsed.policy else {
             log::error!("botgate: policy refused ({} errors); see above", parsed.errors().count());
             return false;
         };
+        if let Some((key, created)) = generated_key() {
+            if policy.ensure_clearance_key(&key) && created {
+                log::warn!(
+                    "botgate: no clearance keys configured: generated a random key for this Envoy (shared by its \
+                     workers); clearance tokens end with the process"
+                );
+            }
+        }
         let mut engines = Engines::new(policy);
         SharedNonces::prepare();
         for engine in engines.iter_mut() {
@@ -205,15 +213,15 @@ impl HttpContext for Request {
     fn on_http_request_headers(&mut self, _headers: usize, end_of_stream: bool) -> Action {
         let Some(worker) = self.worker.clone() else { return Action::Continue };
         let mut w = worker.borrow_mut();
-        if w.engines.per_route() {
-            match route(&w.engines) {
-                Route::Disabled => return Action::Continue,
-                Route::Engine(i) => self.engine = i,
-            }
-        }
+        let route = if w.engines.per_route() { route(&w.engines) } else { Route::Engine(0) };
         self.head = Head::from_serialized(abi::request_headers());
+        // Even where botgate is off, upstreams must not take a client's word for its verdict.
         for name in self.head.spoofed_botgate_headers() {
             abi::remove_request_header(name);
+        }
+        match route {
+            Route::Disabled => return Action::Continue,
+            Route::Engine(i) => self.engine = i,
         }
         let profile = w.engines.profile_name(self.engine).to_string();
         let Some(engine) = w.engines.get(self.engine) else { return Action::Continue };
@@ -353,7 +361,8 @@ struct SharedNonces;
 const NONCE_SLOT_MS: u64 = 60_000;
 const NONCE_SLOTS: u64 = 64;
 const NONCE_SHARDS: &[u8; 16] = b"0123456789abcdef";
-/// Spent nonces per key (2,048 × 16 shards per minute of expiries); past it, solutions wait.
+/// Spent nonces per key (2,048 × 16 shards per minute of expiries); past it, the oldest eighth
+/// of them is dropped.
 const NONCES_PER_KEY: usize = 2048;
 const NONCE_LEN: usize = 32;
 
@@ -391,15 +400,16 @@ impl NonceStore for SharedNonces {
             if spent.chunks(NONCE_LEN).any(|n| n == nonce.as_bytes()) {
                 return Consume::Replayed;
             }
-            if spent.len() / NONCE_LEN >= NONCES_PER_KEY {
-                log::warn!("botgate: proof-of-work nonce store full for this minute; solutions refused");
-                return Consume::Unavailable;
-            }
-            let mut next = Vec::with_capacity(prefix.len() + spent.len() + NONCE_LEN);
+            // Full: the oldest spent nonces make room (a full store must not refuse honest
+            // solvers; counted, and the alert rules watch it).
+            let full = spent.len() / NONCE_LEN >= NONCES_PER_KEY;
+            let kept = if full { spent.get(NONCE_LEN * (NONCES_PER_KEY / 8)..).unwrap_or(b"") } else { spent };
+            let mut next = Vec::with_capacity(prefix.len() + kept.len() + NONCE_LEN);
             next.extend_from_slice(prefix.as_bytes());
-            next.extend_from_slice(spent);
+            next.extend_from_slice(kept);
             next.extend_from_slice(nonce.as_bytes());
             match hostcalls::set_shared_data(&key, Some(&next), cas) {
+                Ok(()) if full => return Consume::FreshEvicting,
                 Ok(()) => return Consume::Fresh,
                 Err(Status::CasMismatch) => continue,
                 Err(_) => return Consume::Unavailable,
@@ -414,10 +424,28 @@ fn route(engines: &Engines) -> Route {
     let prop = |path: Vec<&str>| hostcalls::get_property(path).ok().flatten();
     let name = prop(vec!["xds", "route_name"]);
     let profile = prop(vec!["xds", "route_metadata", "filter_metadata", "botgate", "profile"]);
-    // Booleans come back as one byte.
+    // Booleans come back as one byte; a string or number (`"false"`, `0`) is not a boolean and
+    // disables nothing.
     let disabled = prop(vec!["xds", "route_metadata", "filter_metadata", "botgate", "disabled"])
-        .is_some_and(|v| v.first().is_some_and(|b| *b != 0));
+        .is_some_and(|v| v.as_slice() == [1]);
     engines.route(name.as_deref(), profile.as_deref(), disabled)
+}
+
+/// The clearance key for policies that configure none: 32 random bytes made by the first root
+/// context of this Envoy (the main thread's, configured before the workers) and kept in shared
+/// data, so every worker signs and checks with it. True when this call made it.
+fn generated_key() -> Option<(crate::token::Key, bool)> {
+    const KEY: &str = "botgate/v1/generated-clearance-key";
+    let stored = || match hostcalls::get_shared_data(KEY) {
+        Ok((Some(v), _)) if v.len() == 32 => Some(v),
+        _ => None,
+    };
+    if let Some(v) = stored() {
+        return Some((crate::token::Key::generated_from(v), false));
+    }
+    hostcalls::set_shared_data(KEY, Some(&crate::mac::random::<32>()), None).ok()?;
+    // Read back what is stored: of two roots racing here, both use the one that stayed.
+    stored().map(|v| (crate::token::Key::generated_from(v), true))
 }
 
 fn now_ms() -> u64 {

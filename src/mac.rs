@@ -4,6 +4,26 @@
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+/// `N` random bytes: WASI `random_get` in Envoy, the OS natively. Without an entropy source
+/// (never seen), still unique per worker and time; what they key stays unforgeable only with
+/// entropy, so the failure is loud in the fallback's own doc, not silent in the bytes.
+pub fn random<const N: usize>() -> [u8; N] {
+    let mut b = [0u8; N];
+    if getrandom::fill(&mut b).is_err() {
+        static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        let seed = (u128::from(n) ^ t.rotate_left(64)).to_le_bytes();
+        for (counter, chunk) in b.chunks_mut(32).enumerate() {
+            let block = sign(&seed, &(counter as u64).to_le_bytes());
+            for (o, i) in chunk.iter_mut().zip(block) {
+                *o = i;
+            }
+        }
+    }
+    b
+}
+
 /// HMAC-SHA256 of `message` under `key` (empty only if the key were refused, which HMAC never does).
 pub fn sign(key: &[u8], message: &[u8]) -> Vec<u8> {
     match Hmac::<Sha256>::new_from_slice(key) {

@@ -100,17 +100,6 @@ pub fn verified() -> String {
     )
 }
 
-/// When challenges cannot be passed (no keys configured): say so rather than spin.
-pub fn unavailable(request_id: &str) -> String {
-    let main = format!(
-        "<main id=\"botgate\">\n<h1>This page is temporarily unavailable</h1>\n<p>The site asked for a browser \
-         check it is not set up to run. Please try again later or contact the site's owner.</p>\n\
-         <p class=\"small\">Request id: <code>{}</code></p>\n</main>",
-        escape(request_id)
-    );
-    page("Temporarily unavailable", &main, None)
-}
-
 /// HTML attribute and text escaping.
 pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());

@@ -89,11 +89,13 @@ pub fn verify(
     if !mac::verify_any(keys.iter().copied(), body.as_bytes(), &tag) {
         return Err(PowError::Signature);
     }
-    if expires <= now_ms {
-        return Err(PowError::Expired);
-    }
+    // Binding before expiry: an expired puzzle is known to be this client's own (it counts
+    // against the session), a foreign one never does.
     if !mac::constant_time_eq(bound.as_bytes(), binding.as_bytes()) {
         return Err(PowError::Binding);
+    }
+    if expires <= now_ms {
+        return Err(PowError::Expired);
     }
     if !meets(challenge, solution, difficulty) {
         return Err(PowError::Unsolved);

@@ -20,6 +20,8 @@ pub struct SessionKey {
     pub id: u64,
     /// Named by the session cookie or header: a signed-in user.
     pub authenticated: bool,
+    /// Named by a genuine visitor cookie.
+    pub visitor: bool,
 }
 
 impl SessionKey {
@@ -28,8 +30,49 @@ impl SessionKey {
     }
 }
 
+/// The secret that keys anonymous session ids. Unkeyed, an id is a public function of the
+/// address, user agent and language, and a crafted user agent from another address can reach a
+/// victim's id (and its counters, its failures, its clearance); keyed with SipHash under a
+/// secret derived from the clearance key, ids cannot be aimed at. Derived, not random, so every
+/// worker (and every Envoy sharing the key) names one client's session alike, as the puzzles
+/// bound to a session need.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct IdKey(u64, u64);
+
+impl IdKey {
+    pub fn derive(secret: &[u8]) -> IdKey {
+        let tag = crate::mac::sign(secret, b"botgate/v1 anonymous session ids");
+        let word = |at: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(tag.get(at..at + 8).unwrap_or(&[0; 8]));
+            u64::from_le_bytes(b)
+        };
+        IdKey(word(0), word(8))
+    }
+
+    /// SipHash-2-4 of `parts` (length-prefixed) under the key: keyed, and nanoseconds, not the
+    /// microseconds of an HMAC inside a Wasm VM. `std`'s `SipHasher` is deprecated only in favour
+    /// of the unkeyed-by-default `DefaultHasher`; its algorithm is fixed and documented.
+    pub fn hash(&self, parts: &[&[u8]]) -> u64 {
+        use std::hash::Hasher;
+        #[allow(deprecated)]
+        let mut h = std::hash::SipHasher::new_with_keys(self.0, self.1);
+        for p in parts {
+            h.write_u64(p.len() as u64);
+            h.write(p);
+        }
+        h.finish()
+    }
+}
+
 /// The session of a request; `visitor`: the id of its valid visitor cookie.
-pub fn session_key(cfg: &SessionConfig, head: &Head, client: Option<IpAddr>, visitor: Option<u64>) -> SessionKey {
+pub fn session_key(
+    cfg: &SessionConfig,
+    ids: &IdKey,
+    head: &Head,
+    client: Option<IpAddr>,
+    visitor: Option<u64>,
+) -> SessionKey {
     let named = cfg
         .cookie
         .as_deref()
@@ -38,8 +81,8 @@ pub fn session_key(cfg: &SessionConfig, head: &Head, client: Option<IpAddr>, vis
         .filter(|v| !v.is_empty());
     match (named, visitor) {
         // Named sessions keep SHA-256: their ids are logged and correlated across workers.
-        (Some(value), _) => SessionKey { id: sha_hash(&[b"named", value]), authenticated: true },
-        (None, Some(id)) => SessionKey { id, authenticated: false },
+        (Some(value), _) => SessionKey { id: sha_hash(&[b"named", value]), authenticated: true, visitor: false },
+        (None, Some(id)) => SessionKey { id, authenticated: false, visitor: true },
         (None, None) => {
             let octets = match client {
                 Some(IpAddr::V4(a)) => a.to_ipv6_mapped().octets(),
@@ -48,7 +91,7 @@ pub fn session_key(cfg: &SessionConfig, head: &Head, client: Option<IpAddr>, vis
             };
             let ua = head.first("user-agent").unwrap_or(b"");
             let lang = head.first("accept-language").unwrap_or(b"");
-            SessionKey { id: crate::fasthash::hash(&[b"anon", &octets, ua, lang]), authenticated: false }
+            SessionKey { id: ids.hash(&[b"anon", &octets, ua, lang]), authenticated: false, visitor: false }
         }
     }
 }
@@ -129,6 +172,11 @@ pub struct Session {
     /// The client binding (hashed) that `cleared_until` holds for: a pass on one network does
     /// not clear the session on another, as the token would not.
     pub cleared_for: u64,
+    /// The pass that cleared it was a WebAuthn step-up (endpoints may require one).
+    pub cleared_webauthn: bool,
+    /// A step-up was asked of this session and not yet passed: only then can the backend's
+    /// refusal of an assertion count as a failed step-up.
+    pub step_up_pending: bool,
     /// The tag of the visitor cookie that names this session, once its HMAC checked out: the
     /// same cookie again is compared with it (constant-time) instead of recomputing the HMAC.
     pub visitor_tag: Option<[u8; crate::visitor::TAG_BYTES]>,
@@ -363,22 +411,41 @@ mod tests {
     #[test]
     fn cookie_names_a_signed_in_session() {
         let cfg = SessionConfig { cookie: Some("session_id".into()), ..SessionConfig::default() };
-        let a = session_key(&cfg, &head(&[("cookie", "theme=dark; session_id=abc")]), None, None);
-        let b = session_key(&cfg, &head(&[("cookie", "session_id=abc"), ("user-agent", "other")]), None, Some(9));
+        let a = session_key(&cfg, &IdKey::default(), &head(&[("cookie", "theme=dark; session_id=abc")]), None, None);
+        let b = session_key(
+            &cfg,
+            &IdKey::default(),
+            &head(&[("cookie", "session_id=abc"), ("user-agent", "other")]),
+            None,
+            Some(9),
+        );
         assert!(a.authenticated);
         assert_eq!(a, b);
-        let anon = session_key(&cfg, &head(&[("cookie", "theme=dark")]), "192.0.2.1".parse().ok(), None);
+        let anon =
+            session_key(&cfg, &IdKey::default(), &head(&[("cookie", "theme=dark")]), "192.0.2.1".parse().ok(), None);
         assert!(!anon.authenticated);
+    }
+
+    #[test]
+    fn anonymous_session_ids_depend_on_the_secret_they_are_keyed_with() {
+        let cfg = SessionConfig::default();
+        let h = head(&[("user-agent", "Mozilla/5.0")]);
+        let ip = "192.0.2.1".parse().ok();
+        let a = session_key(&cfg, &IdKey::derive(b"one secret"), &h, ip, None);
+        let b = session_key(&cfg, &IdKey::derive(b"another secret"), &h, ip, None);
+        assert_ne!(a.id, b.id, "nobody without the secret can compute an id");
+        assert_eq!(a, session_key(&cfg, &IdKey::derive(b"one secret"), &h, ip, None), "stable per secret");
     }
 
     #[test]
     fn a_visitor_keeps_its_session_across_addresses() {
         let cfg = SessionConfig::default();
         let h = head(&[("user-agent", "Mozilla/5.0")]);
-        let first = session_key(&cfg, &h, "192.0.2.1".parse().ok(), None);
-        let moved = session_key(&cfg, &h, "198.51.100.7".parse().ok(), Some(first.id));
-        assert_eq!(moved, first);
-        assert_ne!(session_key(&cfg, &h, "198.51.100.7".parse().ok(), None), first);
+        let first = session_key(&cfg, &IdKey::default(), &h, "192.0.2.1".parse().ok(), None);
+        let moved = session_key(&cfg, &IdKey::default(), &h, "198.51.100.7".parse().ok(), Some(first.id));
+        assert_eq!(moved.id, first.id);
+        assert!(moved.visitor);
+        assert_ne!(session_key(&cfg, &IdKey::default(), &h, "198.51.100.7".parse().ok(), None), first);
     }
 
     #[test]
@@ -403,7 +470,7 @@ mod tests {
     #[test]
     fn idle_sessions_start_afresh() {
         let mut s = Sessions::new(&SessionConfig { ttl_ms: 1000, ..SessionConfig::default() });
-        let key = SessionKey { id: 1, authenticated: false };
+        let key = SessionKey { id: 1, authenticated: false, visitor: false };
         s.get(key, 10).challenge_failed = true;
         s.get(key, 10).record(10, b"/", false);
         assert!(s.get(key, 500).challenge_failed);

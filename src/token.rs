@@ -25,6 +25,20 @@ pub struct Key {
     pub secret: Vec<u8>,
 }
 
+impl Key {
+    /// The id of a key generated at start because the policy configured none.
+    pub const GENERATED_ID: &'static str = "generated";
+
+    /// A random 256-bit key (for a policy without clearance keys).
+    pub fn generated() -> Key {
+        Key::generated_from(crate::mac::random::<32>().to_vec())
+    }
+
+    pub fn generated_from(secret: Vec<u8>) -> Key {
+        Key { id: Key::GENERATED_ID.into(), secret }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {
     pub iat: u64,

@@ -124,23 +124,27 @@ fn forged_expired_rescoped_and_rebound_tokens_do_not_clear() {
     let ip = "203.0.113.73";
     let bnd = token::client_binding(common::CHROME.as_bytes(), ip.parse().ok());
     let now_s = T0 / 1000;
-    let good = mint("anon", &bnd, now_s, "pow");
+    // The anonymous session's own name (keyed: only botgate can work it out).
+    let sid =
+        format!("a{:016x}", send(&mut engine(&policy()), &ambiguous("POST", "/login", ip), T0, 200).session.unwrap());
+    let good = mint(&sid, &bnd, now_s, "pow");
     let forged = {
         let claims = Claims {
             iat: now_s,
             exp: now_s + 1800,
             scope: "session".into(),
-            sid: "anon".into(),
+            sid: sid.clone(),
             amr: "pow".into(),
             bnd: bnd.clone(),
         };
         token::mint(&Key { id: "current".into(), secret: b"not-the-key-but-long-enough-0123456789".to_vec() }, &claims)
     };
-    let expired = mint("anon", &bnd, now_s - 3600, "pow");
-    let rebound = mint("anon", "0000000000000000", now_s, "pow");
+    let expired = mint(&sid, &bnd, now_s - 3600, "pow");
+    let rebound = mint(&sid, "0000000000000000", now_s, "pow");
     let other_session = mint("0123456789abcdef", &bnd, now_s, "pow");
+    let any_anonymous = mint("anon", &bnd, now_s, "pow");
     let cases = [(good, Verdict::Pass), (forged, Verdict::Challenge(ChallengeType::ProofOfWork))];
-    let refused = [expired, rebound, other_session];
+    let refused = [expired, rebound, other_session, any_anonymous];
     for (t, want) in
         cases.into_iter().chain(refused.into_iter().map(|t| (t, Verdict::Challenge(ChallengeType::ProofOfWork))))
     {
@@ -162,7 +166,8 @@ fn signed_in_users_step_up_with_webauthn_minted_by_the_backend() {
     assert!(reply.headers.contains(&("x-botgate-challenge", "webauthn_step_up".to_string())));
     assert!(reply.body.contains("\"verify_url\":\"/auth/webauthn/verify\""), "{}", reply.body);
     // The step-up page's calls reach the backend with what its token must carry.
-    let call = send(&mut e, &alice("POST", "/auth/webauthn/verify"), T0 + 5_000, 200);
+    let call =
+        send(&mut e, &alice("POST", "/auth/webauthn/verify").header("sec-fetch-site", "same-origin"), T0 + 5_000, 200);
     assert_eq!(call.verdict, Verdict::Pass, "the step-up's own calls are never challenged: {call:?}");
     let (sid, bnd) = *call.step_up.clone().expect("session and binding for the backend");
     let headers = call.upstream_headers();
@@ -181,7 +186,8 @@ fn signed_in_users_step_up_with_webauthn_minted_by_the_backend() {
     let mallory = |m, p| ambiguous(m, p, "203.0.113.75").header("cookie", "session_id=mallory");
     send(&mut e, &mallory("POST", "/login"), T0, 200);
     for i in 1..=3 {
-        send(&mut e, &mallory("POST", "/auth/webauthn/verify"), T0 + i * 1_000, 401);
+        let assertion = mallory("POST", "/auth/webauthn/verify").header("sec-fetch-site", "same-origin");
+        send(&mut e, &assertion, T0 + i * 1_000, 401);
     }
     assert_eq!(e.tally.get(Counter::ChallengesWebauthnFailed), 3);
     assert_eq!(send(&mut e, &mallory("GET", "/"), T0 + 9_000, 200).verdict, Verdict::Block);
@@ -206,13 +212,28 @@ fn browsers_get_the_interstitial_and_continue_to_their_page() {
     let verify = format!(
         "/.well-known/botgate/verify?challenge={challenge}&solution={solution}&return=%2Flogin%3Fnext%3D%252Forders%26page%3D2"
     );
-    let v = send(&mut e, &nav(&verify), T0 + 3_000, 200);
+    let v = send(&mut e, &nav(&verify).header("sec-fetch-site", "same-origin"), T0 + 3_000, 200);
     let answer = v.reply("req-2").unwrap();
     assert_eq!(answer.status, 303, "{v:?}");
     assert!(answer.headers.contains(&("location", "/login?next=%2Forders&page=2".to_string())));
-    assert!(answer.headers.iter().any(|(k, v)| *k == "set-cookie" && v.starts_with("botgate_clearance=")));
-    let next = send(&mut e, &nav("/login"), T0 + 4_000, 200);
+    let cookies: Vec<String> = answer
+        .headers
+        .iter()
+        .filter(|(k, _)| *k == "set-cookie")
+        .map(|(_, v)| v.split(';').next().unwrap().to_string())
+        .collect();
+    assert!(cookies.iter().any(|c| c.starts_with("botgate_clearance=")), "{cookies:?}");
+    assert!(cookies.iter().any(|c| c.starts_with("botgate_visitor=")), "the pass names its visitor: {cookies:?}");
+    let jar = cookies.join("; ");
+    let next = send(&mut e, &nav("/login").header("cookie", &jar), T0 + 4_000, 200);
     assert_eq!(next.verdict, Verdict::Pass, "the next navigation is not challenged");
+    // The token is bound to that visitor: without its cookie, the same network and browser is
+    // not cleared by someone else's solve.
+    let token = cookies.iter().find(|c| c.starts_with("botgate_clearance=")).unwrap();
+    let neighbour =
+        Req::new("GET", "/login", "203.0.113.77").header("user-agent", common::CHROME).header("accept", "text/html");
+    let other = send(&mut e, &neighbour.header("cookie", token), T0 + 4_000, 200);
+    assert_ne!(other.verdict, Verdict::Pass, "{other:?}");
 
     // Assets are botgate's own; anything else under the prefix is 404, and returns stay on site.
     let js = send(&mut e, &nav("/.well-known/botgate/worker.js"), T0, 200).reply("").unwrap();

@@ -130,3 +130,200 @@ fn a_client_rotating_addresses_inside_its_ipv6_64_is_one_client_for_the_rate_lim
     }
     assert_eq!(limited, 20, "40 a minute for the whole /64");
 }
+
+/// A visitor's page navigation, as a browser sends it.
+fn browser_nav(path: &str, ip: &str) -> Req {
+    Req::new("GET", path, ip)
+        .header("user-agent", common::CHROME)
+        .header("accept", "text/html")
+        .header("sec-fetch-mode", "navigate")
+}
+
+#[test]
+fn a_cross_site_chain_through_verify_and_pow_cannot_get_a_visitor_blocked() {
+    let mut e = engine(&common::challenge_members(&policy()));
+    let victim = "203.0.113.20";
+    // The victim was challenged once: its session exists with a pending puzzle.
+    let first = send(&mut e, &browser_nav("/members", victim), T0, 200);
+    assert!(matches!(first.verdict, Verdict::Challenge(_)), "{first:?}");
+    // An attacker's page links the victim's browser through botgate's endpoints with junk,
+    // again and again: each hop is cross-site.
+    let junk = "/.well-known/botgate/verify?challenge=v1.x.4.1.b.sig&solution=1&return=%2F.well-known%2Fbotgate%2Fpow";
+    for i in 0..12u64 {
+        for path in [junk, "/.well-known/botgate/pow?return=%2F"] {
+            let hop = browser_nav(path, victim).header("sec-fetch-site", "cross-site");
+            let d = send(&mut e, &hop, T0 + 1_000 + i, 200);
+            assert_eq!(d.reply("r").unwrap().status, 403, "{d:?}");
+        }
+    }
+    // Same-origin junk is a no-op too: not the session's puzzle.
+    for i in 0..5u64 {
+        let hop = browser_nav(junk, victim).header("sec-fetch-site", "same-origin");
+        let d = send(&mut e, &hop, T0 + 2_000 + i, 200);
+        assert!(d.reasons.contains(&"pow_malformed") || d.reasons.contains(&"pow_forged"), "{d:?}");
+    }
+    let later = send(&mut e, &browser_nav("/members", victim), T0 + 5_000, 200);
+    assert!(matches!(later.verdict, Verdict::Challenge(_)), "still just challenged, not blocked: {later:?}");
+    assert!(!later.reasons.contains(&"challenge_failed"));
+}
+
+#[test]
+fn a_puzzle_issued_to_one_session_cannot_count_against_another() {
+    let mut e = engine(&common::challenge_members(&policy()));
+    // Attacker and victim behind one NAT with the same browser build: same client binding.
+    let ip = "203.0.113.21";
+    let attacker = browser_nav("/members", ip).header("accept-language", "de");
+    let (theirs, _) = pow_of(&send(&mut e, &attacker, T0, 200));
+    let victim = || browser_nav("/members", ip).header("accept-language", "en-GB");
+    send(&mut e, &victim(), T0, 200);
+    for i in 0..6u64 {
+        let path = format!("/.well-known/botgate/verify?challenge={theirs}&solution=7");
+        let hop = browser_nav(&path, ip).header("accept-language", "en-GB").header("sec-fetch-site", "same-origin");
+        let d = send(&mut e, &hop, T0 + 1_000 + i, 200);
+        assert!(d.reasons.contains(&"pow_wrong_client"), "{d:?}");
+    }
+    let later = send(&mut e, &victim(), T0 + 9_000, 200);
+    assert!(!later.reasons.contains(&"challenge_failed"), "{later:?}");
+}
+
+#[test]
+fn a_navigation_to_the_webauthn_verify_url_is_not_a_failed_step_up() {
+    let mut e = engine(&policy());
+    let ip = "203.0.113.22";
+    let alice =
+        |m: &str, p: &str| Req::new(m, p, ip).header("user-agent", common::CHROME).header("cookie", "session_id=alice");
+    let d = send(&mut e, &alice("POST", "/login"), T0, 200);
+    assert_eq!(d.verdict, Verdict::Challenge(ChallengeType::WebauthnStepUp), "{d:?}");
+    for i in 1..=5u64 {
+        // A cross-site link (GET, answered 405) and a cross-site form POST (answered 403).
+        let link = alice("GET", "/auth/webauthn/verify").header("sec-fetch-site", "cross-site");
+        send(&mut e, &link, T0 + i * 1_000, 405);
+        let form = alice("POST", "/auth/webauthn/verify").header("sec-fetch-site", "cross-site");
+        send(&mut e, &form, T0 + i * 1_000 + 500, 403);
+    }
+    assert_eq!(e.tally.get(botgate::telemetry::Counter::ChallengesWebauthnFailed), 0);
+    let later = send(&mut e, &alice("GET", "/"), T0 + 9_000, 200);
+    assert_ne!(later.verdict, Verdict::Block, "{later:?}");
+}
+
+#[test]
+fn an_anonymous_session_id_cannot_be_aimed_at_from_another_address() {
+    // The ids are keyed: the same address, browser and language name different sessions under
+    // different clearance keys, so no user agent can be crafted offline to reach a victim's.
+    let id = |key: &str| {
+        let p = common::example_policy(&[("BOTGATE_CLEARANCE_KEY", key)]);
+        send(&mut engine(&p), &browser_nav("/", "203.0.113.23"), T0, 200).session.unwrap()
+    };
+    assert_ne!(id("clearance-key-one-0123456789abcdef"), id("clearance-key-two-0123456789abcdef"));
+}
+
+#[test]
+fn botgates_own_endpoints_answer_after_threat_intel_and_the_rate_limit() {
+    let mut e = engine(&policy());
+    let listed =
+        browser_nav("/.well-known/botgate/pow?return=%2F", "198.18.0.44").header("sec-fetch-site", "same-origin");
+    let d = send(&mut e, &listed, T0, 200);
+    assert_eq!(d.verdict, Verdict::Block, "{d:?}");
+    assert!(d.reasons.contains(&"ip_in_threat_intel_blocklist"));
+    // One address hammering /verify is limited like any client: no flood of sessions.
+    let mut limited = 0;
+    for i in 0..100u64 {
+        let path = format!("/.well-known/botgate/verify?challenge=v1.{i}.4.1.b.sig&solution=1");
+        let r = browser_nav(&path, "203.0.113.24")
+            .header("sec-fetch-site", "same-origin")
+            .header("user-agent", &format!("ua-{i}"));
+        if send(&mut e, &r, T0 + i * 10, 200).verdict == Verdict::RateLimited {
+            limited += 1;
+        }
+    }
+    assert_eq!(limited, 60);
+    assert_eq!(e.footprint().sessions, 0, "no session for junk submissions");
+}
+
+#[test]
+fn a_failing_nonce_store_never_counts_against_the_solver() {
+    use botgate::challenge::{Consume, NonceStore};
+    struct Broken;
+    impl NonceStore for Broken {
+        fn consume(&mut self, _: &str, _: u64, _: u64) -> Consume {
+            Consume::Unavailable
+        }
+    }
+    let mut e = engine(&common::challenge_members(&policy()));
+    e.set_nonce_store(Box::new(Broken));
+    let ip = "203.0.113.25";
+    for i in 0..5u64 {
+        let d = send(&mut e, &browser_nav("/members", ip), T0 + i * 10_000, 200);
+        let (c, difficulty) = pow_of(&d);
+        let s = botgate::pow::solve(&c, difficulty).unwrap();
+        let path = format!("/.well-known/botgate/verify?challenge={c}&solution={s}");
+        let v =
+            send(&mut e, &browser_nav(&path, ip).header("sec-fetch-site", "same-origin"), T0 + i * 10_000 + 5_000, 200);
+        assert!(v.reasons.contains(&"pow_store_unavailable"), "{v:?}");
+    }
+    let later = send(&mut e, &browser_nav("/members", ip), T0 + 60_000, 200);
+    assert!(matches!(later.verdict, Verdict::Challenge(_)), "not blocked: {later:?}");
+    assert_eq!(e.tally.get(botgate::telemetry::Counter::NonceStoreUnavailable), 5);
+}
+
+#[test]
+fn a_proof_of_work_cannot_stand_in_where_webauthn_is_required() {
+    let p = policy().replace(
+        r#"{ "bot_score_range": [0.30, 0.75], "action_risk_tier": ["high", "critical"] }"#,
+        r#"{ "bot_score_range": [0.30, 0.75], "action_risk_tier": ["high", "critical"], "require_webauthn": true }"#,
+    );
+    let mut e = engine(&p);
+    let ip = "203.0.113.26";
+    let bob = |m: &str, path: &str| {
+        Req::new(m, path, ip).header("user-agent", common::CHROME).header("cookie", "session_id=bob")
+    };
+    let d = send(&mut e, &bob("POST", "/account/email"), T0, 200);
+    assert_eq!(d.verdict, Verdict::Challenge(ChallengeType::WebauthnStepUp), "{d:?}");
+    // The step-up page's fallback: a proof of work, solved.
+    let pow = send(
+        &mut e,
+        &bob("GET", "/.well-known/botgate/pow?return=%2Faccount%2Femail").header("sec-fetch-site", "same-origin"),
+        T0 + 1_000,
+        200,
+    );
+    let (c, difficulty) = pow_of(&pow);
+    let s = botgate::pow::solve(&c, difficulty).unwrap();
+    let v = send(
+        &mut e,
+        &bob("GET", &format!("/.well-known/botgate/verify?challenge={c}&solution={s}"))
+            .header("sec-fetch-site", "same-origin"),
+        T0 + 3_000,
+        200,
+    );
+    assert!(v.reasons.contains(&"pow_passed"), "{v:?}");
+    let token = v
+        .reply("r")
+        .unwrap()
+        .headers
+        .iter()
+        .find(|(k, _)| *k == "set-cookie")
+        .unwrap()
+        .1
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let again = send(&mut e, &bob("POST", "/account/email").header("cookie", &token), T0 + 4_000, 200);
+    assert_eq!(again.verdict, Verdict::Challenge(ChallengeType::WebauthnStepUp), "amr pow is not enough: {again:?}");
+}
+
+#[test]
+fn with_no_clearance_keys_configured_challenges_can_still_be_passed() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/envoy/policy.example.json")).unwrap();
+    let parsed = botgate::policy::parse(text.as_bytes());
+    assert!(parsed.diags.iter().any(|d| d.message.contains("random key is generated")));
+    let mut e = engine(&common::challenge_members(&text));
+    let ip = "203.0.113.27";
+    let d = send(&mut e, &browser_nav("/members", ip), T0, 200);
+    let (c, difficulty) = pow_of(&d);
+    let s = botgate::pow::solve(&c, difficulty).unwrap();
+    let path = format!("/.well-known/botgate/verify?challenge={c}&solution={s}&return=%2Fmembers");
+    let v = send(&mut e, &browser_nav(&path, ip).header("sec-fetch-site", "same-origin"), T0 + 3_000, 200);
+    assert!(v.reasons.contains(&"pow_passed"), "{v:?}");
+    assert_eq!(v.reply("r").unwrap().status, 303);
+}

@@ -92,7 +92,13 @@ mod tests {
     use super::*;
 
     fn band(lo: f64, hi: f64) -> ChallengeCondition {
-        ChallengeCondition { score_range: (lo, hi), risk_tiers: Vec::new(), endpoints: Vec::new(), observe: false }
+        ChallengeCondition {
+            score_range: (lo, hi),
+            risk_tiers: Vec::new(),
+            endpoints: Vec::new(),
+            observe: false,
+            require_webauthn: false,
+        }
     }
 
     #[test]

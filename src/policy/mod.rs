@@ -193,6 +193,20 @@ impl Policy {
         self.endpoints.iter().find(|r| r.matches(method, path)).map_or(RiskTier::Medium, |r| r.tier)
     }
 
+    /// Gives the policy and its profiles `key` where they have no clearance key (zero
+    /// configuration: challenges can then be passed). True when any took it.
+    pub fn ensure_clearance_key(&mut self, key: &crate::token::Key) -> bool {
+        let mut took = false;
+        for (_, p) in &mut self.profiles {
+            took |= p.ensure_clearance_key(key);
+        }
+        if self.tiers.clearance.keys.is_empty() {
+            self.tiers.clearance.keys.push(key.clone());
+            took = true;
+        }
+        took
+    }
+
     /// Whether the decision plane (scoring, tiers) is in use, beyond the detector and limits.
     pub fn scores(&self) -> bool {
         self.tiers != Tiers::default() || !self.endpoints.is_empty()

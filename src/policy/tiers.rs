@@ -103,6 +103,9 @@ pub struct ChallengeCondition {
     pub risk_tiers: Vec<RiskTier>,
     pub endpoints: Vec<String>,
     pub observe: bool,
+    /// Where this condition challenges a signed-in session, only a WebAuthn step-up clears it
+    /// (token `amr: webauthn`): a proof of work cannot stand in.
+    pub require_webauthn: bool,
 }
 
 impl ChallengeCondition {
@@ -228,7 +231,8 @@ pub fn read(o: Obj<'_>) -> Tiers {
         if !tiers.challenge.is_empty() && tiers.clearance.keys.is_empty() {
             ch.ctx.warn(
                 &ch.child_path("clearance_token"),
-                "no keys: challenges are issued but cannot be passed (add clearance_token.keys)",
+                "no keys: a random key is generated at start and shared by the workers of one Envoy; \
+                 clearance tokens end with the process and no backend can mint them (add clearance_token.keys)",
             );
         }
         ch.finish();
@@ -581,11 +585,12 @@ fn read_challenge(o: Obj<'_>) -> ChallengeCondition {
     }
     let endpoints = o.strings("endpoint_in");
     let observe = o.bool("observe", false);
+    let require_webauthn = o.bool("require_webauthn", false);
     if risk_tiers.is_empty() && endpoints.is_empty() {
         o.ctx.warn(&o.path, "no action_risk_tier or endpoint_in: applies to every endpoint");
     }
     o.finish();
-    ChallengeCondition { score_range: range, risk_tiers, endpoints, observe }
+    ChallengeCondition { score_range: range, risk_tiers, endpoints, observe, require_webauthn }
 }
 
 fn read_block(o: Obj<'_>) -> Option<BlockRule> {

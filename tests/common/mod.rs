@@ -77,3 +77,13 @@ pub fn send(e: &mut Engine, r: &Req, now: u64, status: u32) -> Decision {
     }
     d
 }
+
+/// `policy` with `/members` challenged at any score below the block threshold (as the demo and
+/// the browser tests have it).
+pub fn challenge_members(policy: &str) -> String {
+    let mut v: serde_json::Value = serde_json::from_str(policy).unwrap_or_else(|e| panic!("policy: {e}"));
+    if let Some(conds) = v["tiers"]["challenge"]["conditions"].as_array_mut() {
+        conds.insert(0, serde_json::json!({"bot_score_range": [0.0, 0.85], "endpoint_in": ["/members"]}));
+    }
+    v.to_string()
+}
