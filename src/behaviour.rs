@@ -317,9 +317,12 @@ pub struct Rendering {
 }
 
 impl Rendering {
-    /// Observations before the share is trusted.
-    const WARM_UP: u32 = 100;
+    /// Sessions heard before the share is trusted.
+    pub const WARM_UP: u32 = 25;
 
+    /// One session's word on whether the site's pages render: given once per session (its
+    /// second navigation), and only by sessions nothing flags, so a flood of throwaway visits
+    /// cannot outvote the people and turn `unrendered_navigations` off.
     pub fn record(&mut self, rendered: bool) {
         if self.navigations >= 4096 {
             self.navigations /= 2;
@@ -334,36 +337,81 @@ impl Rendering {
     }
 }
 
+/// `cold_submission`: a POST to a critical endpoint that did not come from the site's own page
+/// (no same-origin fetch metadata; without fetch metadata, no referer from this site). People
+/// submit the login form they were shown; a script posts straight at it. Weak alone (below any
+/// challenge band): it is what lets `campaign_failures` corroborate a rotating campaign.
+pub fn submission_signal(head: &Head, critical: bool, out: &mut Vec<Signal>) {
+    if !critical || head.method() != b"POST" {
+        return;
+    }
+    let from_site = match head.first("sec-fetch-site") {
+        Some(site) => site.eq_ignore_ascii_case(b"same-origin"),
+        None => in_site_referer_path(head).is_some(),
+    };
+    if !from_site {
+        out.push(Signal { name: "cold_submission", strength: 1.0 });
+    }
+}
+
 /// Failures on critical endpoints per client *shape* (user agent, language, header names in
 /// order), whatever the address: a credential-stuffing campaign rotating through hundreds of
 /// addresses still sends one shape, and nearly all its logins fail.
+///
+/// Anyone can fail logins in a popular browser's exact shape, so the view must not be turned
+/// against the people who share it: counts decay with a half-life of [`Campaigns::HALF_LIFE_S`]
+/// (a campaign that stops is forgotten), and the signal is only given to a request that
+/// something else already flags (it corroborates, it never challenges alone; see
+/// [`Campaigns::signal`]).
 pub struct Campaigns {
-    table: Lru<u64, (u32, u32)>,
+    /// shape → (logins, failures, when last decayed in s), the counts in sixteenths.
+    table: Lru<u64, (u32, u32, u32)>,
 }
 
 impl Campaigns {
+    pub const HALF_LIFE_S: u32 = 15 * 60;
+    const ONE: u32 = 16;
+
     pub fn new(cap: usize) -> Self {
         Campaigns { table: Lru::new(cap) }
     }
 
-    pub fn record(&mut self, shape: u64, failed: bool) {
-        let (n, f) = self.table.get_or_insert_with(shape, || (0, 0));
-        if *n >= 1000 {
-            *n /= 2;
-            *f /= 2;
+    /// Halves the counts once per half-life since they were last touched.
+    fn decay(entry: &mut (u32, u32, u32), now_s: u32) {
+        let halvings = now_s.saturating_sub(entry.2) / Self::HALF_LIFE_S;
+        if halvings > 0 {
+            entry.0 = entry.0.checked_shr(halvings).unwrap_or(0);
+            entry.1 = entry.1.checked_shr(halvings).unwrap_or(0);
+            entry.2 = entry.2.saturating_add(halvings.saturating_mul(Self::HALF_LIFE_S));
         }
-        *n += 1;
-        *f += u32::from(failed);
     }
 
-    pub fn signal(&self, shape: u64, out: &mut Vec<Signal>) {
-        if let Some(&(n, f)) = self.table.peek(&shape) {
-            if n >= 20 {
-                let ratio = f64::from(f) / f64::from(n);
-                let strength = (ratio - 0.5) / 0.3;
-                if strength > 0.0 {
-                    out.push(Signal { name: "campaign_failures", strength: strength.min(1.0) });
-                }
+    pub fn record(&mut self, shape: u64, failed: bool, now_ms: u64) {
+        let now_s = (now_ms / 1000) as u32;
+        let e = self.table.get_or_insert_with(shape, || (0, 0, now_s));
+        Self::decay(e, now_s);
+        if e.0 >= 1000 * Self::ONE {
+            e.0 /= 2;
+            e.1 /= 2;
+        }
+        e.0 += Self::ONE;
+        e.1 += if failed { Self::ONE } else { 0 };
+    }
+
+    /// `campaign_failures` for a request of `shape`, when `out` already holds another signal.
+    pub fn signal(&mut self, shape: u64, now_ms: u64, out: &mut Vec<Signal>) {
+        if out.is_empty() {
+            return;
+        }
+        let now_s = (now_ms / 1000) as u32;
+        let Some(e) = self.table.get_mut(&shape) else { return };
+        Self::decay(e, now_s);
+        let (n, f) = (e.0 / Self::ONE, e.1 / Self::ONE);
+        if n >= 20 {
+            let ratio = f64::from(f) / f64::from(n);
+            let strength = (ratio - 0.5) / 0.3;
+            if strength > 0.0 {
+                out.push(Signal { name: "campaign_failures", strength: strength.min(1.0) });
             }
         }
     }
@@ -544,7 +592,7 @@ mod tests {
     #[test]
     fn rendering_is_trusted_once_most_repeat_navigations_render() {
         let mut r = Rendering::default();
-        for i in 0..99 {
+        for i in 0..Rendering::WARM_UP - 1 {
             r.record(i % 3 != 0);
         }
         assert!(!r.site_renders(), "warming up");

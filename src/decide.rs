@@ -64,8 +64,11 @@ pub struct FollowUp {
     pub session: u64,
     pub shape: u64,
     pub critical: bool,
-    /// A call to the backend's WebAuthn verify endpoint: an error answer is a failed step-up.
+    /// A same-origin POST to the backend's WebAuthn verify endpoint by a session with a step-up
+    /// pending: a 401 or 403 answer is a failed step-up.
     pub step_up: bool,
+    /// When the request was made (ms).
+    pub at: u64,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -309,7 +309,6 @@ impl Engine {
         let shape = behaviour::shape(head);
         behaviour::header_signals(head, &mut signals);
         self.policy.tls.signal(head, &mut signals);
-        self.campaigns.signal(shape, &mut signals);
         let (key, visitor) = self.session_of(head, pending.keyed);
         let session = self.sessions.get(key, now);
         if let (Some(v), false) = (visitor, key.authenticated) {
@@ -323,11 +322,17 @@ impl Engine {
             _ => None,
         };
         session.record_fetch(fetch, path, referer);
-        if matches!(fetch, Fetch::Navigation { .. }) && session.navigations > 1 {
+        // The site's rendering share: one word per session (at its second navigation), from
+        // sessions nothing flags.
+        let unflagged = session.score < 0.3 && !session.challenge_failed;
+        if matches!(fetch, Fetch::Navigation { .. }) && session.navigations == 2 && unflagged {
             self.rendering.record(session.subresources > 0);
         }
         let profile = session.profile(now);
         behaviour::session_signals(&profile, self.rendering.site_renders(), &mut signals);
+        behaviour::submission_signal(head, tier == RiskTier::Critical, &mut signals);
+        // Last: it only corroborates what the other signals flag.
+        self.campaigns.signal(shape, now, &mut signals);
         let broken = self.sequences.check(session, method, path, pending.keyed, now).map(str::to_string);
         // Who the request is for (its binding is a SHA-256): worked out once, only when needed.
         let mut who: Option<Who> = None;
@@ -377,7 +382,7 @@ impl Engine {
                 && method == b"POST"
                 && step_up_pending
                 && challenge::same_origin(head);
-            d.follow_up = Some(FollowUp { session: key.id, shape, critical, step_up });
+            d.follow_up = Some(FollowUp { session: key.id, shape, critical, step_up, at: now });
         }
         if step_up.is_some() {
             let w = who.get_or_insert_with(&make_who);
@@ -534,7 +539,7 @@ impl Engine {
             }
         }
         if f.critical {
-            self.campaigns.record(f.shape, error);
+            self.campaigns.record(f.shape, error, f.at);
         }
     }
 

@@ -327,3 +327,94 @@ fn with_no_clearance_keys_configured_challenges_can_still_be_passed() {
     assert!(v.reasons.contains(&"pow_passed"), "{v:?}");
     assert_eq!(v.reply("r").unwrap().status, 303);
 }
+
+#[test]
+fn failed_logins_in_a_browsers_exact_shape_do_not_challenge_its_other_users() {
+    let mut e = engine(&policy());
+    // An attacker fails 60 logins in Chrome's exact shape, from rotating addresses, with the form
+    // headers a real submission carries (so nothing else flags them).
+    for i in 0..60u64 {
+        let ip = format!("100.90.{}.{}", i / 200, i % 200 + 1);
+        let r = Req::new("POST", "/login", &ip)
+            .browser()
+            .header("sec-fetch-site", "same-origin")
+            .header("referer", "https://shop.test/login")
+            .body("u=a&p=b");
+        send(&mut e, &r, T0 + i * 1_000, 401);
+    }
+    // A new Chrome user, same shape: their pages are not challenged because of it.
+    let shaped = |method: &str, path: &str, ip: &str, site: &str, referer: &str| {
+        Req::new(method, path, ip).browser().header("sec-fetch-site", site).header("referer", referer)
+    };
+    let person = shaped("GET", "/", "198.51.100.200", "same-origin", "https://shop.test/login");
+    let d = send(&mut e, &person, T0 + 61_000, 200);
+    assert_eq!(d.verdict, Verdict::Pass, "{d:?}");
+    assert!(!d.reasons.contains(&"campaign_failures"), "alone it never counts: {:?}", d.reasons);
+    // It corroborates: a login posted from another site in that shape carries it...
+    let script = |ip| shaped("POST", "/login", ip, "cross-site", "https://elsewhere.example/").body("u=a&p=b");
+    let now = send(&mut e, &script("198.51.100.201"), T0 + 62_000, 401);
+    assert!(now.reasons.contains(&"campaign_failures"), "{:?}", now.reasons);
+    // ...until the view decays: an hour later it is forgotten.
+    let later = send(&mut e, &script("198.51.100.202"), T0 + 3_600_000, 401);
+    assert!(!later.reasons.contains(&"campaign_failures"), "{:?}", later.reasons);
+}
+
+#[test]
+fn throwaway_visits_cannot_turn_the_unrendered_navigation_signal_off() {
+    let mut e = engine(&policy());
+    let mut now = T0;
+    // People: pages that fetch their assets.
+    for p in 0..600u64 {
+        let ip = format!("203.0.{}.{}", 100 + p / 200, p % 200 + 1);
+        for i in 0..4u64 {
+            let nav = Req::new("GET", &format!("/products/{}", p * 10 + i), &ip)
+                .browser()
+                .header("sec-fetch-mode", "navigate")
+                .header("sec-fetch-site", if i == 0 { "none" } else { "same-origin" });
+            send(&mut e, &nav, now, 200);
+            let asset = Req::new("GET", "/static/app.js", &ip)
+                .browser()
+                .header("sec-fetch-site", "same-origin")
+                .header("sec-fetch-mode", "no-cors")
+                .header("sec-fetch-dest", "script");
+            send(&mut e, &asset, now + 100, 200);
+            now += 500;
+        }
+    }
+    // 400 throwaway visits that never render, each with many navigations (each once counted as
+    // many votes).
+    for v in 0..400u64 {
+        let ip = format!("100.{}.{}.9", 64 + v / 250, v % 250);
+        for i in 0..10u64 {
+            let nav = browser_nav(&format!("/p/{v}/{i}"), &ip)
+                .header("accept-language", "en")
+                .header("sec-fetch-site", "same-origin");
+            send(&mut e, &nav, now, 200);
+            now += 400;
+        }
+    }
+    // A scraper reading a list of URLs, never rendering, is still seen as one.
+    let mut reasons = Vec::new();
+    for i in 0..12u64 {
+        let nav = browser_nav(&format!("/products/{}", 900 + i), "100.70.1.2")
+            .header("accept-language", "en")
+            .header("sec-fetch-site", "none");
+        reasons = send(&mut e, &nav, now + i * 6_000, 200).reasons;
+    }
+    assert!(reasons.contains(&"unrendered_navigations"), "{reasons:?}");
+}
+
+#[test]
+fn a_random_left_forwarded_hop_does_not_give_a_request_a_new_fingerprint() {
+    let mut e = engine(&policy());
+    let mut flagged = false;
+    for i in 0..8u64 {
+        let hop = format!("{}.{}.{}.{}, 203.0.113.90", 1 + i, 2 * i, 3 * i, 4 * i);
+        let r = Req::new("POST", "/v1/chat/completions", &hop)
+            .header("user-agent", "python-requests/2.32.3")
+            .header("content-type", "application/json")
+            .body(r#"{"model":"m","messages":[{"role":"user","content":"same prompt every time"}]}"#);
+        flagged |= send(&mut e, &r, T0 + i * 1_000, 200).reasons.contains(&"fingerprint_repeat");
+    }
+    assert!(flagged, "the example detector fingerprints the trusted client address");
+}

@@ -482,6 +482,12 @@ fn read_bot_detector(o: Obj<'_>) -> BotDetector {
     let listed = !items.is_empty();
     for (path, v) in items {
         match v.as_str().map(Field::parse) {
+            Some(Ok(Field::Header(h))) if h == "x-forwarded-for" && !fields.contains(&Field::ClientIp) => {
+                // The raw header is the client's to write (one random left hop would give every
+                // request a new fingerprint): the trusted client address stands for it.
+                o.ctx.warn(&path, "x-forwarded-for is fingerprinted as client_ip (the address botgate trusts)");
+                fields.push(Field::ClientIp);
+            }
             Some(Ok(f)) if !fields.contains(&f) => fields.push(f),
             Some(Ok(_)) => o.ctx.warn(&path, "duplicate fingerprint field"),
             Some(Err(e)) => o.ctx.error(&path, e),

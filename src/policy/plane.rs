@@ -165,6 +165,7 @@ pub const SIGNALS: &[(&str, f64)] = &[
     ("address_hopping", 0.75),
     ("fingerprint_repeat", 0.9),
     ("campaign_failures", 0.6),
+    ("cold_submission", 0.15),
 ];
 
 impl Default for Weights {
