@@ -78,6 +78,15 @@ pub struct Pending {
     observed: Vec<&'static str>,
     /// Allow-tier checks that were attempted and failed.
     refused: Vec<&'static str>,
+    /// The normalised path when it differs from the path as sent (see [`crate::paths`]).
+    path: Option<Vec<u8>>,
+}
+
+impl Pending {
+    /// The path the rules compare: normalised once, in `begin`.
+    fn path<'a>(&'a self, head: &'a Head) -> &'a [u8] {
+        self.path.as_deref().unwrap_or(head.path())
+    }
 }
 
 /// Sizes of the worker's tables, for gauges.
@@ -125,7 +134,11 @@ impl Engine {
 
     /// Whether requests with a body wait for it before the decision.
     pub fn needs_body(&self, head: &Head) -> bool {
-        self.detector.as_ref().is_some_and(|d| d.needs_body() && d.config().applies(head.path()))
+        self.wants_body(&crate::paths::normalise(head.path(), self.policy.paths.case_insensitive))
+    }
+
+    fn wants_body(&self, path: &[u8]) -> bool {
+        self.detector.as_ref().is_some_and(|d| d.needs_body() && d.config().applies(path))
     }
 
     /// The client address and where it came from; no address when `x-forwarded-for` cannot
@@ -158,7 +171,7 @@ impl Engine {
         if let Some(rest) = head.path().strip_prefix(challenge::PREFIX.as_bytes()) {
             return Begin::Decided(self.own_endpoint(rest, head, client, now));
         }
-        let mut pending = Pending { client, limited: None, observed: Vec::new(), refused: Vec::new() };
+        let mut pending = Pending { client, limited: None, observed: Vec::new(), refused: Vec::new(), path: None };
 
         match self.allowlist.check(&self.policy.tiers, head, client, now) {
             Allow::Yes { condition, key } => return Begin::Decided(self.allowed(client, condition, key)),
@@ -201,7 +214,8 @@ impl Engine {
             }
             pending.limited = Some(l);
         }
-        if has_body && self.needs_body(head) {
+        pending.path = crate::paths::normalised(head.path(), self.policy.paths.case_insensitive);
+        if has_body && self.wants_body(pending.path(head)) {
             return Begin::NeedBody(pending);
         }
         Begin::Decided(self.finish(pending, head, b"", now))
@@ -261,7 +275,8 @@ impl Engine {
         let mut signals: Vec<Signal> = Vec::with_capacity(16);
         let mut flagged = false;
         let mut detector_block = false;
-        if let Some(det) = self.detector.as_mut().filter(|d| d.config().applies(head.path())) {
+        let path = pending.path(head);
+        if let Some(det) = self.detector.as_mut().filter(|d| d.config().applies(path)) {
             let hit = det.observe(head, pending.client, body, now);
             d.fingerprint = Some(hit.fingerprint);
             d.fingerprint_count = hit.count;
@@ -278,7 +293,7 @@ impl Engine {
             }
         }
 
-        let (method, path) = (head.method(), head.path());
+        let method = head.method();
         let tier = self.policy.endpoint_tier(method, path);
         let shape = behaviour::shape(head);
         behaviour::header_signals(head, &mut signals);
@@ -296,7 +311,8 @@ impl Engine {
             Fetch::Navigation { cold: Some(false) } => behaviour::in_site_referer_path(head),
             _ => None,
         };
-        session.record_fetch(fetch, path, referer);
+        // As sent: referers name pages as the browser spelt them.
+        session.record_fetch(fetch, head.path(), referer);
         if matches!(fetch, Fetch::Navigation { .. }) && session.navigations > 1 {
             self.rendering.record(session.subresources > 0);
         }
@@ -460,7 +476,7 @@ impl Engine {
             let (lo, hi) = c.score_range;
             let in_range = score >= lo && score <= hi;
             let any_endpoint = c.risk_tiers.is_empty() && c.endpoints.is_empty();
-            let listed = c.endpoints.iter().any(|e| e.as_bytes() == path);
+            let listed = c.endpoints.iter().any(|e| crate::paths::covers(e.as_bytes(), path));
             in_range && (any_endpoint || c.risk_tiers.contains(&tier) || listed)
         })?;
         let kind = if authenticated || tiers.default_type == ChallengeType::ProofOfWork {
@@ -552,7 +568,9 @@ impl Engine {
 
     fn step_up_endpoint(&self, path: &[u8]) -> Option<StepUpCall> {
         let s = &self.gate.settings;
-        let is = |u: &Option<String>| u.as_deref().is_some_and(|u| u.as_bytes() == path);
+        let fold = self.policy.paths.case_insensitive;
+        let is =
+            |u: &Option<String>| u.as_deref().is_some_and(|u| *crate::paths::normalise(u.as_bytes(), fold) == *path);
         if is(&s.webauthn_verify_url) {
             Some(StepUpCall::Verify)
         } else if is(&s.webauthn_options_url) {

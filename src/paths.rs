@@ -190,7 +190,8 @@ mod tests {
 
     #[test]
     fn every_spelling_of_login_is_login() {
-        for p in ["/login", "/login/", "//login", "/./login", "/%6cogin", "/%6Cogin", "/login;x", "/login;jsessionid=1"] {
+        for p in ["/login", "/login/", "//login", "/./login", "/%6cogin", "/%6Cogin", "/login;x", "/login;jsessionid=1"]
+        {
             assert!(covers(b"/login", &normalise(p.as_bytes(), false)), "{p} → {}", norm(p));
         }
         assert_eq!(norm("/%6cogin"), "/login");

@@ -101,6 +101,7 @@ impl RiskTier {
 pub struct ChallengeCondition {
     pub score_range: (f64, f64),
     pub risk_tiers: Vec<RiskTier>,
+    /// `endpoint_in`: normalised paths, each covering itself and the paths below it.
     pub endpoints: Vec<String>,
     pub observe: bool,
 }
@@ -561,6 +562,9 @@ fn read_challenge(o: Obj<'_>) -> ChallengeCondition {
         }
     }
     let endpoints = o.strings("endpoint_in");
+    for (i, e) in endpoints.iter().enumerate() {
+        super::plane::rooted(o.ctx, &format!("{}[{i}]", o.child_path("endpoint_in")), e);
+    }
     let observe = o.bool("observe", false);
     if risk_tiers.is_empty() && endpoints.is_empty() {
         o.ctx.warn(&o.path, "no action_risk_tier or endpoint_in: applies to every endpoint");
