@@ -58,30 +58,32 @@ pub fn covers(base: &[u8], path: &[u8]) -> bool {
 /// Whether `path` is its own normal form: one scan, no allocation.
 fn is_normal(path: &[u8], fold_case: bool) -> bool {
     let Some(rest) = path.strip_prefix(b"/") else { return false };
-    let mut segments = rest.split(|b| *b == b'/').peekable();
-    while let Some(seg) = segments.next() {
-        let last = segments.peek().is_none();
-        if (seg.is_empty() && !last) || seg == b"." || seg == b".." || !normal_segment(seg, fold_case) {
-            return false;
+    // The current segment's length, how many of its bytes are dots, and escape bytes to skip.
+    let (mut len, mut dots, mut skip) = (0usize, 0usize, 0u8);
+    let dot_segment = |len: usize, dots: usize| dots == len && (1..=2).contains(&len);
+    for (i, &b) in rest.iter().enumerate() {
+        if skip > 0 {
+            skip -= 1;
+        } else {
+            match b {
+                b'/' if len == 0 || dot_segment(len, dots) => return false,
+                b'/' => {
+                    (len, dots) = (0, 0);
+                    continue;
+                }
+                b'.' => dots += 1,
+                b';' => return false,
+                b'%' => match escape(rest, i) {
+                    Some(x) if !unreserved(x) && is_upper_hex(rest.get(i + 1..i + 3)) => skip = 2,
+                    _ => return false,
+                },
+                b'A'..=b'Z' if fold_case => return false,
+                _ => {}
+            }
         }
+        len += 1;
     }
-    true
-}
-
-fn normal_segment(seg: &[u8], fold_case: bool) -> bool {
-    let mut i = 0;
-    while let Some(&b) = seg.get(i) {
-        match b {
-            b';' => return false,
-            b'%' => match escape(seg, i) {
-                Some(x) if !unreserved(x) && is_upper_hex(seg.get(i + 1..i + 3)) => i += 3,
-                _ => return false,
-            },
-            b'A'..=b'Z' if fold_case => return false,
-            _ => i += 1,
-        }
-    }
-    true
+    !dot_segment(len, dots)
 }
 
 /// The normal form, built segment by segment.
