@@ -86,6 +86,15 @@ pub struct Pending {
     observed: Vec<&'static str>,
     /// Allow-tier checks that were attempted and failed.
     refused: Vec<&'static str>,
+    /// The normalised path when it differs from the path as sent (see [`crate::paths`]).
+    path: Option<Vec<u8>>,
+}
+
+impl Pending {
+    /// The path the rules compare: normalised once, in `begin`.
+    fn path<'a>(&'a self, head: &'a Head) -> &'a [u8] {
+        self.path.as_deref().unwrap_or(head.path())
+    }
 }
 
 /// Sizes of the worker's tables, for gauges.
@@ -139,7 +148,11 @@ impl Engine {
 
     /// Whether requests with a body wait for it before the decision.
     pub fn needs_body(&self, head: &Head) -> bool {
-        self.detector.as_ref().is_some_and(|d| d.needs_body() && d.config().applies(head.path()))
+        self.wants_body(&crate::paths::normalise(head.path(), self.policy.paths.case_insensitive))
+    }
+
+    fn wants_body(&self, path: &[u8]) -> bool {
+        self.detector.as_ref().is_some_and(|d| d.needs_body() && d.config().applies(path))
     }
 
     /// The client address and where it came from (`head.peer` must be set: it says whether
@@ -176,7 +189,8 @@ impl Engine {
         // botgate's own endpoints answer after threat intel and the rate limits, like any page:
         // a listed or limited client gets no puzzles, tokens or sessions from them.
         let own = head.path().strip_prefix(challenge::PREFIX.as_bytes());
-        let mut pending = Pending { client, keyed, limited: None, observed: Vec::new(), refused: Vec::new() };
+        let mut pending =
+            Pending { client, keyed, limited: None, observed: Vec::new(), refused: Vec::new(), path: None };
 
         let allowlist = if own.is_some() {
             Allow::No { reasons: Vec::new() }
@@ -227,7 +241,8 @@ impl Engine {
         if let Some(rest) = own {
             return Begin::Decided(self.own_endpoint(rest, head, client, now));
         }
-        if has_body && self.needs_body(head) {
+        pending.path = crate::paths::normalised(head.path(), self.policy.paths.case_insensitive);
+        if has_body && self.wants_body(pending.path(head)) {
             return Begin::NeedBody(pending);
         }
         Begin::Decided(self.finish(pending, head, b"", now))
@@ -287,7 +302,8 @@ impl Engine {
         let mut signals: Vec<Signal> = Vec::with_capacity(16);
         let mut flagged = false;
         let mut detector_block = false;
-        if let Some(det) = self.detector.as_mut().filter(|d| d.config().applies(head.path())) {
+        let path = pending.path(head);
+        if let Some(det) = self.detector.as_mut().filter(|d| d.config().applies(path)) {
             let hit = det.observe(head, pending.keyed, body, now);
             d.fingerprint = Some(hit.fingerprint);
             d.fingerprint_count = hit.count;
@@ -304,7 +320,7 @@ impl Engine {
             }
         }
 
-        let (method, path) = (head.method(), head.path());
+        let method = head.method();
         let tier = self.policy.endpoint_tier(method, path);
         let shape = behaviour::shape(head);
         behaviour::header_signals(head, &mut signals);
@@ -321,7 +337,8 @@ impl Engine {
             Fetch::Navigation { cold: Some(false) } => behaviour::in_site_referer_path(head),
             _ => None,
         };
-        session.record_fetch(fetch, path, referer);
+        // As sent: referers name pages as the browser spelt them.
+        session.record_fetch(fetch, head.path(), referer);
         // The site's rendering share: one word per session (at its second navigation), from
         // sessions nothing flags.
         let unflagged = session.score < 0.3 && !session.challenge_failed;
@@ -609,7 +626,9 @@ impl Engine {
 
     fn step_up_endpoint(&self, path: &[u8]) -> Option<StepUpCall> {
         let s = &self.gate.settings;
-        let is = |u: &Option<String>| u.as_deref().is_some_and(|u| u.as_bytes() == path);
+        let fold = self.policy.paths.case_insensitive;
+        let is =
+            |u: &Option<String>| u.as_deref().is_some_and(|u| *crate::paths::normalise(u.as_bytes(), fold) == *path);
         if is(&s.webauthn_verify_url) {
             Some(StepUpCall::Verify)
         } else if is(&s.webauthn_options_url) {

@@ -15,6 +15,7 @@ pub mod iptable;
 pub mod lru;
 pub mod mac;
 pub mod pages;
+pub mod paths;
 pub mod policy;
 pub mod pow;
 pub mod ratelimit;

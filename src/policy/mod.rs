@@ -11,8 +11,8 @@ pub mod reader;
 pub mod tiers;
 
 pub use plane::{
-    default_sequence_rules as plane_defaults, Blocklist, EndpointRule, PathMatch, SequenceCheck, SequenceRule,
-    SessionConfig, Step, VisitorCookie, Weights, SIGNALS,
+    default_sequence_rules as plane_defaults, Blocklist, EndpointRule, PathMatch, PathSettings, SequenceCheck,
+    SequenceRule, SessionConfig, Step, VisitorCookie, Weights, SIGNALS,
 };
 pub use reader::{Diag, Severity};
 pub use tiers::{BlockCondition, ChallengeType, RiskTier, Tiers};
@@ -102,7 +102,8 @@ pub struct BotDetector {
     pub similarity_threshold: f64,
     pub max_requests_per_window: u32,
     pub action: DetectorAction,
-    /// Path prefixes the detector watches (all paths when empty), e.g. an AI gateway's `/v1/`.
+    /// Prefixes of the normalised path the detector watches (all paths when empty), e.g. an AI
+    /// gateway's `/v1/`.
     pub applies_to: Vec<String>,
 }
 
@@ -164,6 +165,8 @@ pub struct Policy {
     pub tiers: Tiers,
     pub session: SessionConfig,
     pub endpoints: Vec<EndpointRule>,
+    /// How request paths compare with the policy's.
+    pub paths: PathSettings,
     pub weights: Weights,
     pub blocklists: Vec<Blocklist>,
     /// JA4 fingerprints of automation clients (`tls_fingerprint`).
@@ -188,7 +191,7 @@ impl Policy {
         !self.profiles.is_empty() || !self.routes.is_empty()
     }
 
-    /// The risk tier of an endpoint (medium when no rule matches).
+    /// The risk tier of an endpoint, by its normalised path (medium when no rule matches).
     pub fn endpoint_tier(&self, method: &[u8], path: &[u8]) -> RiskTier {
         self.endpoints.iter().find(|r| r.matches(method, path)).map_or(RiskTier::Medium, |r| r.tier)
     }
@@ -225,6 +228,7 @@ impl Default for Policy {
             tiers: Tiers::default(),
             session: SessionConfig::default(),
             endpoints: Vec::new(),
+            paths: PathSettings::default(),
             weights: Weights::default(),
             blocklists: Vec::new(),
             tls: Default::default(),
@@ -296,6 +300,7 @@ fn read_policy(ctx: &Ctx, value: &Value, path: &str) -> Option<Policy> {
     let tiers = root.obj("tiers").map(tiers::read).unwrap_or_default();
     let session = root.obj("session").map(plane::read_session).unwrap_or_default();
     let endpoints = plane::read_endpoints(&root);
+    let paths = root.obj("paths").map(plane::read_paths).unwrap_or_default();
     let weights = root.obj("scoring").map(plane::read_scoring).unwrap_or_default();
     let blocklists = root.obj("threat_intel").map(plane::read_threat_intel).unwrap_or_default();
     let tls = root.obj("tls_fingerprint").map(plane::read_tls).unwrap_or_default();
@@ -326,7 +331,7 @@ fn read_policy(ctx: &Ctx, value: &Value, path: &str) -> Option<Policy> {
     root.informational("threshold_review");
     root.informational("description");
     root.finish();
-    Some(Policy {
+    let mut policy = Policy {
         mode,
         global_rate_limit,
         ip_rate_limit,
@@ -342,7 +347,32 @@ fn read_policy(ctx: &Ctx, value: &Value, path: &str) -> Option<Policy> {
         sequence_rules,
         profiles: Vec::new(),
         routes: Vec::new(),
-    })
+        paths,
+    };
+    policy.normalise_paths();
+    Some(policy)
+}
+
+impl Policy {
+    /// The policy's own paths in normal form, as request paths are (see [`crate::paths`]).
+    fn normalise_paths(&mut self) {
+        let fold = self.paths.case_insensitive;
+        let norm = |p: &mut String| *p = crate::paths::normalise_str(p, fold);
+        for r in &mut self.endpoints {
+            r.path = r.path.normalised(fold);
+        }
+        plane::sort_endpoints(&mut self.endpoints);
+        self.tiers.challenge.iter_mut().flat_map(|c| c.endpoints.iter_mut()).for_each(norm);
+        for r in &mut self.sequence_rules {
+            r.when.path = r.when.path.normalised(fold);
+            if let SequenceCheck::RequiresPrior(prior) = &mut r.check {
+                prior.path = prior.path.normalised(fold);
+            }
+        }
+        if let Some(d) = &mut self.bot_detector {
+            d.applies_to.iter_mut().for_each(norm);
+        }
+    }
 }
 
 /// Reports, per endpoint tier and per path named in `endpoint_in`, the score ranges that no
@@ -510,6 +540,9 @@ fn read_bot_detector(o: Obj<'_>) -> BotDetector {
         _ => DetectorAction::Warn,
     };
     let applies_to = o.strings("applies_to");
+    for (i, p) in applies_to.iter().enumerate() {
+        plane::rooted(o.ctx, &format!("{}[{i}]", o.child_path("applies_to")), p);
+    }
     o.finish();
     BotDetector {
         fields,
@@ -673,6 +706,41 @@ mod tests {
         assert!(errs.contains("$.session.visitor_cookie.ttl: unknown key"), "{errs}");
         let keyless = parse(br#"{"session":{"visitor_cookie":{}}}"#);
         assert!(keyless.diags.iter().any(|d| d.message.contains("one per address")), "{:?}", keyless.diags);
+    }
+
+    #[test]
+    fn policy_paths_are_normalised_and_the_case_switch_is_checked() {
+        let p = parse(
+            br#"{"paths":{"case_insensitive":true},
+                "endpoints":[{"prefix":"/Static/","tier":3},{"path":"/Login/./","tier":0},{"path":"/a","tier":1},
+                             {"path":"/a/b","tier":0},{"prefix":"/a/b","tier":3}],
+                "bot_detector":{"applies_to":["/V1/"]},
+                "sequence_rules":[{"name":"r","when":{"path":"//Checkout"},"requires_prior":{"prefix":"/Cart"}}],
+                "tiers":{"challenge":{"conditions":[{"endpoint_in":["/%4Cogin;x"]}]}}}"#,
+        );
+        let policy = p.policy.expect("valid");
+        assert!(policy.paths.case_insensitive);
+        let tier = |path: &[u8]| policy.endpoint_tier(b"GET", path).number();
+        assert_eq!((tier(b"/login"), tier(b"/login/x"), tier(b"/logins")), (0, 0, 2));
+        assert_eq!((tier(b"/a/b/c"), tier(b"/a/x"), tier(b"/a/bc"), tier(b"/static/x.css")), (0, 1, 3, 3));
+        assert_eq!(policy.bot_detector.expect("set").applies_to, ["/v1/"]);
+        assert_eq!(policy.sequence_rules[0].when.path, PathMatch::Path("/checkout".into()));
+        assert!(
+            matches!(&policy.sequence_rules[0].check, SequenceCheck::RequiresPrior(s) if s.path == PathMatch::Prefix("/cart".into()))
+        );
+        assert_eq!(policy.tiers.challenge[0].endpoints, ["/login"]);
+        assert!(!parse(br#"{"endpoints":[{"path":"/Login","tier":0}]}"#).policy.expect("valid").paths.case_insensitive);
+
+        let errs = errors(r#"{"paths":{"case_insensitive":"yes","merge_slashes":true}}"#).join(
+            "
+",
+        );
+        assert!(errs.contains("$.paths.case_insensitive: expected true or false"), "{errs}");
+        assert!(errs.contains("$.paths.merge_slashes: unknown key"), "{errs}");
+        let unrooted = parse(br#"{"endpoints":[{"path":"login","tier":0}]}"#);
+        assert!(unrooted.policy.is_some(), "still accepted");
+        let warning = unrooted.diags.iter().find(|d| d.path == "$.endpoints[0].path").expect("warned");
+        assert!(warning.message.contains("matched as \"/login\""), "{warning}");
     }
 
     #[test]

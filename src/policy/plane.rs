@@ -79,17 +79,49 @@ pub fn read_session(o: Obj<'_>) -> SessionConfig {
     s
 }
 
+/// `paths`: how request paths compare with the policy's (see [`crate::paths`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PathSettings {
+    /// The upstream treats `/Login` as `/login`: paths are compared lower-cased.
+    pub case_insensitive: bool,
+}
+
+pub fn read_paths(o: Obj<'_>) -> PathSettings {
+    let s = PathSettings { case_insensitive: o.bool("case_insensitive", false) };
+    o.finish();
+    s
+}
+
+/// A policy path, compared with the request's normalised path (and normalised itself at load).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PathMatch {
-    Exact(String),
+    /// `"path"`: this path and everything under it, segment by segment (`/checkout` covers
+    /// `/checkout/confirm`, not `/checkouts`).
+    Path(String),
+    /// `"prefix"`: any path starting with these bytes (`/static/`, or `/v` for `/v1` and `/v2`).
     Prefix(String),
 }
 
 impl PathMatch {
+    /// Whether the normalised request `path` matches.
     pub fn matches(&self, path: &[u8]) -> bool {
         match self {
-            PathMatch::Exact(p) => path == p.as_bytes(),
+            PathMatch::Path(p) => crate::paths::covers(p.as_bytes(), path),
             PathMatch::Prefix(p) => path.starts_with(p.as_bytes()),
+        }
+    }
+
+    /// The same matcher with its path in normal form.
+    pub fn normalised(&self, fold_case: bool) -> PathMatch {
+        match self {
+            PathMatch::Path(p) => PathMatch::Path(crate::paths::normalise_str(p, fold_case)),
+            PathMatch::Prefix(p) => PathMatch::Prefix(crate::paths::normalise_str(p, fold_case)),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            PathMatch::Path(p) | PathMatch::Prefix(p) => p.len(),
         }
     }
 }
@@ -108,7 +140,8 @@ impl EndpointRule {
     }
 }
 
-/// Endpoints: exact rules first, then the longest matching prefix; otherwise tier 2 (medium).
+/// Endpoints: the most specific matching rule (the longest path, a `path` before a `prefix` of
+/// the same length); otherwise tier 2 (medium).
 pub fn read_endpoints(o: &Obj<'_>) -> Vec<EndpointRule> {
     let mut rules = Vec::new();
     for (path, v) in o.array("endpoints") {
@@ -134,12 +167,13 @@ pub fn read_endpoints(o: &Obj<'_>) -> Vec<EndpointRule> {
             rules.push(EndpointRule { path, methods, tier });
         }
     }
-    // Exact before prefix, longer prefixes first: the first match is the most specific.
-    rules.sort_by_key(|r| match &r.path {
-        PathMatch::Exact(_) => (0, 0),
-        PathMatch::Prefix(p) => (1, usize::MAX - p.len()),
-    });
+    sort_endpoints(&mut rules);
     rules
+}
+
+/// Longest first, `path` before `prefix` on a tie: the first match is the most specific.
+pub fn sort_endpoints(rules: &mut [EndpointRule]) {
+    rules.sort_by_key(|r| (usize::MAX - r.path.len(), matches!(r.path, PathMatch::Prefix(_))));
 }
 
 /// Weights of the behavioural signals (each adds `weight × strength` to the score, noisy-OR).
@@ -285,12 +319,12 @@ pub fn default_sequence_rules() -> Vec<SequenceRule> {
     vec![
         SequenceRule {
             name: "checkout_without_cart".into(),
-            when: Step { method: "POST".into(), path: PathMatch::Exact("/checkout".into()) },
-            check: SequenceCheck::RequiresPrior(Step { method: "GET".into(), path: PathMatch::Exact("/cart".into()) }),
+            when: Step { method: "POST".into(), path: PathMatch::Path("/checkout".into()) },
+            check: SequenceCheck::RequiresPrior(Step { method: "GET".into(), path: PathMatch::Path("/cart".into()) }),
         },
         SequenceRule {
             name: "login_flood".into(),
-            when: Step { method: "POST".into(), path: PathMatch::Exact("/login".into()) },
+            when: Step { method: "POST".into(), path: PathMatch::Path("/login".into()) },
             check: SequenceCheck::MaxPerSecond(500),
         },
     ]
@@ -327,15 +361,32 @@ pub fn read_sequence_rules(o: &Obj<'_>) -> Option<Vec<SequenceRule>> {
     Some(rules)
 }
 
-/// `"path"` (exact) or `"prefix"`, exactly one of them.
+/// `"path"` (segment prefix) or `"prefix"` (plain prefix), exactly one of them.
 fn read_path_match(o: &Obj<'_>) -> Option<PathMatch> {
     match (o.string("path"), o.string("prefix")) {
-        (Some(p), None) => Some(PathMatch::Exact(p.to_string())),
-        (None, Some(p)) => Some(PathMatch::Prefix(p.to_string())),
+        (Some(p), None) => {
+            rooted(o.ctx, &o.child_path("path"), p);
+            Some(PathMatch::Path(p.to_string()))
+        }
+        (None, Some(p)) => {
+            rooted(o.ctx, &o.child_path("prefix"), p);
+            Some(PathMatch::Prefix(p.to_string()))
+        }
         _ => {
-            o.ctx.error(&o.path, "needs exactly one of \"path\" (exact) or \"prefix\"");
+            o.ctx.error(&o.path, "needs exactly one of \"path\" (this path and below it) or \"prefix\"");
             None
         }
+    }
+}
+
+/// Warns about a policy path that does not start with `/` (it is matched as if it did).
+pub fn rooted(ctx: &super::reader::Ctx, at: &str, p: &str) {
+    if !p.starts_with('/') {
+        let as_matched = crate::paths::normalise_str(p, false);
+        ctx.warn(
+            at,
+            format!("\"{}\" does not start with \"/\"; matched as \"{}\"", p.escape_debug(), as_matched.escape_debug()),
+        );
     }
 }
 

@@ -101,6 +101,7 @@ impl RiskTier {
 pub struct ChallengeCondition {
     pub score_range: (f64, f64),
     pub risk_tiers: Vec<RiskTier>,
+    /// `endpoint_in`: normalised paths, each covering itself and the paths below it.
     pub endpoints: Vec<String>,
     pub observe: bool,
     /// Where this condition challenges a signed-in session, only a WebAuthn step-up clears it
@@ -113,7 +114,9 @@ impl ChallengeCondition {
     /// endpoint when it names neither.
     pub fn covers(&self, path: &[u8], tier: RiskTier) -> bool {
         let any_endpoint = self.risk_tiers.is_empty() && self.endpoints.is_empty();
-        any_endpoint || self.risk_tiers.contains(&tier) || self.endpoints.iter().any(|e| e.as_bytes() == path)
+        any_endpoint
+            || self.risk_tiers.contains(&tier)
+            || self.endpoints.iter().any(|e| crate::paths::covers(e.as_bytes(), path))
     }
 }
 
@@ -584,6 +587,9 @@ fn read_challenge(o: Obj<'_>) -> ChallengeCondition {
         }
     }
     let endpoints = o.strings("endpoint_in");
+    for (i, e) in endpoints.iter().enumerate() {
+        super::plane::rooted(o.ctx, &format!("{}[{i}]", o.child_path("endpoint_in")), e);
+    }
     let observe = o.bool("observe", false);
     let require_webauthn = o.bool("require_webauthn", false);
     if risk_tiers.is_empty() && endpoints.is_empty() {
