@@ -468,16 +468,20 @@ fn read_api_key(k: Obj<'_>) -> Option<ApiKey> {
         Some(h) => Some(h.to_string()),
         None => env_secret(&k, "sha256_env").and_then(|b| String::from_utf8(b).ok()),
     };
-    let expires_unix = k.get("expires").and_then(|v| match v {
-        Value::Number(n) => n.as_u64(),
-        Value::String(s) => parse_date(s).or_else(|| {
+    // A mistyped expiry is an error, never "does not expire".
+    let expires_unix = k.get("expires").and_then(|v| {
+        let bad = |what: String| {
             k.ctx.error(
                 &k.child_path("expires"),
-                format!("\"{s}\" is not a date (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ) or unix seconds"),
+                format!("{what} is not a date (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ, years 1970-9999) or unix seconds"),
             );
             None
-        }),
-        _ => None,
+        };
+        match v {
+            Value::Number(n) => n.as_u64().or_else(|| bad(n.to_string())),
+            Value::String(s) => parse_date(s).or_else(|| bad(format!("\"{s}\""))),
+            other => bad(other.to_string()),
+        }
     });
     let revoked = k.bool("revoked", false);
     let contract = k.obj("contract").map(|o| {
@@ -522,7 +526,13 @@ pub fn parse_date(s: &str) -> Option<u64> {
     let d: Vec<i64> = date.split('-').map(|p| p.parse().ok()).collect::<Option<_>>()?;
     let t: Vec<i64> = time.split(':').map(|p| p.parse().ok()).collect::<Option<_>>()?;
     let (&[y, m, day], &[hh, mm, ss]) = (d.as_slice(), t.as_slice()) else { return None };
-    if !(1..=12).contains(&m) || !(1..=31).contains(&day) || hh > 23 || mm > 59 || ss > 60 {
+    if !(1970..=9999).contains(&y)
+        || !(1..=12).contains(&m)
+        || !(1..=31).contains(&day)
+        || hh > 23
+        || mm > 59
+        || ss > 60
+    {
         return None;
     }
     // Days from civil (Howard Hinnant's algorithm).
@@ -637,6 +647,22 @@ mod tests {
         assert_eq!(parse_date("2026-11-22T10:00:00Z"), Some(1_795_341_600));
         assert_eq!(parse_date("2026-13-01"), None);
         assert_eq!(parse_date("soon"), None);
+        assert_eq!(parse_date("99999999999999-01-01"), None, "no overflow into a far past or future");
+        assert_eq!(parse_date("1969-12-31"), None);
+    }
+
+    #[test]
+    fn a_mistyped_api_key_expiry_is_an_error_not_never_expires() {
+        for expires in ["1.5e9", "-1", "true", "\"2027-02-30x\"", "\"99999-01-01\"", "[]"] {
+            let policy = format!(
+                r#"{{"tiers":{{"allow":{{"conditions":[{{"name":"allowlisted_api_consumer","criteria":{{"keys":[
+                {{"id":"k","sha256":"{}","expires":{expires}}}]}}}}]}}}}}}"#,
+                "ab".repeat(32)
+            );
+            let parsed = crate::policy::parse(policy.as_bytes());
+            assert!(parsed.policy.is_none(), "{expires}: {:?}", parsed.diags);
+            assert!(parsed.errors().any(|d| d.path.ends_with("expires")), "{expires}: {:?}", parsed.diags);
+        }
     }
 
     #[test]
