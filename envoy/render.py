@@ -34,6 +34,9 @@ PER_ROUTE_ROUTES = """\
                   botgate:
                     "@type": type.googleapis.com/envoy.config.route.v3.FilterConfig
                     disabled: true
+                # botgate does not run here: the upstream must not see a client's own verdict.
+                request_headers_to_remove: [x-botgate-score, x-botgate-tier, x-botgate-reasons,
+                                            x-botgate-verdict, x-botgate-session, x-botgate-binding]
               - name: checkout
                 match: {prefix: "/checkout"}
                 route: {cluster: upstream}

@@ -195,12 +195,13 @@ def test_per_route_rollout(envoy_with, example_policy):
     e = start(envoy_with, example_policy, per_route=True)
     blocked_ip = browser("198.18.2.2")
     assert e.get("/", headers=blocked_ip)[0] == 403
-    # FilterConfig disabled: botgate does not run at all.
-    status, _, body = e.get("/healthz", headers=blocked_ip)
-    assert status == 200 and "x-botgate-tier" not in echoed(body)
-    # The route name "internal" is disabled in the policy's `routes`.
-    status, _, body = e.get("/internal/metrics", headers=blocked_ip)
-    assert status == 200 and "x-botgate-tier" not in echoed(body)
+    spoofed = {**blocked_ip, "x-botgate-verdict": "allow", "x-botgate-tier": "allow"}
+    # FilterConfig disabled: botgate does not run at all; the route strips client verdicts.
+    status, _, body = e.get("/healthz", headers=spoofed)
+    assert status == 200 and "x-botgate-tier" not in echoed(body) and "x-botgate-verdict" not in echoed(body)
+    # The route name "internal" is disabled in the policy's `routes`: botgate still strips them.
+    status, _, body = e.get("/internal/metrics", headers=spoofed)
+    assert status == 200 and "x-botgate-tier" not in echoed(body) and "x-botgate-verdict" not in echoed(body)
     # Route metadata selects the strict profile: its detector blocks the 4th repeat.
     hdrs = browser("203.0.113.99", cookie="session_id=dave")
     e.get("/cart", headers=hdrs)
