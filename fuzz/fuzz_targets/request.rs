@@ -503,9 +503,48 @@ impl Line {
     }
 }
 
+/// A call to one of botgate's own endpoints with junk: any bytes as challenge, solution and
+/// return path, from the site itself or from elsewhere.
+#[derive(Arbitrary, Debug)]
+struct OwnCall {
+    endpoint: u8,
+    challenge: Vec<u8>,
+    solution: Vec<u8>,
+    back: Vec<u8>,
+    site: u8,
+}
+
+const OWN_ENDPOINTS: &[&str] = &["verify", "pow", "challenge.js", "x", "verify/", "VERIFY"];
+const FETCH_SITES: &[&str] = &["same-origin", "cross-site", "same-site", "none", ""];
+
+impl OwnCall {
+    fn headers(&self) -> Vec<(String, Vec<u8>)> {
+        let enc = |b: &[u8]| b.iter().map(|c| format!("%{c:02X}")).collect::<String>();
+        let endpoint = OWN_ENDPOINTS[self.endpoint as usize % OWN_ENDPOINTS.len()];
+        let path = format!(
+            "/.well-known/botgate/{endpoint}?challenge={}&solution={}&return={}",
+            enc(&self.challenge),
+            enc(&self.solution),
+            enc(&self.back)
+        );
+        let mut h = vec![(":method".to_string(), b"GET".to_vec()), (":path".to_string(), path.into_bytes())];
+        let site = FETCH_SITES[self.site as usize % FETCH_SITES.len()];
+        if !site.is_empty() {
+            h.push(("sec-fetch-site".into(), site.as_bytes().to_vec()));
+        }
+        h
+    }
+
+    fn cross_site(&self) -> bool {
+        let endpoint = OWN_ENDPOINTS[self.endpoint as usize % OWN_ENDPOINTS.len()];
+        matches!(endpoint, "verify" | "pow") && FETCH_SITES[self.site as usize % FETCH_SITES.len()] == "cross-site"
+    }
+}
+
 #[derive(Arbitrary, Debug)]
 struct Request {
     line: Option<Line>,
+    own: Option<OwnCall>,
     headers: Vec<(Name, Value)>,
     peer: Option<Ip>,
     body: Option<Body>,
@@ -664,9 +703,10 @@ fuzz_target!(|requests: Vec<Request>| {
             world.now += req.step.ms();
             let now = world.now;
             let pairs: Vec<(String, Vec<u8>)> = req
-                .line
+                .own
                 .iter()
-                .flat_map(Line::headers)
+                .flat_map(OwnCall::headers)
+                .chain(req.line.iter().flat_map(Line::headers))
                 .chain(req.headers.iter().map(|(n, v)| (n.text(), v.bytes())))
                 .collect();
             // As the shell builds it: from the host's serialized map; the shell reads the peer as
@@ -702,6 +742,10 @@ fuzz_target!(|requests: Vec<Request>| {
                 };
                 decided[which] += 1;
                 check_decision(&d, variant, max_retry_s, &request_id);
+                if req.own.as_ref().is_some_and(OwnCall::cross_site) {
+                    let status = d.reply("id").map(|r| r.status);
+                    assert!(matches!(status, Some(403 | 429)), "a cross-site call to botgate's endpoints: {d:?}");
+                }
                 if let Some(f) = d.follow_up {
                     assert!(d.reply("id").is_none(), "a follow-up on a request answered locally: {d:?}");
                     if let Some(status) = req.status {
