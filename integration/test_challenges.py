@@ -201,4 +201,6 @@ def test_interstitial_and_assets_for_a_plain_http_client(envoy_with, example_pol
     for asset, kind in [("challenge.js", "javascript"), ("worker.js", "javascript"), ("style.css", "css")]:
         status, headers, body = e.get(f"/.well-known/botgate/{asset}", headers=nav)
         assert status == 200 and kind in headers["content-type"][0], asset
-    assert e.get("/.well-known/botgate/../../etc/passwd", headers=nav)[0] in (400, 404)
+    # Envoy normalises the dot segments away: botgate serves no file outside its assets.
+    status, _, body = e.get("/.well-known/botgate/../../etc/passwd", headers=nav)
+    assert status != 500 and b"root:" not in body

@@ -4,6 +4,9 @@ import subprocess
 
 from harness import BOTGATE, EXAMPLE_POLICY, Envoy, echoed
 
+# The test client connects through loopback: the trusted proxy that wrote its x-forwarded-for.
+LOCAL_PROXY = ["127.0.0.1/32", "::1/128"]
+
 BROWSER = {"user-agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/126.0", "accept": "text/plain",
            "accept-language": "en"}
 
@@ -15,7 +18,7 @@ def xff(ip, **extra):
 def detector(action="warn", max_requests=3, fields=None, mode="enforce"):
     return {
         "mode": mode,
-        "ip_rate_limit": {"max_requests": 1000, "window_seconds": 60, "trust_proxy_depth": 1},
+        "ip_rate_limit": {"max_requests": 1000, "window_seconds": 60, "trust_proxy_depth": 1, "trusted_proxies": LOCAL_PROXY},
         "bot_detector": {
             "fingerprint_fields": fields or ["user-agent", "client_ip", "path"],
             "profile_window_seconds": 60,
@@ -39,7 +42,7 @@ def test_allowed_request_carries_score_headers_and_spoofed_ones_are_removed(envo
 
 
 def test_ip_rate_limit_answers_429_exactly_past_the_limit(envoy_with):
-    e = envoy_with({"ip_rate_limit": {"max_requests": 5, "window_seconds": 60, "trust_proxy_depth": 1}})
+    e = envoy_with({"ip_rate_limit": {"max_requests": 5, "window_seconds": 60, "trust_proxy_depth": 1, "trusted_proxies": LOCAL_PROXY}})
     statuses = [e.get("/", headers=xff("198.51.100.1"))[0] for _ in range(5)]
     assert statuses == [200] * 5
     status, headers, body = e.get("/", headers=xff("198.51.100.1"))
@@ -62,7 +65,7 @@ def test_global_rate_limit(envoy_with):
 
 
 def test_xff_hops_added_by_the_client_cannot_change_its_identity(envoy_with):
-    e = envoy_with({"ip_rate_limit": {"max_requests": 3, "window_seconds": 60, "trust_proxy_depth": 1}})
+    e = envoy_with({"ip_rate_limit": {"max_requests": 3, "window_seconds": 60, "trust_proxy_depth": 1, "trusted_proxies": LOCAL_PROXY}})
     # The trusted proxy appended 198.51.100.9; whatever the client put before it is ignored.
     statuses = [e.get("/", headers=xff(f"10.9.9.{i}, 198.51.100.9"))[0] for i in range(4)]
     assert statuses == [200, 200, 200, 429]
@@ -71,7 +74,7 @@ def test_xff_hops_added_by_the_client_cannot_change_its_identity(envoy_with):
 
 
 def test_trust_proxy_depth_two_and_zero(envoy_with):
-    e = envoy_with({"ip_rate_limit": {"max_requests": 100, "window_seconds": 60, "trust_proxy_depth": 2}})
+    e = envoy_with({"ip_rate_limit": {"max_requests": 100, "window_seconds": 60, "trust_proxy_depth": 2, "trusted_proxies": LOCAL_PROXY}})
     e.get("/", headers=xff("203.0.113.77, 10.0.0.2"))
     e0 = envoy_with({"ip_rate_limit": {"max_requests": 100, "window_seconds": 60, "trust_proxy_depth": 0}})
     e0.get("/", headers=xff("203.0.113.77"))

@@ -7,6 +7,10 @@ import time
 
 from harness import ROOT, render
 
+# The test client connects through loopback: the trusted proxy that wrote its x-forwarded-for.
+LOCAL_PROXY = ["127.0.0.1/32", "::1/128"]
+
+
 FLOOD = int(os.environ.get("FLOOD_REQUESTS", "1000000"))
 CAP = 10_000
 
@@ -38,7 +42,7 @@ def test_a_million_client_addresses_keep_the_worker_under_its_caps(envoy_with):
     # Gauges are sums over Envoy's VMs (one per worker plus the main thread's, which serves no
     # requests): with one worker they are that worker's.
     e = envoy_with({
-        "ip_rate_limit": {"max_requests": 40, "window_seconds": 60, "trust_proxy_depth": 1},
+        "ip_rate_limit": {"max_requests": 40, "window_seconds": 60, "trust_proxy_depth": 1, "trusted_proxies": LOCAL_PROXY},
         "bot_detector": {"fingerprint_fields": ["user-agent", "client_ip", "path"], "max_requests_per_window": 5,
                          "action": "block"},
         "limits": {"max_clients": CAP, "max_fingerprints": CAP, "max_bodies": 1000},

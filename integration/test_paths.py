@@ -76,7 +76,7 @@ def test_sequence_rules_and_case_folding_see_through_spellings(start, example_po
         browser = {"user-agent": CHROME, "accept": "text/html", "accept-language": "en-GB",
                    "x-forwarded-for": f"203.0.113.{80 + i}"}
         status, _, body = e.post(path, body="{}", headers=browser)
-        assert status == 403 and json.loads(body)["reasons"] == ["impossible_request_sequence"], (path, body)
+        assert status == 403 and "impossible_request_sequence" in json.loads(body)["reasons"], (path, body)
     status, headers, _ = e.post("/LOGIN", body="user=a", headers=ambiguous("203.0.113.90"))
     assert status == 401 and headers["x-botgate-challenge"] == ["proof_of_work"]
 

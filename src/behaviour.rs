@@ -361,7 +361,7 @@ pub fn submission_signal(head: &Head, critical: bool, out: &mut Vec<Signal>) {
 /// Anyone can fail logins in a popular browser's exact shape, so the view must not be turned
 /// against the people who share it: counts decay with a half-life of [`Campaigns::HALF_LIFE_S`]
 /// (a campaign that stops is forgotten), and the signal is only given to a request that
-/// something else already flags (it corroborates, it never challenges alone; see
+/// something else already flags (it corroborates, never challenges alone; see
 /// [`Campaigns::signal`]).
 pub struct Campaigns {
     /// shape → (logins, failures, when last decayed in s), the counts in sixteenths.
@@ -398,9 +398,14 @@ impl Campaigns {
         e.1 += if failed { Self::ONE } else { 0 };
     }
 
-    /// `campaign_failures` for a request of `shape`, when `out` already holds another signal.
-    pub fn signal(&mut self, shape: u64, now_ms: u64, out: &mut Vec<Signal>) {
-        if out.is_empty() {
+    /// The score the other signals must reach before `campaign_failures` joins them: a trace of
+    /// `velocity` (a page with many assets) is not corroboration.
+    pub const CORROBORATION: f64 = 0.1;
+
+    /// `campaign_failures` for a request of `shape`, when the other signals (`others`: their
+    /// combined score) already flag it.
+    pub fn signal(&mut self, shape: u64, now_ms: u64, others: f64, out: &mut Vec<Signal>) {
+        if others < Self::CORROBORATION {
             return;
         }
         let now_s = (now_ms / 1000) as u32;

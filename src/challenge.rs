@@ -167,8 +167,17 @@ impl Gate {
     }
 
     /// Judges a submitted solution for the session `who` names, spending its nonce when it is
-    /// genuine and solved. Counted here; the session is not touched.
-    pub fn judge(&mut self, challenge: &str, solution: &str, who: &Who, tally: &mut Tally) -> Judged {
+    /// genuine and solved. `passed_nonce`: the session's last passed puzzle ([`nonce_id`]), whose
+    /// solution sent again (a reload of the "check passed" page, a restored tab) is a no-op, not
+    /// a replay. Counted here; the session is not touched.
+    pub fn judge(
+        &mut self,
+        challenge: &str,
+        solution: &str,
+        who: &Who,
+        passed_nonce: u64,
+        tally: &mut Tally,
+    ) -> Judged {
         let keys: Vec<&[u8]> = self.clearance.keys.iter().map(|k| k.secret.as_slice()).collect();
         let judged = match pow::verify(challenge, solution, &keys, who.now, self.ttl_ms(), &who.puzzle_binding()) {
             Err(e @ (PowError::Unsolved | PowError::Expired)) => Judged::Failed(pow_reason(e)),
@@ -179,6 +188,7 @@ impl Gate {
                     tally.bump(Counter::NonceStoreEvicted);
                     Judged::Solved(solved)
                 }
+                Consume::Replayed if nonce_id(&solved.nonce) == passed_nonce => Judged::Ignored("pow_already_passed"),
                 Consume::Replayed => Judged::Failed("pow_replayed"),
                 Consume::Unavailable => {
                     tally.bump(Counter::NonceStoreUnavailable);
@@ -205,6 +215,7 @@ impl Gate {
 
     /// Clears the session for a solved puzzle and mints its token.
     pub fn pass(&self, solved: &pow::Solved, session: &mut Session, who: &Who) -> Passed {
+        session.passed_nonce = nonce_id(&solved.nonce);
         let token = self.clear(session, who, "pow");
         Passed { solve_ms: solved.solve_ms, suspicious: solved.suspicious, token }
     }
@@ -288,6 +299,11 @@ impl Gate {
     }
 }
 
+/// A puzzle nonce as a session remembers it (never 0).
+pub fn nonce_id(nonce: &str) -> u64 {
+    crate::fasthash::hash(&[nonce.as_bytes()]).max(1)
+}
+
 /// Who a challenge or token is for.
 #[derive(Debug, Clone)]
 pub struct Who {
@@ -323,6 +339,14 @@ pub fn sid(key: SessionKey) -> String {
         (false, true) => format!("v{}", key.hex()),
         (false, false) => format!("a{}", key.hex()),
     }
+}
+
+/// A request another site made the browser send that is not a top-level page: an `<img>`,
+/// `fetch`, `<iframe>` or form target from elsewhere (`sec-fetch-site: cross-site`, destination
+/// other than `document`). It carries the user's cookies, not the user's intent.
+pub fn cross_site_subresource(head: &Head) -> bool {
+    head.first("sec-fetch-site").is_some_and(|s| s.eq_ignore_ascii_case(b"cross-site"))
+        && !head.first("sec-fetch-dest").is_some_and(|d| d.eq_ignore_ascii_case(b"document"))
 }
 
 /// Whether a request to one of botgate's state-changing endpoints comes from the site itself:
@@ -397,9 +421,9 @@ pub fn return_path(head: &Head) -> Option<String> {
 /// Anything else is dropped (no open redirects).
 pub fn safe_return(p: &str) -> Option<&str> {
     let b = p.as_bytes();
-    // `.` never needs escaping: an escaped one is only there to dodge this check.
-    let lower = p.to_ascii_lowercase();
-    let own = lower.contains("/.well-known/botgate") || lower.contains("%2e");
+    // As Envoy will route it (dot segments, merged slashes, escapes, any case).
+    let route = crate::paths::normalise(p.split('?').next().unwrap_or(p).as_bytes(), true);
+    let own = crate::paths::covers(PREFIX.trim_end_matches('/').as_bytes(), &route);
     let ok = b.first() == Some(&b'/')
         && !matches!(b.get(1), Some(b'/' | b'\\'))
         && p.len() <= MAX_RETURN_LEN
@@ -468,7 +492,7 @@ mod tests {
         s: &mut Session,
         t: &mut Tally,
     ) -> Result<Passed, &'static str> {
-        match g.judge(c, sol, who, t) {
+        match g.judge(c, sol, who, s.passed_nonce, t) {
             Judged::Solved(solved) => Ok(g.pass(&solved, s, who)),
             Judged::Failed(r) => {
                 g.fail(s);
@@ -591,6 +615,9 @@ mod tests {
             "/\u{7f}",
             "/.well-known/botgate/verify?challenge=x&solution=1",
             "/%2Ewell-known/botgate/pow",
+            "/.well-known//botgate/pow",
+            "/.Well-Known/botgate//verify",
+            "/x/../.well-known/botgate/pow",
         ] {
             assert_eq!(safe_return(bad), None, "{bad:?}");
         }

@@ -262,9 +262,18 @@ impl Engine {
 
     /// The request's session: named by the session cookie or header, else by a genuine visitor
     /// cookie (returned too), else by the client's fingerprint.
+    ///
+    /// A sub-resource another site made the browser fetch (`sec-fetch-site: cross-site`, not a
+    /// top-level page) carries the user's cookies and address but not the user's intent: it
+    /// belongs to a session of its own, so a hostile page cannot drive someone's score up or
+    /// spend their challenge attempts with `<img>` and `fetch`.
     fn session_of(&mut self, head: &Head, client: Option<IpAddr>) -> (SessionKey, Option<Presented>) {
         let visitor = self.visitor(head);
-        (session_key(&self.policy.session, &self.ids, head, client, visitor.map(|v| v.id)), visitor)
+        let mut key = session_key(&self.policy.session, &self.ids, head, client, visitor.map(|v| v.id));
+        if challenge::cross_site_subresource(head) {
+            key.id = self.ids.hash(&[b"cross-site", &key.id.to_le_bytes()]);
+        }
+        (key, visitor)
     }
 
     fn rule(&self, pick: impl Fn(&BlockCondition) -> bool) -> Option<crate::policy::tiers::BlockRule> {
@@ -349,7 +358,8 @@ impl Engine {
         behaviour::session_signals(&profile, self.rendering.site_renders(), &mut signals);
         behaviour::submission_signal(head, tier == RiskTier::Critical, &mut signals);
         // Last: it only corroborates what the other signals flag.
-        self.campaigns.signal(shape, now, &mut signals);
+        let others = behaviour::combine(&self.policy.weights, &signals).0;
+        self.campaigns.signal(shape, now, others, &mut signals);
         let broken = self.sequences.check(session, method, path, pending.keyed, now).map(str::to_string);
         // Who the request is for (its binding is a SHA-256): worked out once, only when needed.
         let mut who: Option<Who> = None;
@@ -357,7 +367,7 @@ impl Engine {
         if let Some((c, s)) = challenge::header_submission(head) {
             // An API client retrying with its puzzle's solution.
             let w = who.get_or_insert_with(&make_who);
-            match self.gate.judge(c, s, w, &mut self.tally) {
+            match self.gate.judge(c, s, w, session.passed_nonce, &mut self.tally) {
                 Judged::Solved(solved) => passed(&mut d, &self.gate.pass(&solved, session, w), &self.gate),
                 Judged::Failed(reason) => {
                     self.gate.fail(session);
@@ -514,15 +524,16 @@ impl Engine {
         let tiers = &self.policy.tiers;
         let block_above = tiers.block_above();
         let applies = |c: &ChallengeCondition| c.covers(f.path, f.tier);
-        let cond = match ladder::rung(&tiers.challenge, applies, block_above.map(|b| b.0), score) {
+        match ladder::rung(&tiers.challenge, applies, block_above.map(|b| b.0), score) {
             Rung::Pass => return None,
             // Above the top band and below the block threshold: the stronger neighbour.
             Rung::GapBlock => {
                 let observe = block_above.is_some_and(|b| b.1);
                 return block("score_above_challenge_band", observe, Counter::BlockedScore);
             }
-            Rung::Challenge(i) | Rung::GapChallenge(i) => tiers.challenge.get(i)?,
-        };
+            Rung::Challenge(_) | Rung::GapChallenge(_) => {}
+        }
+        let (observe, webauthn_only) = ladder::strictest(&tiers.challenge, applies, score);
         // Signed-in sessions get the default type (WebAuthn step-up); anonymous ones the
         // fallback (proof of work).
         let kind = if f.authenticated || tiers.default_type == ChallengeType::ProofOfWork {
@@ -534,13 +545,7 @@ impl Engine {
             ChallengeType::ProofOfWork => Counter::ChallengesPowIssued,
             ChallengeType::WebauthnStepUp => Counter::ChallengesWebauthnIssued,
         };
-        Some(Ruling {
-            verdict: Verdict::Challenge(kind),
-            observe: cond.observe,
-            reason: "challenge_tier",
-            counter,
-            webauthn_only: cond.require_webauthn,
-        })
+        Some(Ruling { verdict: Verdict::Challenge(kind), observe, reason: "challenge_tier", counter, webauthn_only })
     }
 
     /// The upstream's status for a request that went through: errors and failed logins count
@@ -694,7 +699,8 @@ impl Engine {
         if self.sessions.peek_mut(key.id).is_some_and(|s| s.challenge_failed) && !observe {
             return blocked(d, &mut self.tally);
         }
-        match self.gate.judge(&c, &s, who, &mut self.tally) {
+        let passed_nonce = self.sessions.peek_mut(key.id).map_or(0, |s| s.passed_nonce);
+        match self.gate.judge(&c, &s, who, passed_nonce, &mut self.tally) {
             Judged::Solved(solved) => {
                 let (key, who, visitor) = self.adopt_visitor(key, who);
                 let session = self.sessions.get(key, who.now);
@@ -708,11 +714,7 @@ impl Engine {
                         headers.push(("location", back));
                         Reply { status: 303, headers, body: String::new() }
                     }
-                    None => {
-                        headers.push(("content-type", "text/html; charset=utf-8".to_string()));
-                        headers.push(("content-security-policy", crate::pages::CSP.to_string()));
-                        Reply { status: 200, headers, body: crate::pages::verified() }
-                    }
+                    None => verified_page(headers),
                 }));
             }
             Judged::Failed(reason) => {
@@ -723,6 +725,14 @@ impl Engine {
                     return blocked(d, &mut self.tally);
                 }
                 d.answer = Some(Box::new(try_again(d, head, back)));
+            }
+            Judged::Ignored("pow_already_passed") => {
+                // The solver's own reload: it passed already; show it so again.
+                d.reasons.push("pow_already_passed");
+                d.answer = Some(Box::new(match back {
+                    Some(back) => redirect(back),
+                    None => verified_page(vec![("cache-control", "no-store".to_string())]),
+                }));
             }
             Judged::Ignored(reason) => {
                 d.reasons.push(reason);
@@ -747,13 +757,18 @@ impl Engine {
     }
 
     /// The step-up page's fallback: a proof of work for this session.
+    /// Only for a page navigation of a session with a step-up pending: an `<img>` pointing here
+    /// (in user content on the site itself, say) spends nobody's attempts.
     fn pow_endpoint(&mut self, d: &mut Decision, head: &Head, key: SessionKey, who: &Who, back: Option<String>) {
-        if self.observing(false) {
-            // Nothing is challenged in observe mode: straight back.
+        let pending = self.sessions.peek_mut(key.id).map(|s| (s.challenge_failed, s.step_up_pending));
+        let navigation = matches!(behaviour::fetch_kind(head), Fetch::Navigation { .. });
+        if self.observing(false) || !navigation || !pending.is_some_and(|p| p.1) {
+            // Nothing to fall back from (or nothing is challenged in observe mode): straight back.
+            d.reasons.push("no_step_up_pending");
             d.answer = Some(Box::new(redirect(back.unwrap_or_else(|| "/".to_string()))));
             return;
         }
-        if self.sessions.get(key, who.now).challenge_failed {
+        if pending.is_some_and(|p| p.0) {
             return blocked(d, &mut self.tally);
         }
         d.verdict = Verdict::Challenge(ChallengeType::ProofOfWork);
@@ -837,6 +852,13 @@ fn blocked(d: &mut Decision, tally: &mut Tally) {
     d.verdict = Verdict::Block;
     d.score = 1.0;
     d.reasons.push("challenge_failed");
+}
+
+/// The "check passed" page, with `headers` (the cookies of a pass).
+fn verified_page(mut headers: Vec<(&'static str, String)>) -> Reply {
+    headers.push(("content-type", "text/html; charset=utf-8".to_string()));
+    headers.push(("content-security-policy", crate::pages::CSP.to_string()));
+    Reply { status: 200, headers, body: crate::pages::verified() }
 }
 
 /// A solution that did not pass: back to the page for a new puzzle, or the reasons as JSON.

@@ -73,15 +73,20 @@ pub fn session_key(
     client: Option<IpAddr>,
     visitor: Option<u64>,
 ) -> SessionKey {
-    let named = cfg
-        .cookie
-        .as_deref()
-        .and_then(|name| cookie(head, name))
-        .or_else(|| cfg.header.as_deref().and_then(|h| head.first(h)))
-        .filter(|v| !v.is_empty());
+    // A session cookie given more than once (parsers disagree on which one counts) names a
+    // session of all its values: signed in, but nobody's existing session.
+    let mut values = cfg.cookie.as_deref().into_iter().flat_map(|name| cookies(head, name)).filter(|v| !v.is_empty());
+    let named: Option<Vec<&[u8]>> = match (values.next(), values.next()) {
+        (Some(first), None) => Some(vec![first]),
+        (Some(first), Some(second)) => Some([first, second].into_iter().chain(values).collect()),
+        (None, _) => cfg.header.as_deref().and_then(|h| head.first(h)).filter(|v| !v.is_empty()).map(|v| vec![v]),
+    };
     match (named, visitor) {
         // Named sessions keep SHA-256: their ids are logged and correlated across workers.
-        (Some(value), _) => SessionKey { id: sha_hash(&[b"named", value]), authenticated: true, visitor: false },
+        (Some(values), _) => {
+            let parts: Vec<&[u8]> = std::iter::once(&b"named"[..]).chain(values).collect();
+            SessionKey { id: sha_hash(&parts), authenticated: true, visitor: false }
+        }
         (None, Some(id)) => SessionKey { id, authenticated: false, visitor: true },
         (None, None) => {
             let octets = match client {
@@ -96,13 +101,29 @@ pub fn session_key(
     }
 }
 
-/// The value of cookie `name` from any `cookie` header.
+/// The value of cookie `name` from any `cookie` header (the first, if repeated).
 pub fn cookie<'a>(head: &'a Head, name: &str) -> Option<&'a [u8]> {
-    head.all("cookie").flat_map(|h| h.split(|b| *b == b';')).find_map(|pair| {
-        let pair = pair.strip_prefix(b" ").unwrap_or(pair);
-        let eq = pair.iter().position(|b| *b == b'=')?;
-        (pair.get(..eq)? == name.as_bytes()).then(|| pair.get(eq + 1..).unwrap_or(b""))
-    })
+    head.all("cookie").flat_map(|h| h.split(|b| *b == b';')).find_map(|pair| pair_value(pair, name))
+}
+
+/// Every value of cookie `name`, in order. Names and values are trimmed of spaces and tabs, as
+/// the upstream's parser (Go, Python, Express…) trims them: botgate must see the cookie the
+/// upstream sees, or a stolen session cookie spelt `;  session_id=…` would pass as anonymous.
+pub fn cookies<'a>(head: &'a Head, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+    head.all("cookie").flat_map(|h| h.split(|b| *b == b';')).filter_map(move |pair| pair_value(pair, name))
+}
+
+/// The value of one `name=value` pair of a cookie header, if it is `name`'s.
+fn pair_value<'a>(pair: &'a [u8], name: &str) -> Option<&'a [u8]> {
+    let eq = pair.iter().position(|b| *b == b'=')?;
+    (trim_ws(pair.get(..eq)?) == name.as_bytes()).then(|| trim_ws(pair.get(eq + 1..).unwrap_or(b"")))
+}
+
+fn trim_ws(b: &[u8]) -> &[u8] {
+    let ws = |c: &u8| *c == b' ' || *c == b'\t';
+    let start = b.iter().position(|c| !ws(c)).unwrap_or(b.len());
+    let end = b.iter().rposition(|c| !ws(c)).map_or(start, |e| e + 1);
+    b.get(start..end).unwrap_or(b"")
 }
 
 /// A network, as coarse as the clearance token's binding: IPv4 /16, IPv6 /32 (never 0).
@@ -172,6 +193,8 @@ pub struct Session {
     /// The client binding (hashed) that `cleared_until` holds for: a pass on one network does
     /// not clear the session on another, as the token would not.
     pub cleared_for: u64,
+    /// The last puzzle this session passed ([`crate::challenge::nonce_id`]; 0: none).
+    pub passed_nonce: u64,
     /// The pass that cleared it was a WebAuthn step-up (endpoints may require one).
     pub cleared_webauthn: bool,
     /// A step-up was asked of this session and not yet passed: only then can the backend's
@@ -424,6 +447,17 @@ mod tests {
         let anon =
             session_key(&cfg, &IdKey::default(), &head(&[("cookie", "theme=dark")]), "192.0.2.1".parse().ok(), None);
         assert!(!anon.authenticated);
+    }
+
+    #[test]
+    fn a_repeated_session_cookie_names_nobodys_existing_session() {
+        let cfg = SessionConfig { cookie: Some("session_id".into()), ..SessionConfig::default() };
+        let k = |c: &str| session_key(&cfg, &IdKey::default(), &head(&[("cookie", c)]), None, None);
+        let (alice, mallory, both) =
+            (k("session_id=alice"), k("session_id=mallory"), k("session_id=mallory; session_id=alice"));
+        assert!(both.authenticated);
+        assert!(both.id != alice.id && both.id != mallory.id);
+        assert_eq!(k(" \tsession_id = alice ;theme=x").id, alice.id, "spaces and tabs as the upstream trims them");
     }
 
     #[test]

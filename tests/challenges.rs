@@ -97,9 +97,13 @@ fn the_real_user_clears_once_and_is_not_asked_again_for_the_tokens_lifetime() {
     let expired = send(&mut engine(&policy()), &with_cookie(), T0 + 31 * 60_000, 200);
     assert_eq!(expired.verdict, Verdict::Challenge(ChallengeType::ProofOfWork));
 
-    // Replaying the solved puzzle fails, even for the session that solved it.
+    // The solved puzzle is spent: sent again by the session that solved it, it earns nothing new
+    // (and costs nothing: a reload is not an attack); from any other session it is refused.
     let replay = send(&mut e, &with_solution(user(), &challenge, &solution), T0 + 3_000, 200);
-    assert!(replay.reasons.contains(&"pow_replayed"), "{replay:?}");
+    assert!(replay.reasons.contains(&"pow_already_passed") && !replay.reasons.contains(&"pow_passed"), "{replay:?}");
+    let elsewhere = ambiguous("POST", "/login", "203.0.113.72");
+    let stolen = send(&mut e, &with_solution(elsewhere, &challenge, &solution), T0 + 3_000, 200);
+    assert!(stolen.reasons.contains(&"pow_wrong_client"), "{stolen:?}");
 }
 
 #[test]

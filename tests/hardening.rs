@@ -282,7 +282,9 @@ fn a_proof_of_work_cannot_stand_in_where_webauthn_is_required() {
     // The step-up page's fallback: a proof of work, solved.
     let pow = send(
         &mut e,
-        &bob("GET", "/.well-known/botgate/pow?return=%2Faccount%2Femail").header("sec-fetch-site", "same-origin"),
+        &bob("GET", "/.well-known/botgate/pow?return=%2Faccount%2Femail")
+            .header("sec-fetch-site", "same-origin")
+            .header("sec-fetch-mode", "navigate"),
         T0 + 1_000,
         200,
     );

@@ -50,6 +50,19 @@ pub fn rung(
     }
 }
 
+/// How strictly the bands that apply at `score` (those starting at or below it) are to be
+/// applied: observed only if every one of them only observes, and WebAuthn-only if any of them
+/// requires it. So a band that observes or accepts a proof of work above a stricter one never
+/// lets a higher score off more lightly.
+pub fn strictest(
+    conditions: &[ChallengeCondition],
+    apply: impl Fn(&ChallengeCondition) -> bool,
+    score: f64,
+) -> (bool, bool) {
+    let at_or_below = conditions.iter().filter(|c| apply(c) && c.score_range.0 <= score);
+    at_or_below.fold((true, false), |(observe, webauthn), c| (observe && c.observe, webauthn || c.require_webauthn))
+}
+
 /// A score range no challenge band covers, above some band: what the ladder does there.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Gap {
