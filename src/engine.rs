@@ -281,7 +281,8 @@ impl Engine {
         let (method, path) = (head.method(), head.path());
         let tier = self.policy.endpoint_tier(method, path);
         let shape = behaviour::shape(head);
-        behaviour::header_signals(head, &mut signals);
+        let fetch = behaviour::fetch_kind(head);
+        behaviour::header_signals(head, fetch, &mut signals);
         self.policy.tls.signal(head, &mut signals);
         self.campaigns.signal(shape, &mut signals);
         let (key, visitor) = self.session_of(head, pending.client);
@@ -291,7 +292,6 @@ impl Engine {
         }
         session.record(now, path, tier <= RiskTier::High);
         session.record_network(pending.client, now);
-        let fetch = behaviour::fetch_kind(head);
         let referer = match fetch {
             Fetch::Navigation { cold: Some(false) } => behaviour::in_site_referer_path(head),
             _ => None,
