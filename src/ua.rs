@@ -103,12 +103,16 @@ pub fn automation_rules() -> usize {
     automation().rules()
 }
 
-/// Tokens after a browser's platform comment that name its layout engine.
-const ENGINES: &[&[u8]] = &[b"applewebkit/", b"gecko/", b"like gecko", b"khtml", b"presto/", b"goanna/"];
+/// Tokens after a browser's platform comment that name its layout engine, or the browser
+/// itself (real browsers send both; a client naming only the browser is given the benefit of
+/// the doubt: this signal is for clients that do not try to look like one).
+const ENGINES: &[&[u8]] =
+    &[b"applewebkit/", b"gecko/", b"like gecko", b"khtml", b"presto/", b"goanna/", b"chrome/", b"firefox/", b"safari/"];
 
 /// Whether a lower-case user agent has a browser's shape:
 /// - `Mozilla/N.N (platform) engine…`, the form every browser has sent since the 2000s, with an
-///   engine token after the platform comment (WebKit, Blink, Gecko, KHTML, Presto, Goanna);
+///   engine token after the platform comment (WebKit, Blink, Gecko, KHTML, Presto, Goanna) or
+///   a browser's (`Chrome/`, `Firefox/`, `Safari/`);
 /// - `Mozilla/N.N (compatible; MSIE …)` and Trident in the comment: Internet Explorer up to 11;
 /// - `Opera/N.N (…)`: Presto-era Opera and Opera Mini;
 /// - `…Profile/MIDP-…` and `UCWEB/`: feature-phone browsers.
