@@ -69,7 +69,7 @@ impl Automation {
     }
 
     fn matches(&self, ua: &[u8]) -> bool {
-        self.exact.iter().any(|l| ua == *l)
+        self.exact.contains(&ua)
             || self.prefixes.iter().any(|l| ua.starts_with(l))
             || self.suffixes.iter().any(|l| ua.ends_with(l))
             || ua.windows(2).enumerate().any(|(i, w)| {
