@@ -12,26 +12,48 @@ use std::sync::OnceLock;
 /// The generated rules: `lit` (anywhere), `^lit` (at the start), `lit$` (at the end).
 const RULES: &str = include_str!("ua/automation.txt");
 
-/// The rules, indexed for one pass: literals found anywhere are looked up by their first two
-/// bytes (a bit per byte pair rejects almost every position at once); the few anchored ones
-/// are compared directly.
+/// The rules, indexed for one pass: literals found anywhere are looked up by their first four
+/// bytes (three for the few shorter ones). A bit per hashed key rejects almost every position of
+/// a browser's user agent at once; the few left compare the literals of their hash's bucket.
+/// The anchored rules are compared directly.
 struct Automation {
-    anywhere: Vec<(u16, &'static [u8])>,
-    pairs: Box<[u64; 1024]>,
+    /// Sorted by bucket: bucket `b` is `anywhere[starts[b]..starts[b + 1]]`.
+    anywhere: Vec<(u32, &'static [u8])>,
+    starts: Vec<usize>,
+    keys4: Box<[u64; 1024]>,
+    keys3: Box<[u64; 1024]>,
+    /// The last bytes of the three-byte literals: most bytes skip their lookup.
+    ends3: [bool; 256],
     prefixes: Vec<&'static [u8]>,
     suffixes: Vec<&'static [u8]>,
     exact: Vec<&'static [u8]>,
 }
 
-fn pair(a: u8, b: u8) -> u16 {
-    u16::from(a) << 8 | u16::from(b)
+/// The key of a literal: its first four bytes, or three.
+fn key(s: &[u8], len: usize) -> Option<u32> {
+    let head = s.get(..len)?;
+    Some(head.iter().fold(0u32, |k, b| k << 8 | u32::from(*b)))
+}
+
+/// A key's 16-bit hash.
+fn hash(key: u32) -> usize {
+    (key.wrapping_mul(0x9e37_79b1) >> 16) as usize
+}
+
+const BUCKET_SHIFT: usize = 4;
+
+fn has(bits: &[u64; 1024], h: usize) -> bool {
+    bits.get(h >> 6).is_some_and(|w| w & (1 << (h & 63)) != 0)
 }
 
 impl Automation {
     fn parse(text: &'static str) -> Automation {
         let mut a = Automation {
             anywhere: Vec::new(),
-            pairs: Box::new([0; 1024]),
+            starts: Vec::new(),
+            keys4: Box::new([0; 1024]),
+            keys3: Box::new([0; 1024]),
+            ends3: [false; 256],
             prefixes: Vec::new(),
             suffixes: Vec::new(),
             exact: Vec::new(),
@@ -45,22 +67,36 @@ impl Automation {
                 Some(lit) => (true, lit.as_bytes()),
                 None => (false, rest.as_bytes()),
             };
-            match (start, end, lit) {
-                (true, true, _) => a.exact.push(lit),
-                (true, false, _) => a.prefixes.push(lit),
-                (false, true, _) => a.suffixes.push(lit),
-                (false, false, [x, y, ..]) => {
-                    let key = pair(*x, *y);
-                    a.anywhere.push((key, lit));
-                    if let Some(word) = a.pairs.get_mut(usize::from(key >> 6)) {
-                        *word |= 1 << (key & 63);
+            match (start, end) {
+                (true, true) => a.exact.push(lit),
+                (true, false) => a.prefixes.push(lit),
+                (false, true) => a.suffixes.push(lit),
+                // Fewer than three bytes would match nearly everything; the generator writes none.
+                (false, false) => {
+                    let bits = if let [_, _, last] = lit {
+                        if let Some(e) = a.ends3.get_mut(usize::from(*last)) {
+                            *e = true;
+                        }
+                        &mut a.keys3
+                    } else {
+                        &mut a.keys4
+                    };
+                    if let Some(k) = key(lit, lit.len().min(4)).filter(|_| lit.len() >= 3) {
+                        let h = hash(k);
+                        if let Some(w) = bits.get_mut(h >> 6) {
+                            *w |= 1 << (h & 63);
+                        }
+                        a.anywhere.push((k, lit));
                     }
                 }
-                // One byte would match nearly everything; the generator writes none.
-                (false, false, _) => {}
             }
         }
-        a.anywhere.sort_unstable();
+        a.anywhere.sort_unstable_by_key(|(k, l)| (hash(*k) >> BUCKET_SHIFT, *l));
+        let buckets = (1 << 16) >> BUCKET_SHIFT;
+        a.starts = (0..=buckets).map(|b| a.anywhere.partition_point(|(k, _)| hash(*k) >> BUCKET_SHIFT < b)).collect();
+        // A prefix that starts with another adds nothing, and would break `prefixed`'s search.
+        a.prefixes.sort_unstable();
+        a.prefixes.dedup_by(|later, earlier| later.starts_with(earlier));
         a
     }
 
@@ -69,21 +105,47 @@ impl Automation {
     }
 
     fn matches(&self, ua: &[u8]) -> bool {
-        self.exact.contains(&ua)
-            || self.prefixes.iter().any(|l| ua.starts_with(l))
-            || self.suffixes.iter().any(|l| ua.ends_with(l))
-            || ua.windows(2).enumerate().any(|(i, w)| {
-                let [x, y] = w else { return false };
-                let key = pair(*x, *y);
-                let word = self.pairs.get(usize::from(key >> 6)).copied().unwrap_or(0);
-                word & (1 << (key & 63)) != 0 && self.found_at(key, ua.get(i..).unwrap_or(b""))
-            })
+        self.exact.contains(&ua) || self.prefixed(ua) || self.suffixes.iter().any(|l| ua.ends_with(l)) || self.scan(ua)
     }
 
-    /// Whether a literal starting with the pair `key` starts `rest`.
-    fn found_at(&self, key: u16, rest: &[u8]) -> bool {
-        let from = self.anywhere.partition_point(|(k, _)| *k < key);
-        self.anywhere.get(from..).unwrap_or(&[]).iter().take_while(|(k, _)| *k == key).any(|(_, l)| rest.starts_with(l))
+    /// At most one prefix can start `ua` (none starts another, see [`Automation::parse`]): the
+    /// greatest not above it.
+    fn prefixed(&self, ua: &[u8]) -> bool {
+        let n = self.prefixes.partition_point(|p| *p <= ua);
+        n.checked_sub(1).and_then(|i| self.prefixes.get(i)).is_some_and(|p| ua.starts_with(p))
+    }
+
+    /// One pass, keeping the last four bytes as a key: at each byte, the literals whose first
+    /// four (or three) bytes end there.
+    fn scan(&self, ua: &[u8]) -> bool {
+        let mut k = 0u32;
+        for (i, b) in ua.iter().enumerate() {
+            k = k << 8 | u32::from(*b);
+            let k3 = k & 0x00ff_ffff;
+            if (i >= 3 && self.found(&self.keys4, k, ua.get(i - 3..)))
+                || (i >= 2
+                    && self.ends3.get(usize::from(*b)) == Some(&true)
+                    && self.found(&self.keys3, k3, ua.get(i - 2..)))
+            {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Whether a literal with `key` starts `rest`.
+    #[inline]
+    fn found(&self, bits: &[u64; 1024], key: u32, rest: Option<&[u8]>) -> bool {
+        let h = hash(key);
+        if !has(bits, h) {
+            return false;
+        }
+        let b = h >> BUCKET_SHIFT;
+        let (Some(&from), Some(&to)) = (self.starts.get(b), self.starts.get(b + 1)) else {
+            return false;
+        };
+        let rest = rest.unwrap_or(b"");
+        self.anywhere.get(from..to).unwrap_or(&[]).iter().any(|(k, l)| *k == key && rest.starts_with(l))
     }
 }
 
@@ -200,12 +262,15 @@ mod tests {
 
     #[test]
     fn anchored_rules_hold_only_at_their_end() {
-        let a = Automation::parse("^wget\nssl labs$\n^exact$\nzgrab\n");
-        assert!(a.matches(b"wget/1.21") && !a.matches(b"x wget/1.21"));
+        let a = Automation::parse("^wget\nssl labs$\n^exact$\nzgrab\n^wge\n^python\n^php\n");
+        assert!(a.matches(b"wget/1.21") && a.matches(b"wgex") && !a.matches(b"x wget/1.21"));
+        assert!(a.matches(b"php/8") && a.matches(b"python") && !a.matches(b"ph") && !a.matches(b"pz"));
         assert!(a.matches(b"qualys ssl labs") && !a.matches(b"ssl labs scanner"));
         assert!(a.matches(b"exact") && !a.matches(b"exactly"));
         assert!(a.matches(b"mozilla/5.0 zgrab/0.x") && a.matches(b"zgrab"));
-        assert!(!a.matches(b"") && !a.matches(b"z"));
+        assert!(!a.matches(b"") && !a.matches(b"z") && !a.matches(b"zgra"));
+        let short = Automation::parse("y!j\nds9\n");
+        assert!(short.matches(b"y!j-asr/0.1") && short.matches(b"x ds9") && !short.matches(b"ds"));
     }
 
     #[test]
