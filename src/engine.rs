@@ -93,6 +93,8 @@ pub struct Footprint {
 impl Engine {
     pub fn new(policy: Policy) -> Self {
         let limits = policy.limits;
+        // The automation list is indexed here, at configuration, not on the first request.
+        crate::ua::is_automation(b"");
         Engine {
             limiter: RateLimiter::new(policy.global_rate_limit, policy.ip_rate_limit, limits.max_clients),
             detector: policy.bot_detector.clone().map(|d| Detector::new(d, &limits)),
