@@ -36,12 +36,14 @@ fn key(s: &[u8], len: usize) -> Option<u32> {
 }
 
 /// A key's 16-bit hash.
+#[inline(always)]
 fn hash(key: u32) -> usize {
     (key.wrapping_mul(0x9e37_79b1) >> 16) as usize
 }
 
 const BUCKET_SHIFT: usize = 4;
 
+#[inline(always)]
 fn has(bits: &[u64; 1024], h: usize) -> bool {
     bits.get(h >> 6).is_some_and(|w| w & (1 << (h & 63)) != 0)
 }
@@ -116,30 +118,30 @@ impl Automation {
     }
 
     /// One pass, keeping the last four bytes as a key: at each byte, the literals whose first
-    /// four (or three) bytes end there.
+    /// four (or three) bytes end there. The bit tests stay in this loop; only the rare
+    /// positions they let through leave it.
     fn scan(&self, ua: &[u8]) -> bool {
         let mut k = 0u32;
         for (i, b) in ua.iter().enumerate() {
             k = k << 8 | u32::from(*b);
-            let k3 = k & 0x00ff_ffff;
-            if (i >= 3 && self.found(&self.keys4, k, ua.get(i - 3..)))
-                || (i >= 2
-                    && self.ends3.get(usize::from(*b)) == Some(&true)
-                    && self.found(&self.keys3, k3, ua.get(i - 2..)))
-            {
+            let h4 = hash(k);
+            if i >= 3 && has(&self.keys4, h4) && self.found(h4, k, ua.get(i - 3..)) {
                 return true;
+            }
+            if i >= 2 && self.ends3.get(usize::from(*b)) == Some(&true) {
+                let k3 = k & 0x00ff_ffff;
+                let h3 = hash(k3);
+                if has(&self.keys3, h3) && self.found(h3, k3, ua.get(i - 2..)) {
+                    return true;
+                }
             }
         }
         false
     }
 
-    /// Whether a literal with `key` starts `rest`.
-    #[inline]
-    fn found(&self, bits: &[u64; 1024], key: u32, rest: Option<&[u8]>) -> bool {
-        let h = hash(key);
-        if !has(bits, h) {
-            return false;
-        }
+    /// Whether a literal with `key` (whose hash is `h`) starts `rest`.
+    #[cold]
+    fn found(&self, h: usize, key: u32, rest: Option<&[u8]>) -> bool {
         let b = h >> BUCKET_SHIFT;
         let (Some(&from), Some(&to)) = (self.starts.get(b), self.starts.get(b + 1)) else {
             return false;
