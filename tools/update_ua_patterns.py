@@ -53,7 +53,7 @@ PINNED = {
 }
 
 # Upstream patterns that would name real people's browsers, with why. Their crawlers' instances
-# are listed as known misses in tests/ua_corpus.rs.
+# are listed as known misses in tests/user_agents.rs (NOT_AUTOMATION).
 EXCLUDED = {
     "AP3A\\.240617\\.008": "an Android 15 build id: matches every browser on that build (its instance is Instagram's in-app browser)",
 }
