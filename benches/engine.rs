@@ -163,4 +163,31 @@ fn main() {
         black_box(botgate::token::verify(black_box(&token), std::slice::from_ref(&tkey), &expect).is_ok());
     });
     println!("proof-of-work verify (difficulty 4): {pow:.0} ns; clearance token verify: {tok:.0} ns");
+
+    // The user agent's signals (issue 10.8): the automation list over a browser's user agent
+    // (no hit: the whole list is ruled out) and over a crawler's; the header signals as a whole.
+    let browser = b"mozilla/5.0 (linux; android 10; k) applewebkit/537.36 (khtml, like gecko) chrome/126.0.0.0 mobile safari/537.36";
+    let crawler = b"mozilla/5.0 (compatible; semrushbot/7~bl; +http://www.semrush.com/bot.html)";
+    let _ = botgate::ua::is_automation(b"warm up");
+    let list_browser = median_ns(2_000_000, |_| {
+        black_box(botgate::ua::is_automation(black_box(browser)));
+    });
+    let list_crawler = median_ns(2_000_000, |_| {
+        black_box(botgate::ua::is_automation(black_box(crawler)));
+    });
+    let shaped = median_ns(2_000_000, |_| {
+        black_box(botgate::ua::browser_shaped(black_box(browser)));
+    });
+    let nav = heads[0].clone();
+    let mut signals = Vec::with_capacity(16);
+    let headers = median_ns(2_000_000, |_| {
+        signals.clear();
+        let n = black_box(&nav);
+        botgate::behaviour::header_signals(n, botgate::behaviour::fetch_kind(n), &mut signals);
+        black_box(&signals);
+    });
+    println!(
+        "user agent: automation list {list_browser:.0} ns on a browser, {list_crawler:.0} ns on a crawler; \
+         browser shape {shaped:.0} ns; header signals of a navigation {headers:.0} ns"
+    );
 }

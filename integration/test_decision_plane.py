@@ -25,8 +25,11 @@ def test_monitoring_needs_cidr_and_user_agent(envoy_with, example_policy):
     assert status == 200
     seen = echoed(body)
     assert seen["x-botgate-tier"] == ["allow"] and seen["x-botgate-reasons"] == ["internal_monitoring"]
-    _, _, body = e.get("/health", headers={"user-agent": "uptime-kuma/1.23.4", "x-forwarded-for": "203.0.113.7"})
-    assert echoed(body)["x-botgate-tier"] != ["allow"], "the user agent alone allows nothing"
+    # From outside the monitoring network the same user agent allows nothing: it is a known
+    # automation (bot_ua) like any other, challenged on this medium-tier path.
+    status, headers, body = e.get("/health", headers={"user-agent": "uptime-kuma/1.23.4", "x-forwarded-for": "203.0.113.7"})
+    assert status != 200 and headers.get("x-botgate-challenge"), (status, headers)
+    assert "bot_ua" in json.loads(body)["reasons"], body
     assert e.wait_metric("botgate_allowlisted_total", lambda v: v >= 1, condition="internal_monitoring") == 1
 
 

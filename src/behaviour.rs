@@ -64,40 +64,10 @@ const HTTP_LIBRARIES: &[&str] = &[
     "deno/",
     "bun/",
 ];
-/// Automation and crawlers say so anywhere in the user agent.
-const BOT_PATTERNS: &[&str] = &[
-    "headlesschrome",
-    "phantomjs",
-    "selenium",
-    "puppeteer",
-    "playwright",
-    "bot",
-    "crawler",
-    "spider",
-    "scraper",
-    "slurp",
-    "facebookexternalhit",
-];
-
-/// Whether any pattern occurs in `ua` (lower-case): one pass, trying only the patterns that
-/// start with the byte at hand (this runs on every request).
-fn mentions_any(ua: &[u8], patterns: &[&str]) -> bool {
-    let mut firsts = [false; 256];
-    for p in patterns {
-        if let Some(&b) = p.as_bytes().first() {
-            if let Some(slot) = firsts.get_mut(usize::from(b)) {
-                *slot = true;
-            }
-        }
-    }
-    ua.iter().enumerate().any(|(i, &b)| {
-        firsts.get(usize::from(b)).copied().unwrap_or(false)
-            && patterns.iter().any(|p| ua.get(i..).is_some_and(|rest| rest.starts_with(p.as_bytes())))
-    })
-}
-
-/// Signals from the request's headers alone.
-pub fn header_signals(head: &Head, out: &mut Vec<Signal>) {
+/// Signals from the request's headers alone; `fetch` is what the request is to its page
+/// ([`fetch_kind`]). The user agent gives at most one: none, a named HTTP library, a known
+/// automation ([`crate::ua`]), or, for a navigation, a client without a browser's shape.
+pub fn header_signals(head: &Head, fetch: Fetch, out: &mut Vec<Signal>) {
     let raw = head.first("user-agent").unwrap_or(b"");
     let mut lower = [0u8; 512];
     let n = raw.len().min(lower.len());
@@ -110,8 +80,11 @@ pub fn header_signals(head: &Head, out: &mut Vec<Signal>) {
         push("missing_user_agent", 1.0);
     } else if HTTP_LIBRARIES.iter().any(|p| ua.starts_with(p.as_bytes())) {
         push("http_library_ua", 1.0);
-    } else if mentions_any(ua, BOT_PATTERNS) {
+    } else if crate::ua::is_automation(ua) {
         push("bot_ua", 1.0);
+    } else if matches!(fetch, Fetch::Navigation { .. }) && !crate::ua::browser_shaped(ua) {
+        // Asking for a page as a person would, under a name no browser sends.
+        push("non_browser_navigation", 1.0);
     }
     if head.first("accept").is_none() {
         push("missing_accept", 1.0);
@@ -461,7 +434,7 @@ mod tests {
 
     fn score(h: &Head) -> (f64, Vec<&'static str>) {
         let mut s = Vec::new();
-        header_signals(h, &mut s);
+        header_signals(h, fetch_kind(h), &mut s);
         combine(&Weights::default(), &s)
     }
 

@@ -115,6 +115,8 @@ impl Engine {
         policy.ensure_clearance_key(&crate::token::Key::generated());
         let limits = policy.limits;
         let ids = IdKey::derive(policy.tiers.clearance.keys.first().map_or(&[][..], |k| k.secret.as_slice()));
+        // The automation list is indexed here, at configuration, not on the first request.
+        crate::ua::is_automation(b"");
         Engine {
             ids,
             limiter: RateLimiter::new(policy.global_rate_limit, policy.ip_rate_limit, limits.max_clients),
@@ -332,7 +334,8 @@ impl Engine {
         let method = head.method();
         let tier = self.policy.endpoint_tier(method, path);
         let shape = behaviour::shape(head);
-        behaviour::header_signals(head, &mut signals);
+        let fetch = behaviour::fetch_kind(head);
+        behaviour::header_signals(head, fetch, &mut signals);
         self.policy.tls.signal(head, &mut signals);
         let (key, visitor) = self.session_of(head, pending.keyed);
         let session = self.sessions.get(key, now);
@@ -341,7 +344,6 @@ impl Engine {
         }
         session.record(now, path, tier <= RiskTier::High);
         session.record_network(pending.client, now);
-        let fetch = behaviour::fetch_kind(head);
         let referer = match fetch {
             Fetch::Navigation { cold: Some(false) } => behaviour::in_site_referer_path(head),
             _ => None,

@@ -27,6 +27,7 @@ pub mod simulate;
 pub mod telemetry;
 pub mod tls;
 pub mod token;
+pub mod ua;
 pub mod visitor;
 pub mod window;
 

@@ -627,6 +627,14 @@ mod tests {
     }
 
     #[test]
+    fn every_signal_is_documented_in_the_readme() {
+        let readme = include_str!("../../README.md");
+        for (name, _) in SIGNALS {
+            assert!(readme.contains(&format!("`{name}`")), "{name} is not in README.md");
+        }
+    }
+
+    #[test]
     fn every_error_has_a_path() {
         let errs = errors(
             r#"{"mode":"enforcing","ip_rate_limit":{"max_requests":0},

@@ -184,6 +184,7 @@ pub const SIGNALS: &[(&str, f64)] = &[
     ("missing_user_agent", 0.6),
     ("http_library_ua", 0.6),
     ("bot_ua", 0.7),
+    ("non_browser_navigation", 0.5),
     ("missing_accept", 0.2),
     ("missing_accept_language", 0.25),
     ("client_hints_mismatch", 0.5),
