@@ -49,3 +49,19 @@ def test_compose_file_points_at_real_files():
         assert r.returncode == 0, r.stderr
     dockerfile = (ROOT / "envoy" / "Dockerfile.plugin").read_text()
     assert "plugin.wasm" in dockerfile and str(WASM.relative_to(ROOT)) in dockerfile
+
+
+def test_alert_rules_query_metrics_botgate_exports():
+    """Every metric an alert reads is one botgate defines, with a label value it sets."""
+    import re
+    telemetry = (ROOT / "src" / "telemetry.rs").read_text()
+    exported = set(re.findall(r'=> "(botgate_[^"]+)"', telemetry))
+    rules = yaml.safe_load((ROOT / "envoy" / "prometheus" / "botgate-alerts.yml").read_text())
+    exprs = [r["expr"] for g in rules["groups"] for r in g["rules"]]
+    assert exprs
+    for expr in exprs:
+        for name, labels in re.findall(r'(botgate_\w+)(?:\{([^}]*)\})?', expr):
+            series = [n for n in exported if n == name or n.startswith(name + ".")]
+            assert series, f"{name} is not a botgate metric"
+            for key, value in re.findall(r'(\w+)="([^"]*)"', labels):
+                assert any(f".{key}.{value}." in n + "." for n in series), f"{name}{{{key}={value!r}}} is never set"
