@@ -214,3 +214,32 @@ def test_per_route_rollout(envoy_with, example_policy):
     assert statuses == [200, 200, 200, 403], statuses
     entry = [x for x in e.access_entries(want=8) if x["path"] == "/checkout/pay"][-1]["botgate"]
     assert entry["profile"] == "strict" and "fingerprint_repeat" in entry["reasons"]
+
+
+def test_route_metadata_disables_only_with_a_boolean(envoy_with, example_policy):
+    """`filter_metadata.botgate.disabled` must be the boolean true: a string or number (which
+    Envoy hands over as bytes) disables nothing."""
+    routes = """\
+              - name: turned-off
+                match: {prefix: "/off"}
+                route: {cluster: upstream}
+                metadata: {filter_metadata: {botgate: {disabled: true}}}
+              - name: as-string
+                match: {prefix: "/string"}
+                route: {cluster: upstream}
+                metadata: {filter_metadata: {botgate: {disabled: "false"}}}
+              - name: as-number
+                match: {prefix: "/number"}
+                route: {cluster: upstream}
+                metadata: {filter_metadata: {botgate: {disabled: 0}}}
+              - name: default
+                match: {prefix: "/"}
+                route: {cluster: upstream}
+"""
+    example_policy["profiles"] = {"same": {}}  # the route is read only when profiles exist
+    e = start(envoy_with, example_policy, routes=routes)
+    listed = browser("198.18.2.3")
+    status, _, body = e.get("/off", headers=listed)
+    assert status == 200 and "x-botgate-tier" not in echoed(body)
+    for path in ("/string", "/number"):
+        assert e.get(path, headers=listed)[0] == 403, path
