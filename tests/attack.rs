@@ -7,22 +7,12 @@
 
 mod common;
 
-use botgate::decide::{Decision, Issued, Verdict};
+use botgate::decide::Verdict;
 use botgate::policy::ChallengeType;
-use common::{engine, send, Req};
-
-const T0: u64 = 1_795_305_600_000;
-const CLEARANCE_KEY: &str = "clearance-key-for-tests-0123456789abcdef";
+use common::{engine, pow_of, send, Req, T0};
 
 fn policy() -> String {
-    common::example_policy(&[("BOTGATE_CLEARANCE_KEY", CLEARANCE_KEY)])
-}
-
-fn pow_of(d: &Decision) -> (String, u8) {
-    match d.challenge.as_ref().map(|c| &c.issued) {
-        Some(Issued::ProofOfWork { challenge, difficulty, .. }) => (challenge.clone(), *difficulty),
-        other => panic!("no puzzle: {other:?} in {d:?}"),
-    }
+    common::keyed_example()
 }
 
 fn browser_nav(path: &str, ip: &str) -> Req {

@@ -5,30 +5,20 @@
 
 mod common;
 
-use botgate::decide::{Decision, Issued, Verdict};
+use botgate::decide::Verdict;
 use botgate::policy::{self, ChallengeType};
 use botgate::telemetry::Counter;
 use botgate::token::{self, Claims, Key};
 use botgate::{pow, session};
-use common::{engine, send, Req};
-
-const T0: u64 = 1_795_305_600_000;
-pub const CLEARANCE_KEY: &str = "clearance-key-for-tests-0123456789abcdef";
+use common::{engine, pow_of, send, Req, CLEARANCE_KEY, T0};
 
 fn policy() -> String {
-    common::example_policy(&[("BOTGATE_CLEARANCE_KEY", CLEARANCE_KEY)])
+    common::keyed_example()
 }
 
 /// Anonymous, and ambiguous: a browser behind a proxy that strips accept and accept-language.
 fn ambiguous(method: &str, path: &str, ip: &str) -> Req {
     Req::new(method, path, ip).header("user-agent", common::CHROME)
-}
-
-fn pow_of(d: &Decision) -> (String, u8) {
-    match d.challenge.as_ref().map(|c| &c.issued) {
-        Some(Issued::ProofOfWork { challenge, difficulty, .. }) => (challenge.clone(), *difficulty),
-        other => panic!("no puzzle: {other:?} in {d:?}"),
-    }
 }
 
 fn with_solution(r: Req, challenge: &str, solution: &str) -> Req {

@@ -87,3 +87,21 @@ pub fn challenge_members(policy: &str) -> String {
     }
     v.to_string()
 }
+
+/// A moment in 2026 (ms), where the tests' clocks start.
+pub const T0: u64 = 1_795_305_600_000;
+/// The clearance key the tests give the example policy inline.
+pub const CLEARANCE_KEY: &str = "clearance-key-for-tests-0123456789abcdef";
+
+/// The example policy with the tests' clearance key.
+pub fn keyed_example() -> String {
+    example_policy(&[("BOTGATE_CLEARANCE_KEY", CLEARANCE_KEY)])
+}
+
+/// The proof-of-work puzzle a decision hands out (the test fails when there is none).
+pub fn pow_of(d: &Decision) -> (String, u8) {
+    match d.challenge.as_ref().map(|c| &c.issued) {
+        Some(botgate::decide::Issued::ProofOfWork { challenge, difficulty, .. }) => (challenge.clone(), *difficulty),
+        other => panic!("no puzzle: {other:?} in {d:?}"),
+    }
+}
