@@ -74,13 +74,14 @@ pub fn header_signals(head: &Head, fetch: Fetch, out: &mut Vec<Signal>) {
     for (dst, src) in lower.iter_mut().zip(raw) {
         *dst = src.to_ascii_lowercase();
     }
-    let ua = lower.get(..n).unwrap_or(b"");
+    // Leading blanks are not part of the name (an anchored rule must not be dodged by a space).
+    let ua = crate::signals::trim(lower.get(..n).unwrap_or(b""));
     let mut push = |name, strength| out.push(Signal { name, strength });
     if ua.iter().all(u8::is_ascii_whitespace) {
         push("missing_user_agent", 1.0);
     } else if HTTP_LIBRARIES.iter().any(|p| ua.starts_with(p.as_bytes())) {
         push("http_library_ua", 1.0);
-    } else if crate::ua::is_automation(ua) {
+    } else if crate::ua::is_automation(ua) || crate::ua::declares_itself(ua) {
         push("bot_ua", 1.0);
     } else if matches!(fetch, Fetch::Navigation { .. }) && !crate::ua::browser_shaped(ua) {
         // Asking for a page as a person would, under a name no browser sends.

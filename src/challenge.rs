@@ -145,10 +145,11 @@ impl Gate {
     }
 
     /// A new puzzle for `session` (bound to `who`), or `None` when the session has had its last
-    /// one (it is then marked `challenge_failed`).
-    pub fn issue_pow(&self, session: &mut Session, score: f64, who: &Who) -> Option<(String, u8)> {
+    /// one (it is then marked `challenge_failed`). `counted`: whether it spends an attempt (see
+    /// [`own_request`]).
+    pub fn issue_pow(&self, session: &mut Session, score: f64, who: &Who, counted: bool) -> Option<(String, u8)> {
         let key = self.clearance.keys.first()?;
-        if !self.spend_attempt(session) {
+        if counted && !self.spend_attempt(session) {
             return None;
         }
         let difficulty = pow::difficulty(self.settings.difficulty, session.failed_challenges, score);
@@ -342,11 +343,41 @@ pub fn sid(key: SessionKey) -> String {
 }
 
 /// A request another site made the browser send that is not a top-level page: an `<img>`,
-/// `fetch`, `<iframe>` or form target from elsewhere (`sec-fetch-site: cross-site`, destination
-/// other than `document`). It carries the user's cookies, not the user's intent.
-pub fn cross_site_subresource(head: &Head) -> bool {
-    head.first("sec-fetch-site").is_some_and(|s| s.eq_ignore_ascii_case(b"cross-site"))
-        && !head.first("sec-fetch-dest").is_some_and(|d| d.eq_ignore_ascii_case(b"document"))
+/// `fetch`, `<iframe>` or form target from elsewhere — `sec-fetch-site: cross-site` or
+/// `same-site` (a sibling subdomain may host anyone's pages), destination other than
+/// `document`; without fetch metadata (older Safari), an `Origin` or `Referer` naming another
+/// host. It carries the user's cookies, not the user's intent.
+pub fn foreign_subresource(head: &Head) -> bool {
+    let top_level = head.first("sec-fetch-dest").is_some_and(|d| d.eq_ignore_ascii_case(b"document"));
+    match head.first("sec-fetch-site") {
+        Some(site) => {
+            (site.eq_ignore_ascii_case(b"cross-site") || site.eq_ignore_ascii_case(b"same-site")) && !top_level
+        }
+        None => {
+            let named = head.first("origin").or_else(|| head.first("referer"));
+            named.is_some_and(|url| !url.is_empty() && url != b"null" && !names_host(head, url))
+                && !matches!(crate::behaviour::fetch_kind(head), crate::behaviour::Fetch::Navigation { .. })
+        }
+    }
+}
+
+/// Whether a request is one the user asked for here, on this site: not a sub-resource of
+/// another site's page, not a navigation another site started. Only such a request spends a
+/// challenge attempt (a hostile page opening a popup and navigating it from page to page must not
+/// use up someone's attempts; a bot that claims otherwise gets puzzles it still has to solve).
+pub fn own_request(head: &Head) -> bool {
+    match head.first("sec-fetch-site") {
+        Some(site) => site.eq_ignore_ascii_case(b"same-origin") || site.eq_ignore_ascii_case(b"none"),
+        None => head.first("origin").or_else(|| head.first("referer")).is_none_or(|url| names_host(head, url)),
+    }
+}
+
+/// Whether `url` (an `Origin` or `Referer`) names this request's host.
+fn names_host(head: &Head, url: &[u8]) -> bool {
+    let host = head.first(":authority").or_else(|| head.first("host")).unwrap_or(b"");
+    let rest = url.splitn(2, |b| *b == b':').nth(1).and_then(|r| r.strip_prefix(b"//")).unwrap_or(b"");
+    let authority = rest.split(|b| matches!(b, b'/' | b'?' | b'#')).next().unwrap_or(b"");
+    !host.is_empty() && authority.eq_ignore_ascii_case(host)
 }
 
 /// Whether a request to one of botgate's state-changing endpoints comes from the site itself:
@@ -358,16 +389,9 @@ pub fn same_origin(head: &Head) -> bool {
     if let Some(site) = head.first("sec-fetch-site") {
         return site.eq_ignore_ascii_case(b"same-origin");
     }
-    let host = head.first(":authority").or_else(|| head.first("host")).unwrap_or(b"");
-    let names_host = |url: &[u8]| {
-        let rest = url.splitn(2, |b| *b == b':').nth(1).and_then(|r| r.strip_prefix(b"//")).unwrap_or(b"");
-        let authority = rest.split(|b| matches!(b, b'/' | b'?' | b'#')).next().unwrap_or(b"");
-        !host.is_empty() && authority.eq_ignore_ascii_case(host)
-    };
-    match (head.first("origin"), head.first("referer")) {
-        (Some(origin), _) => names_host(origin),
-        (None, Some(referer)) => names_host(referer),
-        (None, None) => false,
+    match head.first("origin").or_else(|| head.first("referer")) {
+        Some(url) => names_host(head, url),
+        None => false,
     }
 }
 
@@ -507,7 +531,7 @@ mod tests {
         let mut g = gate();
         let mut s = Session::default();
         let mut t = Tally::default();
-        let (c, d) = g.issue_pow(&mut s, 0.4, &who(1_000)).unwrap();
+        let (c, d) = g.issue_pow(&mut s, 0.4, &who(1_000), true).unwrap();
         assert_eq!(d, 2);
         let sol = pow::solve(&c, d).unwrap();
         let passed = submit(&mut g, &c, &sol, &who(3_000), &mut s, &mut t).unwrap();
@@ -534,13 +558,13 @@ mod tests {
         let mut s = Session::default();
         let mut t = Tally::default();
         for i in 0..3 {
-            let (c, d) = g.issue_pow(&mut s, 0.4, &who(1_000)).unwrap();
+            let (c, d) = g.issue_pow(&mut s, 0.4, &who(1_000), true).unwrap();
             let wrong = (0..).map(|n: u32| n.to_string()).find(|x| !pow::meets(&c, x, d)).unwrap();
             assert_eq!(submit(&mut g, &c, &wrong, &who(2_000 + i), &mut s, &mut t), Err("pow_unsolved"));
         }
         assert!(s.challenge_failed, "three failures");
         let mut reloader = Session::default();
-        let issued = (0..50).take_while(|_| g.issue_pow(&mut reloader, 0.4, &who(1_000)).is_some()).count();
+        let issued = (0..50).take_while(|_| g.issue_pow(&mut reloader, 0.4, &who(1_000), true).is_some()).count();
         assert_eq!(issued, 10, "max_attempts");
         assert!(reloader.challenge_failed);
     }
@@ -550,7 +574,8 @@ mod tests {
         let mut g = gate();
         let mut victim = Session::default();
         let mut t = Tally::default();
-        let (theirs, _) = g.issue_pow(&mut Session::default(), 0.4, &Who { sid: "a02".into(), ..who(1_000) }).unwrap();
+        let (theirs, _) =
+            g.issue_pow(&mut Session::default(), 0.4, &Who { sid: "a02".into(), ..who(1_000) }, true).unwrap();
         for junk in ["x", "", "v1.a.4.1.b.sig", &theirs.replace("v1.", "v1.0"), &theirs] {
             for _ in 0..5 {
                 let r = submit(&mut g, junk, "12345", &who(2_000), &mut victim, &mut t);
@@ -568,7 +593,7 @@ mod tests {
         let mut g = gate();
         let mut s = Session::default();
         let mut t = Tally::default();
-        let (c, d) = g.issue_pow(&mut s, 0.4, &who(1_000)).unwrap();
+        let (c, d) = g.issue_pow(&mut s, 0.4, &who(1_000), true).unwrap();
         let sol = pow::solve(&c, d).unwrap();
         let late = who(1_000 + 300_000);
         assert_eq!(submit(&mut g, &c, &sol, &late, &mut s, &mut t), Err("pow_expired"));

@@ -265,17 +265,34 @@ impl Engine {
     /// The request's session: named by the session cookie or header, else by a genuine visitor
     /// cookie (returned too), else by the client's fingerprint.
     ///
-    /// A sub-resource another site made the browser fetch (`sec-fetch-site: cross-site`, not a
-    /// top-level page) carries the user's cookies and address but not the user's intent: it
-    /// belongs to a session of its own, so a hostile page cannot drive someone's score up or
-    /// spend their challenge attempts with `<img>` and `fetch`.
-    fn session_of(&mut self, head: &Head, client: Option<IpAddr>) -> (SessionKey, Option<Presented>) {
+    /// A sub-resource another site made the browser fetch ([`challenge::foreign_subresource`])
+    /// carries the user's cookies and address but not the user's intent: it belongs to a
+    /// session of its own, so a hostile page cannot drive someone's score up or spend their
+    /// challenge attempts with `<img>` and `fetch`.
+    ///
+    /// `answers_for`: other sessions whose penalties the request carries without writing to them
+    /// — the main session of such a split (a bot cannot shed its failures by claiming to be
+    /// cross-site), and the sessions of a repeated session cookie's other values.
+    fn session_of(&mut self, head: &Head, client: Option<IpAddr>) -> (SessionKey, Option<Presented>, Vec<u64>) {
         let visitor = self.visitor(head);
         let mut key = session_key(&self.policy.session, &self.ids, head, client, visitor.map(|v| v.id));
-        if challenge::cross_site_subresource(head) {
+        let mut answers_for = crate::session::repeated_sessions(&self.policy.session, head);
+        if challenge::foreign_subresource(head) {
+            answers_for.push(key.id);
             key.id = self.ids.hash(&[b"cross-site", &key.id.to_le_bytes()]);
         }
-        (key, visitor)
+        (key, visitor, answers_for)
+    }
+
+    /// The strictest of the sessions a request answers for: failed for good, and the highest
+    /// score.
+    fn penalties(&mut self, sessions: &[u64]) -> (bool, f64) {
+        let (mut failed, mut score) = (false, 0.0f64);
+        for s in sessions.iter().filter_map(|id| self.sessions.peek_mut(*id).map(|s| (s.challenge_failed, s.score))) {
+            failed |= s.0;
+            score = score.max(if s.0 { 1.0 } else { s.1 });
+        }
+        (failed, score)
     }
 
     fn rule(&self, pick: impl Fn(&BlockCondition) -> bool) -> Option<crate::policy::tiers::BlockRule> {
@@ -337,7 +354,8 @@ impl Engine {
         let fetch = behaviour::fetch_kind(head);
         behaviour::header_signals(head, fetch, &mut signals);
         self.policy.tls.signal(head, &mut signals);
-        let (key, visitor) = self.session_of(head, pending.keyed);
+        let (key, visitor, answers_for) = self.session_of(head, pending.keyed);
+        let (inherited_failure, inherited_score) = self.penalties(&answers_for);
         let session = self.sessions.get(key, now);
         if let (Some(v), false) = (visitor, key.authenticated) {
             session.visitor_tag = Some(v.tag);
@@ -390,9 +408,9 @@ impl Engine {
         let first = profile.requests <= 1;
         session.score =
             if first { enforce_score } else { SESSION_ALPHA * enforce_score + (1.0 - SESSION_ALPHA) * session.score };
-        let challenge_failed = session.challenge_failed;
+        let challenge_failed = session.challenge_failed || inherited_failure;
         let step_up_pending = session.step_up_pending;
-        d.session_score = session.score;
+        d.session_score = session.score.max(inherited_score);
         let lift = |s: f64| if challenge_failed { 1.0 } else { s.max(d.session_score) };
         d.score = lift(score);
         d.session = Some(key.id);
@@ -595,24 +613,26 @@ impl Engine {
         back: Option<String>,
     ) {
         let Some(session) = self.sessions.peek_mut(session) else { return };
-        let issued = match kind {
-            ChallengeType::ProofOfWork => {
-                let expires_in_s = self.gate.settings.expires_seconds;
-                self.gate.issue_pow(session, d.score, who).map(|(challenge, difficulty)| Issued::ProofOfWork {
-                    challenge,
-                    difficulty,
-                    expires_in_s,
-                })
-            }
-            ChallengeType::WebauthnStepUp => self.gate.spend_attempt(session).then(|| {
-                session.step_up_pending = true;
-                Issued::StepUp {
-                    options_url: self.gate.settings.webauthn_options_url.clone(),
-                    verify_url: self.gate.settings.webauthn_verify_url.clone(),
-                    session: who.sid.clone(),
+        // Only a request the user made here spends an attempt: another site's navigations
+        // must not use up someone's.
+        let counted = challenge::own_request(head);
+        let issued =
+            match kind {
+                ChallengeType::ProofOfWork => {
+                    let expires_in_s = self.gate.settings.expires_seconds;
+                    self.gate
+                        .issue_pow(session, d.score, who, counted)
+                        .map(|(challenge, difficulty)| Issued::ProofOfWork { challenge, difficulty, expires_in_s })
                 }
-            }),
-        };
+                ChallengeType::WebauthnStepUp => (!counted || self.gate.spend_attempt(session)).then(|| {
+                    session.step_up_pending = true;
+                    Issued::StepUp {
+                        options_url: self.gate.settings.webauthn_options_url.clone(),
+                        verify_url: self.gate.settings.webauthn_verify_url.clone(),
+                        session: who.sid.clone(),
+                    }
+                }),
+            };
         match issued {
             Some(issued) => {
                 self.tally.bump(match kind {
@@ -658,7 +678,11 @@ impl Engine {
                 d.answer = Some(Box::new(Reply::json(403, "cross_site_request", &d.reasons, head.request_id())));
             }
             b"verify" | b"pow" => {
-                let (key, _) = self.session_of(head, self.keyed(client));
+                let (key, _, answers_for) = self.session_of(head, self.keyed(client));
+                if self.penalties(&answers_for).0 && !self.observing(false) {
+                    blocked(&mut d, &mut self.tally);
+                    return self.record(d);
+                }
                 d.session = Some(key.id);
                 d.authenticated = key.authenticated;
                 let back =

@@ -9,6 +9,7 @@ use crate::lru::Lru;
 use crate::policy::SessionConfig;
 use crate::signals::Head;
 use sha2::{Digest, Sha256};
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::net::IpAddr;
 
@@ -73,20 +74,12 @@ pub fn session_key(
     client: Option<IpAddr>,
     visitor: Option<u64>,
 ) -> SessionKey {
-    // A session cookie given more than once (parsers disagree on which one counts) names a
-    // session of all its values: signed in, but nobody's existing session.
-    let mut values = cfg.cookie.as_deref().into_iter().flat_map(|name| cookies(head, name)).filter(|v| !v.is_empty());
-    let named: Option<Vec<&[u8]>> = match (values.next(), values.next()) {
-        (Some(first), None) => Some(vec![first]),
-        (Some(first), Some(second)) => Some([first, second].into_iter().chain(values).collect()),
-        (None, _) => cfg.header.as_deref().and_then(|h| head.first(h)).filter(|v| !v.is_empty()).map(|v| vec![v]),
-    };
+    let named = session_cookies(cfg, head)
+        .next()
+        .or_else(|| cfg.header.as_deref().and_then(|h| head.first(h)).filter(|v| !v.is_empty()).map(Cow::Borrowed));
     match (named, visitor) {
         // Named sessions keep SHA-256: their ids are logged and correlated across workers.
-        (Some(values), _) => {
-            let parts: Vec<&[u8]> = std::iter::once(&b"named"[..]).chain(values).collect();
-            SessionKey { id: sha_hash(&parts), authenticated: true, visitor: false }
-        }
+        (Some(value), _) => SessionKey { id: named_id(&value), authenticated: true, visitor: false },
         (None, Some(id)) => SessionKey { id, authenticated: false, visitor: true },
         (None, None) => {
             let octets = match client {
@@ -99,6 +92,61 @@ pub fn session_key(
             SessionKey { id: ids.hash(&[b"anon", &octets, ua, lang]), authenticated: false, visitor: false }
         }
     }
+}
+
+/// The values of the signed-in session cookie, as upstream parsers read them (one pair of
+/// surrounding quotes removed, percent-escapes decoded), so that `"alice"` and `%61lice` name
+/// the session `alice` names.
+fn session_cookies<'a>(cfg: &'a SessionConfig, head: &'a Head) -> impl Iterator<Item = Cow<'a, [u8]>> + 'a {
+    cfg.cookie
+        .as_deref()
+        .into_iter()
+        .flat_map(move |name| cookies(head, name))
+        .map(canonical_value)
+        .filter(|v| !v.is_empty())
+}
+
+/// The sessions named by a session cookie given more than once, beyond the first (upstream
+/// parsers disagree on which one counts, Go and Express the first, Python the last): a request
+/// answers for all of them, so junk values next to a blocked session's cookie escape nothing.
+pub fn repeated_sessions(cfg: &SessionConfig, head: &Head) -> Vec<u64> {
+    let mut ids: Vec<u64> = session_cookies(cfg, head).skip(1).map(|v| named_id(&v)).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+fn named_id(value: &[u8]) -> u64 {
+    sha_hash(&[b"named", value])
+}
+
+/// A cookie value as parsers read it: without one pair of surrounding quotes, percent-decoded
+/// (borrowed when there is nothing to undo, the usual case).
+fn canonical_value(v: &[u8]) -> Cow<'_, [u8]> {
+    let v = match v {
+        [b'"', inner @ .., b'"'] => inner,
+        _ => v,
+    };
+    if !v.contains(&b'%') {
+        return Cow::Borrowed(v);
+    }
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(v.len());
+    let mut i = 0;
+    while let Some(&b) = v.get(i) {
+        let pair = v.get(i + 1).copied().and_then(hex).zip(v.get(i + 2).copied().and_then(hex));
+        match (b, pair) {
+            (b'%', Some((hi, lo))) => {
+                out.push(hi << 4 | lo);
+                i += 3;
+            }
+            _ => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    Cow::Owned(out)
 }
 
 /// The value of cookie `name` from any `cookie` header (the first, if repeated).
@@ -450,14 +498,18 @@ mod tests {
     }
 
     #[test]
-    fn a_repeated_session_cookie_names_nobodys_existing_session() {
+    fn a_session_cookie_is_read_as_the_upstream_reads_it() {
         let cfg = SessionConfig { cookie: Some("session_id".into()), ..SessionConfig::default() };
         let k = |c: &str| session_key(&cfg, &IdKey::default(), &head(&[("cookie", c)]), None, None);
         let (alice, mallory, both) =
             (k("session_id=alice"), k("session_id=mallory"), k("session_id=mallory; session_id=alice"));
         assert!(both.authenticated);
-        assert!(both.id != alice.id && both.id != mallory.id);
+        assert_eq!(both.id, mallory.id, "the first names the request's session");
+        let h = head(&[("cookie", "session_id=mallory; session_id=alice")]);
+        assert_eq!(repeated_sessions(&cfg, &h), vec![alice.id], "and it answers for the others too");
         assert_eq!(k(" \tsession_id = alice ;theme=x").id, alice.id, "spaces and tabs as the upstream trims them");
+        assert_eq!(k("session_id=\"alice\"").id, alice.id, "quotes as the upstream strips them");
+        assert_eq!(k("session_id=%61lic%65").id, alice.id, "escapes as the upstream decodes them");
     }
 
     #[test]

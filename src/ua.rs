@@ -162,6 +162,22 @@ pub fn is_automation(ua: &[u8]) -> bool {
     automation().matches(ua)
 }
 
+/// Whether a lower-case user agent declares itself a robot in the words robots use, whether or
+/// not the lists name it: a contact URL (`+https://…`, the crawler convention), or a word ending
+/// in `bot` (`AcmeBot/1.0`; not the Cubot phone brand) or naming a crawler or spider. The lists
+/// keep only literals; this is the one generic rule of isbot's that holds against the browser
+/// fixture.
+pub fn declares_itself(ua: &[u8]) -> bool {
+    if contains(ua, b"+http") {
+        return true;
+    }
+    ua.split(|b| !b.is_ascii_alphanumeric()).any(|word| {
+        (word.len() > 3 && word.ends_with(b"bot") && word != b"cubot")
+            || contains(word, b"crawler")
+            || contains(word, b"spider")
+    })
+}
+
 /// How many rules the list holds.
 pub fn automation_rules() -> usize {
     automation().rules()

@@ -610,8 +610,11 @@ fn check_decision(d: &Decision, variant: Variant, max_retry_s: u64, request_id: 
         (v, None) => panic!("{v:?} without a local reply"),
         (v @ (Verdict::Pass | Verdict::Allow), Some(r)) => panic!("{v:?} got a local reply: {r:?}"),
             (Verdict::Serve, Some(r)) => {
-            // botgate's own endpoints: assets, redirects, small answers.
-            assert!(matches!(r.status, 200 | 303 | 400 | 401 | 404), "own endpoint answered {}", r.status);
+            // botgate's own endpoints: assets, redirects, small answers, a cross-site call refused.
+            assert!(matches!(r.status, 200 | 303 | 400 | 401 | 403 | 404), "own endpoint answered {}", r.status);
+            if r.status == 403 {
+                assert_eq!(d.reasons, ["cross_site_request"], "only a cross-site call is refused so: {d:?}");
+            }
             for (name, value) in &r.headers {
                 assert!(header_safe(name, value), "reply header {name}: {value:?}");
             }
