@@ -80,7 +80,11 @@ class RoundFailed(Exception):
 
 
 def config_of(name):
-    """A named configuration, or any module given by its path (ends in .wasm) with the bench policy."""
+    """A named configuration, or any module given by its path (ends in .wasm) with the bench
+    policy, or `MODULE.wasm@POLICY.json` (an older build whose policy vocabulary differs)."""
+    if "@" in name:
+        wasm, policy = name.split("@", 1)
+        return pathlib.Path(wasm).resolve(), pathlib.Path(policy).resolve()
     if name.endswith(".wasm"):
         return pathlib.Path(name).resolve(), BENCH_POLICY
     return CONFIGS[name]
@@ -88,6 +92,7 @@ def config_of(name):
 
 def label(name):
     """Short name for the report: a module under some `target/<dir>/` is shown as `<dir>.wasm`."""
+    name = name.split("@", 1)[0]
     if not name.endswith(".wasm"):
         return name
     parts = pathlib.Path(name).parts

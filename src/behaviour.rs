@@ -23,6 +23,13 @@ pub fn combine(weights: &Weights, signals: &[Signal]) -> (f64, Vec<&'static str>
     (score, reasons)
 }
 
+/// The score alone of [`combine`] (no reasons, no allocation).
+pub fn score(weights: &Weights, signals: &[Signal]) -> f64 {
+    let keep: f64 =
+        signals.iter().map(|s| 1.0 - (weights.of(s.name) * s.strength.clamp(0.0, 1.0)).clamp(0.0, 1.0)).product();
+    (1.0 - keep).clamp(0.0, 1.0)
+}
+
 /// [`combine`], naming the reasons into `reasons` (no allocation of its own).
 pub fn combine_into(weights: &Weights, signals: &[Signal], reasons: &mut Vec<&'static str>) -> f64 {
     let mut keep = 1.0;

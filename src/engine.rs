@@ -378,7 +378,7 @@ impl Engine {
         behaviour::session_signals(&profile, self.rendering.site_renders(), &mut signals);
         behaviour::submission_signal(head, tier == RiskTier::Critical, &mut signals);
         // Last: it only corroborates what the other signals flag.
-        let others = behaviour::combine(&self.policy.weights, &signals).0;
+        let others = behaviour::score(&self.policy.weights, &signals);
         self.campaigns.signal(shape, now, others, &mut signals);
         let broken = self.sequences.check(session, method, path, pending.keyed, now).map(str::to_string);
         // Who the request is for (its binding is a SHA-256): worked out once, only when needed.
