@@ -32,7 +32,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 pub const PREFIX: &str = "/.well-known/botgate/";
-pub const COOKIE: &str = "botgate_clearance";
+pub const COOKIE: &str = crate::policy::tiers::CLEARANCE_COOKIE;
 pub const CLEARANCE_HEADER: &str = "x-botgate-clearance";
 pub const POW_CHALLENGE_HEADER: &str = "x-botgate-pow-challenge";
 pub const POW_SOLUTION_HEADER: &str = "x-botgate-pow-solution";

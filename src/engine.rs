@@ -353,7 +353,7 @@ impl Engine {
         let shape = behaviour::shape(head);
         let fetch = behaviour::fetch_kind(head);
         behaviour::header_signals(head, fetch, &mut signals);
-        self.policy.tls.signal(head, &mut signals);
+        crate::tls::signal(&self.policy.tls, head, &mut signals);
         let (key, visitor, answers_for) = self.session_of(head, pending.keyed);
         let (inherited_failure, inherited_score) = self.penalties(&answers_for);
         let session = self.sessions.get(key, now);

@@ -34,7 +34,7 @@ impl IpSet {
     }
 
     pub fn contains(&self, ip: IpAddr) -> bool {
-        match crate::signals::canonical(ip) {
+        match canonical(ip) {
             IpAddr::V4(a) => find(&self.v4, u32::from(a)),
             IpAddr::V6(a) => find(&self.v6, u128::from(a)),
         }
@@ -71,6 +71,14 @@ impl Successor for u32 {
 impl Successor for u128 {
     fn next_or_max(self) -> Self {
         self.saturating_add(1)
+    }
+}
+
+/// IPv4-mapped IPv6 addresses count as the IPv4 client they are.
+pub fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
     }
 }
 

@@ -4,6 +4,28 @@
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+/// A named secret (`kid` and bytes): clearance keys, which sign tokens, puzzles and visitor
+/// cookies. A building block here so the policy can hold keys without importing what uses them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Key {
+    pub id: String,
+    pub secret: Vec<u8>,
+}
+
+impl Key {
+    /// The id of a key generated at start because the policy configured none.
+    pub const GENERATED_ID: &'static str = "generated";
+
+    /// A random 256-bit key (for a policy without clearance keys).
+    pub fn generated() -> Key {
+        Key::generated_from(random::<32>().to_vec())
+    }
+
+    pub fn generated_from(secret: Vec<u8>) -> Key {
+        Key { id: Key::GENERATED_ID.into(), secret }
+    }
+}
+
 /// `N` random bytes: WASI `random_get` in Envoy, the OS natively. Without an entropy source
 /// (never seen), still unique per worker and time; what they key stays unforgeable only with
 /// entropy, so the failure is loud in the fallback's own doc, not silent in the bytes.

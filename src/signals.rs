@@ -239,13 +239,7 @@ pub fn parse_ip(raw: &[u8]) -> Option<IpAddr> {
     s.parse::<IpAddr>().ok().or_else(|| s.parse::<SocketAddr>().ok().map(|a| a.ip())).map(canonical)
 }
 
-/// IPv4-mapped IPv6 addresses count as the IPv4 client they are.
-pub fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    }
-}
+pub use crate::iptable::canonical;
 
 /// Parses Envoy's `source.address` property (`1.2.3.4:5678`, `[::1]:5678`).
 pub fn parse_peer(raw: &[u8]) -> Option<IpAddr> {

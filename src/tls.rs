@@ -14,66 +14,23 @@
 //! JA4 and are not caught here, by design: this is one signal among several.
 
 use crate::behaviour::Signal;
+pub use crate::policy::tls::{bc_of, Client, Fingerprints};
 use crate::signals::Head;
 
-/// The `b_c` part of a JA4: two 12-hex-digit hashes and the underscore between them.
-const BC_LEN: usize = 25;
-
-/// An automation client's fingerprint, from the policy.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Client {
-    /// `b_c` of its JA4.
-    pub bc: [u8; BC_LEN],
-    /// Who it is, for the operator (e.g. "Python requests 2.34, OpenSSL 3.0").
-    pub label: String,
-}
-
-/// `tls_fingerprint` in the policy.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Fingerprints {
-    /// The request header the JA4 arrives in (lower case); empty when not configured.
-    pub header: String,
-    pub automation: Vec<Client>,
-}
-
-impl Fingerprints {
-    pub fn enabled(&self) -> bool {
-        !self.header.is_empty() && !self.automation.is_empty()
-    }
-
-    /// Adds `automation_tls` when the handshake is a listed automation client's while the user
-    /// agent claims a browser; returns the client's label.
-    pub fn signal(&self, head: &Head, out: &mut Vec<Signal>) -> Option<&str> {
-        if !self.enabled() {
-            return None;
-        }
-        let bc = head.first(&self.header).and_then(bc_of)?;
-        let ua = head.first("user-agent").unwrap_or(b"");
-        if !ua.get(..8).is_some_and(|p| p.eq_ignore_ascii_case(b"mozilla/")) {
-            return None;
-        }
-        let client = self.automation.iter().find(|c| c.bc == bc)?;
-        out.push(Signal { name: "automation_tls", strength: 1.0 });
-        Some(&client.label)
-    }
-}
-
-/// The `b_c` part of a well-formed JA4 (`a_b_c`, `a` ten characters), else `None` (Envoy writes
-/// `-` when the connection is not TLS).
-pub fn bc_of(ja4: &[u8]) -> Option<[u8; BC_LEN]> {
-    let ja4 = ja4.trim_ascii();
-    if ja4.len() != 10 + 1 + BC_LEN || ja4.get(10) != Some(&b'_') {
+/// Adds `automation_tls` when the handshake is a listed automation client's while the user agent
+/// claims a browser; returns the client's label.
+pub fn signal<'f>(f: &'f Fingerprints, head: &Head, out: &mut Vec<Signal>) -> Option<&'f str> {
+    if !f.enabled() {
         return None;
     }
-    let a = ja4.get(..10)?;
-    let bc = ja4.get(11..)?;
-    let a_ok = matches!(a.first(), Some(b't' | b'q' | b'd')) && a.iter().all(u8::is_ascii_alphanumeric);
-    let hex = |s: &[u8]| s.iter().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b));
-    let bc_ok = bc.get(12) == Some(&b'_') && hex(bc.get(..12)?) && hex(bc.get(13..)?);
-    if !(a_ok && bc_ok) {
+    let bc = head.first(&f.header).and_then(bc_of)?;
+    let ua = head.first("user-agent").unwrap_or(b"");
+    if !ua.get(..8).is_some_and(|p| p.eq_ignore_ascii_case(b"mozilla/")) {
         return None;
     }
-    bc.try_into().ok()
+    let client = f.automation.iter().find(|c| c.bc == bc)?;
+    out.push(Signal { name: "automation_tls", strength: 1.0 });
+    Some(&client.label)
 }
 
 #[cfg(test)]
@@ -100,7 +57,7 @@ mod tests {
     fn a_browser_user_agent_on_a_library_handshake_is_named() {
         let mut out = Vec::new();
         let f = listed();
-        let label = f.signal(&head("Mozilla/5.0 (Windows NT 10.0) Chrome/131.0", REQUESTS_BY_NAME), &mut out);
+        let label = signal(&f, &head("Mozilla/5.0 (Windows NT 10.0) Chrome/131.0", REQUESTS_BY_NAME), &mut out);
         assert_eq!(label, Some("requests"));
         assert_eq!(out, vec![Signal { name: "automation_tls", strength: 1.0 }]);
     }
@@ -118,11 +75,11 @@ mod tests {
             Head::from_pairs([("user-agent", "Mozilla/5.0")]),
         ] {
             let mut out = Vec::new();
-            assert_eq!(f.signal(&h, &mut out), None, "{h:?}");
+            assert_eq!(signal(&f, &h, &mut out), None, "{h:?}");
             assert!(out.is_empty());
         }
         let mut out = Vec::new();
-        assert_eq!(Fingerprints::default().signal(&head("Mozilla/5.0", REQUESTS_BY_IP), &mut out), None);
+        assert_eq!(signal(&Fingerprints::default(), &head("Mozilla/5.0", REQUESTS_BY_IP), &mut out), None);
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! the shared key (`botgate token mint`).
 
 use crate::mac;
+pub use crate::mac::Key;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
@@ -18,26 +19,6 @@ use std::net::IpAddr;
 pub const MAX_TOKEN_LEN: usize = 4096;
 /// Clock skew tolerated on `exp` and `iat`, in seconds.
 pub const SKEW_S: u64 = 30;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Key {
-    pub id: String,
-    pub secret: Vec<u8>,
-}
-
-impl Key {
-    /// The id of a key generated at start because the policy configured none.
-    pub const GENERATED_ID: &'static str = "generated";
-
-    /// A random 256-bit key (for a policy without clearance keys).
-    pub fn generated() -> Key {
-        Key::generated_from(crate::mac::random::<32>().to_vec())
-    }
-
-    pub fn generated_from(secret: Vec<u8>) -> Key {
-        Key { id: Key::GENERATED_ID.into(), secret }
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {

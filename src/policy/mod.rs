@@ -9,6 +9,7 @@ pub mod ladder;
 mod plane;
 pub mod reader;
 pub mod tiers;
+pub mod tls;
 
 pub use plane::{
     default_sequence_rules as plane_defaults, Blocklist, EndpointRule, PathMatch, PathSettings, SequenceCheck,
@@ -170,7 +171,7 @@ pub struct Policy {
     pub weights: Weights,
     pub blocklists: Vec<Blocklist>,
     /// JA4 fingerprints of automation clients (`tls_fingerprint`).
-    pub tls: crate::tls::Fingerprints,
+    pub tls: tls::Fingerprints,
     pub sequence_rules: Vec<SequenceRule>,
     /// Named variants of this policy (the base with overrides), for per-route rollout.
     pub profiles: Vec<(String, Policy)>,
@@ -198,7 +199,7 @@ impl Policy {
 
     /// Gives the policy and its profiles `key` where they have no clearance key (zero
     /// configuration: challenges can then be passed). True when any took it.
-    pub fn ensure_clearance_key(&mut self, key: &crate::token::Key) -> bool {
+    pub fn ensure_clearance_key(&mut self, key: &crate::mac::Key) -> bool {
         let mut took = false;
         for (_, p) in &mut self.profiles {
             took |= p.ensure_clearance_key(key);

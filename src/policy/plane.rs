@@ -3,8 +3,8 @@
 
 use super::reader::Obj;
 use super::tiers::{cidrs, RiskTier};
+use super::tls;
 use crate::iptable::IpSet;
-use crate::tls;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct SessionConfig {
@@ -69,7 +69,7 @@ pub fn read_session(o: Obj<'_>) -> SessionConfig {
         max_sessions: o.u64_in("max_sessions", d.max_sessions as u64, 16, 10_000_000) as usize,
         visitor: o.obj("visitor_cookie").map(read_visitor).unwrap_or_default(),
     };
-    if s.cookie.as_deref() == Some(s.visitor.name.as_str()) || s.visitor.name == crate::challenge::COOKIE {
+    if s.cookie.as_deref() == Some(s.visitor.name.as_str()) || s.visitor.name == super::tiers::CLEARANCE_COOKIE {
         o.ctx.error(
             &o.child_path("visitor_cookie.name"),
             "must differ from the signed-in session cookie and from botgate_clearance",

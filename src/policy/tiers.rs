@@ -142,7 +142,7 @@ pub struct Clearance {
     pub ttl_minutes: u64,
     /// Signing keys: the first signs, all verify (rotation). They also sign proof-of-work
     /// challenges, whose form (`v1.…`) cannot be mistaken for a token's (`eyJ…`).
-    pub keys: Vec<crate::token::Key>,
+    pub keys: Vec<crate::mac::Key>,
     /// The cookie's `Secure` attribute (turn off only for plain-HTTP demos).
     pub cookie_secure: bool,
 }
@@ -206,6 +206,10 @@ impl Tiers {
     }
 }
 
+/// The cookie that carries a clearance token (named here, with the settings that must not
+/// collide with it).
+pub const CLEARANCE_COOKIE: &str = "botgate_clearance";
+
 /// Challenge types botgate can issue. Image and audio CAPTCHAs are not among them, by design.
 pub const CHALLENGE_TYPES: &[&str] = &["webauthn_step_up", "proof_of_work"];
 
@@ -259,7 +263,7 @@ fn read_clearance(ct: Obj<'_>) -> Clearance {
     let keys =
         named_secrets(&ct, "keys", 32, "a clearance key needs at least 32 bytes (HS256 keys as long as the hash)")
             .into_iter()
-            .map(|(id, secret)| crate::token::Key { id, secret })
+            .map(|(id, secret)| crate::mac::Key { id, secret })
             .collect();
     let cookie_secure = ct.bool("cookie_secure", true);
     ct.finish();
