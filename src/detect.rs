@@ -5,9 +5,10 @@
 //! to a recent one counts as the same request. More than `max_requests_per_window` requests
 //! with one fingerprint inside `profile_window_seconds` is flagged.
 
+use crate::fasthash::FastHasher;
 use crate::lru::Lru;
 use crate::policy::{BotDetector, Field, Limits};
-use crate::signals::{fingerprint, BodyParts, Head};
+use crate::signals::Head;
 use crate::similarity::{BodyIndex, Sketch};
 use crate::window::RollingWindow;
 use std::net::IpAddr;
@@ -92,6 +93,53 @@ impl Detector {
     }
 }
 
+/// Inputs to a fingerprint that come from the body.
+pub struct BodyParts<'a> {
+    pub body: &'a [u8],
+    /// The body's similarity cluster when near-duplicate detection is on: near-duplicates then
+    /// fingerprint alike.
+    pub cluster: Option<u64>,
+    pub json: Option<&'a serde_json::Value>,
+}
+
+/// The 64-bit fingerprint of the configured fields (length-prefixed so fields cannot run into
+/// each other). [`crate::fasthash`]: SHA-256 in software costs microseconds per request in a Wasm
+/// VM; see there for why a fast hash is enough here.
+pub fn fingerprint(fields: &[Field], head: &Head, client: Option<IpAddr>, body: &BodyParts<'_>) -> u64 {
+    let mut h = FastHasher::new();
+    for field in fields {
+        match field {
+            Field::Header(name) => {
+                for v in head.all(name) {
+                    feed(&mut h, v);
+                }
+                h.part(b"\xff");
+            }
+            Field::Path => feed(&mut h, head.path()),
+            Field::Method => feed(&mut h, head.method()),
+            Field::Query => feed(&mut h, head.query()),
+            Field::ClientIp => match client {
+                Some(IpAddr::V4(a)) => feed(&mut h, &a.octets()),
+                Some(IpAddr::V6(a)) => feed(&mut h, &a.octets()),
+                None => feed(&mut h, b""),
+            },
+            Field::Body => match body.cluster {
+                Some(c) => feed(&mut h, &c.to_le_bytes()),
+                None => feed(&mut h, body.body),
+            },
+            Field::Json(path) => {
+                let v = body.json.and_then(|j| path.iter().try_fold(j, |v, k| v.get(k)));
+                feed(&mut h, v.map(|v| v.to_string()).unwrap_or_default().as_bytes());
+            }
+        }
+    }
+    h.finish()
+}
+
+fn feed(h: &mut FastHasher, bytes: &[u8]) {
+    h.part(bytes);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,5 +192,17 @@ mod tests {
         for body in [&b""[..], b"{not json", b"\xff\xfe\xfd", b"{\"model\":[1,2,{}]}"] {
             d.observe(&head("x"), None, body, 0);
         }
+    }
+
+    #[test]
+    fn fingerprint_depends_on_fields_only() {
+        let fields = vec![Field::Header("user-agent".into()), Field::Json(vec!["model".into()])];
+        let j1 = serde_json::json!({"model": "gpt", "prompt": "a"});
+        let j2 = serde_json::json!({"model": "gpt", "prompt": "b"});
+        let h = Head::from_pairs([("user-agent", "bot/1")]);
+        let parts = |j| BodyParts { body: b"", cluster: None, json: Some(j) };
+        assert_eq!(fingerprint(&fields, &h, None, &parts(&j1)), fingerprint(&fields, &h, None, &parts(&j2)));
+        let h2 = Head::from_pairs([("user-agent", "bot/2")]);
+        assert_ne!(fingerprint(&fields, &h, None, &parts(&j1)), fingerprint(&fields, &h2, None, &parts(&j1)));
     }
 }

@@ -2,9 +2,7 @@
 //!
 //! Everything is read from bytes: header values may be any octets, duplicated, or huge.
 
-use crate::fasthash::FastHasher;
 use crate::iptable::IpSet;
-use crate::policy::Field;
 use std::net::{IpAddr, SocketAddr};
 
 /// The request head as the host hands it over: lower-case names, raw values, in order.
@@ -246,53 +244,6 @@ pub fn parse_peer(raw: &[u8]) -> Option<IpAddr> {
     parse_ip(raw)
 }
 
-/// Inputs to a fingerprint that come from the body.
-pub struct BodyParts<'a> {
-    pub body: &'a [u8],
-    /// The body's similarity cluster when near-duplicate detection is on: near-duplicates then
-    /// fingerprint alike.
-    pub cluster: Option<u64>,
-    pub json: Option<&'a serde_json::Value>,
-}
-
-/// The 64-bit fingerprint of the configured fields (length-prefixed so fields cannot run into
-/// each other). [`crate::fasthash`]: SHA-256 in software costs microseconds per request in a Wasm
-/// VM; see there for why a fast hash is enough here.
-pub fn fingerprint(fields: &[Field], head: &Head, client: Option<IpAddr>, body: &BodyParts<'_>) -> u64 {
-    let mut h = FastHasher::new();
-    for field in fields {
-        match field {
-            Field::Header(name) => {
-                for v in head.all(name) {
-                    feed(&mut h, v);
-                }
-                h.part(b"\xff");
-            }
-            Field::Path => feed(&mut h, head.path()),
-            Field::Method => feed(&mut h, head.method()),
-            Field::Query => feed(&mut h, head.query()),
-            Field::ClientIp => match client {
-                Some(IpAddr::V4(a)) => feed(&mut h, &a.octets()),
-                Some(IpAddr::V6(a)) => feed(&mut h, &a.octets()),
-                None => feed(&mut h, b""),
-            },
-            Field::Body => match body.cluster {
-                Some(c) => feed(&mut h, &c.to_le_bytes()),
-                None => feed(&mut h, body.body),
-            },
-            Field::Json(path) => {
-                let v = body.json.and_then(|j| path.iter().try_fold(j, |v, k| v.get(k)));
-                feed(&mut h, v.map(|v| v.to_string()).unwrap_or_default().as_bytes());
-            }
-        }
-    }
-    h.finish()
-}
-
-fn feed(h: &mut FastHasher, bytes: &[u8]) {
-    h.part(bytes);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -390,17 +341,5 @@ mod tests {
         let mut lying = full;
         lying.splice(4..8, u32::MAX.to_le_bytes());
         assert!(Head::from_serialized(lying).is_empty());
-    }
-
-    #[test]
-    fn fingerprint_depends_on_fields_only() {
-        let fields = vec![Field::Header("user-agent".into()), Field::Json(vec!["model".into()])];
-        let j1 = serde_json::json!({"model": "gpt", "prompt": "a"});
-        let j2 = serde_json::json!({"model": "gpt", "prompt": "b"});
-        let h = head(&[("user-agent", b"bot/1")], "10.0.0.1");
-        let parts = |j| BodyParts { body: b"", cluster: None, json: Some(j) };
-        assert_eq!(fingerprint(&fields, &h, None, &parts(&j1)), fingerprint(&fields, &h, None, &parts(&j2)));
-        let h2 = head(&[("user-agent", b"bot/2")], "10.0.0.1");
-        assert_ne!(fingerprint(&fields, &h, None, &parts(&j1)), fingerprint(&fields, &h2, None, &parts(&j1)));
     }
 }

@@ -41,6 +41,16 @@ fn building_blocks_import_only_building_blocks() {
 }
 
 #[test]
+fn the_request_view_imports_only_building_blocks() {
+    for used in imports(&module_file("signals")) {
+        assert!(
+            BUILDING_BLOCKS.contains(&used.as_str()),
+            "signals imports crate::{used}: the request view is below the stages"
+        );
+    }
+}
+
+#[test]
 fn the_policy_is_settings_at_the_bottom_and_imports_no_stage() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/policy");
     let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
