@@ -162,16 +162,13 @@ fn a_session_cookie_the_upstream_reads_is_the_session_botgate_reads() {
 fn a_signal_too_weak_to_name_does_not_let_poisoned_campaign_failures_challenge_a_chrome_user() {
     let mut e = engine(&policy());
     // The attacker fails 60 logins in Chrome's exact navigation shape, from rotating addresses.
-    for i in 0..60u64 {
-        let ip = format!("100.90.{}.{}", i / 200, i % 200 + 1);
-        let r = Req::new("POST", "/login", &ip)
-            .browser()
-            .header("sec-fetch-site", "same-origin")
-            .header("sec-fetch-mode", "navigate")
-            .header("sec-fetch-dest", "document")
-            .header("referer", "https://shop.test/login");
-        send(&mut e, &r, T0 + i * 1_000, 401);
-    }
+    let form = [
+        ("sec-fetch-site", "same-origin"),
+        ("sec-fetch-mode", "navigate"),
+        ("sec-fetch-dest", "document"),
+        ("referer", "https://shop.test/login"),
+    ];
+    common::fail_logins_in_chromes_shape(&mut e, 60, &form);
     // A person opens a product page in Chrome: the page and its 32 assets through the proxy
     // (velocity just over 30 a minute: strength 0.01, far below the reason floor)...
     let ip = "198.51.100.210";

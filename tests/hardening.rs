@@ -325,15 +325,11 @@ fn failed_logins_in_a_browsers_exact_shape_do_not_challenge_its_other_users() {
     let mut e = engine(&policy());
     // An attacker fails 60 logins in Chrome's exact shape, from rotating addresses, with the form
     // headers a real submission carries (so nothing else flags them).
-    for i in 0..60u64 {
-        let ip = format!("100.90.{}.{}", i / 200, i % 200 + 1);
-        let r = Req::new("POST", "/login", &ip)
-            .browser()
-            .header("sec-fetch-site", "same-origin")
-            .header("referer", "https://shop.test/login")
-            .body("u=a&p=b");
-        send(&mut e, &r, T0 + i * 1_000, 401);
-    }
+    common::fail_logins_in_chromes_shape(
+        &mut e,
+        60,
+        &[("sec-fetch-site", "same-origin"), ("referer", "https://shop.test/login")],
+    );
     // A new Chrome user, same shape: their pages are not challenged because of it.
     let shaped = |method: &str, path: &str, ip: &str, site: &str, referer: &str| {
         Req::new(method, path, ip).browser().header("sec-fetch-site", site).header("referer", referer)

@@ -105,3 +105,16 @@ pub fn pow_of(d: &Decision) -> (String, u8) {
         other => panic!("no puzzle: {other:?} in {d:?}"),
     }
 }
+
+/// An attacker failing `n` logins in Chrome's exact shape (the browser's headers plus `extra`),
+/// from rotating addresses, one a second from `T0`: what poisons a per-shape campaign view.
+pub fn fail_logins_in_chromes_shape(e: &mut Engine, n: u64, extra: &[(&str, &str)]) {
+    for i in 0..n {
+        let ip = format!("100.90.{}.{}", i / 200, i % 200 + 1);
+        let mut r = Req::new("POST", "/login", &ip).browser();
+        for (k, v) in extra {
+            r = r.header(k, v);
+        }
+        send(e, &r.body("u=a&p=b"), T0 + i * 1_000, 401);
+    }
+}
