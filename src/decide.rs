@@ -151,16 +151,8 @@ impl Decision {
         self.would.unwrap_or(self.verdict).tier()
     }
 
-    pub fn reasons_csv(&self) -> String {
-        self.reasons.join(",")
-    }
-
     pub fn session_id(&self) -> String {
         self.session.map(|s| format!("{s:016x}")).unwrap_or_default()
-    }
-
-    pub fn fingerprint_id(&self) -> String {
-        self.fingerprint.map(|f| format!("{f:016x}")).unwrap_or_default()
     }
 
     /// Headers added to a request that goes upstream (values share one buffer: this runs on
@@ -456,13 +448,6 @@ fn json_list(items: &[&str]) -> String {
 fn json_str(v: &str) -> String {
     let mut s = String::with_capacity(v.len() + 2);
     push_json_str(&mut s, v);
-    s
-}
-
-/// A score in [0, 1] with two decimals, without the float formatter (this runs per request).
-pub fn score2(x: f64) -> String {
-    let mut s = String::with_capacity(4);
-    push_score(&mut s, x);
     s
 }
 

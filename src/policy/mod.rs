@@ -187,11 +187,6 @@ pub enum RouteChoice {
 }
 
 impl Policy {
-    /// Whether the route decides which profile applies (the shell then reads the route).
-    pub fn per_route(&self) -> bool {
-        !self.profiles.is_empty() || !self.routes.is_empty()
-    }
-
     /// The risk tier of an endpoint, by its normalised path (medium when no rule matches).
     pub fn endpoint_tier(&self, method: &[u8], path: &[u8]) -> RiskTier {
         self.endpoints.iter().find(|r| r.matches(method, path)).map_or(RiskTier::Medium, |r| r.tier)
@@ -209,11 +204,6 @@ impl Policy {
             took = true;
         }
         took
-    }
-
-    /// Whether the decision plane (scoring, tiers) is in use, beyond the detector and limits.
-    pub fn scores(&self) -> bool {
-        self.tiers != Tiers::default() || !self.endpoints.is_empty()
     }
 }
 
