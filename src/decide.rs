@@ -274,6 +274,11 @@ impl Decision {
 
     /// The decision as one JSON object: the access-log evidence and the flagged-decision log line.
     pub fn evidence(&self, request_id: &str) -> String {
+        self.evidence_of(request_id, "")
+    }
+
+    /// [`Decision::evidence`], naming the policy profile that decided (none: the base policy).
+    pub fn evidence_of(&self, request_id: &str, profile: &str) -> String {
         let mut s = String::with_capacity(320);
         s.push_str("{\"action\":\"");
         s.push_str(self.verdict.name());
@@ -324,6 +329,10 @@ impl Decision {
         }
         s.push_str(",\"request_id\":");
         push_json_str(&mut s, request_id);
+        if !profile.is_empty() {
+            s.push_str(",\"profile\":");
+            push_json_str(&mut s, profile);
+        }
         s.push('}');
         s
     }
@@ -454,6 +463,15 @@ fn json_str(v: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_evidence_names_the_profile_that_decided() {
+        let d = Decision::pass("192.0.2.1".parse().ok());
+        let v: serde_json::Value = serde_json::from_str(&d.evidence_of("r", "str\"ict")).unwrap();
+        assert_eq!(v["profile"], "str\"ict");
+        let base: serde_json::Value = serde_json::from_str(&d.evidence("r")).unwrap();
+        assert!(base.get("profile").is_none());
+    }
 
     #[test]
     fn reply_and_evidence_are_json() {

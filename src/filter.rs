@@ -306,11 +306,7 @@ impl Request {
         self.clearance = d.clearance.take();
         self.visitor = d.visitor.take();
         let request_id = self.head.request_id();
-        let mut evidence = d.evidence(request_id);
-        if !profile.is_empty() {
-            evidence.pop();
-            evidence.push_str(&format!(",\"profile\":{}}}", serde_json::to_string(profile).unwrap_or_default()));
-        }
+        let evidence = d.evidence_of(request_id, profile);
         if let Err(e) = hostcalls::set_property(vec!["botgate"], Some(evidence.as_bytes())) {
             log::debug!("botgate: cannot set filter state: {e:?}");
         }
