@@ -117,6 +117,9 @@ pub enum Judged {
     /// Not this session's puzzle (malformed, forged, another client's or session's), or the
     /// nonce store could not answer: nothing happens to the session.
     Ignored(&'static str),
+    /// The puzzle this session last passed, sent again (a reload of the "check passed" page, a
+    /// restored tab): it earns nothing and costs nothing.
+    AlreadyPassed,
 }
 
 /// The challenge machinery of one engine: its settings, keys and nonce store.
@@ -189,7 +192,7 @@ impl Gate {
                     tally.bump(Counter::NonceStoreEvicted);
                     Judged::Solved(solved)
                 }
-                Consume::Replayed if nonce_id(&solved.nonce) == passed_nonce => Judged::Ignored("pow_already_passed"),
+                Consume::Replayed if nonce_id(&solved.nonce) == passed_nonce => Judged::AlreadyPassed,
                 Consume::Replayed => Judged::Failed("pow_replayed"),
                 Consume::Unavailable => {
                     tally.bump(Counter::NonceStoreUnavailable);
@@ -208,7 +211,7 @@ impl Gate {
                 tally.bump(Counter::ChallengesPowFailed);
                 tally.bump(failure_counter(reason));
             }
-            Judged::Ignored("pow_store_unavailable") => {}
+            Judged::Ignored("pow_store_unavailable") | Judged::AlreadyPassed => {}
             Judged::Ignored(_) => tally.bump(Counter::ChallengeIgnoredForeign),
         }
         judged
@@ -523,6 +526,7 @@ mod tests {
                 Err(r)
             }
             Judged::Ignored(r) => Err(r),
+            Judged::AlreadyPassed => Err("pow_already_passed"),
         }
     }
 

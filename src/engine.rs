@@ -394,6 +394,7 @@ impl Engine {
                     d.reasons.push(reason);
                 }
                 Judged::Ignored(reason) => d.reasons.push(reason),
+                Judged::AlreadyPassed => d.reasons.push("pow_already_passed"),
             }
         }
         let score = behaviour::combine_into(&self.policy.weights, &signals, &mut d.reasons);
@@ -722,10 +723,11 @@ impl Engine {
             return;
         };
         let observe = self.observing(false);
-        if self.sessions.peek_mut(key.id).is_some_and(|s| s.challenge_failed) && !observe {
+        let (failed, passed_nonce) =
+            self.sessions.peek_mut(key.id).map_or((false, 0), |s| (s.challenge_failed, s.passed_nonce));
+        if failed && !observe {
             return blocked(d, &mut self.tally);
         }
-        let passed_nonce = self.sessions.peek_mut(key.id).map_or(0, |s| s.passed_nonce);
         match self.gate.judge(&c, &s, who, passed_nonce, &mut self.tally) {
             Judged::Solved(solved) => {
                 let (key, who, visitor) = self.adopt_visitor(key, who);
@@ -752,7 +754,7 @@ impl Engine {
                 }
                 d.answer = Some(Box::new(try_again(d, head, back)));
             }
-            Judged::Ignored("pow_already_passed") => {
+            Judged::AlreadyPassed => {
                 // The solver's own reload: it passed already; show it so again.
                 d.reasons.push("pow_already_passed");
                 d.answer = Some(Box::new(match back {

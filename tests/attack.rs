@@ -134,6 +134,8 @@ fn reloading_the_check_passed_page_does_not_get_the_person_who_solved_the_puzzle
     }
     let home = send(&mut e, &bob("GET", "/"), T0 + 9_000, 200);
     assert_ne!(home.verdict, Verdict::Block, "{home:?}");
+    // A reload is the solver's own puzzle: not counted as a foreign submission.
+    assert_eq!(e.tally.get(botgate::telemetry::Counter::ChallengeIgnoredForeign), 0);
 }
 
 #[test]
