@@ -218,6 +218,12 @@ fn referer_host(referer: &[u8]) -> &[u8] {
     referer_parts(referer).0
 }
 
+/// Whether `url` (a referer, or an `Origin`) names this request's own `host[:port]`.
+pub fn names_own_host(head: &Head, url: &[u8]) -> bool {
+    let host = head.first(":authority").or_else(|| head.first("host")).unwrap_or(b"");
+    !host.is_empty() && referer_host(url).eq_ignore_ascii_case(host)
+}
+
 /// A referer URL split after its `host[:port]`: (host, the rest from its path on).
 fn referer_parts(referer: &[u8]) -> (&[u8], &[u8]) {
     let rest = referer.iter().position(|b| *b == b':').and_then(|i| referer.get(i + 1..)).unwrap_or(referer);

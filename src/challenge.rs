@@ -22,6 +22,7 @@
 //! (IPv6): a phone moving between cells of one carrier keeps its clearance, a token copied to
 //! another visitor, network or browser does not verify.
 
+use crate::behaviour::names_own_host;
 use crate::policy::tiers::{ChallengeSettings, Clearance};
 use crate::pow::{self, PowError};
 use crate::session::{Session, SessionKey};
@@ -358,7 +359,7 @@ pub fn foreign_subresource(head: &Head) -> bool {
         }
         None => {
             let named = head.first("origin").or_else(|| head.first("referer"));
-            named.is_some_and(|url| !url.is_empty() && url != b"null" && !names_host(head, url))
+            named.is_some_and(|url| !url.is_empty() && url != b"null" && !names_own_host(head, url))
                 && !matches!(crate::behaviour::fetch_kind(head), crate::behaviour::Fetch::Navigation { .. })
         }
     }
@@ -371,16 +372,8 @@ pub fn foreign_subresource(head: &Head) -> bool {
 pub fn own_request(head: &Head) -> bool {
     match head.first("sec-fetch-site") {
         Some(site) => site.eq_ignore_ascii_case(b"same-origin") || site.eq_ignore_ascii_case(b"none"),
-        None => head.first("origin").or_else(|| head.first("referer")).is_none_or(|url| names_host(head, url)),
+        None => head.first("origin").or_else(|| head.first("referer")).is_none_or(|url| names_own_host(head, url)),
     }
-}
-
-/// Whether `url` (an `Origin` or `Referer`) names this request's host.
-fn names_host(head: &Head, url: &[u8]) -> bool {
-    let host = head.first(":authority").or_else(|| head.first("host")).unwrap_or(b"");
-    let rest = url.splitn(2, |b| *b == b':').nth(1).and_then(|r| r.strip_prefix(b"//")).unwrap_or(b"");
-    let authority = rest.split(|b| matches!(b, b'/' | b'?' | b'#')).next().unwrap_or(b"");
-    !host.is_empty() && authority.eq_ignore_ascii_case(host)
 }
 
 /// Whether a request to one of botgate's state-changing endpoints comes from the site itself:
@@ -393,7 +386,7 @@ pub fn same_origin(head: &Head) -> bool {
         return site.eq_ignore_ascii_case(b"same-origin");
     }
     match head.first("origin").or_else(|| head.first("referer")) {
-        Some(url) => names_host(head, url),
+        Some(url) => names_own_host(head, url),
         None => false,
     }
 }
