@@ -112,7 +112,9 @@ impl Engine {
     /// shell first puts in one shared by the workers of its Envoy, see
     /// [`Policy::ensure_clearance_key`]), so challenges can be passed with zero configuration.
     pub fn new(mut policy: Policy) -> Self {
-        policy.ensure_clearance_key(&crate::token::Key::generated());
+        if policy.lacks_clearance_key() {
+            policy.ensure_clearance_key(&crate::token::Key::generated());
+        }
         let limits = policy.limits;
         let ids = IdKey::derive(policy.tiers.clearance.keys.first().map_or(&[][..], |k| k.secret.as_slice()));
         // The automation list is indexed here, at configuration, not on the first request.

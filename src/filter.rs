@@ -131,7 +131,8 @@ impl RootContext for Root {
             log::error!("botgate: policy refused ({} errors); see above", parsed.errors().count());
             return false;
         };
-        if let Some((key, created)) = generated_key() {
+        // Shared data is read (and the key made) only for a policy that needs it.
+        if let Some((key, created)) = policy.lacks_clearance_key().then(generated_key).flatten() {
             if policy.ensure_clearance_key(&key) && created {
                 log::warn!(
                     "botgate: no clearance keys configured: generated a random key for this Envoy (shared by its \

@@ -192,6 +192,11 @@ impl Policy {
         self.endpoints.iter().find(|r| r.matches(method, path)).map_or(RiskTier::Medium, |r| r.tier)
     }
 
+    /// Whether the policy or one of its profiles has no clearance key (zero configuration).
+    pub fn lacks_clearance_key(&self) -> bool {
+        self.tiers.clearance.keys.is_empty() || self.profiles.iter().any(|(_, p)| p.lacks_clearance_key())
+    }
+
     /// Gives the policy and its profiles `key` where they have no clearance key (zero
     /// configuration: challenges can then be passed). True when any took it.
     pub fn ensure_clearance_key(&mut self, key: &crate::mac::Key) -> bool {
