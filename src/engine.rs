@@ -554,7 +554,7 @@ impl Engine {
                 let observe = block_above.is_some_and(|b| b.1);
                 return block("score_above_challenge_band", observe, Counter::BlockedScore);
             }
-            Rung::Challenge(_) | Rung::GapChallenge(_) => {}
+            Rung::Challenge | Rung::GapChallenge => {}
         }
         let (observe, webauthn_only) = ladder::strictest(&tiers.challenge, applies, score);
         // Signed-in sessions get the default type (WebAuthn step-up); anonymous ones the

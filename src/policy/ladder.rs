@@ -15,10 +15,10 @@ use super::tiers::ChallengeCondition;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rung {
     Pass,
-    /// Inside the band of the `index`-th challenge condition.
-    Challenge(usize),
-    /// In a gap whose stronger neighbour is the challenge band of the `index`-th condition.
-    GapChallenge(usize),
+    /// Inside a challenge band (how strictly: [`strictest`]).
+    Challenge,
+    /// In a gap whose stronger neighbour is a challenge band below it.
+    GapChallenge,
     /// Between the top challenge band and the block threshold.
     GapBlock,
 }
@@ -31,22 +31,19 @@ pub fn rung(
     block_above: Option<f64>,
     score: f64,
 ) -> Rung {
-    let mut below: Option<(usize, f64)> = None;
-    let mut band_above = false;
-    for (i, c) in conditions.iter().enumerate().filter(|(_, c)| apply(c)) {
+    let (mut band_below, mut band_above) = (false, false);
+    for c in conditions.iter().filter(|c| apply(c)) {
         let (lo, hi) = c.score_range;
         if score >= lo && score <= hi {
-            return Rung::Challenge(i);
+            return Rung::Challenge;
         }
-        if hi < score && below.is_none_or(|(_, h)| hi > h) {
-            below = Some((i, hi));
-        }
+        band_below |= hi < score;
         band_above |= lo > score;
     }
-    match below {
-        None => Rung::Pass,
-        Some((i, _)) if band_above || block_above.is_none() => Rung::GapChallenge(i),
-        Some(_) => Rung::GapBlock,
+    match (band_below, band_above || block_above.is_none()) {
+        (false, _) => Rung::Pass,
+        (true, true) => Rung::GapChallenge,
+        (true, false) => Rung::GapBlock,
     }
 }
 
@@ -119,8 +116,8 @@ mod tests {
         let c = [band(0.20, 0.75)];
         let r = |s| rung(&c, |_| true, Some(0.85), s);
         assert_eq!(r(0.10), Rung::Pass);
-        assert_eq!(r(0.20), Rung::Challenge(0));
-        assert_eq!(r(0.75), Rung::Challenge(0));
+        assert_eq!(r(0.20), Rung::Challenge);
+        assert_eq!(r(0.75), Rung::Challenge);
         assert_eq!(r(0.76), Rung::GapBlock);
         assert_eq!(r(0.85), Rung::GapBlock);
     }
@@ -128,13 +125,13 @@ mod tests {
     #[test]
     fn a_score_between_two_bands_is_challenged() {
         let c = [band(0.6, 0.8), band(0.2, 0.3)];
-        assert_eq!(rung(&c, |_| true, Some(0.9), 0.45), Rung::GapChallenge(1));
+        assert_eq!(rung(&c, |_| true, Some(0.9), 0.45), Rung::GapChallenge);
         assert_eq!(rung(&c, |_| true, Some(0.9), 0.85), Rung::GapBlock);
     }
 
     #[test]
     fn without_a_block_threshold_the_top_band_extends_upwards() {
-        assert_eq!(rung(&[band(0.3, 0.6)], |_| true, None, 0.95), Rung::GapChallenge(0));
+        assert_eq!(rung(&[band(0.3, 0.6)], |_| true, None, 0.95), Rung::GapChallenge);
     }
 
     #[test]
@@ -155,7 +152,7 @@ mod tests {
                 } else {
                     match rung(&c, |_| true, threshold, s) {
                         Rung::Pass => 0,
-                        Rung::Challenge(_) | Rung::GapChallenge(_) => 1,
+                        Rung::Challenge | Rung::GapChallenge => 1,
                         Rung::GapBlock => 2,
                     }
                 };
