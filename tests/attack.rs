@@ -141,10 +141,7 @@ fn reloading_the_check_passed_page_does_not_get_the_person_who_solved_the_puzzle
 #[test]
 fn a_session_cookie_the_upstream_reads_is_the_session_botgate_reads() {
     // require_webauthn on high/critical: a signed-in session must step up with WebAuthn.
-    let p = policy().replace(
-        r#"{ "bot_score_range": [0.30, 0.75], "action_risk_tier": ["high", "critical"] }"#,
-        r#"{ "bot_score_range": [0.30, 0.75], "action_risk_tier": ["high", "critical"], "require_webauthn": true }"#,
-    );
+    let p = common::webauthn_required_example();
     let mut e = engine(&p);
     let ip = "203.0.113.54";
     // A bot holding a stolen session cookie. Go's net/http, Python's http.cookies, Express's

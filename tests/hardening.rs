@@ -258,10 +258,7 @@ fn a_failing_nonce_store_never_counts_against_the_solver() {
 
 #[test]
 fn a_proof_of_work_cannot_stand_in_where_webauthn_is_required() {
-    let p = policy().replace(
-        r#"{ "bot_score_range": [0.30, 0.75], "action_risk_tier": ["high", "critical"] }"#,
-        r#"{ "bot_score_range": [0.30, 0.75], "action_risk_tier": ["high", "critical"], "require_webauthn": true }"#,
-    );
+    let p = common::webauthn_required_example();
     let mut e = engine(&p);
     let ip = "203.0.113.26";
     let bob = |m: &str, path: &str| {

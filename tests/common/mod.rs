@@ -118,3 +118,12 @@ pub fn fail_logins_in_chromes_shape(e: &mut Engine, n: u64, extra: &[(&str, &str
         send(e, &r.body("u=a&p=b"), T0 + i * 1_000, 401);
     }
 }
+
+/// The example policy (with the tests' key) where high and critical endpoints take only a
+/// WebAuthn clearance from signed-in sessions (`require_webauthn`).
+pub fn webauthn_required_example() -> String {
+    keyed_example().replace(
+        r#"{ "bot_score_range": [0.30, 0.75], "action_risk_tier": ["high", "critical"] }"#,
+        r#"{ "bot_score_range": [0.30, 0.75], "action_risk_tier": ["high", "critical"], "require_webauthn": true }"#,
+    )
+}
