@@ -9,14 +9,11 @@ mod common;
 
 use botgate::decide::Verdict;
 use botgate::policy::ChallengeType;
+use common::page_navigation as browser_nav;
 use common::{engine, pow_of, send, Req, T0};
 
 fn policy() -> String {
     common::keyed_example()
-}
-
-fn browser_nav(path: &str, ip: &str) -> Req {
-    Req::new("GET", path, ip).browser().header("sec-fetch-mode", "navigate").header("sec-fetch-dest", "document")
 }
 
 /// What a cross-site page makes the victim's browser send: `fetch(url, {mode: "no-cors",
@@ -57,13 +54,9 @@ fn a_cross_site_page_cannot_spend_a_signed_in_users_challenge_attempts() {
     let ip = "203.0.113.57";
     // Eleven cross-site no-cors fetches of a challenged page, irregular, with Alice's cookie:
     // each is handed a step-up, and each hand-out is one of Alice's ten attempts.
-    for i in 0..11u64 {
-        let r = cross_site_fetch(&format!("/members/{i}"), ip).header("cookie", "session_id=alice");
-        send(&mut e, &r, T0 + i * 1_000 + (i * i * 377) % 900, 200);
-    }
-    let alice =
-        browser_nav("/members", ip).header("sec-fetch-site", "same-origin").header("cookie", "session_id=alice");
-    let d = send(&mut e, &alice, T0 + 60_000, 200);
+    let d = common::alice_after(&mut e, ip, |i| {
+        cross_site_fetch(&format!("/members/{i}"), ip).header("cookie", "session_id=alice")
+    });
     assert!(!d.reasons.contains(&"challenge_failed"), "Alice's attempts were spent cross-site: {d:?}");
     assert!(matches!(d.verdict, Verdict::Challenge(_)), "{d:?}");
 }

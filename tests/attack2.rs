@@ -7,6 +7,7 @@
 mod common;
 
 use botgate::decide::{Decision, Verdict};
+use common::page_navigation as browser_nav;
 use common::{engine, send, Req};
 
 const T0: u64 = 1_795_305_600_000;
@@ -14,10 +15,6 @@ const CLEARANCE_KEY: &str = "clearance-key-for-tests-0123456789abcdef";
 
 fn policy() -> String {
     common::example_policy(&[("BOTGATE_CLEARANCE_KEY", CLEARANCE_KEY)])
-}
-
-fn browser_nav(path: &str, ip: &str) -> Req {
-    Req::new("GET", path, ip).browser().header("sec-fetch-mode", "navigate").header("sec-fetch-dest", "document")
 }
 
 /// A signed-in bot (its own account, cookie `session_id=<cookie>`) asks for challenged pages
@@ -99,16 +96,12 @@ fn a_cross_site_page_cannot_spend_a_signed_in_users_challenge_attempts_by_naviga
     // `w.location = "https://shop.test/members/" + i` every second. Each is a top-level
     // cross-site GET navigation, so SameSite=Lax cookies go with it; each is handed a step-up,
     // and each hand-out is one of Alice's ten attempts.
-    for i in 0..11u64 {
-        let r = browser_nav(&format!("/members/{i}"), ip)
+    let d = common::alice_after(&mut e, ip, |i| {
+        browser_nav(&format!("/members/{i}"), ip)
             .header("sec-fetch-site", "cross-site")
             .header("referer", "https://evil.example/")
-            .header("cookie", "session_id=alice");
-        send(&mut e, &r, T0 + i * 1_000 + (i * i * 377) % 900, 200);
-    }
-    let alice =
-        browser_nav("/members", ip).header("sec-fetch-site", "same-origin").header("cookie", "session_id=alice");
-    let d = send(&mut e, &alice, T0 + 60_000, 200);
+            .header("cookie", "session_id=alice")
+    });
     assert!(!d.reasons.contains(&"challenge_failed"), "a popup spent Alice's attempts: {d:?}");
     assert!(matches!(d.verdict, Verdict::Challenge(_)), "{d:?}");
 }
@@ -119,20 +112,16 @@ fn a_page_on_a_sibling_subdomain_cannot_spend_a_signed_in_users_challenge_attemp
     let ip = "203.0.113.64";
     // User content on `pages.shop.test` (or any sibling host): `fetch(url, {credentials:
     // "include", mode: "no-cors"})` is `same-site`, and even SameSite=Strict cookies go with it.
-    for i in 0..11u64 {
-        let r = Req::new("GET", &format!("/members/{i}"), ip)
+    let d = common::alice_after(&mut e, ip, |i| {
+        Req::new("GET", &format!("/members/{i}"), ip)
             .browser()
             .header("accept", "*/*")
             .header("sec-fetch-site", "same-site")
             .header("sec-fetch-mode", "no-cors")
             .header("sec-fetch-dest", "empty")
             .header("referer", "https://pages.shop.test/")
-            .header("cookie", "session_id=alice");
-        send(&mut e, &r, T0 + i * 1_000 + (i * i * 377) % 900, 200);
-    }
-    let alice =
-        browser_nav("/members", ip).header("sec-fetch-site", "same-origin").header("cookie", "session_id=alice");
-    let d = send(&mut e, &alice, T0 + 60_000, 200);
+            .header("cookie", "session_id=alice")
+    });
     assert!(!d.reasons.contains(&"challenge_failed"), "a sibling subdomain spent Alice's attempts: {d:?}");
     assert!(matches!(d.verdict, Verdict::Challenge(_)), "{d:?}");
 }

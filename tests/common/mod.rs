@@ -127,3 +127,19 @@ pub fn webauthn_required_example() -> String {
         r#"{ "bot_score_range": [0.30, 0.75], "action_risk_tier": ["high", "critical"], "require_webauthn": true }"#,
     )
 }
+
+/// A top-level page navigation, as a browser sends it.
+pub fn page_navigation(path: &str, ip: &str) -> Req {
+    Req::new("GET", path, ip).browser().header("sec-fetch-mode", "navigate").header("sec-fetch-dest", "document")
+}
+
+/// Eleven requests a hostile page makes Alice's browser send (`hostile(i)`, about a second
+/// apart), then Alice's own navigation to `/members`: what she is answered.
+pub fn alice_after(e: &mut Engine, ip: &str, hostile: impl Fn(u64) -> Req) -> Decision {
+    for i in 0..11u64 {
+        send(e, &hostile(i), T0 + i * 1_000 + (i * i * 377) % 900, 200);
+    }
+    let alice =
+        page_navigation("/members", ip).header("sec-fetch-site", "same-origin").header("cookie", "session_id=alice");
+    send(e, &alice, T0 + 60_000, 200)
+}
