@@ -4,9 +4,9 @@
 //! Each figure is the median of 7 runs of many iterations.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)] // benchmark code
 
+use botgate::base::iptable::IpSet;
 use botgate::engine::{Begin, Engine};
-use botgate::iptable::IpSet;
-use botgate::signals::Head;
+use botgate::request::head::Head;
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Instant;
@@ -64,7 +64,7 @@ fn main() {
     // Path normalisation, once per request: an already normal path is one scan, no allocation.
     for path in ["/account/orders/1234/invoice.pdf", "/static/..;/Account//orders/./%31234;jsessionid=ab"] {
         let ns = median_ns(2_000_000, |_| {
-            black_box(botgate::paths::normalise(black_box(path.as_bytes()), true));
+            black_box(botgate::request::path::normalise(black_box(path.as_bytes()), true));
         });
         println!("path normalisation: {ns:.0} ns for {path}");
     }
@@ -98,9 +98,9 @@ fn main() {
     let mut keyed = botgate::policy::parse(include_bytes!("../envoy/policy.example.json")).policy.unwrap();
     keyed.global_rate_limit = None;
     keyed.ip_rate_limit = None;
-    let key = botgate::token::Key { id: "current".into(), secret: vec![7; 32] };
+    let key = botgate::challenge::token::Key { id: "current".into(), secret: vec![7; 32] };
     keyed.tiers.clearance.keys = vec![key.clone()];
-    let visitors = botgate::visitor::Visitors::new(keyed.session.visitor.clone(), vec![key], false);
+    let visitors = botgate::identity::visitor::Visitors::new(keyed.session.visitor.clone(), vec![key], false);
     let mut engine = Engine::new(keyed);
     let with_cookie: Vec<Head> = (0..65_536u64)
         .map(|i| {
@@ -143,13 +143,15 @@ fn main() {
 
     // Challenge verification (issue 4's target: each under 5 µs).
     let key: &[u8] = b"pow-key-0123456789abcdef";
-    let challenge = botgate::pow::issue(key, "00112233445566778899aabbccddeeff", 4, u64::MAX / 2, "bind");
-    let solution = botgate::pow::solve(&challenge, 4).unwrap();
+    let challenge = botgate::challenge::pow::issue(key, "00112233445566778899aabbccddeeff", 4, u64::MAX / 2, "bind");
+    let solution = botgate::challenge::pow::solve(&challenge, 4).unwrap();
     let pow = median_ns(200_000, |_| {
-        black_box(botgate::pow::verify(black_box(&challenge), &solution, &[key], 1_000, 300_000, "bind").is_ok());
+        black_box(
+            botgate::challenge::pow::verify(black_box(&challenge), &solution, &[key], 1_000, 300_000, "bind").is_ok(),
+        );
     });
-    let tkey = botgate::token::Key { id: "k".into(), secret: b"token-key-0123456789abcdef".to_vec() };
-    let claims = botgate::token::Claims {
+    let tkey = botgate::challenge::token::Key { id: "k".into(), secret: b"token-key-0123456789abcdef".to_vec() };
+    let claims = botgate::challenge::token::Claims {
         iat: 1_000,
         exp: 1_000_000,
         scope: "session".into(),
@@ -157,10 +159,10 @@ fn main() {
         amr: "pow".into(),
         bnd: "22803c3a1199d07b".into(),
     };
-    let token = botgate::token::mint(&tkey, &claims);
-    let expect = botgate::token::Expect { now: 2_000, sid: "7cd773bdaf8e1592", bnd: "22803c3a1199d07b" };
+    let token = botgate::challenge::token::mint(&tkey, &claims);
+    let expect = botgate::challenge::token::Expect { now: 2_000, sid: "7cd773bdaf8e1592", bnd: "22803c3a1199d07b" };
     let tok = median_ns(200_000, |_| {
-        black_box(botgate::token::verify(black_box(&token), std::slice::from_ref(&tkey), &expect).is_ok());
+        black_box(botgate::challenge::token::verify(black_box(&token), std::slice::from_ref(&tkey), &expect).is_ok());
     });
     println!("proof-of-work verify (difficulty 4): {pow:.0} ns; clearance token verify: {tok:.0} ns");
 
@@ -168,22 +170,22 @@ fn main() {
     // (no hit: the whole list is ruled out) and over a crawler's; the header signals as a whole.
     let browser = b"mozilla/5.0 (linux; android 10; k) applewebkit/537.36 (khtml, like gecko) chrome/126.0.0.0 mobile safari/537.36";
     let crawler = b"mozilla/5.0 (compatible; semrushbot/7~bl; +http://www.semrush.com/bot.html)";
-    let _ = botgate::ua::is_automation(b"warm up");
+    let _ = botgate::request::user_agent::is_automation(b"warm up");
     let list_browser = median_ns(2_000_000, |_| {
-        black_box(botgate::ua::is_automation(black_box(browser)));
+        black_box(botgate::request::user_agent::is_automation(black_box(browser)));
     });
     let list_crawler = median_ns(2_000_000, |_| {
-        black_box(botgate::ua::is_automation(black_box(crawler)));
+        black_box(botgate::request::user_agent::is_automation(black_box(crawler)));
     });
     let shaped = median_ns(2_000_000, |_| {
-        black_box(botgate::ua::browser_shaped(black_box(browser)));
+        black_box(botgate::request::user_agent::browser_shaped(black_box(browser)));
     });
     let nav = heads[0].clone();
     let mut signals = Vec::with_capacity(16);
     let headers = median_ns(2_000_000, |_| {
         signals.clear();
         let n = black_box(&nav);
-        botgate::behaviour::header_signals(n, botgate::behaviour::fetch_kind(n), &mut signals);
+        botgate::score::behaviour::header_signals(n, botgate::score::behaviour::fetch_kind(n), &mut signals);
         black_box(&signals);
     });
     println!(

@@ -30,7 +30,7 @@ fn main() -> ExitCode {
         ["token", "mint", rest @ ..] => token_mint(rest),
         ["pow", "solve", challenge] => pow_solve(challenge),
         ["token", "binding", ua, ip] => {
-            println!("{}", botgate::token::client_binding(ua.as_bytes(), ip.parse().ok()));
+            println!("{}", botgate::challenge::token::client_binding(ua.as_bytes(), ip.parse().ok()));
             ExitCode::SUCCESS
         }
         ["-h" | "--help" | "help"] => {
@@ -79,9 +79,12 @@ fn simulate(file: &str, rest: &[&str]) -> ExitCode {
     };
     let (humans, per_kind, seed) = (num(0, 10_000), num(1, 100), num(2, 7));
     println!("== {file} as written");
-    print!("{}", botgate::simulate::run(&policy, humans, per_kind, seed).render());
+    print!("{}", botgate::lab::simulate::run(&policy, humans, per_kind, seed).render());
     println!("== promoted from warn-first to enforce (mode enforce, bot_detector action block)");
-    print!("{}", botgate::simulate::run(&botgate::simulate::promoted(&policy), humans, per_kind, seed).render());
+    print!(
+        "{}",
+        botgate::lab::simulate::run(&botgate::lab::simulate::promoted(&policy), humans, per_kind, seed).render()
+    );
     ExitCode::SUCCESS
 }
 
@@ -89,7 +92,7 @@ fn ci_sign(secret: &str, method: &str, path: &str, rest: &[&str]) -> ExitCode {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let ts = rest.first().and_then(|s| s.parse().ok()).unwrap_or(now);
     println!("x-ci-timestamp: {ts}");
-    println!("x-ci-signature: {}", botgate::allow::ci_sign(secret.as_bytes(), method, path, ts));
+    println!("x-ci-signature: {}", botgate::checks::allow::ci_sign(secret.as_bytes(), method, path, ts));
     ExitCode::SUCCESS
 }
 
@@ -114,7 +117,7 @@ fn token_mint(args: &[&str]) -> ExitCode {
     };
     let ttl: u64 = opt("--ttl-minutes").and_then(|t| t.parse().ok()).unwrap_or(30);
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let claims = botgate::token::Claims {
+    let claims = botgate::challenge::token::Claims {
         iat: now,
         exp: now + ttl * 60,
         scope: "session".into(),
@@ -122,14 +125,15 @@ fn token_mint(args: &[&str]) -> ExitCode {
         amr: opt("--amr").unwrap_or("webauthn").into(),
         bnd: bnd.into(),
     };
-    let key = botgate::token::Key { id: opt("--kid").unwrap_or("current").into(), secret: secret.into_bytes() };
-    println!("{}", botgate::token::mint(&key, &claims));
+    let key =
+        botgate::challenge::token::Key { id: opt("--kid").unwrap_or("current").into(), secret: secret.into_bytes() };
+    println!("{}", botgate::challenge::token::mint(&key, &claims));
     ExitCode::SUCCESS
 }
 
 fn pow_solve(challenge: &str) -> ExitCode {
     let difficulty = challenge.split('.').nth(2).and_then(|d| d.parse::<u8>().ok());
-    match difficulty.filter(|d| (1..=8).contains(d)).and_then(|d| botgate::pow::solve(challenge, d)) {
+    match difficulty.filter(|d| (1..=8).contains(d)).and_then(|d| botgate::challenge::pow::solve(challenge, d)) {
         Some(solution) => {
             println!("{solution}");
             ExitCode::SUCCESS

@@ -7,7 +7,7 @@
 
 mod common;
 
-use botgate::decide::Verdict;
+use botgate::decision::record::Verdict;
 use botgate::policy::ChallengeType;
 use common::page_navigation as browser_nav;
 use common::{engine, pow_of, send, Req, T0};
@@ -115,7 +115,7 @@ fn reloading_the_check_passed_page_does_not_get_the_person_who_solved_the_puzzle
     let fallback = bob("GET", "/.well-known/botgate/pow").header("sec-fetch-mode", "navigate");
     let pow = send(&mut e, &fallback, T0 + 1_000, 200);
     let (c, difficulty) = pow_of(&pow);
-    let s = botgate::pow::solve(&c, difficulty).unwrap();
+    let s = botgate::challenge::pow::solve(&c, difficulty).unwrap();
     let verify = format!("/.well-known/botgate/verify?challenge={c}&solution={s}");
     let first = send(&mut e, &bob("GET", &verify), T0 + 3_000, 200);
     assert!(first.reasons.contains(&"pow_passed"), "{first:?}");
@@ -128,7 +128,7 @@ fn reloading_the_check_passed_page_does_not_get_the_person_who_solved_the_puzzle
     let home = send(&mut e, &bob("GET", "/"), T0 + 9_000, 200);
     assert_ne!(home.verdict, Verdict::Block, "{home:?}");
     // A reload is the solver's own puzzle: not counted as a foreign submission.
-    assert_eq!(e.tally.get(botgate::telemetry::Counter::ChallengeIgnoredForeign), 0);
+    assert_eq!(e.tally.get(botgate::base::telemetry::Counter::ChallengeIgnoredForeign), 0);
 }
 
 #[test]
@@ -221,9 +221,9 @@ fn a_return_path_never_leads_back_into_botgates_endpoints_once_slashes_are_merge
         ["/.well-known//botgate/pow", "//.well-known/botgate/pow".trim_start_matches('/'), "/.well-known/botgate//pow"]
     {
         let r = if r.starts_with('/') { r.to_string() } else { format!("/{r}") };
-        let merged = String::from_utf8(botgate::paths::normalise(r.as_bytes(), false).into_owned()).unwrap();
-        if merged.starts_with(botgate::challenge::PREFIX) {
-            assert_eq!(botgate::challenge::safe_return(&r), None, "{r} is accepted as a return path");
+        let merged = String::from_utf8(botgate::request::path::normalise(r.as_bytes(), false).into_owned()).unwrap();
+        if merged.starts_with(botgate::challenge::gate::PREFIX) {
+            assert_eq!(botgate::challenge::gate::safe_return(&r), None, "{r} is accepted as a return path");
         }
     }
 }

@@ -6,7 +6,7 @@
 
 mod common;
 
-use botgate::decide::{Decision, Verdict};
+use botgate::decision::record::{Decision, Verdict};
 use common::page_navigation as browser_nav;
 use common::{engine, send, Req};
 

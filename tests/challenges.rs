@@ -5,11 +5,12 @@
 
 mod common;
 
-use botgate::decide::Verdict;
+use botgate::base::telemetry::Counter;
+use botgate::challenge::pow;
+use botgate::challenge::token::{self, Claims, Key};
+use botgate::decision::record::Verdict;
+use botgate::identity::session;
 use botgate::policy::{self, ChallengeType};
-use botgate::telemetry::Counter;
-use botgate::token::{self, Claims, Key};
-use botgate::{pow, session};
 use common::{engine, pow_of, send, Req, CLEARANCE_KEY, T0};
 
 fn policy() -> String {

@@ -5,7 +5,7 @@
 
 mod common;
 
-use botgate::decide::{Decision, Verdict};
+use botgate::decision::record::{Decision, Verdict};
 use botgate::policy::ChallengeType;
 use common::{engine, pow_of, send, Req, T0};
 
@@ -104,7 +104,7 @@ fn a_client_that_connects_directly_cannot_write_itself_an_internal_monitoring_ad
     assert_eq!(d.verdict, Verdict::Block, "{d:?}");
     assert!(d.reasons.contains(&"ip_in_threat_intel_blocklist"), "{:?}", d.reasons);
     assert_eq!(d.client_ip, "198.18.0.9".parse().ok());
-    assert_eq!(e.tally.get(botgate::telemetry::Counter::XffUntrusted), 1);
+    assert_eq!(e.tally.get(botgate::base::telemetry::Counter::XffUntrusted), 1);
 }
 
 #[test]
@@ -191,7 +191,7 @@ fn a_navigation_to_the_webauthn_verify_url_is_not_a_failed_step_up() {
         let form = alice("POST", "/auth/webauthn/verify").header("sec-fetch-site", "cross-site");
         send(&mut e, &form, T0 + i * 1_000 + 500, 403);
     }
-    assert_eq!(e.tally.get(botgate::telemetry::Counter::ChallengesWebauthnFailed), 0);
+    assert_eq!(e.tally.get(botgate::base::telemetry::Counter::ChallengesWebauthnFailed), 0);
     let later = send(&mut e, &alice("GET", "/"), T0 + 9_000, 200);
     assert_ne!(later.verdict, Verdict::Block, "{later:?}");
 }
@@ -232,7 +232,7 @@ fn botgates_own_endpoints_answer_after_threat_intel_and_the_rate_limit() {
 
 #[test]
 fn a_failing_nonce_store_never_counts_against_the_solver() {
-    use botgate::challenge::{Consume, NonceStore};
+    use botgate::challenge::gate::{Consume, NonceStore};
     struct Broken;
     impl NonceStore for Broken {
         fn consume(&mut self, _: &str, _: u64, _: u64) -> Consume {
@@ -245,7 +245,7 @@ fn a_failing_nonce_store_never_counts_against_the_solver() {
     for i in 0..5u64 {
         let d = send(&mut e, &browser_nav("/members", ip), T0 + i * 10_000, 200);
         let (c, difficulty) = pow_of(&d);
-        let s = botgate::pow::solve(&c, difficulty).unwrap();
+        let s = botgate::challenge::pow::solve(&c, difficulty).unwrap();
         let path = format!("/.well-known/botgate/verify?challenge={c}&solution={s}");
         let v =
             send(&mut e, &browser_nav(&path, ip).header("sec-fetch-site", "same-origin"), T0 + i * 10_000 + 5_000, 200);
@@ -253,7 +253,7 @@ fn a_failing_nonce_store_never_counts_against_the_solver() {
     }
     let later = send(&mut e, &browser_nav("/members", ip), T0 + 60_000, 200);
     assert!(matches!(later.verdict, Verdict::Challenge(_)), "not blocked: {later:?}");
-    assert_eq!(e.tally.get(botgate::telemetry::Counter::NonceStoreUnavailable), 5);
+    assert_eq!(e.tally.get(botgate::base::telemetry::Counter::NonceStoreUnavailable), 5);
 }
 
 #[test]
@@ -276,7 +276,7 @@ fn a_proof_of_work_cannot_stand_in_where_webauthn_is_required() {
         200,
     );
     let (c, difficulty) = pow_of(&pow);
-    let s = botgate::pow::solve(&c, difficulty).unwrap();
+    let s = botgate::challenge::pow::solve(&c, difficulty).unwrap();
     let v = send(
         &mut e,
         &bob("GET", &format!("/.well-known/botgate/verify?challenge={c}&solution={s}"))
@@ -310,7 +310,7 @@ fn with_no_clearance_keys_configured_challenges_can_still_be_passed() {
     let ip = "203.0.113.27";
     let d = send(&mut e, &browser_nav("/members", ip), T0, 200);
     let (c, difficulty) = pow_of(&d);
-    let s = botgate::pow::solve(&c, difficulty).unwrap();
+    let s = botgate::challenge::pow::solve(&c, difficulty).unwrap();
     let path = format!("/.well-known/botgate/verify?challenge={c}&solution={s}&return=%2Fmembers");
     let v = send(&mut e, &browser_nav(&path, ip).header("sec-fetch-site", "same-origin"), T0 + 3_000, 200);
     assert!(v.reasons.contains(&"pow_passed"), "{v:?}");

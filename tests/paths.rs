@@ -5,9 +5,9 @@
 
 mod common;
 
-use botgate::decide::Verdict;
+use botgate::decision::record::Verdict;
 use botgate::policy::ChallengeType;
-use botgate::signals::Head;
+use botgate::request::head::Head;
 use common::{engine, send, Req};
 
 const T0: u64 = 1_795_305_600_000;

@@ -4,8 +4,8 @@
 
 mod common;
 
-use botgate::allow::ci_sign;
-use botgate::decide::{Decision, Verdict};
+use botgate::checks::allow::ci_sign;
+use botgate::decision::record::{Decision, Verdict};
 use botgate::policy::ChallengeType;
 use common::{engine, send, Req};
 

@@ -5,7 +5,7 @@
 
 mod common;
 
-use botgate::decide::Decision;
+use botgate::decision::record::Decision;
 use botgate::engine::Engine;
 use common::{engine, send, Req};
 

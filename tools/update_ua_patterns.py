@@ -20,7 +20,7 @@ Sources (bump a version, run, review the diff, run `cargo test`):
   with the legacy and in-app browsers below that it lacks.
 
 Written files:
-- src/ua/automation.txt      one rule a line: `lit` (anywhere), `^lit` (prefix), `lit$` (suffix)
+- src/request/automation.txt      one rule a line: `lit` (anywhere), `^lit` (prefix), `lit$` (suffix)
 - tests/fixtures/crawler_user_agents.txt   every instance (`pattern<TAB>user agent`)
 - tests/fixtures/browser_user_agents.txt   browser user agents, one a line
 """
@@ -324,7 +324,7 @@ def main():
     )
 
     outputs = {
-        "src/ua/automation.txt": automation,
+        "src/request/automation.txt": automation,
         "tests/fixtures/crawler_user_agents.txt": crawler_fixture,
         "tests/fixtures/browser_user_agents.txt": browser_fixture,
     }

@@ -5,7 +5,7 @@
 
 use botgate::engine::{Begin, Engine};
 use botgate::policy::{self, Severity};
-use botgate::signals::Head;
+use botgate::request::head::Head;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

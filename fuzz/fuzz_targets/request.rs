@@ -21,10 +21,10 @@
 #![no_main]
 
 use arbitrary::Arbitrary;
-use botgate::decide::{Decision, Verdict};
+use botgate::decision::record::{Decision, Verdict};
 use botgate::engine::{Begin, Engine};
 use botgate::policy::{self, Limits, Mode, Policy};
-use botgate::signals::{parse_peer, Head};
+use botgate::request::head::{parse_peer, Head};
 use hmac::{Hmac, Mac};
 use libfuzzer_sys::fuzz_target;
 use sha2::{Digest, Sha256};
@@ -417,7 +417,7 @@ struct CiSign {
 impl CiSign {
     fn add(&self, head: &mut Head, now_ms: u64) {
         let ts = (now_ms / 1000).saturating_add_signed(i64::from(self.skew));
-        let message = botgate::allow::ci_message(head.method(), head.first(":path").unwrap_or(b"/"), ts);
+        let message = botgate::checks::allow::ci_message(head.method(), head.first(":path").unwrap_or(b"/"), ts);
         let secret: &[u8] = if self.forged { b"not-the-fuzz-ci-secret-at-all" } else { CI_SECRET };
         let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret) else { return };
         mac.update(&message);

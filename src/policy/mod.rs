@@ -141,7 +141,7 @@ pub struct ClientIdentity {
     pub trust_proxy_depth: usize,
     /// Peers whose `x-forwarded-for` is believed; from anyone else the header is ignored, so a
     /// client that connects directly can never choose its address.
-    pub trusted_proxies: crate::iptable::IpSet,
+    pub trusted_proxies: crate::base::iptable::IpSet,
     /// IPv6 clients are keyed by this prefix for limits, sessions and sequences: a client that
     /// rotates inside its /64 is one client.
     pub ipv6_prefix: u8,
@@ -149,7 +149,11 @@ pub struct ClientIdentity {
 
 impl Default for ClientIdentity {
     fn default() -> Self {
-        ClientIdentity { trust_proxy_depth: 0, trusted_proxies: crate::iptable::IpSet::default(), ipv6_prefix: 64 }
+        ClientIdentity {
+            trust_proxy_depth: 0,
+            trusted_proxies: crate::base::iptable::IpSet::default(),
+            ipv6_prefix: 64,
+        }
     }
 }
 
@@ -199,7 +203,7 @@ impl Policy {
 
     /// Gives the policy and its profiles `key` where they have no clearance key (zero
     /// configuration: challenges can then be passed). True when any took it.
-    pub fn ensure_clearance_key(&mut self, key: &crate::mac::Key) -> bool {
+    pub fn ensure_clearance_key(&mut self, key: &crate::base::mac::Key) -> bool {
         let mut took = false;
         for (_, p) in &mut self.profiles {
             took |= p.ensure_clearance_key(key);
@@ -350,10 +354,10 @@ fn read_policy(ctx: &Ctx, value: &Value, path: &str) -> Option<Policy> {
 }
 
 impl Policy {
-    /// The policy's own paths in normal form, as request paths are (see [`crate::paths`]).
+    /// The policy's own paths in normal form, as request paths are (see [`crate::request::path`]).
     fn normalise_paths(&mut self) {
         let fold = self.paths.case_insensitive;
-        let norm = |p: &mut String| *p = crate::paths::normalise_str(p, fold);
+        let norm = |p: &mut String| *p = crate::request::path::normalise_str(p, fold);
         for r in &mut self.endpoints {
             r.path = r.path.normalised(fold);
         }
@@ -490,7 +494,7 @@ fn read_rate_limit(o: Obj<'_>, per_ip: bool) -> (RateLimit, ClientIdentity) {
 fn read_client_identity(o: &Obj<'_>) -> ClientIdentity {
     let d = ClientIdentity::default();
     let trust_proxy_depth = o.u64_in("trust_proxy_depth", 0, 0, 16) as usize;
-    let trusted_proxies = crate::iptable::IpSet::new(&tiers::cidrs(o, "trusted_proxies"));
+    let trusted_proxies = crate::base::iptable::IpSet::new(&tiers::cidrs(o, "trusted_proxies"));
     let ipv6_prefix = o.u64_in("ipv6_prefix_length", u64::from(d.ipv6_prefix), 32, 128) as u8;
     if trust_proxy_depth > 0 && trusted_proxies.is_empty() {
         o.ctx.warn(

@@ -4,7 +4,7 @@
 use super::reader::Obj;
 use super::tiers::{cidrs, RiskTier};
 use super::tls;
-use crate::iptable::IpSet;
+use crate::base::iptable::IpSet;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct SessionConfig {
@@ -30,7 +30,7 @@ impl Default for SessionConfig {
 }
 
 /// The signed visitor cookie that keeps an anonymous session across addresses (see
-/// [`crate::visitor`]); signed with the clearance keys.
+/// [`crate::identity::visitor`]); signed with the clearance keys.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VisitorCookie {
     pub enabled: bool,
@@ -79,7 +79,7 @@ pub fn read_session(o: Obj<'_>) -> SessionConfig {
     s
 }
 
-/// `paths`: how request paths compare with the policy's (see [`crate::paths`]).
+/// `paths`: how request paths compare with the policy's (see [`crate::request::path`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PathSettings {
     /// The upstream treats `/Login` as `/login`: paths are compared lower-cased.
@@ -106,7 +106,7 @@ impl PathMatch {
     /// Whether the normalised request `path` matches.
     pub fn matches(&self, path: &[u8]) -> bool {
         match self {
-            PathMatch::Path(p) => crate::paths::covers(p.as_bytes(), path),
+            PathMatch::Path(p) => crate::request::path::covers(p.as_bytes(), path),
             PathMatch::Prefix(p) => path.starts_with(p.as_bytes()),
         }
     }
@@ -114,8 +114,8 @@ impl PathMatch {
     /// The same matcher with its path in normal form.
     pub fn normalised(&self, fold_case: bool) -> PathMatch {
         match self {
-            PathMatch::Path(p) => PathMatch::Path(crate::paths::normalise_str(p, fold_case)),
-            PathMatch::Prefix(p) => PathMatch::Prefix(crate::paths::normalise_str(p, fold_case)),
+            PathMatch::Path(p) => PathMatch::Path(crate::request::path::normalise_str(p, fold_case)),
+            PathMatch::Prefix(p) => PathMatch::Prefix(crate::request::path::normalise_str(p, fold_case)),
         }
     }
 
@@ -383,7 +383,7 @@ fn read_path_match(o: &Obj<'_>) -> Option<PathMatch> {
 /// Warns about a policy path that does not start with `/` (it is matched as if it did).
 pub fn rooted(ctx: &super::reader::Ctx, at: &str, p: &str) {
     if !p.starts_with('/') {
-        let as_matched = crate::paths::normalise_str(p, false);
+        let as_matched = crate::request::path::normalise_str(p, false);
         ctx.warn(
             at,
             format!("\"{}\" does not start with \"/\"; matched as \"{}\"", p.escape_debug(), as_matched.escape_debug()),

@@ -6,7 +6,7 @@
 
 use super::reader::{Ctx, Obj};
 use super::{RateLimit, MAX_WINDOW_SECONDS};
-use crate::iptable::IpSet;
+use crate::base::iptable::IpSet;
 use serde_json::Value;
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -116,7 +116,7 @@ impl ChallengeCondition {
         let any_endpoint = self.risk_tiers.is_empty() && self.endpoints.is_empty();
         any_endpoint
             || self.risk_tiers.contains(&tier)
-            || self.endpoints.iter().any(|e| crate::paths::covers(e.as_bytes(), path))
+            || self.endpoints.iter().any(|e| crate::request::path::covers(e.as_bytes(), path))
     }
 }
 
@@ -142,7 +142,7 @@ pub struct Clearance {
     pub ttl_minutes: u64,
     /// Signing keys: the first signs, all verify (rotation). They also sign proof-of-work
     /// challenges, whose form (`v1.…`) cannot be mistaken for a token's (`eyJ…`).
-    pub keys: Vec<crate::mac::Key>,
+    pub keys: Vec<crate::base::mac::Key>,
     /// The cookie's `Secure` attribute (turn off only for plain-HTTP demos).
     pub cookie_secure: bool,
 }
@@ -263,7 +263,7 @@ fn read_clearance(ct: Obj<'_>) -> Clearance {
     let keys =
         named_secrets(&ct, "keys", 32, "a clearance key needs at least 32 bytes (HS256 keys as long as the hash)")
             .into_iter()
-            .map(|(id, secret)| crate::mac::Key { id, secret })
+            .map(|(id, secret)| crate::base::mac::Key { id, secret })
             .collect();
     let cookie_secure = ct.bool("cookie_secure", true);
     ct.finish();

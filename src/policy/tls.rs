@@ -1,5 +1,5 @@
 //! `tls_fingerprint`: the JA4 fingerprints of automation clients, as validated settings. The
-//! signal they feed is [`crate::tls`]'s.
+//! signal they feed is [`crate::score::tls`]'s.
 
 /// The `b_c` part of a JA4: two 12-hex-digit hashes and the underscore between them.
 pub const BC_LEN: usize = 25;

@@ -1,10 +1,10 @@
 //! Drives the engine like the shell does, for scenario tests and the simulator's checks.
 #![allow(dead_code)]
 
-use botgate::decide::Decision;
+use botgate::decision::record::Decision;
 use botgate::engine::{Begin, Engine};
 use botgate::policy;
-use botgate::signals::Head;
+use botgate::request::head::Head;
 
 pub const CHROME: &str =
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36";
@@ -101,7 +101,9 @@ pub fn keyed_example() -> String {
 /// The proof-of-work puzzle a decision hands out (the test fails when there is none).
 pub fn pow_of(d: &Decision) -> (String, u8) {
     match d.challenge.as_ref().map(|c| &c.issued) {
-        Some(botgate::decide::Issued::ProofOfWork { challenge, difficulty, .. }) => (challenge.clone(), *difficulty),
+        Some(botgate::decision::record::Issued::ProofOfWork { challenge, difficulty, .. }) => {
+            (challenge.clone(), *difficulty)
+        }
         other => panic!("no puzzle: {other:?} in {d:?}"),
     }
 }

@@ -12,8 +12,8 @@
 //! (no SHA extensions or SIMD, 32-bit linear memory, bounds checks).
 
 use botgate::engine::{Begin, Engine};
-use botgate::signals::Head;
-use botgate::similarity::{BodyIndex, Sketch};
+use botgate::request::head::Head;
+use botgate::checks::similarity::{BodyIndex, Sketch};
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -227,7 +227,7 @@ fn json_body(i: usize) -> Vec<u8> {
 mod tests {
     #[test]
     fn bodies_are_about_1_kb_and_near_duplicates_within_a_prompt_only() {
-        use botgate::similarity::Sketch;
+        use botgate::checks::similarity::Sketch;
         let len = super::json_body(0).len();
         assert!((900..1300).contains(&len), "{len}");
         let s = |i| Sketch::of(&super::json_body(i)).unwrap();

@@ -181,7 +181,7 @@ pub struct Match {
 /// The recent bodies of one worker, bounded in count and age.
 pub struct BodyIndex {
     entries: VecDeque<Entry>,
-    buckets: HashMap<(u8, u64), Vec<u64>, crate::fasthash::Seeded>,
+    buckets: HashMap<(u8, u64), Vec<u64>, crate::base::fasthash::Seeded>,
     next_seq: u64,
     rows: usize,
     threshold: f64,

@@ -256,9 +256,9 @@ impl Decision {
     fn challenge_page(&self, c: &ChallengeReply, mut headers: Vec<(&'static str, String)>, request_id: &str) -> Reply {
         let body = match &c.issued {
             Issued::ProofOfWork { challenge, difficulty, .. } => {
-                crate::pages::interstitial(challenge, *difficulty, c.back.as_deref(), request_id)
+                crate::challenge::pages::interstitial(challenge, *difficulty, c.back.as_deref(), request_id)
             }
-            Issued::StepUp { options_url, verify_url, .. } => crate::pages::step_up(
+            Issued::StepUp { options_url, verify_url, .. } => crate::challenge::pages::step_up(
                 options_url.as_deref().unwrap_or(""),
                 verify_url.as_deref().unwrap_or(""),
                 c.back.as_deref(),
@@ -268,7 +268,7 @@ impl Decision {
         if let Some(h) = headers.iter_mut().find(|(k, _)| *k == "content-type") {
             h.1 = "text/html; charset=utf-8".to_string();
         }
-        headers.push(("content-security-policy", crate::pages::CSP.to_string()));
+        headers.push(("content-security-policy", crate::challenge::pages::CSP.to_string()));
         Reply { status: 401, headers, body }
     }
 

@@ -6,20 +6,20 @@
 //! `tick` sweeps expired state. Nothing here touches the host: the shell hands in bytes and a
 //! clock and carries out the decision.
 
-use crate::allow::{Allow, Allowlist};
-use crate::behaviour::{self, Campaigns, Fetch, Rendering, Signal};
-use crate::challenge::{self, Gate, Judged, NonceStore, Who};
-use crate::decide::{ChallengeReply, Decision, FollowUp, Issued, Reply, Verdict};
-use crate::detect::Detector;
+use crate::base::telemetry::{Counter, Tally};
+use crate::challenge::gate::{self, Gate, Judged, NonceStore, Who};
+use crate::checks::allow::{Allow, Allowlist};
+use crate::checks::detector::Detector;
+use crate::checks::limits::{Limited, RateLimiter, Scope};
+use crate::checks::sequences::Sequences;
+use crate::decision::record::{ChallengeReply, Decision, FollowUp, Issued, Reply, Verdict};
+use crate::identity::session::{session_key, IdKey, SessionKey, Sessions};
+use crate::identity::visitor::{Presented, Visitors};
 use crate::policy::ladder::{self, Rung};
 use crate::policy::tiers::ChallengeCondition;
 use crate::policy::{BlockCondition, ChallengeType, DetectorAction, Mode, Policy, RiskTier};
-use crate::ratelimit::{Limited, RateLimiter, Scope};
-use crate::sequence::Sequences;
-use crate::session::{session_key, IdKey, SessionKey, Sessions};
-use crate::signals::{client_ip, client_key, Head, IpSource};
-use crate::telemetry::{Counter, Tally};
-use crate::visitor::{Presented, Visitors};
+use crate::request::head::{client_ip, client_key, Head, IpSource};
+use crate::score::behaviour::{self, Campaigns, Fetch, Rendering, Signal};
 use std::net::IpAddr;
 
 /// Most expired entries dropped per table per tick (keeps each tick short).
@@ -86,7 +86,7 @@ pub struct Pending {
     observed: Vec<&'static str>,
     /// Allow-tier checks that were attempted and failed.
     refused: Vec<&'static str>,
-    /// The normalised path when it differs from the path as sent (see [`crate::paths`]).
+    /// The normalised path when it differs from the path as sent (see [`crate::request::path`]).
     path: Option<Vec<u8>>,
 }
 
@@ -113,12 +113,12 @@ impl Engine {
     /// [`Policy::ensure_clearance_key`]), so challenges can be passed with zero configuration.
     pub fn new(mut policy: Policy) -> Self {
         if policy.lacks_clearance_key() {
-            policy.ensure_clearance_key(&crate::token::Key::generated());
+            policy.ensure_clearance_key(&crate::challenge::token::Key::generated());
         }
         let limits = policy.limits;
         let ids = IdKey::derive(policy.tiers.clearance.keys.first().map_or(&[][..], |k| k.secret.as_slice()));
         // The automation list is indexed here, at configuration, not on the first request.
-        crate::ua::is_automation(b"");
+        crate::request::user_agent::is_automation(b"");
         Engine {
             ids,
             limiter: RateLimiter::new(policy.global_rate_limit, policy.ip_rate_limit, limits.max_clients),
@@ -152,7 +152,7 @@ impl Engine {
 
     /// Whether requests with a body wait for it before the decision.
     pub fn needs_body(&self, head: &Head) -> bool {
-        self.wants_body(&crate::paths::normalise(head.path(), self.policy.paths.case_insensitive))
+        self.wants_body(&crate::request::path::normalise(head.path(), self.policy.paths.case_insensitive))
     }
 
     fn wants_body(&self, path: &[u8]) -> bool {
@@ -192,7 +192,7 @@ impl Engine {
         let keyed = self.keyed(client);
         // botgate's own endpoints answer after threat intel and the rate limits, like any page:
         // a listed or limited client gets no puzzles, tokens or sessions from them.
-        let own = head.path().strip_prefix(challenge::PREFIX.as_bytes());
+        let own = head.path().strip_prefix(gate::PREFIX.as_bytes());
         let mut pending =
             Pending { client, keyed, limited: None, observed: Vec::new(), refused: Vec::new(), path: None };
 
@@ -245,7 +245,7 @@ impl Engine {
         if let Some(rest) = own {
             return Begin::Decided(self.own_endpoint(rest, head, client, now));
         }
-        pending.path = crate::paths::normalised(head.path(), self.policy.paths.case_insensitive);
+        pending.path = crate::request::path::normalised(head.path(), self.policy.paths.case_insensitive);
         if has_body && self.wants_body(pending.path(head)) {
             return Begin::NeedBody(pending);
         }
@@ -260,14 +260,14 @@ impl Engine {
             .sessions
             .peek_mut(p.id)
             .and_then(|s| s.visitor_tag)
-            .is_some_and(|t| crate::mac::constant_time_eq(&t, &p.tag));
+            .is_some_and(|t| crate::base::mac::constant_time_eq(&t, &p.tag));
         (known || self.visitors.genuine(&p)).then_some(p)
     }
 
     /// The request's session: named by the session cookie or header, else by a genuine visitor
     /// cookie (returned too), else by the client's fingerprint.
     ///
-    /// A sub-resource another site made the browser fetch ([`challenge::foreign_subresource`])
+    /// A sub-resource another site made the browser fetch ([`gate::foreign_subresource`])
     /// carries the user's cookies and address but not the user's intent: it belongs to a
     /// session of its own, so a hostile page cannot drive someone's score up or spend their
     /// challenge attempts with `<img>` and `fetch`.
@@ -278,8 +278,8 @@ impl Engine {
     fn session_of(&mut self, head: &Head, client: Option<IpAddr>) -> (SessionKey, Option<Presented>, Vec<u64>) {
         let visitor = self.visitor(head);
         let mut key = session_key(&self.policy.session, &self.ids, head, client, visitor.map(|v| v.id));
-        let mut answers_for = crate::session::repeated_sessions(&self.policy.session, head);
-        if challenge::foreign_subresource(head) {
+        let mut answers_for = crate::identity::session::repeated_sessions(&self.policy.session, head);
+        if gate::foreign_subresource(head) {
             answers_for.push(key.id);
             key.id = self.ids.hash(&[b"cross-site", &key.id.to_le_bytes()]);
         }
@@ -355,7 +355,7 @@ impl Engine {
         let shape = behaviour::shape(head);
         let fetch = behaviour::fetch_kind(head);
         behaviour::header_signals(head, fetch, &mut signals);
-        crate::tls::signal(&self.policy.tls, head, &mut signals);
+        crate::score::tls::signal(&self.policy.tls, head, &mut signals);
         let (key, visitor, answers_for) = self.session_of(head, pending.keyed);
         let (inherited_failure, inherited_score) = self.penalties(&answers_for);
         let session = self.sessions.get(key, now);
@@ -386,7 +386,7 @@ impl Engine {
         // Who the request is for (its binding is a SHA-256): worked out once, only when needed.
         let mut who: Option<Who> = None;
         let make_who = || Who::new(key, head, pending.client, now);
-        if let Some((c, s)) = challenge::header_submission(head) {
+        if let Some((c, s)) = gate::header_submission(head) {
             // An API client retrying with its puzzle's solution.
             let w = who.get_or_insert_with(&make_who);
             match self.gate.judge(c, s, w, session.passed_nonce, &mut self.tally) {
@@ -428,10 +428,8 @@ impl Engine {
             // The backend's refusal is a failed step-up only for the session's own assertion: a
             // same-origin POST while a step-up is pending (a cross-site navigation to the verify
             // URL answered 405 is nothing).
-            let step_up = step_up == Some(StepUpCall::Verify)
-                && method == b"POST"
-                && step_up_pending
-                && challenge::same_origin(head);
+            let step_up =
+                step_up == Some(StepUpCall::Verify) && method == b"POST" && step_up_pending && gate::same_origin(head);
             d.follow_up = Some(FollowUp { session: key.id, shape, critical, step_up, at: now });
         }
         if step_up.is_some() {
@@ -481,7 +479,7 @@ impl Engine {
                 d.verdict = Verdict::Challenge(kind);
                 d.reasons.push(reason);
                 d.follow_up = None;
-                let back = challenge::return_path(head);
+                let back = gate::return_path(head);
                 self.issue(&mut d, kind, key.id, head, who.get_or_insert_with(&make_who), back);
             }
             Some(r) if !self.observing(r.observe) => {
@@ -502,13 +500,13 @@ impl Engine {
         if d.verdict == Verdict::Pass {
             d.would = would;
             // A navigation that goes through without a visitor cookie is handed one: its
-            // session then follows it to its next address (see `crate::visitor`).
+            // session then follows it to its next address (see `crate::identity::visitor`).
             let wanted = visitor.is_none() && !key.authenticated && matches!(fetch, Fetch::Navigation { .. });
             if wanted && self.visitors.enabled() {
                 let every = self.visitors.rehand_every_s();
                 if self.sessions.peek_mut(key.id).is_some_and(|s| s.hand_visitor(now, every)) {
                     self.visitors_handed += 1;
-                    let id = crate::visitor::fresh_id(key.id, now, self.visitors_handed);
+                    let id = crate::identity::visitor::fresh_id(key.id, now, self.visitors_handed);
                     self.sessions.fork(key.id, id);
                     d.visitor = self.visitors.cookie(id);
                 }
@@ -618,7 +616,7 @@ impl Engine {
         let Some(session) = self.sessions.peek_mut(session) else { return };
         // Only a request the user made here spends an attempt: another site's navigations
         // must not use up someone's.
-        let counted = challenge::own_request(head);
+        let counted = gate::own_request(head);
         let issued =
             match kind {
                 ChallengeType::ProofOfWork => {
@@ -642,7 +640,7 @@ impl Engine {
                     ChallengeType::ProofOfWork => Counter::ChallengesPowIssued,
                     ChallengeType::WebauthnStepUp => Counter::ChallengesWebauthnIssued,
                 });
-                let html = challenge::wants_html(head);
+                let html = gate::wants_html(head);
                 d.challenge = Some(Box::new(ChallengeReply { issued, html, back }));
             }
             None => {
@@ -657,8 +655,9 @@ impl Engine {
     fn step_up_endpoint(&self, path: &[u8]) -> Option<StepUpCall> {
         let s = &self.gate.settings;
         let fold = self.policy.paths.case_insensitive;
-        let is =
-            |u: &Option<String>| u.as_deref().is_some_and(|u| *crate::paths::normalise(u.as_bytes(), fold) == *path);
+        let is = |u: &Option<String>| {
+            u.as_deref().is_some_and(|u| *crate::request::path::normalise(u.as_bytes(), fold) == *path)
+        };
         if is(&s.webauthn_verify_url) {
             Some(StepUpCall::Verify)
         } else if is(&s.webauthn_options_url) {
@@ -674,7 +673,7 @@ impl Engine {
         let mut d = Decision::pass(client);
         d.verdict = Verdict::Serve;
         match rest {
-            b"verify" | b"pow" if !challenge::same_origin(head) => {
+            b"verify" | b"pow" if !gate::same_origin(head) => {
                 // A cross-site link, form or redirect: nobody's challenge is touched.
                 self.tally.bump(Counter::ChallengeIgnoredCrossSite);
                 d.reasons.push("cross_site_request");
@@ -688,8 +687,7 @@ impl Engine {
                 }
                 d.session = Some(key.id);
                 d.authenticated = key.authenticated;
-                let back =
-                    challenge::query_param(head.query(), "return").filter(|r| challenge::safe_return(r).is_some());
+                let back = gate::query_param(head.query(), "return").filter(|r| gate::safe_return(r).is_some());
                 let who = Who::new(key, head, client, now);
                 if rest == b"verify" {
                     self.verify_endpoint(&mut d, head, key, &who, back);
@@ -698,7 +696,7 @@ impl Engine {
                 }
             }
             _ => {
-                d.answer = Some(Box::new(match crate::pages::asset(rest) {
+                d.answer = Some(Box::new(match crate::challenge::pages::asset(rest) {
                     Some(a) => Reply {
                         status: 200,
                         headers: vec![
@@ -720,7 +718,7 @@ impl Engine {
     /// that is not this session's own puzzle changes nothing (and creates no session).
     fn verify_endpoint(&mut self, d: &mut Decision, head: &Head, key: SessionKey, who: &Who, back: Option<String>) {
         let q = head.query();
-        let (Some(c), Some(s)) = (challenge::query_param(q, "challenge"), challenge::query_param(q, "solution")) else {
+        let (Some(c), Some(s)) = (gate::query_param(q, "challenge"), gate::query_param(q, "solution")) else {
             d.answer = Some(Box::new(Reply::json(400, "missing challenge or solution", &[], head.request_id())));
             return;
         };
@@ -779,10 +777,10 @@ impl Engine {
             return (key, who.clone(), None);
         }
         self.visitors_handed += 1;
-        let id = crate::visitor::fresh_id(key.id, who.now, self.visitors_handed);
+        let id = crate::identity::visitor::fresh_id(key.id, who.now, self.visitors_handed);
         self.sessions.fork(key.id, id);
         let adopted = SessionKey { id, authenticated: false, visitor: true };
-        let who = Who { sid: challenge::sid(adopted), ..who.clone() };
+        let who = Who { sid: gate::sid(adopted), ..who.clone() };
         (adopted, who, self.visitors.cookie(id))
     }
 
@@ -866,7 +864,7 @@ enum StepUpCall {
 }
 
 /// Records an accepted solution on the decision: its time, and the token for the response.
-fn passed(d: &mut Decision, p: &challenge::Passed, gate: &Gate) {
+fn passed(d: &mut Decision, p: &gate::Passed, gate: &Gate) {
     d.solve_ms = Some(p.solve_ms);
     d.reasons.push("pow_passed");
     if p.suspicious {
@@ -887,8 +885,8 @@ fn blocked(d: &mut Decision, tally: &mut Tally) {
 /// The "check passed" page, with `headers` (the cookies of a pass).
 fn verified_page(mut headers: Vec<(&'static str, String)>) -> Reply {
     headers.push(("content-type", "text/html; charset=utf-8".to_string()));
-    headers.push(("content-security-policy", crate::pages::CSP.to_string()));
-    Reply { status: 200, headers, body: crate::pages::verified() }
+    headers.push(("content-security-policy", crate::challenge::pages::CSP.to_string()));
+    Reply { status: 200, headers, body: crate::challenge::pages::verified() }
 }
 
 /// A solution that did not pass: back to the page for a new puzzle, or the reasons as JSON.
@@ -899,7 +897,7 @@ fn try_again(d: &Decision, head: &Head, back: Option<String>) -> Reply {
     }
 }
 
-/// `303 See Other` to a path already checked by [`challenge::safe_return`].
+/// `303 See Other` to a path already checked by [`gate::safe_return`].
 fn redirect(location: String) -> Reply {
     Reply {
         status: 303,

@@ -3,9 +3,9 @@
 //! Envoy runs one VM per worker thread, so these limits hold per worker: size them as the
 //! desired total divided by `--concurrency` (or run one worker where exactness matters).
 
-use crate::lru::Lru;
+use crate::base::lru::Lru;
+use crate::base::window::{Refused, RollingWindow};
 use crate::policy::RateLimit;
-use crate::window::{Refused, RollingWindow};
 use std::net::IpAddr;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,7 +64,8 @@ impl RateLimiter {
 
     /// Estimated bytes: table slots plus each window's log.
     pub fn heap_bytes(&self) -> usize {
-        let per_entry = 64 + self.per_ip.map_or(0, |l| (l.max_requests.min(crate::window::EXACT_LIMIT) as usize) * 8);
+        let per_entry =
+            64 + self.per_ip.map_or(0, |l| (l.max_requests.min(crate::base::window::EXACT_LIMIT) as usize) * 8);
         self.clients.len() * per_entry
     }
 }

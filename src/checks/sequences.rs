@@ -4,10 +4,10 @@
 //! step is seen), so sessions stay small. A `max_per_second` rule counts matching requests per
 //! client address in a one-second rolling window.
 
-use crate::lru::Lru;
+use crate::base::lru::Lru;
+use crate::base::window::RollingWindow;
+use crate::identity::session::Session;
 use crate::policy::{SequenceCheck, SequenceRule};
-use crate::session::Session;
-use crate::window::RollingWindow;
 use std::net::IpAddr;
 
 pub struct Sequences {

@@ -253,7 +253,7 @@ mod tests {
 
     #[test]
     fn the_query_is_not_part_of_the_path() {
-        let head = crate::signals::Head::from_pairs([(":path", "/login?next=/../admin;x")]);
+        let head = crate::request::head::Head::from_pairs([(":path", "/login?next=/../admin;x")]);
         assert_eq!(normalise(head.path(), false).as_ref(), b"/login");
     }
 

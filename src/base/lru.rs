@@ -16,7 +16,7 @@ struct Node<K, V> {
 }
 
 pub struct Lru<K, V> {
-    map: HashMap<K, u32, crate::fasthash::Seeded>,
+    map: HashMap<K, u32, crate::base::fasthash::Seeded>,
     nodes: Vec<Node<K, V>>,
     free: Vec<u32>,
     /// Most recently used.

@@ -8,8 +8,8 @@
 //! session and binding. A backend that ran its own step-up (WebAuthn) mints the same token with
 //! the shared key (`botgate token mint`).
 
-use crate::mac;
-pub use crate::mac::Key;
+use crate::base::mac;
+pub use crate::base::mac::Key;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
@@ -120,7 +120,7 @@ pub fn verify(token: &str, keys: &[Key], expect: &Expect<'_>) -> Result<Claims, 
 /// sends it to the step-up endpoints as `x-botgate-binding`.
 pub fn client_binding(user_agent: &[u8], ip: Option<IpAddr>) -> String {
     use sha2::{Digest, Sha256};
-    let network = match ip.map(crate::signals::canonical) {
+    let network = match ip.map(crate::request::head::canonical) {
         Some(IpAddr::V4(a)) => ipnet::Ipv4Net::new(a, 16).map(|n| n.trunc().to_string()).unwrap_or_default(),
         Some(IpAddr::V6(a)) => ipnet::Ipv6Net::new(a, 32).map(|n| n.trunc().to_string()).unwrap_or_default(),
         None => String::new(),
@@ -207,6 +207,6 @@ mod tests {
         assert_ne!(a, client_binding(b"curl/8", "203.0.113.7".parse().ok()));
         // The documented algorithm, as a backend would compute it.
         let d = <sha2::Sha256 as sha2::Digest>::digest(b"203.0.0.0/16|Mozilla/5.0");
-        assert_eq!(a, crate::mac::hex(&d[..8]));
+        assert_eq!(a, crate::base::mac::hex(&d[..8]));
     }
 }

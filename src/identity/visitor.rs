@@ -10,10 +10,10 @@
 //! not secret and carries nothing personal; the tag only stops clients from choosing ids (and so
 //! from joining someone else's session).
 
-use crate::mac;
+use crate::base::mac;
+use crate::challenge::token::Key;
 use crate::policy::VisitorCookie;
-use crate::signals::Head;
-use crate::token::Key;
+use crate::request::head::Head;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 
@@ -48,7 +48,7 @@ impl Visitors {
         if !self.enabled() {
             return None;
         }
-        let value = crate::session::cookie(head, &self.cfg.name)?;
+        let value = crate::identity::session::cookie(head, &self.cfg.name)?;
         if value.len() != VALUE_LEN || value.get(16) != Some(&b'.') {
             return None;
         }
@@ -91,7 +91,7 @@ pub struct Presented {
 /// reproducible from the engine's inputs so the simulator stays deterministic. Guessing one
 /// gains nothing: a cookie is only honoured with its HMAC.
 pub fn fresh_id(session: u64, now: u64, serial: u64) -> u64 {
-    crate::fasthash::hash(&[b"visitor", &session.to_le_bytes(), &now.to_le_bytes(), &serial.to_le_bytes()])
+    crate::base::fasthash::hash(&[b"visitor", &session.to_le_bytes(), &now.to_le_bytes(), &serial.to_le_bytes()])
 }
 
 fn message(id_hex: &[u8]) -> Vec<u8> {

@@ -6,7 +6,7 @@
 //! no third-party origin). Each page says in plain words, also to browsers without JavaScript,
 //! what is happening. There is no CAPTCHA, on any path.
 
-use crate::challenge::PREFIX;
+use crate::challenge::gate::PREFIX;
 
 /// Served with every page: only botgate's own scripts, worker, stylesheet and endpoints.
 pub const CSP: &str = "default-src 'none'; script-src 'self'; worker-src 'self'; style-src 'self'; \

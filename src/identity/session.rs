@@ -1,13 +1,13 @@
 //! Sessions: who is making a run of requests, and what that run looked like.
 //!
 //! A signed-in session is named by the configured cookie or header (hashed: the raw value is
-//! never kept); an anonymous one by its signed visitor cookie ([`crate::visitor`]); otherwise the session is the client's
+//! never kept); an anonymous one by its signed visitor cookie ([`crate::identity::visitor`]); otherwise the session is the client's
 //! fingerprint (address, user agent, language). State is small and fixed-size per session, held in a least-recently-used table
 //! with an idle timeout.
 
-use crate::lru::Lru;
+use crate::base::lru::Lru;
 use crate::policy::SessionConfig;
-use crate::signals::Head;
+use crate::request::head::Head;
 use sha2::{Digest, Sha256};
 use std::borrow::Cow;
 use std::collections::VecDeque;
@@ -42,7 +42,7 @@ pub struct IdKey(u64, u64);
 
 impl IdKey {
     pub fn derive(secret: &[u8]) -> IdKey {
-        let tag = crate::mac::sign(secret, b"botgate/v1 anonymous session ids");
+        let tag = crate::base::mac::sign(secret, b"botgate/v1 anonymous session ids");
         let word = |at: usize| {
             let mut b = [0u8; 8];
             b.copy_from_slice(tag.get(at..at + 8).unwrap_or(&[0; 8]));
@@ -186,7 +186,7 @@ fn network(ip: IpAddr) -> u32 {
             }
         },
     };
-    ((crate::fasthash::hash(&[&prefix]) & 0xffff_ffff) as u32).max(1)
+    ((crate::base::fasthash::hash(&[&prefix]) & 0xffff_ffff) as u32).max(1)
 }
 
 fn sha_hash(parts: &[&[u8]]) -> u64 {
@@ -227,7 +227,7 @@ pub struct Session {
     pub cleared_until: u64,
     /// Set once a challenge is failed for good: blocked for the session's remaining lifetime.
     pub challenge_failed: bool,
-    /// Page navigations (see [`crate::behaviour::Fetch`]).
+    /// Page navigations (see [`crate::score::behaviour::Fetch`]).
     pub navigations: u16,
     /// Navigations after the first that came from outside the site.
     pub cold_navigations: u16,
@@ -241,7 +241,7 @@ pub struct Session {
     /// The client binding (hashed) that `cleared_until` holds for: a pass on one network does
     /// not clear the session on another, as the token would not.
     pub cleared_for: u64,
-    /// The last puzzle this session passed ([`crate::challenge::nonce_id`]; 0: none).
+    /// The last puzzle this session passed ([`crate::challenge::gate::nonce_id`]; 0: none).
     pub passed_nonce: u64,
     /// The pass that cleared it was a WebAuthn step-up (endpoints may require one).
     pub cleared_webauthn: bool,
@@ -250,7 +250,7 @@ pub struct Session {
     pub step_up_pending: bool,
     /// The tag of the visitor cookie that names this session, once its HMAC checked out: the
     /// same cookie again is compared with it (constant-time) instead of recomputing the HMAC.
-    pub visitor_tag: Option<[u8; crate::visitor::TAG_BYTES]>,
+    pub visitor_tag: Option<[u8; crate::identity::visitor::TAG_BYTES]>,
     /// When (s) the session was last handed a visitor cookie (0: never).
     visitor_handed_s: u32,
     /// Networks (IPv4 /16, IPv6 /32; hashed) the session came from, with when (s) it last did.
@@ -267,7 +267,7 @@ const NETWORK_WINDOW_S: u32 = 30 * 60;
 const NAV_MEMORY: usize = 16;
 
 fn path_hash(path: &[u8]) -> u32 {
-    (crate::fasthash::hash(&[path]) & 0xffff_ffff) as u32
+    (crate::base::fasthash::hash(&[path]) & 0xffff_ffff) as u32
 }
 
 /// Behaviour figures of a session, for the scorer.
@@ -305,8 +305,8 @@ impl Session {
     /// session navigated to: a person's referer is a page they were on; a client replaying a
     /// link click's headers names one it never fetched. The session's first navigation is not
     /// judged (a session can start mid-visit: a new address, a login).
-    pub fn record_fetch(&mut self, fetch: crate::behaviour::Fetch, path: &[u8], referer: Option<&[u8]>) {
-        use crate::behaviour::Fetch;
+    pub fn record_fetch(&mut self, fetch: crate::score::behaviour::Fetch, path: &[u8], referer: Option<&[u8]>) {
+        use crate::score::behaviour::Fetch;
         match fetch {
             Fetch::Navigation { cold } => {
                 let remembered = usize::from(self.navigations).min(NAV_MEMORY);
@@ -578,7 +578,7 @@ mod tests {
 #[cfg(test)]
 mod referer_tests {
     use super::*;
-    use crate::behaviour::Fetch;
+    use crate::score::behaviour::Fetch;
 
     #[test]
     fn following_links_is_not_phantom() {

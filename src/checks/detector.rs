@@ -5,12 +5,12 @@
 //! to a recent one counts as the same request. More than `max_requests_per_window` requests
 //! with one fingerprint inside `profile_window_seconds` is flagged.
 
-use crate::fasthash::FastHasher;
-use crate::lru::Lru;
+use crate::base::fasthash::FastHasher;
+use crate::base::lru::Lru;
+use crate::base::window::RollingWindow;
+use crate::checks::similarity::{BodyIndex, Sketch};
 use crate::policy::{BotDetector, Field, Limits};
-use crate::signals::Head;
-use crate::similarity::{BodyIndex, Sketch};
-use crate::window::RollingWindow;
+use crate::request::head::Head;
 use std::net::IpAddr;
 
 /// What the detector saw in one request.
@@ -103,7 +103,7 @@ pub struct BodyParts<'a> {
 }
 
 /// The 64-bit fingerprint of the configured fields (length-prefixed so fields cannot run into
-/// each other). [`crate::fasthash`]: SHA-256 in software costs microseconds per request in a Wasm
+/// each other). [`crate::base::fasthash`]: SHA-256 in software costs microseconds per request in a Wasm
 /// VM; see there for why a fast hash is enough here.
 pub fn fingerprint(fields: &[Field], head: &Head, client: Option<IpAddr>, body: &BodyParts<'_>) -> u64 {
     let mut h = FastHasher::new();

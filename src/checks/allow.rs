@@ -4,13 +4,13 @@
 //! *and* a user-agent prefix for monitoring, a CIDR and a fresh HMAC signature for CI/CD, a known,
 //! live API key for partners. A user agent alone never allows anything.
 
-use crate::lru::Lru;
-use crate::mac;
+use crate::base::lru::Lru;
+use crate::base::mac;
+use crate::base::window::RollingWindow;
 use crate::policy::tiers::{ApiConsumers, CiCd, Monitoring};
 use crate::policy::Tiers;
-use crate::signals::trim;
-use crate::signals::Head;
-use crate::window::RollingWindow;
+use crate::request::head::trim;
+use crate::request::head::Head;
 use sha2::{Digest, Sha256};
 use std::net::IpAddr;
 

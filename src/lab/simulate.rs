@@ -12,10 +12,10 @@
 //! at random per campaign. A session or campaign is "detected" when any of its requests was
 //! challenged or blocked.
 
-use crate::decide::Verdict;
+use crate::decision::record::Verdict;
 use crate::engine::{Begin, Engine};
 use crate::policy::Policy;
-use crate::signals::Head;
+use crate::request::head::Head;
 use std::cell::RefCell;
 use std::fmt::Write as _;
 
@@ -889,7 +889,8 @@ pub fn run(policy: &Policy, humans: u64, per_kind: u64, seed: u64) -> Report {
     policy.global_rate_limit = None;
     // Keys usually come from the environment; a deployment has them, so the simulation does too.
     if policy.tiers.clearance.keys.is_empty() {
-        policy.tiers.clearance.keys = vec![crate::token::Key { id: "simulation".into(), secret: vec![0x5a; 32] }];
+        policy.tiers.clearance.keys =
+            vec![crate::challenge::token::Key { id: "simulation".into(), secret: vec![0x5a; 32] }];
     }
     let policy = &policy;
     let mut rng = Rng::new(seed);

@@ -2,7 +2,7 @@
 //!
 //! Everything is read from bytes: header values may be any octets, duplicated, or huge.
 
-use crate::iptable::IpSet;
+use crate::base::iptable::IpSet;
 use std::net::{IpAddr, SocketAddr};
 
 /// The request head as the host hands it over: lower-case names, raw values, in order.
@@ -237,7 +237,7 @@ pub fn parse_ip(raw: &[u8]) -> Option<IpAddr> {
     s.parse::<IpAddr>().ok().or_else(|| s.parse::<SocketAddr>().ok().map(|a| a.ip())).map(canonical)
 }
 
-pub use crate::iptable::canonical;
+pub use crate::base::iptable::canonical;
 
 /// Parses Envoy's `source.address` property (`1.2.3.4:5678`, `[::1]:5678`).
 pub fn parse_peer(raw: &[u8]) -> Option<IpAddr> {

@@ -23,12 +23,12 @@
 
 #![allow(unsafe_code)] // `proxy_wasm::main!` exports the `#[no_mangle]` entry point.
 
-use crate::challenge::{Consume, NonceStore};
-use crate::decide::{Decision, FollowUp};
+use crate::base::telemetry::{Counter, Tally, COUNTER_NAMES, GAUGE_NAMES, SCORE_HISTOGRAM, SOLVE_HISTOGRAM};
+use crate::challenge::gate::{Consume, NonceStore};
+use crate::decision::record::{Decision, FollowUp};
 use crate::engine::{Begin, Engines, Footprint, Pending, Route};
 use crate::policy::{self, Severity};
-use crate::signals::{parse_peer, Head};
-use crate::telemetry::{Counter, Tally, COUNTER_NAMES, GAUGE_NAMES, SCORE_HISTOGRAM, SOLVE_HISTOGRAM};
+use crate::request::head::{parse_peer, Head};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, MetricType, Status};
@@ -431,18 +431,18 @@ fn route(engines: &Engines) -> Route {
 /// The clearance key for policies that configure none: 32 random bytes made by the first root
 /// context of this Envoy (the main thread's, configured before the workers) and kept in shared
 /// data, so every worker signs and checks with it. True when this call made it.
-fn generated_key() -> Option<(crate::token::Key, bool)> {
+fn generated_key() -> Option<(crate::challenge::token::Key, bool)> {
     const KEY: &str = "botgate/v1/generated-clearance-key";
     let stored = || match hostcalls::get_shared_data(KEY) {
         Ok((Some(v), _)) if v.len() == 32 => Some(v),
         _ => None,
     };
     if let Some(v) = stored() {
-        return Some((crate::token::Key::generated_from(v), false));
+        return Some((crate::challenge::token::Key::generated_from(v), false));
     }
-    hostcalls::set_shared_data(KEY, Some(&crate::mac::random::<32>()), None).ok()?;
+    hostcalls::set_shared_data(KEY, Some(&crate::base::mac::random::<32>()), None).ok()?;
     // Read back what is stored: of two roots racing here, both use the one that stayed.
-    stored().map(|v| (crate::token::Key::generated_from(v), true))
+    stored().map(|v| (crate::challenge::token::Key::generated_from(v), true))
 }
 
 fn now_ms() -> u64 {

@@ -13,9 +13,9 @@
 //! bot worth catching. Impersonating stacks (curl-impersonate, tls-client) present a browser's
 //! JA4 and are not caught here, by design: this is one signal among several.
 
-use crate::behaviour::Signal;
 pub use crate::policy::tls::{bc_of, Client, Fingerprints};
-use crate::signals::Head;
+use crate::request::head::Head;
+use crate::score::behaviour::Signal;
 
 /// Adds `automation_tls` when the handshake is a listed automation client's while the user agent
 /// claims a browser; returns the client's label.

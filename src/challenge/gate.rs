@@ -18,17 +18,17 @@
 //! Token claims: `sid` names the session the pass was earned by — the signed-in session's id
 //! (`x-botgate-session`, the hex id botgate logs), `v<id>` for a visitor (its signed visitor
 //! cookie, handed out with the pass), `a<id>` for an anonymous session without one — and `bnd`
-//! is [`crate::token::client_binding`], the user agent and the client's /16 (IPv4) or /32
+//! is [`crate::challenge::token::client_binding`], the user agent and the client's /16 (IPv4) or /32
 //! (IPv6): a phone moving between cells of one carrier keeps its clearance, a token copied to
 //! another visitor, network or browser does not verify.
 
-use crate::behaviour::names_own_host;
+use crate::base::telemetry::{Counter, Tally};
+use crate::challenge::pow::{self, PowError};
+use crate::challenge::token::{self, Claims, Expect};
+use crate::identity::session::{Session, SessionKey};
 use crate::policy::tiers::{ChallengeSettings, Clearance};
-use crate::pow::{self, PowError};
-use crate::session::{Session, SessionKey};
-use crate::signals::Head;
-use crate::telemetry::{Counter, Tally};
-use crate::token::{self, Claims, Expect};
+use crate::request::head::Head;
+use crate::score::behaviour::names_own_host;
 use std::collections::HashMap;
 use std::net::IpAddr;
 
@@ -306,7 +306,7 @@ impl Gate {
 
 /// A puzzle nonce as a session remembers it (never 0).
 pub fn nonce_id(nonce: &str) -> u64 {
-    crate::fasthash::hash(&[nonce.as_bytes()]).max(1)
+    crate::base::fasthash::hash(&[nonce.as_bytes()]).max(1)
 }
 
 /// Who a challenge or token is for.
@@ -332,7 +332,7 @@ impl Who {
     /// The binding as the session remembers it: a session that follows its visitor cookie to
     /// another network is not cleared there by a pass on the first.
     pub fn binding_hash(&self) -> u64 {
-        crate::fasthash::hash(&[self.bnd.as_bytes()])
+        crate::base::fasthash::hash(&[self.bnd.as_bytes()])
     }
 }
 
@@ -360,7 +360,10 @@ pub fn foreign_subresource(head: &Head) -> bool {
         None => {
             let named = head.first("origin").or_else(|| head.first("referer"));
             named.is_some_and(|url| !url.is_empty() && url != b"null" && !names_own_host(head, url))
-                && !matches!(crate::behaviour::fetch_kind(head), crate::behaviour::Fetch::Navigation { .. })
+                && !matches!(
+                    crate::score::behaviour::fetch_kind(head),
+                    crate::score::behaviour::Fetch::Navigation { .. }
+                )
         }
     }
 }
@@ -412,7 +415,7 @@ fn failure_counter(reason: &str) -> Counter {
 
 /// The clearance token the request presents: the cookie, else the header.
 pub fn presented_token(head: &Head) -> Option<&[u8]> {
-    crate::session::cookie(head, COOKIE).or_else(|| head.first(CLEARANCE_HEADER)).filter(|t| !t.is_empty())
+    crate::identity::session::cookie(head, COOKIE).or_else(|| head.first(CLEARANCE_HEADER)).filter(|t| !t.is_empty())
 }
 
 /// A solution sent with an API request (`x-botgate-pow-challenge` + `x-botgate-pow-solution`).
@@ -442,8 +445,8 @@ pub fn return_path(head: &Head) -> Option<String> {
 pub fn safe_return(p: &str) -> Option<&str> {
     let b = p.as_bytes();
     // As Envoy will route it (dot segments, merged slashes, escapes, any case).
-    let route = crate::paths::normalise(p.split('?').next().unwrap_or(p).as_bytes(), true);
-    let own = crate::paths::covers(PREFIX.trim_end_matches('/').as_bytes(), &route);
+    let route = crate::request::path::normalise(p.split('?').next().unwrap_or(p).as_bytes(), true);
+    let own = crate::request::path::covers(PREFIX.trim_end_matches('/').as_bytes(), &route);
     let ok = b.first() == Some(&b'/')
         && !matches!(b.get(1), Some(b'/' | b'\\'))
         && p.len() <= MAX_RETURN_LEN
@@ -486,13 +489,13 @@ fn percent_decode(v: &[u8]) -> Option<String> {
 
 /// 16 random bytes, hex: unpredictable, so a solution cannot be computed before its puzzle.
 pub fn nonce() -> String {
-    crate::mac::hex(&crate::mac::random::<16>())
+    crate::base::mac::hex(&crate::base::mac::random::<16>())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::token::Key;
+    use crate::challenge::token::Key;
 
     fn gate() -> Gate {
         let clearance = Clearance { keys: vec![Key { id: "k".into(), secret: vec![7; 32] }], ..Clearance::default() };

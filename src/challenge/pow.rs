@@ -6,7 +6,7 @@
 //! nonce); this module says which nonce to consume. Solutions are checked for form and length
 //! before anything is hashed.
 
-use crate::mac;
+use crate::base::mac;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use sha2::{Digest, Sha256};

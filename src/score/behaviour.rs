@@ -2,10 +2,10 @@
 //! as a noisy-OR (`1 - Π(1 - w·s)`), so the score stays in [0, 1], grows with every independent
 //! signal, and every point of it is explained by a reason.
 
-use crate::lru::Lru;
+use crate::base::lru::Lru;
+use crate::identity::session::Profile;
 use crate::policy::Weights;
-use crate::session::Profile;
-use crate::signals::Head;
+use crate::request::head::Head;
 
 /// A signal that contributed to a score.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -73,7 +73,7 @@ const HTTP_LIBRARIES: &[&str] = &[
 ];
 /// Signals from the request's headers alone; `fetch` is what the request is to its page
 /// ([`fetch_kind`]). The user agent gives at most one: none, a named HTTP library, a known
-/// automation ([`crate::ua`]), or, for a navigation, a client without a browser's shape.
+/// automation ([`crate::request::user_agent`]), or, for a navigation, a client without a browser's shape.
 pub fn header_signals(head: &Head, fetch: Fetch, out: &mut Vec<Signal>) {
     let raw = head.first("user-agent").unwrap_or(b"");
     let mut lower = [0u8; 512];
@@ -82,15 +82,15 @@ pub fn header_signals(head: &Head, fetch: Fetch, out: &mut Vec<Signal>) {
         *dst = src.to_ascii_lowercase();
     }
     // Leading blanks are not part of the name (an anchored rule must not be dodged by a space).
-    let ua = crate::signals::trim(lower.get(..n).unwrap_or(b""));
+    let ua = crate::request::head::trim(lower.get(..n).unwrap_or(b""));
     let mut push = |name, strength| out.push(Signal { name, strength });
     if ua.iter().all(u8::is_ascii_whitespace) {
         push("missing_user_agent", 1.0);
     } else if HTTP_LIBRARIES.iter().any(|p| ua.starts_with(p.as_bytes())) {
         push("http_library_ua", 1.0);
-    } else if crate::ua::is_automation(ua) || crate::ua::declares_itself(ua) {
+    } else if crate::request::user_agent::is_automation(ua) || crate::request::user_agent::declares_itself(ua) {
         push("bot_ua", 1.0);
-    } else if matches!(fetch, Fetch::Navigation { .. }) && !crate::ua::browser_shaped(ua) {
+    } else if matches!(fetch, Fetch::Navigation { .. }) && !crate::request::user_agent::browser_shaped(ua) {
         // Asking for a page as a person would, under a name no browser sends.
         push("non_browser_navigation", 1.0);
     }
@@ -432,7 +432,7 @@ pub fn shape(head: &Head) -> u64 {
             }
         }
     }
-    crate::fasthash::hash(&[
+    crate::base::fasthash::hash(&[
         head.first("user-agent").unwrap_or(b""),
         head.first("accept-language").unwrap_or(b""),
         names.get(..n).unwrap_or(b""),
@@ -531,7 +531,7 @@ mod tests {
     /// A session's signals after `navs` navigations (`cold`: how each is started) and `subs`
     /// sub-resources.
     fn session(navs: &[Option<bool>], subs: u16, site_renders: bool) -> (f64, Vec<&'static str>) {
-        let mut s = crate::session::Session::default();
+        let mut s = crate::identity::session::Session::default();
         let at = |i: u64| i * 9_000 + (i * i * 1_237) % 7_000;
         for (i, cold) in navs.iter().enumerate() {
             s.record(at(i as u64), format!("/products/{i}").as_bytes(), false);

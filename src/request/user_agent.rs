@@ -10,7 +10,7 @@
 use std::sync::OnceLock;
 
 /// The generated rules: `lit` (anywhere), `^lit` (at the start), `lit$` (at the end).
-const RULES: &str = include_str!("ua/automation.txt");
+const RULES: &str = include_str!("automation.txt");
 
 /// The rules, indexed for one pass: literals found anywhere are looked up by their first four
 /// bytes (three for the few shorter ones). A bit per hashed key rejects almost every position of

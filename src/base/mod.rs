@@ -1,0 +1,9 @@
+//! Building blocks that know nothing of requests: hashing, MACs and keys, CIDR sets, bounded
+//! tables, rolling windows, the counters table.
+
+pub mod fasthash;
+pub mod iptable;
+pub mod lru;
+pub mod mac;
+pub mod telemetry;
+pub mod window;

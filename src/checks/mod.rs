@@ -1,0 +1,7 @@
+//! The checks on a request: the allow tier, rate limits, request sequences, the detector.
+
+pub mod allow;
+pub mod detector;
+pub mod limits;
+pub mod sequences;
+pub mod similarity;

@@ -1,0 +1,3 @@
+//! The decision: the record, its replies, the evidence.
+
+pub mod record;

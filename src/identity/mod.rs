@@ -1,0 +1,4 @@
+//! Who a request is from: the client address, the session, the visitor cookie.
+
+pub mod session;
+pub mod visitor;

@@ -1,0 +1,3 @@
+//! Native only: the simulator.
+
+pub mod simulate;

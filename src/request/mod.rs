@@ -1,0 +1,5 @@
+//! The request as the engine sees it: its head, its path, what its user agent declares.
+
+pub mod head;
+pub mod path;
+pub mod user_agent;
