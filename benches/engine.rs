@@ -185,7 +185,7 @@ fn main() {
     let headers = median_ns(2_000_000, |_| {
         signals.clear();
         let n = black_box(&nav);
-        botgate::score::behaviour::header_signals(n, botgate::score::behaviour::fetch_kind(n), &mut signals);
+        botgate::score::headers::header_signals(n, botgate::request::fetch::fetch_kind(n), &mut signals);
         black_box(&signals);
     });
     println!(

@@ -223,7 +223,7 @@ fn a_return_path_never_leads_back_into_botgates_endpoints_once_slashes_are_merge
         let r = if r.starts_with('/') { r.to_string() } else { format!("/{r}") };
         let merged = String::from_utf8(botgate::request::path::normalise(r.as_bytes(), false).into_owned()).unwrap();
         if merged.starts_with(botgate::challenge::gate::PREFIX) {
-            assert_eq!(botgate::challenge::gate::safe_return(&r), None, "{r} is accepted as a return path");
+            assert_eq!(botgate::challenge::back::safe_return(&r), None, "{r} is accepted as a return path");
         }
     }
 }

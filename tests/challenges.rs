@@ -9,7 +9,6 @@ use botgate::base::telemetry::Counter;
 use botgate::challenge::pow;
 use botgate::challenge::token::{self, Claims, Key};
 use botgate::decision::record::Verdict;
-use botgate::identity::session;
 use botgate::policy::{self, ChallengeType};
 use common::{engine, pow_of, send, Req, CLEARANCE_KEY, T0};
 
@@ -270,5 +269,5 @@ fn no_challenge_or_fallback_can_be_a_captcha() {
     }
     // The session helper the tokens depend on reads cookies as bytes.
     let head = Req::new("GET", "/", "192.0.2.1").header("cookie", "a=1; botgate_clearance=t").head;
-    assert_eq!(session::cookie(&head, "botgate_clearance"), Some(&b"t"[..]));
+    assert_eq!(head.cookie("botgate_clearance"), Some(&b"t"[..]));
 }

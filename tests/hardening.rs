@@ -232,7 +232,7 @@ fn botgates_own_endpoints_answer_after_threat_intel_and_the_rate_limit() {
 
 #[test]
 fn a_failing_nonce_store_never_counts_against_the_solver() {
-    use botgate::challenge::gate::{Consume, NonceStore};
+    use botgate::challenge::nonces::{Consume, NonceStore};
     struct Broken;
     impl NonceStore for Broken {
         fn consume(&mut self, _: &str, _: u64, _: u64) -> Consume {

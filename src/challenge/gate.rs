@@ -22,14 +22,13 @@
 //! (IPv6): a phone moving between cells of one carrier keeps its clearance, a token copied to
 //! another visitor, network or browser does not verify.
 
+use super::nonces::{Consume, MemoryNonces, NonceStore};
 use crate::base::telemetry::{Counter, Tally};
 use crate::challenge::pow::{self, PowError};
 use crate::challenge::token::{self, Claims, Expect};
 use crate::identity::session::{Session, SessionKey};
 use crate::policy::tiers::{ChallengeSettings, Clearance};
 use crate::request::head::Head;
-use crate::score::behaviour::names_own_host;
-use std::collections::HashMap;
 use std::net::IpAddr;
 
 pub const PREFIX: &str = "/.well-known/botgate/";
@@ -37,67 +36,6 @@ pub const COOKIE: &str = crate::policy::tiers::CLEARANCE_COOKIE;
 pub const CLEARANCE_HEADER: &str = "x-botgate-clearance";
 pub const POW_CHALLENGE_HEADER: &str = "x-botgate-pow-challenge";
 pub const POW_SOLUTION_HEADER: &str = "x-botgate-pow-solution";
-/// Longest `return` path carried through a challenge.
-pub const MAX_RETURN_LEN: usize = 2048;
-
-/// Single use of proof-of-work nonces. In Envoy the shell backs this with shared data, so a
-/// solution is spent for every worker at once; natively (tests, the CLI) a bounded map.
-pub trait NonceStore {
-    /// Spends `nonce` (whose challenge expires at `expires_ms`).
-    fn consume(&mut self, nonce: &str, expires_ms: u64, now_ms: u64) -> Consume;
-    /// Drops what has expired.
-    fn sweep(&mut self, _now_ms: u64) {}
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Consume {
-    Fresh,
-    /// Fresh, and the oldest spent nonces made room for it (the store was full).
-    FreshEvicting,
-    Replayed,
-    /// The store could not answer (failing): the solution is not accepted, and nothing counts
-    /// against the client.
-    Unavailable,
-}
-
-/// The per-engine store: nonces until their challenge expires, at most `cap` of them; when full,
-/// the expired and then the soonest-expiring make room (a full store must not refuse honest
-/// solvers).
-pub struct MemoryNonces {
-    spent: HashMap<String, u64>,
-    cap: usize,
-}
-
-impl MemoryNonces {
-    pub fn new(cap: usize) -> Self {
-        MemoryNonces { spent: HashMap::new(), cap: cap.max(1) }
-    }
-}
-
-impl NonceStore for MemoryNonces {
-    fn consume(&mut self, nonce: &str, expires_ms: u64, now_ms: u64) -> Consume {
-        if self.spent.contains_key(nonce) {
-            return Consume::Replayed;
-        }
-        let mut outcome = Consume::Fresh;
-        if self.spent.len() >= self.cap {
-            self.sweep(now_ms);
-        }
-        if self.spent.len() >= self.cap {
-            let oldest = self.spent.iter().min_by_key(|(_, exp)| **exp).map(|(n, _)| n.clone());
-            if let Some(n) = oldest {
-                self.spent.remove(&n);
-            }
-            outcome = Consume::FreshEvicting;
-        }
-        self.spent.insert(nonce.to_string(), expires_ms);
-        outcome
-    }
-
-    fn sweep(&mut self, now_ms: u64) {
-        self.spent.retain(|_, exp| *exp > now_ms);
-    }
-}
 
 /// A proof-of-work solution that passed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -346,54 +284,6 @@ pub fn sid(key: SessionKey) -> String {
     }
 }
 
-/// A request another site made the browser send that is not a top-level page: an `<img>`,
-/// `fetch`, `<iframe>` or form target from elsewhere — `sec-fetch-site: cross-site` or
-/// `same-site` (a sibling subdomain may host anyone's pages), destination other than
-/// `document`; without fetch metadata (older Safari), an `Origin` or `Referer` naming another
-/// host. It carries the user's cookies, not the user's intent.
-pub fn foreign_subresource(head: &Head) -> bool {
-    let top_level = head.first("sec-fetch-dest").is_some_and(|d| d.eq_ignore_ascii_case(b"document"));
-    match head.first("sec-fetch-site") {
-        Some(site) => {
-            (site.eq_ignore_ascii_case(b"cross-site") || site.eq_ignore_ascii_case(b"same-site")) && !top_level
-        }
-        None => {
-            let named = head.first("origin").or_else(|| head.first("referer"));
-            named.is_some_and(|url| !url.is_empty() && url != b"null" && !names_own_host(head, url))
-                && !matches!(
-                    crate::score::behaviour::fetch_kind(head),
-                    crate::score::behaviour::Fetch::Navigation { .. }
-                )
-        }
-    }
-}
-
-/// Whether a request is one the user asked for here, on this site: not a sub-resource of
-/// another site's page, not a navigation another site started. Only such a request spends a
-/// challenge attempt (a hostile page opening a popup and navigating it from page to page must not
-/// use up someone's attempts; a bot that claims otherwise gets puzzles it still has to solve).
-pub fn own_request(head: &Head) -> bool {
-    match head.first("sec-fetch-site") {
-        Some(site) => site.eq_ignore_ascii_case(b"same-origin") || site.eq_ignore_ascii_case(b"none"),
-        None => head.first("origin").or_else(|| head.first("referer")).is_none_or(|url| names_own_host(head, url)),
-    }
-}
-
-/// Whether a request to one of botgate's state-changing endpoints comes from the site itself:
-/// `sec-fetch-site: same-origin`; without fetch metadata (older browsers), an `origin` or
-/// `referer` naming this host. A cross-site link, form or redirect chain is refused, so a third
-/// party cannot make someone's browser submit (and fail) challenges. Non-browser clients send
-/// `sec-fetch-site: same-origin` themselves.
-pub fn same_origin(head: &Head) -> bool {
-    if let Some(site) = head.first("sec-fetch-site") {
-        return site.eq_ignore_ascii_case(b"same-origin");
-    }
-    match head.first("origin").or_else(|| head.first("referer")) {
-        Some(url) => names_own_host(head, url),
-        None => false,
-    }
-}
-
 fn pow_reason(e: PowError) -> &'static str {
     match e {
         PowError::Malformed | PowError::BadSolution => "pow_malformed",
@@ -415,7 +305,7 @@ fn failure_counter(reason: &str) -> Counter {
 
 /// The clearance token the request presents: the cookie, else the header.
 pub fn presented_token(head: &Head) -> Option<&[u8]> {
-    crate::identity::session::cookie(head, COOKIE).or_else(|| head.first(CLEARANCE_HEADER)).filter(|t| !t.is_empty())
+    head.cookie(COOKIE).or_else(|| head.first(CLEARANCE_HEADER)).filter(|t| !t.is_empty())
 }
 
 /// A solution sent with an API request (`x-botgate-pow-challenge` + `x-botgate-pow-solution`).
@@ -423,68 +313,6 @@ pub fn header_submission(head: &Head) -> Option<(&str, &str)> {
     let c = std::str::from_utf8(head.first(POW_CHALLENGE_HEADER)?).ok()?;
     let s = std::str::from_utf8(head.first(POW_SOLUTION_HEADER)?).ok()?;
     Some((c.trim(), s.trim()))
-}
-
-/// Whether the client wants HTML (a browser navigation).
-pub fn wants_html(head: &Head) -> bool {
-    head.first("accept").is_some_and(|a| a.windows(9).any(|w| w.eq_ignore_ascii_case(b"text/html")))
-}
-
-/// Where to continue after a challenge: the request's own path and query, for a GET.
-pub fn return_path(head: &Head) -> Option<String> {
-    if head.method() != b"GET" {
-        return None;
-    }
-    let full = std::str::from_utf8(head.first(":path")?).ok()?;
-    safe_return(full).map(str::to_string)
-}
-
-/// A same-site path: starts with one `/`, no scheme-relative `//` or `/\`, no control bytes,
-/// bounded length, and not one of botgate's own endpoints (no redirect chains through them).
-/// Anything else is dropped (no open redirects).
-pub fn safe_return(p: &str) -> Option<&str> {
-    let b = p.as_bytes();
-    // As Envoy will route it (dot segments, merged slashes, escapes, any case).
-    let route = crate::request::path::normalise(p.split('?').next().unwrap_or(p).as_bytes(), true);
-    let own = crate::request::path::covers(PREFIX.trim_end_matches('/').as_bytes(), &route);
-    let ok = b.first() == Some(&b'/')
-        && !matches!(b.get(1), Some(b'/' | b'\\'))
-        && p.len() <= MAX_RETURN_LEN
-        && b.iter().all(|c| (0x21..0x7f).contains(c))
-        && !own;
-    ok.then_some(p)
-}
-
-/// The value of query parameter `name`, percent-decoded.
-pub fn query_param(query: &[u8], name: &str) -> Option<String> {
-    query.split(|b| *b == b'&').find_map(|pair| {
-        let eq = pair.iter().position(|b| *b == b'=')?;
-        (pair.get(..eq)? == name.as_bytes()).then(|| percent_decode(pair.get(eq + 1..).unwrap_or(b"")))?
-    })
-}
-
-fn percent_decode(v: &[u8]) -> Option<String> {
-    let mut out = Vec::with_capacity(v.len());
-    let mut i = 0;
-    while let Some(&b) = v.get(i) {
-        match b {
-            b'%' => {
-                let hex = v.get(i + 1..i + 3)?;
-                let s = std::str::from_utf8(hex).ok()?;
-                out.push(u8::from_str_radix(s, 16).ok()?);
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            _ => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 /// 16 random bytes, hex: unpredictable, so a solution cannot be computed before its puzzle.
@@ -602,52 +430,6 @@ mod tests {
         assert_eq!(submit(&mut g, &c, &sol, &elsewhere, &mut s, &mut t), Err("pow_wrong_client"));
         assert_eq!(s.failed_challenges, 1, "another client's puzzle does not");
         assert_eq!(t.get(Counter::ChallengeFailExpired), 1);
-    }
-
-    #[test]
-    fn a_full_nonce_store_makes_room_instead_of_refusing() {
-        let mut store = MemoryNonces::new(2);
-        assert_eq!(store.consume("a", 10_000, 0), Consume::Fresh);
-        assert_eq!(store.consume("b", 20_000, 0), Consume::Fresh);
-        assert_eq!(store.consume("c", 30_000, 0), Consume::FreshEvicting);
-        assert_eq!(store.consume("c", 30_000, 0), Consume::Replayed);
-        assert_eq!(store.consume("b", 20_000, 0), Consume::Replayed, "the soonest-expiring went first");
-    }
-
-    #[test]
-    fn state_changing_endpoints_need_a_same_origin_request() {
-        let h = |pairs: &[(&str, &str)]| Head::from_pairs(pairs.iter().copied().chain([(":authority", "shop.test")]));
-        assert!(same_origin(&h(&[("sec-fetch-site", "same-origin")])));
-        for site in ["cross-site", "same-site", "none"] {
-            assert!(!same_origin(&h(&[("sec-fetch-site", site), ("referer", "http://shop.test/")])), "{site}");
-        }
-        assert!(same_origin(&h(&[("referer", "https://shop.test/members?x")])));
-        assert!(same_origin(&h(&[("origin", "https://shop.test")])));
-        assert!(!same_origin(&h(&[("referer", "https://shop.test.evil.example/")])));
-        assert!(!same_origin(&h(&[("origin", "null"), ("referer", "https://shop.test/")])));
-        assert!(!same_origin(&h(&[])), "no evidence is not same-origin");
-    }
-
-    #[test]
-    fn return_paths_stay_on_site() {
-        assert_eq!(safe_return("/a?b=c"), Some("/a?b=c"));
-        for bad in [
-            "//evil.example/",
-            "/\\evil",
-            "https://evil.example/",
-            "",
-            "/a b",
-            "/\u{7f}",
-            "/.well-known/botgate/verify?challenge=x&solution=1",
-            "/%2Ewell-known/botgate/pow",
-            "/.well-known//botgate/pow",
-            "/.Well-Known/botgate//verify",
-            "/x/../.well-known/botgate/pow",
-        ] {
-            assert_eq!(safe_return(bad), None, "{bad:?}");
-        }
-        assert_eq!(query_param(b"x=1&return=%2Fcart%3Fa%3D1&y", "return").as_deref(), Some("/cart?a=1"));
-        assert_eq!(query_param(b"return=%zz", "return"), None);
     }
 
     #[test]

@@ -120,7 +120,7 @@ pub fn verify(token: &str, keys: &[Key], expect: &Expect<'_>) -> Result<Claims, 
 /// sends it to the step-up endpoints as `x-botgate-binding`.
 pub fn client_binding(user_agent: &[u8], ip: Option<IpAddr>) -> String {
     use sha2::{Digest, Sha256};
-    let network = match ip.map(crate::request::head::canonical) {
+    let network = match ip.map(crate::base::iptable::canonical) {
         Some(IpAddr::V4(a)) => ipnet::Ipv4Net::new(a, 16).map(|n| n.trunc().to_string()).unwrap_or_default(),
         Some(IpAddr::V6(a)) => ipnet::Ipv6Net::new(a, 32).map(|n| n.trunc().to_string()).unwrap_or_default(),
         None => String::new(),

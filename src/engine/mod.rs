@@ -7,19 +7,26 @@
 //! clock and carries out the decision.
 
 use crate::base::telemetry::{Counter, Tally};
-use crate::challenge::gate::{self, Gate, Judged, NonceStore, Who};
+use crate::challenge::back;
+use crate::challenge::gate::{self, Gate, Judged, Who};
+use crate::challenge::nonces::NonceStore;
 use crate::checks::allow::{Allow, Allowlist};
 use crate::checks::detector::Detector;
 use crate::checks::limits::{Limited, RateLimiter, Scope};
 use crate::checks::sequences::Sequences;
 use crate::decision::record::{ChallengeReply, Decision, FollowUp, Issued, Reply, Verdict};
+use crate::identity::client::{client_ip, client_key, IpSource};
 use crate::identity::session::{session_key, IdKey, SessionKey, Sessions};
 use crate::identity::visitor::{Presented, Visitors};
 use crate::policy::ladder::{self, Rung};
 use crate::policy::tiers::ChallengeCondition;
 use crate::policy::{BlockCondition, ChallengeType, DetectorAction, Mode, Policy, RiskTier};
-use crate::request::head::{client_ip, client_key, Head, IpSource};
-use crate::score::behaviour::{self, Campaigns, Fetch, Rendering, Signal};
+use crate::request::fetch::{self, Fetch};
+use crate::request::head::Head;
+use crate::score::campaigns::{self, Campaigns};
+use crate::score::headers::{header_signals, submission_signal};
+use crate::score::session::{session_signals, Rendering};
+use crate::score::signal::{self, Signal};
 use std::net::IpAddr;
 
 /// Most expired entries dropped per table per tick (keeps each tick short).
@@ -267,7 +274,7 @@ impl Engine {
     /// The request's session: named by the session cookie or header, else by a genuine visitor
     /// cookie (returned too), else by the client's fingerprint.
     ///
-    /// A sub-resource another site made the browser fetch ([`gate::foreign_subresource`])
+    /// A sub-resource another site made the browser fetch ([`fetch::foreign_subresource`])
     /// carries the user's cookies and address but not the user's intent: it belongs to a
     /// session of its own, so a hostile page cannot drive someone's score up or spend their
     /// challenge attempts with `<img>` and `fetch`.
@@ -279,7 +286,7 @@ impl Engine {
         let visitor = self.visitor(head);
         let mut key = session_key(&self.policy.session, &self.ids, head, client, visitor.map(|v| v.id));
         let mut answers_for = crate::identity::session::repeated_sessions(&self.policy.session, head);
-        if gate::foreign_subresource(head) {
+        if fetch::foreign_subresource(head) {
             answers_for.push(key.id);
             key.id = self.ids.hash(&[b"cross-site", &key.id.to_le_bytes()]);
         }
@@ -352,9 +359,9 @@ impl Engine {
 
         let method = head.method();
         let tier = self.policy.endpoint_tier(method, path);
-        let shape = behaviour::shape(head);
-        let fetch = behaviour::fetch_kind(head);
-        behaviour::header_signals(head, fetch, &mut signals);
+        let shape = campaigns::shape(head);
+        let fetch = fetch::fetch_kind(head);
+        header_signals(head, fetch, &mut signals);
         crate::score::tls::signal(&self.policy.tls, head, &mut signals);
         let (key, visitor, answers_for) = self.session_of(head, pending.keyed);
         let (inherited_failure, inherited_score) = self.penalties(&answers_for);
@@ -365,7 +372,7 @@ impl Engine {
         session.record(now, path, tier <= RiskTier::High);
         session.record_network(pending.client, now);
         let referer = match fetch {
-            Fetch::Navigation { cold: Some(false) } => behaviour::in_site_referer_path(head),
+            Fetch::Navigation { cold: Some(false) } => fetch::in_site_referer_path(head),
             _ => None,
         };
         // As sent: referers name pages as the browser spelt them.
@@ -377,10 +384,10 @@ impl Engine {
             self.rendering.record(session.subresources > 0);
         }
         let profile = session.profile(now);
-        behaviour::session_signals(&profile, self.rendering.site_renders(), &mut signals);
-        behaviour::submission_signal(head, tier == RiskTier::Critical, &mut signals);
+        session_signals(&profile, self.rendering.site_renders(), &mut signals);
+        submission_signal(head, tier == RiskTier::Critical, &mut signals);
         // Last: it only corroborates what the other signals flag.
-        let others = behaviour::score(&self.policy.weights, &signals);
+        let others = signal::score(&self.policy.weights, &signals);
         self.campaigns.signal(shape, now, others, &mut signals);
         let broken = self.sequences.check(session, method, path, pending.keyed, now).map(str::to_string);
         // Who the request is for (its binding is a SHA-256): worked out once, only when needed.
@@ -399,12 +406,12 @@ impl Engine {
                 Judged::AlreadyPassed => d.reasons.push("pow_already_passed"),
             }
         }
-        let score = behaviour::combine_into(&self.policy.weights, &signals, &mut d.reasons);
+        let score = signal::combine_into(&self.policy.weights, &signals, &mut d.reasons);
         // A detector in warn mode only observes: what its signal adds is recorded, not enforced.
         let warn_only = flagged && !detector_block;
         let enforce_score = if warn_only {
             let quiet: Vec<Signal> = signals.iter().filter(|s| s.name != "fingerprint_repeat").copied().collect();
-            behaviour::combine(&self.policy.weights, &quiet).0
+            signal::combine(&self.policy.weights, &quiet).0
         } else {
             score
         };
@@ -429,7 +436,7 @@ impl Engine {
             // same-origin POST while a step-up is pending (a cross-site navigation to the verify
             // URL answered 405 is nothing).
             let step_up =
-                step_up == Some(StepUpCall::Verify) && method == b"POST" && step_up_pending && gate::same_origin(head);
+                step_up == Some(StepUpCall::Verify) && method == b"POST" && step_up_pending && fetch::same_origin(head);
             d.follow_up = Some(FollowUp { session: key.id, shape, critical, step_up, at: now });
         }
         if step_up.is_some() {
@@ -479,7 +486,7 @@ impl Engine {
                 d.verdict = Verdict::Challenge(kind);
                 d.reasons.push(reason);
                 d.follow_up = None;
-                let back = gate::return_path(head);
+                let back = back::return_path(head);
                 self.issue(&mut d, kind, key.id, head, who.get_or_insert_with(&make_who), back);
             }
             Some(r) if !self.observing(r.observe) => {
@@ -616,7 +623,7 @@ impl Engine {
         let Some(session) = self.sessions.peek_mut(session) else { return };
         // Only a request the user made here spends an attempt: another site's navigations
         // must not use up someone's.
-        let counted = gate::own_request(head);
+        let counted = fetch::own_request(head);
         let issued =
             match kind {
                 ChallengeType::ProofOfWork => {
@@ -640,7 +647,7 @@ impl Engine {
                     ChallengeType::ProofOfWork => Counter::ChallengesPowIssued,
                     ChallengeType::WebauthnStepUp => Counter::ChallengesWebauthnIssued,
                 });
-                let html = gate::wants_html(head);
+                let html = fetch::wants_html(head);
                 d.challenge = Some(Box::new(ChallengeReply { issued, html, back }));
             }
             None => {
@@ -673,7 +680,7 @@ impl Engine {
         let mut d = Decision::pass(client);
         d.verdict = Verdict::Serve;
         match rest {
-            b"verify" | b"pow" if !gate::same_origin(head) => {
+            b"verify" | b"pow" if !fetch::same_origin(head) => {
                 // A cross-site link, form or redirect: nobody's challenge is touched.
                 self.tally.bump(Counter::ChallengeIgnoredCrossSite);
                 d.reasons.push("cross_site_request");
@@ -687,7 +694,7 @@ impl Engine {
                 }
                 d.session = Some(key.id);
                 d.authenticated = key.authenticated;
-                let back = gate::query_param(head.query(), "return").filter(|r| gate::safe_return(r).is_some());
+                let back = back::query_param(head.query(), "return").filter(|r| back::safe_return(r).is_some());
                 let who = Who::new(key, head, client, now);
                 if rest == b"verify" {
                     self.verify_endpoint(&mut d, head, key, &who, back);
@@ -718,7 +725,7 @@ impl Engine {
     /// that is not this session's own puzzle changes nothing (and creates no session).
     fn verify_endpoint(&mut self, d: &mut Decision, head: &Head, key: SessionKey, who: &Who, back: Option<String>) {
         let q = head.query();
-        let (Some(c), Some(s)) = (gate::query_param(q, "challenge"), gate::query_param(q, "solution")) else {
+        let (Some(c), Some(s)) = (back::query_param(q, "challenge"), back::query_param(q, "solution")) else {
             d.answer = Some(Box::new(Reply::json(400, "missing challenge or solution", &[], head.request_id())));
             return;
         };
@@ -789,7 +796,7 @@ impl Engine {
     /// (in user content on the site itself, say) spends nobody's attempts.
     fn pow_endpoint(&mut self, d: &mut Decision, head: &Head, key: SessionKey, who: &Who, back: Option<String>) {
         let pending = self.sessions.peek_mut(key.id).map(|s| (s.challenge_failed, s.step_up_pending));
-        let navigation = matches!(behaviour::fetch_kind(head), Fetch::Navigation { .. });
+        let navigation = matches!(fetch::fetch_kind(head), Fetch::Navigation { .. });
         if self.observing(false) || !navigation || !pending.is_some_and(|p| p.1) {
             // Nothing to fall back from (or nothing is challenged in observe mode): straight back.
             d.reasons.push("no_step_up_pending");
@@ -897,7 +904,7 @@ fn try_again(d: &Decision, head: &Head, back: Option<String>) -> Reply {
     }
 }
 
-/// `303 See Other` to a path already checked by [`gate::safe_return`].
+/// `303 See Other` to a path already checked by [`back::safe_return`].
 fn redirect(location: String) -> Reply {
     Reply {
         status: 303,

@@ -1,4 +1,5 @@
 //! Who a request is from: the client address, the session, the visitor cookie.
 
+pub mod client;
 pub mod session;
 pub mod visitor;

@@ -101,7 +101,7 @@ fn session_cookies<'a>(cfg: &'a SessionConfig, head: &'a Head) -> impl Iterator<
     cfg.cookie
         .as_deref()
         .into_iter()
-        .flat_map(move |name| cookies(head, name))
+        .flat_map(move |name| head.cookies(name))
         .map(canonical_value)
         .filter(|v| !v.is_empty())
 }
@@ -147,31 +147,6 @@ fn canonical_value(v: &[u8]) -> Cow<'_, [u8]> {
         }
     }
     Cow::Owned(out)
-}
-
-/// The value of cookie `name` from any `cookie` header (the first, if repeated).
-pub fn cookie<'a>(head: &'a Head, name: &str) -> Option<&'a [u8]> {
-    head.all("cookie").flat_map(|h| h.split(|b| *b == b';')).find_map(|pair| pair_value(pair, name))
-}
-
-/// Every value of cookie `name`, in order. Names and values are trimmed of spaces and tabs, as
-/// the upstream's parser (Go, Python, Express…) trims them: botgate must see the cookie the
-/// upstream sees, or a stolen session cookie spelt `;  session_id=…` would pass as anonymous.
-pub fn cookies<'a>(head: &'a Head, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
-    head.all("cookie").flat_map(|h| h.split(|b| *b == b';')).filter_map(move |pair| pair_value(pair, name))
-}
-
-/// The value of one `name=value` pair of a cookie header, if it is `name`'s.
-fn pair_value<'a>(pair: &'a [u8], name: &str) -> Option<&'a [u8]> {
-    let eq = pair.iter().position(|b| *b == b'=')?;
-    (trim_ws(pair.get(..eq)?) == name.as_bytes()).then(|| trim_ws(pair.get(eq + 1..).unwrap_or(b"")))
-}
-
-fn trim_ws(b: &[u8]) -> &[u8] {
-    let ws = |c: &u8| *c == b' ' || *c == b'\t';
-    let start = b.iter().position(|c| !ws(c)).unwrap_or(b.len());
-    let end = b.iter().rposition(|c| !ws(c)).map_or(start, |e| e + 1);
-    b.get(start..end).unwrap_or(b"")
 }
 
 /// A network, as coarse as the clearance token's binding: IPv4 /16, IPv6 /32 (never 0).
@@ -227,7 +202,7 @@ pub struct Session {
     pub cleared_until: u64,
     /// Set once a challenge is failed for good: blocked for the session's remaining lifetime.
     pub challenge_failed: bool,
-    /// Page navigations (see [`crate::score::behaviour::Fetch`]).
+    /// Page navigations (see [`crate::request::fetch::Fetch`]).
     pub navigations: u16,
     /// Navigations after the first that came from outside the site.
     pub cold_navigations: u16,
@@ -305,8 +280,8 @@ impl Session {
     /// session navigated to: a person's referer is a page they were on; a client replaying a
     /// link click's headers names one it never fetched. The session's first navigation is not
     /// judged (a session can start mid-visit: a new address, a login).
-    pub fn record_fetch(&mut self, fetch: crate::score::behaviour::Fetch, path: &[u8], referer: Option<&[u8]>) {
-        use crate::score::behaviour::Fetch;
+    pub fn record_fetch(&mut self, fetch: crate::request::fetch::Fetch, path: &[u8], referer: Option<&[u8]>) {
+        use crate::request::fetch::Fetch;
         match fetch {
             Fetch::Navigation { cold } => {
                 let remembered = usize::from(self.navigations).min(NAV_MEMORY);
@@ -578,7 +553,7 @@ mod tests {
 #[cfg(test)]
 mod referer_tests {
     use super::*;
-    use crate::score::behaviour::Fetch;
+    use crate::request::fetch::Fetch;
 
     #[test]
     fn following_links_is_not_phantom() {

@@ -11,7 +11,7 @@
 //! from joining someone else's session).
 
 use crate::base::mac;
-use crate::challenge::token::Key;
+use crate::base::mac::Key;
 use crate::policy::VisitorCookie;
 use crate::request::head::Head;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -48,7 +48,7 @@ impl Visitors {
         if !self.enabled() {
             return None;
         }
-        let value = crate::identity::session::cookie(head, &self.cfg.name)?;
+        let value = head.cookie(&self.cfg.name)?;
         if value.len() != VALUE_LEN || value.get(16) != Some(&b'.') {
             return None;
         }

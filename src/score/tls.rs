@@ -15,7 +15,7 @@
 
 pub use crate::policy::tls::{bc_of, Client, Fingerprints};
 use crate::request::head::Head;
-use crate::score::behaviour::Signal;
+use crate::score::signal::Signal;
 
 /// Adds `automation_tls` when the handshake is a listed automation client's while the user agent
 /// claims a browser; returns the client's label.

@@ -23,15 +23,22 @@
 
 #![allow(unsafe_code)] // `proxy_wasm::main!` exports the `#[no_mangle]` entry point.
 
-use crate::base::telemetry::{Counter, Tally, COUNTER_NAMES, GAUGE_NAMES, SCORE_HISTOGRAM, SOLVE_HISTOGRAM};
-use crate::challenge::gate::{Consume, NonceStore};
+mod abi;
+mod metrics;
+mod nonces;
+
+use metrics::Metrics;
+use nonces::SharedNonces;
+
+use crate::base::telemetry::Counter;
 use crate::decision::record::{Decision, FollowUp};
-use crate::engine::{Begin, Engines, Footprint, Pending, Route};
+use crate::engine::{Begin, Engines, Pending, Route};
+use crate::identity::client::parse_peer;
 use crate::policy::{self, Severity};
-use crate::request::head::{parse_peer, Head};
+use crate::request::head::Head;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, MetricType, Status};
+use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType};
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::{Duration, UNIX_EPOCH};
@@ -42,52 +49,6 @@ proxy_wasm::main! {{
 }}
 
 const TICK: Duration = Duration::from_secs(1);
-
-/// Metric ids, defined once per worker VM.
-///
-/// Every worker's VM (and the main thread's) shares one stat per name, so gauges are moved by
-/// each VM's own change: the exported value is the sum over the VMs.
-#[derive(Default)]
-struct Metrics {
-    counters: Vec<u32>,
-    gauges: Vec<u32>,
-    reported: Vec<u64>,
-    score: Option<u32>,
-    solve_ms: Option<u32>,
-}
-
-impl Metrics {
-    fn define() -> Metrics {
-        let define = |t, n: &str| hostcalls::define_metric(t, n).ok();
-        Metrics {
-            counters: COUNTER_NAMES.iter().filter_map(|n| define(MetricType::Counter, n)).collect(),
-            gauges: GAUGE_NAMES.iter().filter_map(|n| define(MetricType::Gauge, n)).collect(),
-            reported: vec![0; GAUGE_NAMES.len()],
-            score: define(MetricType::Histogram, SCORE_HISTOGRAM),
-            solve_ms: define(MetricType::Histogram, SOLVE_HISTOGRAM),
-        }
-    }
-
-    fn flush(&self, tally: &mut Tally) {
-        for (counter, n) in tally.drain() {
-            if let Some(&id) = self.counters.get(counter.index()) {
-                let _ = hostcalls::increment_metric(id, n as i64);
-            }
-        }
-    }
-
-    fn set_gauges(&mut self, f: Footprint) {
-        let memory = (core::arch::wasm32::memory_size(0) as u64) * 65_536;
-        // In the order of GAUGE_NAMES.
-        let values =
-            [f.clients as u64, f.fingerprints as u64, f.bodies as u64, f.sessions as u64, f.state_bytes as u64, memory];
-        for ((id, seen), v) in self.gauges.iter().zip(self.reported.iter_mut()).zip(values) {
-            if v != *seen && hostcalls::increment_metric(*id, v as i64 - *seen as i64).is_ok() {
-                *seen = v;
-            }
-        }
-    }
-}
 
 /// Per-worker state shared by the root and its requests.
 struct Worker {
@@ -346,76 +307,6 @@ impl Request {
     }
 }
 
-/// Proof-of-work nonces spent in Envoy's shared data, so a solution is spent for every worker.
-///
-/// Shared data has no delete, so keys are a fixed ring: `botgate/v1/pow/<slot>/<shard>`, a slot
-/// per minute of expiry (64 of them, longer than the longest challenge lifetime) and a shard per
-/// nonce's first hex digit. A value is `<epoch>:` and the spent nonces; a value from an older
-/// epoch is stale and counts as empty. Spending is get, then set with the CAS value: of two
-/// workers spending one nonce, exactly one wins.
-struct SharedNonces;
-
-const NONCE_SLOT_MS: u64 = 60_000;
-const NONCE_SLOTS: u64 = 64;
-const NONCE_SHARDS: &[u8; 16] = b"0123456789abcdef";
-/// Spent nonces per key (2,048 × 16 shards per minute of expiries); past it, the oldest eighth
-/// of them is dropped.
-const NONCES_PER_KEY: usize = 2048;
-const NONCE_LEN: usize = 32;
-
-impl SharedNonces {
-    fn key(slot: u64, shard: u8) -> String {
-        format!("botgate/v1/pow/{slot}/{}", char::from(shard))
-    }
-
-    /// Creates the ring's keys once, so every later write goes through CAS (a set on a missing
-    /// key ignores CAS).
-    fn prepare() {
-        for slot in 0..NONCE_SLOTS {
-            for &shard in NONCE_SHARDS {
-                let key = Self::key(slot, shard);
-                if let Ok((None, None)) = hostcalls::get_shared_data(&key) {
-                    let _ = hostcalls::set_shared_data(&key, Some(b"0:"), None);
-                }
-            }
-        }
-    }
-}
-
-impl NonceStore for SharedNonces {
-    fn consume(&mut self, nonce: &str, expires_ms: u64, _now_ms: u64) -> Consume {
-        let (Some(&shard), true) = (nonce.as_bytes().first(), nonce.len() == NONCE_LEN) else {
-            return Consume::Unavailable;
-        };
-        let epoch = expires_ms / NONCE_SLOT_MS;
-        let key = Self::key(epoch % NONCE_SLOTS, shard.to_ascii_lowercase());
-        for _ in 0..8 {
-            let Ok((value, cas)) = hostcalls::get_shared_data(&key) else { return Consume::Unavailable };
-            let value = value.unwrap_or_default();
-            let prefix = format!("{epoch}:");
-            let spent = value.strip_prefix(prefix.as_bytes()).unwrap_or(b"");
-            if spent.chunks(NONCE_LEN).any(|n| n == nonce.as_bytes()) {
-                return Consume::Replayed;
-            }
-            // Full: the oldest spent nonces make room (a full store must not refuse honest
-            // solvers; counted, and the alert rules watch it).
-            let full = spent.len() / NONCE_LEN >= NONCES_PER_KEY;
-            let kept = if full { spent.get(NONCE_LEN * (NONCES_PER_KEY / 8)..).unwrap_or(b"") } else { spent };
-            let mut next = Vec::with_capacity(prefix.len() + kept.len() + NONCE_LEN);
-            next.extend_from_slice(prefix.as_bytes());
-            next.extend_from_slice(kept);
-            next.extend_from_slice(nonce.as_bytes());
-            match hostcalls::set_shared_data(&key, Some(&next), cas) {
-                Ok(()) if full => return Consume::FreshEvicting,
-                Ok(()) => return Consume::Fresh,
-                Err(Status::CasMismatch) => continue,
-                Err(_) => return Consume::Unavailable,
-            }
-        }
-        Consume::Unavailable
-    }
-}
-
 /// Reads the route's name and botgate metadata (`filter_metadata.botgate.{profile,disabled}`).
 fn route(engines: &Engines) -> Route {
     let prop = |path: Vec<&str>| hostcalls::get_property(path).ok().flatten();
@@ -450,49 +341,4 @@ fn now_ms() -> u64 {
         .ok()
         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
         .map_or(0, |d| d.as_millis() as u64)
-}
-
-/// The two host calls the shell makes through the raw ABI instead of the SDK.
-///
-/// The SDK's `get_map_bytes` turns the host's serialized header map into a `String` and a `Vec`
-/// per header (about 25 allocations for a browser GET, ≈ 5 % of botgate's CPU per request in
-/// Envoy) and panics on a non-Ok status; here the host's buffer is kept whole and indexed in
-/// place ([`Head::from_serialized`]). Removing a header by its raw name keeps a non-UTF-8
-/// `x-botgate-*` name removable too.
-mod abi {
-    use proxy_wasm::types::MapType;
-
-    // The SDK declares the same imports with its enum types; the ABI passes plain `u32`s.
-    #[allow(clashing_extern_declarations)]
-    #[link(wasm_import_module = "env")]
-    extern "C" {
-        fn proxy_get_header_map_pairs(map_type: u32, return_data: *mut *mut u8, return_size: *mut usize) -> u32;
-        fn proxy_remove_header_map_value(map_type: u32, key_data: *const u8, key_size: usize) -> u32;
-    }
-
-    const OK: u32 = 0;
-
-    /// The request headers as the host serialized them (empty when unavailable).
-    pub fn request_headers() -> Vec<u8> {
-        let mut data: *mut u8 = std::ptr::null_mut();
-        let mut size: usize = 0;
-        // SAFETY: the host writes a pointer and a size to the two locals. On Ok the pointer, if
-        // not null, is a `size`-byte block the host obtained from this module's
-        // `proxy_on_memory_allocate` (the SDK's: a boxed `[u8]` of exactly `size` bytes, all
-        // written by the host), now owned by us: rebuilding it as a `Vec` with length and
-        // capacity `size` hands it to the same allocator on drop, as the SDK's own
-        // `get_map_bytes` does.
-        unsafe {
-            let status = proxy_get_header_map_pairs(MapType::HttpRequestHeaders as u32, &mut data, &mut size);
-            if status != OK || data.is_null() {
-                return Vec::new();
-            }
-            Vec::from_raw_parts(data, size, size)
-        }
-    }
-
-    pub fn remove_request_header(name: &[u8]) {
-        // SAFETY: the host only reads `name.len()` bytes from `name`, which outlives the call.
-        let _ = unsafe { proxy_remove_header_map_value(MapType::HttpRequestHeaders as u32, name.as_ptr(), name.len()) };
-    }
 }

@@ -1,0 +1,215 @@
+//! The evidence: the verdict headers a request carries upstream, and the one JSON object that
+//! is both the access-log field and the flagged-decision log line.
+
+use super::record::{Decision, Verdict};
+use std::fmt::Write as _;
+
+impl Decision {
+    /// Headers added to a request that goes upstream (values share one buffer: this runs on
+    /// every request, and allocations are dear inside a Wasm VM).
+    pub fn upstream_headers(&self) -> Vec<(&'static str, String)> {
+        self.upstream_header_buf().pairs().map(|(k, v)| (k, v.to_string())).collect()
+    }
+
+    pub fn upstream_header_buf(&self) -> HeaderBuf {
+        let mut h = HeaderBuf { buf: String::with_capacity(96), fields: Vec::with_capacity(4) };
+        h.add("x-botgate-score", |b| push_score(b, self.score));
+        h.add("x-botgate-tier", |b| b.push_str(self.tier()));
+        h.add("x-botgate-reasons", |b| {
+            for (i, r) in self.reasons.iter().enumerate() {
+                if i > 0 {
+                    b.push(',');
+                }
+                b.push_str(r);
+            }
+        });
+        if self.would.is_some() {
+            h.add("x-botgate-verdict", |b| b.push_str(self.outcome()));
+        }
+        if let Some((session, binding)) = self.step_up.as_deref() {
+            h.add("x-botgate-session", |b| b.push_str(session));
+            h.add("x-botgate-binding", |b| b.push_str(binding));
+        }
+        h
+    }
+
+    /// The decision as one JSON object: the access-log evidence and the flagged-decision log line.
+    pub fn evidence(&self, request_id: &str) -> String {
+        self.evidence_of(request_id, "")
+    }
+
+    /// [`Decision::evidence`], naming the policy profile that decided (none: the base policy).
+    pub fn evidence_of(&self, request_id: &str, profile: &str) -> String {
+        let mut s = String::with_capacity(320);
+        s.push_str("{\"action\":\"");
+        s.push_str(self.verdict.name());
+        s.push_str("\",\"outcome\":\"");
+        s.push_str(self.outcome());
+        s.push_str("\",\"tier\":\"");
+        s.push_str(self.tier());
+        s.push_str("\",\"score\":");
+        push_score(&mut s, self.score);
+        s.push_str(",\"reasons\":");
+        push_json_list(&mut s, &self.reasons);
+        s.push_str(",\"client_ip\":\"");
+        if let Some(ip) = self.client_ip {
+            let _ = write!(s, "{ip}");
+        }
+        s.push('"');
+        if let Some(fp) = self.fingerprint {
+            s.push_str(",\"fingerprint\":\"");
+            push_hex16(&mut s, fp);
+            s.push_str("\",\"fingerprint_count\":");
+            push_u64(&mut s, u64::from(self.fingerprint_count));
+        }
+        if let Some(sim) = self.similarity {
+            s.push_str(",\"similarity\":");
+            push_score(&mut s, sim);
+        }
+        if let Some(session) = self.session {
+            s.push_str(",\"session\":\"");
+            push_hex16(&mut s, session);
+            s.push_str(if self.authenticated { "\",\"authenticated\":true" } else { "\",\"authenticated\":false" });
+            s.push_str(",\"session_score\":");
+            push_score(&mut s, self.session_score);
+            s.push_str(",\"endpoint_tier\":");
+            push_u64(&mut s, u64::from(self.endpoint_tier));
+        }
+        if let Verdict::Challenge(kind) = self.would.unwrap_or(self.verdict) {
+            s.push_str(",\"challenge\":\"");
+            s.push_str(kind.name());
+            s.push('"');
+        }
+        if let Some(ms) = self.solve_ms {
+            s.push_str(",\"solve_ms\":");
+            push_u64(&mut s, ms);
+        }
+        if let Some(detail) = &self.detail {
+            s.push_str(",\"detail\":");
+            push_json_str(&mut s, detail);
+        }
+        s.push_str(",\"request_id\":");
+        push_json_str(&mut s, request_id);
+        if !profile.is_empty() {
+            s.push_str(",\"profile\":");
+            push_json_str(&mut s, profile);
+        }
+        s.push('}');
+        s
+    }
+}
+
+/// Header values built into one buffer.
+pub struct HeaderBuf {
+    buf: String,
+    fields: Vec<(&'static str, std::ops::Range<usize>)>,
+}
+
+impl HeaderBuf {
+    fn add(&mut self, name: &'static str, write: impl FnOnce(&mut String)) {
+        let start = self.buf.len();
+        write(&mut self.buf);
+        self.fields.push((name, start..self.buf.len()));
+    }
+
+    pub fn pairs(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        self.fields.iter().map(|(k, r)| (*k, self.buf.get(r.clone()).unwrap_or("")))
+    }
+}
+
+/// A score in [0, 1] as `0.42`.
+fn push_score(s: &mut String, x: f64) {
+    let hundredths = (x.clamp(0.0, 1.0) * 100.0).round() as u32;
+    s.push(if hundredths >= 100 { '1' } else { '0' });
+    s.push('.');
+    let frac = hundredths % 100;
+    s.push(char::from(b'0' + (frac / 10) as u8));
+    s.push(char::from(b'0' + (frac % 10) as u8));
+}
+
+fn push_u64(s: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        if let Some(d) = digits.get_mut(i) {
+            *d = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 || i == 0 {
+            break;
+        }
+    }
+    for d in digits.get(i..).unwrap_or(&[]) {
+        s.push(char::from(*d));
+    }
+}
+
+fn push_hex16(s: &mut String, n: u64) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for shift in (0..16).rev() {
+        s.push(char::from(HEX.get(((n >> (shift * 4)) & 0xf) as usize).copied().unwrap_or(b'0')));
+    }
+}
+
+/// `v` as a JSON string: request ids, addresses and reason codes need no escaping; anything
+/// else goes through serde_json.
+pub(super) fn push_json_str(s: &mut String, v: &str) {
+    if v.bytes().all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\') {
+        s.push('"');
+        s.push_str(v);
+        s.push('"');
+    } else {
+        s.push_str(&serde_json::to_string(v).unwrap_or_else(|_| "\"\"".to_string()));
+    }
+}
+
+pub(super) fn push_json_list(s: &mut String, items: &[&str]) {
+    s.push('[');
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        push_json_str(s, item);
+    }
+    s.push(']');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_evidence_names_the_profile_that_decided() {
+        let d = Decision::pass("192.0.2.1".parse().ok());
+        let v: serde_json::Value = serde_json::from_str(&d.evidence_of("r", "str\"ict")).unwrap();
+        assert_eq!(v["profile"], "str\"ict");
+        let base: serde_json::Value = serde_json::from_str(&d.evidence("r")).unwrap();
+        assert!(base.get("profile").is_none());
+    }
+
+    #[test]
+    fn reply_and_evidence_are_json() {
+        let mut d = Decision::pass("192.0.2.1".parse().ok());
+        d.verdict = Verdict::RateLimited;
+        d.reasons = vec!["rate_limit_ip"];
+        d.retry_after_s = 7;
+        let r = d.reply("id-\"1").unwrap();
+        assert_eq!(r.status, 429);
+        assert!(r.headers.contains(&("retry-after", "7".to_string())));
+        let body: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+        assert_eq!(body["request_id"], "id-\"1");
+        let ev: serde_json::Value = serde_json::from_str(&d.evidence("x")).unwrap();
+        assert_eq!(ev["outcome"], "rate_limited");
+        assert_eq!(ev["client_ip"], "192.0.2.1");
+    }
+
+    #[test]
+    fn warn_passes_with_would_block() {
+        let mut d = Decision::pass(None);
+        d.would = Some(Verdict::Block);
+        assert!(d.reply("").is_none());
+        assert!(d.upstream_headers().contains(&("x-botgate-verdict", "would_block".to_string())));
+        assert_eq!(d.outcome(), "would_block");
+    }
+}

@@ -1,0 +1,53 @@
+//! Botgate's metrics in Envoy's stats: counters flushed from the engine's tally on the tick,
+//! gauges of the tables' sizes, and the score and solve-time histograms.
+
+use crate::base::telemetry::{Tally, COUNTER_NAMES, GAUGE_NAMES, SCORE_HISTOGRAM, SOLVE_HISTOGRAM};
+use crate::engine::Footprint;
+use proxy_wasm::hostcalls;
+use proxy_wasm::types::MetricType;
+
+/// Metric ids, defined once per worker VM.
+///
+/// Every worker's VM (and the main thread's) shares one stat per name, so gauges are moved by
+/// each VM's own change: the exported value is the sum over the VMs.
+#[derive(Default)]
+pub struct Metrics {
+    counters: Vec<u32>,
+    gauges: Vec<u32>,
+    reported: Vec<u64>,
+    pub score: Option<u32>,
+    pub solve_ms: Option<u32>,
+}
+
+impl Metrics {
+    pub fn define() -> Metrics {
+        let define = |t, n: &str| hostcalls::define_metric(t, n).ok();
+        Metrics {
+            counters: COUNTER_NAMES.iter().filter_map(|n| define(MetricType::Counter, n)).collect(),
+            gauges: GAUGE_NAMES.iter().filter_map(|n| define(MetricType::Gauge, n)).collect(),
+            reported: vec![0; GAUGE_NAMES.len()],
+            score: define(MetricType::Histogram, SCORE_HISTOGRAM),
+            solve_ms: define(MetricType::Histogram, SOLVE_HISTOGRAM),
+        }
+    }
+
+    pub fn flush(&self, tally: &mut Tally) {
+        for (counter, n) in tally.drain() {
+            if let Some(&id) = self.counters.get(counter.index()) {
+                let _ = hostcalls::increment_metric(id, n as i64);
+            }
+        }
+    }
+
+    pub fn set_gauges(&mut self, f: Footprint) {
+        let memory = (core::arch::wasm32::memory_size(0) as u64) * 65_536;
+        // In the order of GAUGE_NAMES.
+        let values =
+            [f.clients as u64, f.fingerprints as u64, f.bodies as u64, f.sessions as u64, f.state_bytes as u64, memory];
+        for ((id, seen), v) in self.gauges.iter().zip(self.reported.iter_mut()).zip(values) {
+            if v != *seen && hostcalls::increment_metric(*id, v as i64 - *seen as i64).is_ok() {
+                *seen = v;
+            }
+        }
+    }
+}
