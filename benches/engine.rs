@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)] // benchmark code
 
 use botgate::base::iptable::IpSet;
-use botgate::engine::{Begin, Engine};
+use botgate::engine::{drive, Engine};
 use botgate::request::head::Head;
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr};
@@ -87,9 +87,9 @@ fn main() {
     let heads: Vec<Head> = (0..65_536u64).map(head).collect();
     let request_iters = std::env::var("BENCH_REQUESTS").ok().and_then(|v| v.parse().ok()).unwrap_or(200_000);
     let request = median_ns(request_iters, |i| {
-        if let Begin::Decided(d) = engine.begin(&heads[(i & 65_535) as usize], false, 1_795_305_600_000 + i) {
-            black_box(d.evidence("id"));
-        }
+        black_box(
+            drive::decide(&mut engine, &heads[(i & 65_535) as usize], None, 1_795_305_600_000 + i).evidence("id"),
+        );
     });
     println!("whole request (example policy, GET, decision and evidence): {request:.0} ns");
 
@@ -111,14 +111,14 @@ fn main() {
         })
         .collect();
     let returning = median_ns(request_iters, |i| {
-        if let Begin::Decided(d) = engine.begin(&with_cookie[(i & 65_535) as usize], false, 1_795_305_600_000 + i) {
-            black_box(d.evidence("id"));
-        }
+        black_box(
+            drive::decide(&mut engine, &with_cookie[(i & 65_535) as usize], None, 1_795_305_600_000 + i).evidence("id"),
+        );
     });
     let cookieless = median_ns(request_iters, |i| {
-        if let Begin::Decided(d) = engine.begin(&heads[(i & 65_535) as usize], false, 1_795_305_600_000 + i) {
-            black_box(d.evidence("id"));
-        }
+        black_box(
+            drive::decide(&mut engine, &heads[(i & 65_535) as usize], None, 1_795_305_600_000 + i).evidence("id"),
+        );
     });
     let mut plain = Engine::new({
         let mut p = botgate::policy::parse(include_bytes!("../envoy/policy.example.json")).policy.unwrap();
@@ -127,9 +127,9 @@ fn main() {
         p
     });
     let unkeyed = median_ns(request_iters, |i| {
-        if let Begin::Decided(d) = plain.begin(&with_cookie[(i & 65_535) as usize], false, 1_795_305_600_000 + i) {
-            black_box(d.evidence("id"));
-        }
+        black_box(
+            drive::decide(&mut plain, &with_cookie[(i & 65_535) as usize], None, 1_795_305_600_000 + i).evidence("id"),
+        );
     });
     println!("same cookie-carrying requests, no keys: {unkeyed:.0} ns");
     let check = median_ns(200_000, |i| {

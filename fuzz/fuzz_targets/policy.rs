@@ -3,7 +3,7 @@
 //! can take a request.
 #![no_main]
 
-use botgate::engine::{Begin, Engine};
+use botgate::engine::{drive, Engine};
 use botgate::policy::{self, Severity};
 use botgate::request::head::Head;
 use libfuzzer_sys::fuzz_target;
@@ -39,10 +39,7 @@ fuzz_target!(|data: &[u8]| {
     .with_peer("10.0.0.1".parse().ok());
     let body = br#"{"model":"m","prompt":"say hello to the fuzzer","params":{"user":"u"}}"#;
     for now in [0u64, 1, 2, 60_000, 120_001] {
-        let d = match engine.begin(&head, true, now) {
-            Begin::Decided(d) => d,
-            Begin::NeedBody(pending) => engine.finish(pending, &head, body, now),
-        };
+        let d = drive::decide(&mut engine, &head, Some(body), now);
         assert!((0.0..=1.0).contains(&d.score));
         let _ = d.evidence("id");
         let f = engine.tick(now);

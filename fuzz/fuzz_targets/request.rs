@@ -22,7 +22,7 @@
 
 use arbitrary::Arbitrary;
 use botgate::decision::record::{Decision, Verdict};
-use botgate::engine::{Begin, Engine};
+use botgate::engine::{drive, Engine};
 use botgate::policy::{self, Limits, Mode, Policy};
 use botgate::identity::client::parse_peer;
 use botgate::request::head::Head;
@@ -736,14 +736,7 @@ fuzz_target!(|requests: Vec<Request>| {
             let engine = &mut world.engines[which];
             let max_retry_s = longest_window_s(engine.policy());
             for _ in 0..=(req.repeat % 8) {
-                let _ = engine.client(&head);
-                let d = match engine.begin(&head, body.is_some(), now) {
-                    Begin::Decided(d) => d,
-                    Begin::NeedBody(pending) => {
-                        assert!(body.is_some(), "asked for a body the request does not have");
-                        engine.finish(pending, &head, body.as_deref().unwrap_or_default(), now)
-                    }
-                };
+                let d = drive::decide(engine, &head, body.as_deref(), now);
                 decided[which] += 1;
                 check_decision(&d, variant, max_retry_s, &request_id);
                 if req.own.as_ref().is_some_and(OwnCall::cross_site) {

@@ -4,3 +4,4 @@
 pub mod evidence;
 pub mod record;
 pub mod reply;
+pub mod ruling;

@@ -2,8 +2,28 @@
 //! the address its limits, session and sequences are kept under.
 
 use crate::base::iptable::{canonical, IpSet};
+use crate::policy::ClientIdentity;
 use crate::request::head::{trim, Head};
 use std::net::{IpAddr, SocketAddr};
+
+/// The client as the engine knows it, worked out once per request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Client {
+    pub ip: Option<IpAddr>,
+    /// Where `ip` came from.
+    pub source: IpSource,
+    /// The address its limits, session and sequences are kept under (IPv6: its prefix).
+    pub keyed: Option<IpAddr>,
+}
+
+impl Client {
+    /// The client of `head` (`head.peer` must be set: it says whether `x-forwarded-for` is
+    /// believed).
+    pub fn of(head: &Head, c: &ClientIdentity) -> Client {
+        let (ip, source) = client_ip(head, c.trust_proxy_depth, &c.trusted_proxies);
+        Client { ip, source, keyed: ip.map(|ip| client_key(ip, c.ipv6_prefix)) }
+    }
+}
 
 /// Where the client address came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -13,7 +13,7 @@
 //! challenged or blocked.
 
 use crate::decision::record::Verdict;
-use crate::engine::{Begin, Engine};
+use crate::engine::{drive, Engine};
 use crate::policy::Policy;
 use crate::request::head::Head;
 use std::cell::RefCell;
@@ -267,13 +267,7 @@ fn send_with(
     status: u32,
 ) -> bool {
     let head = c.head(method, path, extra);
-    let d = match e.begin(&head, !body.is_empty(), now) {
-        Begin::Decided(d) => d,
-        Begin::NeedBody(p) => e.finish(p, &head, body, now),
-    };
-    if let Some(f) = d.follow_up {
-        e.on_response(f, status);
-    }
+    let d = drive::exchange(e, &head, (!body.is_empty()).then_some(body), now, status);
     if let (true, Some(set)) = (c.keeps_cookies, &d.visitor) {
         *c.visitor.borrow_mut() = set.split(';').next().map(str::to_string);
     }

@@ -32,7 +32,8 @@ use nonces::SharedNonces;
 
 use crate::base::telemetry::Counter;
 use crate::decision::record::{Decision, FollowUp};
-use crate::engine::{Begin, Engines, Pending, Route};
+use crate::engine::lookups::Answer;
+use crate::engine::{Engines, Pending, Resume, Route, Step};
 use crate::identity::client::parse_peer;
 use crate::policy::{self, Severity};
 use crate::request::head::Head;
@@ -137,15 +138,7 @@ impl RootContext for Root {
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
-        Some(Box::new(Request {
-            worker: self.worker.clone(),
-            engine: 0,
-            head: Head::default(),
-            pending: None,
-            follow_up: None,
-            clearance: None,
-            visitor: None,
-        }))
+        Some(Box::new(Request { worker: self.worker.clone(), engine: 0, head: Head::default(), flow: Flow::Done }))
     }
 
     fn get_type(&self) -> Option<ContextType> {
@@ -159,11 +152,23 @@ struct Request {
     /// Which engine (base policy or profile) serves this request.
     engine: usize,
     head: Head,
-    /// Set while waiting for the body.
-    pending: Option<Pending>,
-    /// Set when the request went upstream: the response status feeds the session.
+    flow: Flow,
+}
+
+/// Where a request is in botgate: one state, not loose options.
+enum Flow {
+    /// Nothing to do (not begun, botgate off on the route, answered locally, or finished).
+    Done,
+    /// Paused: the engine waits for what it asked for (the body), from the stage it stopped at.
+    Waiting(Pending),
+    /// Decided: what the response (the upstream's, or a local reply) carries and feeds back.
+    Response(Box<ForResponse>),
+}
+
+struct ForResponse {
+    /// The response status feeds the session.
     follow_up: Option<FollowUp>,
-    /// A clearance earned by this request: (Set-Cookie value, token) for the response.
+    /// A clearance earned by this request: (Set-Cookie value, token).
     clearance: Option<Box<(String, String)>>,
     /// A visitor cookie handed out with the response.
     visitor: Option<String>,
@@ -185,28 +190,16 @@ impl HttpContext for Request {
             Route::Disabled => return Action::Continue,
             Route::Engine(i) => self.engine = i,
         }
-        let profile = w.engines.profile_name(self.engine).to_string();
         let Some(engine) = w.engines.get(self.engine) else { return Action::Continue };
         // The peer says whether `x-forwarded-for` is believed (only from trusted proxies).
         self.head.peer = hostcalls::get_property(vec!["source", "address"]).ok().flatten().and_then(|a| parse_peer(&a));
-        let client = engine.client(&self.head);
-        match engine.begin_for(&self.head, client, !end_of_stream, now_ms()) {
-            Begin::Decided(d) => {
-                drop(w);
-                self.carry_out(&worker, d, &profile)
-            }
-            Begin::NeedBody(p) => {
-                self.pending = Some(p);
-                Action::Pause
-            }
-        }
+        let step = engine.begin(&self.head, !end_of_stream, now_ms());
+        drop(w);
+        self.take(&worker, step)
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
-        let Some(worker) = self.worker.clone() else { return Action::Continue };
-        if self.pending.is_none() {
-            return Action::Continue;
-        }
+        let (Some(worker), Flow::Waiting(_)) = (self.worker.clone(), &self.flow) else { return Action::Continue };
         let limit = worker.borrow().engines.limits_of(self.engine).max_body_bytes;
         if !end_of_stream && body_size < limit {
             return Action::Pause; // keep buffering
@@ -215,26 +208,23 @@ impl HttpContext for Request {
     }
 
     fn on_http_request_trailers(&mut self, _trailers: usize) -> Action {
-        let Some(worker) = self.worker.clone() else { return Action::Continue };
-        if self.pending.is_none() {
-            return Action::Continue;
-        }
+        let (Some(worker), Flow::Waiting(_)) = (self.worker.clone(), &self.flow) else { return Action::Continue };
         let limit = worker.borrow().engines.limits_of(self.engine).max_body_bytes;
         self.decide_with_body(&worker, limit, false)
     }
 
     fn on_http_response_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
-        if let Some(c) = self.clearance.take() {
+        let Flow::Response(out) = std::mem::replace(&mut self.flow, Flow::Done) else { return Action::Continue };
+        let ForResponse { follow_up, clearance, visitor } = *out;
+        if let Some(c) = clearance {
             let (cookie, token) = *c;
             let _ = hostcalls::add_map_value(MapType::HttpResponseHeaders, "set-cookie", &cookie);
             let _ = hostcalls::set_map_value(MapType::HttpResponseHeaders, "x-botgate-clearance", Some(&token));
         }
-        if let Some(cookie) = self.visitor.take() {
+        if let Some(cookie) = visitor {
             let _ = hostcalls::add_map_value(MapType::HttpResponseHeaders, "set-cookie", &cookie);
         }
-        let (Some(worker), Some(follow_up)) = (self.worker.clone(), self.follow_up.take()) else {
-            return Action::Continue;
-        };
+        let (Some(worker), Some(follow_up)) = (self.worker.clone(), follow_up) else { return Action::Continue };
         let status = hostcalls::get_map_value_bytes(MapType::HttpResponseHeaders, ":status")
             .ok()
             .flatten()
@@ -247,33 +237,59 @@ impl HttpContext for Request {
 }
 
 impl Request {
-    fn decide_with_body(&mut self, worker: &Shared, len: usize, truncated: bool) -> Action {
-        let Some(pending) = self.pending.take() else { return Action::Continue };
-        let body = hostcalls::get_buffer(BufferType::HttpRequestBody, 0, len).ok().flatten().unwrap_or_default();
-        let mut w = worker.borrow_mut();
-        let profile = w.engines.profile_name(self.engine).to_string();
-        let Some(engine) = w.engines.get(self.engine) else { return Action::Continue };
-        if truncated {
-            engine.tally.bump(Counter::BodyTruncated);
+    /// Carries out the engine's step: a decision, or a wait.
+    fn take(&mut self, worker: &Shared, mut step: Step) -> Action {
+        loop {
+            step = match step {
+                Step::Decided(d) => return self.carry_out(worker, d),
+                Step::NeedBody(p) => {
+                    self.flow = Flow::Waiting(p);
+                    return Action::Pause;
+                }
+                // No lookup has a callout yet (the crawler and vendor issues add them): it is
+                // answered as failed, and the request decided without it.
+                Step::NeedLookup(p, _) => match self.resume(worker, p, Resume::Answer(Answer::Failed)) {
+                    Some(s) => s,
+                    None => return Action::Continue,
+                },
+            };
         }
-        let d = engine.finish(pending, &self.head, &body, now_ms());
-        drop(w);
-        self.carry_out(worker, d, &profile)
+    }
+
+    fn resume(&self, worker: &Shared, p: Pending, with: Resume<'_>) -> Option<Step> {
+        let mut w = worker.borrow_mut();
+        let engine = w.engines.get(self.engine)?;
+        Some(engine.resume(p, &self.head, with, now_ms()))
+    }
+
+    fn decide_with_body(&mut self, worker: &Shared, len: usize, truncated: bool) -> Action {
+        let Flow::Waiting(p) = std::mem::replace(&mut self.flow, Flow::Done) else { return Action::Continue };
+        let body = hostcalls::get_buffer(BufferType::HttpRequestBody, 0, len).ok().flatten().unwrap_or_default();
+        if truncated {
+            if let Some(engine) = worker.borrow_mut().engines.get(self.engine) {
+                engine.tally.bump(Counter::BodyTruncated);
+            }
+        }
+        match self.resume(worker, p, Resume::Body(&body)) {
+            Some(step) => self.take(worker, step),
+            None => Action::Continue,
+        }
     }
 
     /// Records the evidence, then answers locally or lets the request go on with the verdict
     /// headers.
-    fn carry_out(&mut self, worker: &Shared, mut d: Decision, profile: &str) -> Action {
-        self.follow_up = d.follow_up;
-        self.clearance = d.clearance.take();
-        self.visitor = d.visitor.take();
-        let request_id = self.head.request_id();
-        let evidence = d.evidence_of(request_id, profile);
-        if let Err(e) = hostcalls::set_property(vec!["botgate"], Some(evidence.as_bytes())) {
-            log::debug!("botgate: cannot set filter state: {e:?}");
+    fn carry_out(&mut self, worker: &Shared, mut d: Decision) -> Action {
+        let out = ForResponse { follow_up: d.follow_up, clearance: d.clearance.take(), visitor: d.visitor.take() };
+        if out.follow_up.is_some() || out.clearance.is_some() || out.visitor.is_some() {
+            self.flow = Flow::Response(Box::new(out));
         }
+        let request_id = self.head.request_id();
         {
             let mut w = worker.borrow_mut();
+            let evidence = d.evidence_of(request_id, w.engines.profile_name(self.engine));
+            if let Err(e) = hostcalls::set_property(vec!["botgate"], Some(evidence.as_bytes())) {
+                log::debug!("botgate: cannot set filter state: {e:?}");
+            }
             if d.flagged() {
                 if w.log_budget > 0 {
                     w.log_budget -= 1;

@@ -2,7 +2,7 @@
 #![allow(dead_code)]
 
 use botgate::decision::record::Decision;
-use botgate::engine::{Begin, Engine};
+use botgate::engine::{drive, Engine};
 use botgate::policy;
 use botgate::request::head::Head;
 
@@ -68,14 +68,7 @@ impl Req {
 
 /// Sends one request at `now` and, when it went upstream, reports the upstream's `status`.
 pub fn send(e: &mut Engine, r: &Req, now: u64, status: u32) -> Decision {
-    let d = match e.begin(&r.head, !r.body.is_empty(), now) {
-        Begin::Decided(d) => d,
-        Begin::NeedBody(p) => e.finish(p, &r.head, &r.body, now),
-    };
-    if let Some(f) = d.follow_up {
-        e.on_response(f, status);
-    }
-    d
+    drive::exchange(e, &r.head, (!r.body.is_empty()).then_some(&r.body), now, status)
 }
 
 /// `policy` with `/members` challenged at any score below the block threshold (as the demo and

@@ -11,7 +11,7 @@
 //! runs in V8, the engine Envoy runs botgate in: the gap between the two is the Wasm penalty
 //! (no SHA extensions or SIMD, 32-bit linear memory, bounds checks).
 
-use botgate::engine::{Begin, Engine};
+use botgate::engine::{drive, Engine};
 use botgate::request::head::Head;
 use botgate::checks::similarity::{BodyIndex, Sketch};
 use std::hint::black_box;
@@ -43,10 +43,7 @@ fn main() {
     let mut engine = engine(bench_policy);
     report("GET, bench policy: `begin`, the whole decision (client, allow-list, limits, session, detector, score)", |i, now| {
         tick(&mut engine, i, now);
-        match engine.begin(&gets[i % POOL], false, now) {
-            Begin::Decided(d) => black_box(d.score),
-            Begin::NeedBody(_) => unreachable!("a GET has no body"),
-        };
+        black_box(drive::decide(&mut engine, &gets[i % POOL], None, now).score);
     });
 
     let mut engine = self::engine(bench_policy);
@@ -54,33 +51,22 @@ fn main() {
         tick(&mut engine, i, now);
         let head = &gets[i % POOL];
         black_box(head.spoofed_botgate_headers());
-        black_box(engine.client(head));
-        if let Begin::Decided(d) = engine.begin(head, false, now) {
-            black_box(d.evidence("5f0c6a8e-2d4b-4c1e-9a7f-3b2d1e0f9a8c"));
-            black_box(d.upstream_headers());
-            if let Some(follow_up) = d.follow_up {
-                engine.on_response(follow_up, 200);
-            }
-        }
+        let d = drive::exchange(&mut engine, head, None, now, 200);
+        black_box(d.evidence("5f0c6a8e-2d4b-4c1e-9a7f-3b2d1e0f9a8c"));
+        black_box(d.upstream_headers());
     });
 
     let mut engine = self::engine(example_policy);
     report("GET, example policy (40/min per IP, 500/min global: mostly rate-limited, 429 reply built)", |i, now| {
         tick(&mut engine, i, now);
-        if let Begin::Decided(d) = engine.begin(&gets[i % POOL], false, now) {
-            black_box(d.reply("5f0c6a8e-2d4b-4c1e-9a7f-3b2d1e0f9a8c"));
-        }
+        black_box(drive::decide(&mut engine, &gets[i % POOL], None, now).reply("5f0c6a8e-2d4b-4c1e-9a7f-3b2d1e0f9a8c"));
     });
 
     let mut engine = self::engine(bench_policy);
     report("POST 1 KB JSON to /v1/, bench policy: `begin` + `finish` (adds sketch, near-duplicate lookup, JSON `model`)", |i, now| {
         tick(&mut engine, i, now);
         let head = &posts[i % POOL];
-        let d = match engine.begin(head, true, now) {
-            Begin::NeedBody(p) => engine.finish(p, head, &bodies[i % POOL], now),
-            Begin::Decided(d) => d,
-        };
-        black_box(d.score);
+        black_box(drive::decide(&mut engine, head, Some(&bodies[i % POOL]), now).score);
     });
 
     report("`Sketch::of` a 1 KB JSON body alone", |i, _| {

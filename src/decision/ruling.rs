@@ -1,0 +1,108 @@
+//! The rule stage: which tier a request falls in, from the facts the earlier stages found and
+//! the policy's tiers. A pure function of (policy, facts, score), so the whole block tier is
+//! decided here, in the policy's order.
+//!
+//! The block tier runs twice per request with what is known by then: on the head (only the
+//! threat-intel listing is known, so a listed client is refused before it is counted or scored)
+//! and after the score (a failed challenge, a broken sequence, the score threshold, then the
+//! detector's own block action). Then the endpoint's severity ladder
+//! ([`crate::policy::ladder`]): the challenge band the score is in, or the stronger neighbour of
+//! a gap between bands.
+
+use crate::base::telemetry::Counter;
+use crate::decision::record::Verdict;
+use crate::policy::ladder::{self, Rung};
+use crate::policy::tiers::ChallengeCondition;
+use crate::policy::{BlockCondition, ChallengeType, RiskTier, Tiers};
+
+/// What the tiers need to know about a request besides its score.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Facts<'a> {
+    /// The threat-intel list the client is on (known on the head).
+    pub listed: Option<&'a str>,
+    pub challenge_failed: bool,
+    /// A sequence rule the session broke.
+    pub broken: bool,
+    /// The detector flagged the request and its action is `block`.
+    pub detector_block: bool,
+    pub authenticated: bool,
+    pub path: &'a [u8],
+    pub tier: Option<RiskTier>,
+}
+
+/// A tier's decision, before observe mode is applied.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Ruling {
+    pub verdict: Verdict,
+    /// The rule only observes: what it would do is recorded, the request passes.
+    pub observe: bool,
+    pub reason: &'static str,
+    pub counter: Counter,
+    /// Only a WebAuthn clearance skips this challenge (`require_webauthn`).
+    pub webauthn_only: bool,
+}
+
+fn block(reason: &'static str, observe: bool, counter: Counter) -> Option<Ruling> {
+    Some(Ruling { verdict: Verdict::Block, observe, reason, counter, webauthn_only: false })
+}
+
+/// The block tier: a failed challenge first, then the policy's rules in order, then the
+/// detector's own block action.
+pub fn block_tier(tiers: &Tiers, f: &Facts<'_>, score: f64) -> Option<Ruling> {
+    let rules = &tiers.block;
+    if let Some(r) = rules.iter().find(|r| r.condition == BlockCondition::ChallengeFailed) {
+        if f.challenge_failed {
+            return block("challenge_failed", r.observe, Counter::BlockedChallengeFailed);
+        }
+    }
+    for r in rules {
+        match r.condition {
+            BlockCondition::ThreatIntel if f.listed.is_some() => {
+                return block("ip_in_threat_intel_blocklist", r.observe, Counter::BlockedThreatIntel)
+            }
+            BlockCondition::ImpossibleSequence if f.broken => {
+                return block("impossible_request_sequence", r.observe, Counter::BlockedSequence)
+            }
+            BlockCondition::ScoreAbove(t) if score > t => {
+                return block("bot_score_above", r.observe, Counter::BlockedScore)
+            }
+            _ => {}
+        }
+    }
+    if f.detector_block {
+        return block("fingerprint_repeat", false, Counter::BlockedBotDetector);
+    }
+    None
+}
+
+/// The block tier, then the challenge tier's ladder for the endpoint.
+pub fn rule(tiers: &Tiers, f: &Facts<'_>, score: f64) -> Option<Ruling> {
+    if let Some(r) = block_tier(tiers, f, score) {
+        return Some(r);
+    }
+    let tier = f.tier.unwrap_or(RiskTier::Medium);
+    let block_above = tiers.block_above();
+    let applies = |c: &ChallengeCondition| c.covers(f.path, tier);
+    match ladder::rung(&tiers.challenge, applies, block_above.map(|b| b.0), score) {
+        Rung::Pass => return None,
+        // Above the top band and below the block threshold: the stronger neighbour.
+        Rung::GapBlock => {
+            let observe = block_above.is_some_and(|b| b.1);
+            return block("score_above_challenge_band", observe, Counter::BlockedScore);
+        }
+        Rung::Challenge | Rung::GapChallenge => {}
+    }
+    let (observe, webauthn_only) = ladder::strictest(&tiers.challenge, applies, score);
+    // Signed-in sessions get the default type (WebAuthn step-up); anonymous ones the fallback
+    // (proof of work).
+    let kind = if f.authenticated || tiers.default_type == ChallengeType::ProofOfWork {
+        tiers.default_type
+    } else {
+        tiers.fallback_type
+    };
+    let counter = match kind {
+        ChallengeType::ProofOfWork => Counter::ChallengesPowIssued,
+        ChallengeType::WebauthnStepUp => Counter::ChallengesWebauthnIssued,
+    };
+    Some(Ruling { verdict: Verdict::Challenge(kind), observe, reason: "challenge_tier", counter, webauthn_only })
+}

@@ -1,0 +1,183 @@
+//! The act stage: what the ruling does to the request. A challenge is skipped by a cleared
+//! session or a step-up's own calls, issued otherwise (a puzzle, or the step-up request); a block
+//! or limit is counted; observe mode records what would have happened. A request that goes
+//! through carries its follow-up (the upstream's status feeds the session) and, for a navigation
+//! without one, a visitor cookie.
+
+use super::stages::Visit;
+use super::Engine;
+use crate::base::telemetry::{Counter, Tally};
+use crate::challenge::back;
+use crate::challenge::gate::{self, Gate, Who};
+use crate::decision::record::{ChallengeReply, Decision, FollowUp, Issued, Verdict};
+use crate::decision::ruling::Ruling;
+use crate::policy::{ChallengeType, RiskTier};
+use crate::request::fetch::{self, Fetch};
+use crate::request::head::Head;
+
+/// A call to the backend's WebAuthn step-up endpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum StepUpCall {
+    Options,
+    Verify,
+}
+
+impl Engine {
+    pub(super) fn act(&mut self, mut ruling: Option<Ruling>, v: &mut Visit<'_>, d: &mut Decision) {
+        self.follow_up(v, d);
+        if ruling.is_some_and(|r| matches!(r.verdict, Verdict::Challenge(_))) {
+            let webauthn_only = ruling.is_some_and(|r| r.webauthn_only) && v.key.authenticated;
+            if v.step_up.is_some() {
+                // The step-up's own calls to the backend are how a challenge is passed.
+                ruling = None;
+            } else if self.cleared(v, webauthn_only) {
+                // A cleared session skips the challenge tier; the block tier above still applied.
+                d.reasons.push("cleared");
+                ruling = None;
+            }
+        }
+        match ruling {
+            Some(Ruling { verdict: Verdict::Challenge(kind), reason, observe, .. }) if !self.observing(observe) => {
+                d.verdict = Verdict::Challenge(kind);
+                d.reasons.push(reason);
+                d.follow_up = None;
+                let back = back::return_path(v.head);
+                let (id, head) = (v.key.id, v.head);
+                self.issue(d, kind, id, head, v.who(), back);
+            }
+            Some(r) if !self.observing(r.observe) => {
+                d.verdict = r.verdict;
+                d.reasons.push(r.reason);
+                self.tally.bump(r.counter);
+                d.follow_up = None;
+            }
+            Some(r) => {
+                v.would = Some(r.verdict);
+                d.reasons.push(r.reason);
+            }
+            // The detector in warn mode: flagged requests pass as would-block.
+            None if v.flagged => v.would = v.would.or(Some(Verdict::Block)),
+            None => {}
+        }
+        d.reasons.dedup();
+        if d.verdict == Verdict::Pass {
+            d.would = v.would;
+            let wanted = v.visitor.is_none() && !v.key.authenticated && matches!(v.fetch, Fetch::Navigation { .. });
+            if wanted {
+                d.visitor = self.hand_visitor(v.key, v.now);
+            }
+        }
+    }
+
+    /// What the response phase learns from: the upstream's status is read for every critical
+    /// endpoint and step-up call, and for one response in four elsewhere (each read is a host
+    /// call; a sampled ratio is still a ratio). A step-up call also carries the session id and
+    /// client binding the backend's token must hold.
+    fn follow_up(&mut self, v: &mut Visit<'_>, d: &mut Decision) {
+        let critical = v.tier == RiskTier::Critical;
+        v.step_up = self.step_up_endpoint(v.path);
+        if critical || v.step_up.is_some() || v.requests % 4 == 1 {
+            // The backend's refusal is a failed step-up only for the session's own assertion: a
+            // same-origin POST while a step-up is pending (a cross-site navigation to the verify
+            // URL answered 405 is nothing).
+            let step_up = v.step_up == Some(StepUpCall::Verify)
+                && v.head.method() == b"POST"
+                && v.step_up_pending
+                && fetch::same_origin(v.head);
+            d.follow_up = Some(FollowUp { session: v.key.id, shape: v.shape, critical, step_up, at: v.now });
+        }
+        if v.step_up.is_some() {
+            let w = v.who();
+            d.step_up = Some(Box::new((w.sid.clone(), w.bnd.clone())));
+        }
+    }
+
+    /// Whether the session is cleared (a pass remembered here, or a valid clearance token);
+    /// `webauthn_only`: by a WebAuthn step-up.
+    fn cleared(&mut self, v: &mut Visit<'_>, webauthn_only: bool) -> bool {
+        let (id, head) = (v.key.id, v.head);
+        let who = v.who();
+        let Some(session) = self.sessions.peek_mut(id) else { return false };
+        self.gate.cleared(head, who, session, webauthn_only, &mut self.tally)
+    }
+
+    /// Hands out the challenge: a puzzle, or the step-up request. A session out of attempts is
+    /// `challenge_failed` instead.
+    pub(super) fn issue(
+        &mut self,
+        d: &mut Decision,
+        kind: ChallengeType,
+        session: u64,
+        head: &Head,
+        who: &Who,
+        back: Option<String>,
+    ) {
+        let Some(session) = self.sessions.peek_mut(session) else { return };
+        // Only a request the user made here spends an attempt: another site's navigations
+        // must not use up someone's.
+        let counted = fetch::own_request(head);
+        let issued =
+            match kind {
+                ChallengeType::ProofOfWork => {
+                    let expires_in_s = self.gate.settings.expires_seconds;
+                    self.gate
+                        .issue_pow(session, d.score, who, counted)
+                        .map(|(challenge, difficulty)| Issued::ProofOfWork { challenge, difficulty, expires_in_s })
+                }
+                ChallengeType::WebauthnStepUp => (!counted || self.gate.spend_attempt(session)).then(|| {
+                    session.step_up_pending = true;
+                    Issued::StepUp {
+                        options_url: self.gate.settings.webauthn_options_url.clone(),
+                        verify_url: self.gate.settings.webauthn_verify_url.clone(),
+                        session: who.sid.clone(),
+                    }
+                }),
+            };
+        match issued {
+            Some(issued) => {
+                self.tally.bump(match kind {
+                    ChallengeType::ProofOfWork => Counter::ChallengesPowIssued,
+                    ChallengeType::WebauthnStepUp => Counter::ChallengesWebauthnIssued,
+                });
+                let html = fetch::wants_html(head);
+                d.challenge = Some(Box::new(ChallengeReply { issued, html, back }));
+            }
+            None => blocked(d, &mut self.tally),
+        }
+    }
+
+    fn step_up_endpoint(&self, path: &[u8]) -> Option<StepUpCall> {
+        let s = &self.gate.settings;
+        let fold = self.policy.paths.case_insensitive;
+        let is = |u: &Option<String>| {
+            u.as_deref().is_some_and(|u| *crate::request::path::normalise(u.as_bytes(), fold) == *path)
+        };
+        if is(&s.webauthn_verify_url) {
+            Some(StepUpCall::Verify)
+        } else if is(&s.webauthn_options_url) {
+            Some(StepUpCall::Options)
+        } else {
+            None
+        }
+    }
+}
+
+/// Records an accepted solution on the decision: its time, and the token for the response.
+pub(super) fn passed(d: &mut Decision, p: &gate::Passed, gate: &Gate) {
+    d.solve_ms = Some(p.solve_ms);
+    d.reasons.push("pow_passed");
+    if p.suspicious {
+        d.reasons.push("pow_solved_too_fast");
+    }
+    if let Some(t) = &p.token {
+        d.clearance = Some(Box::new((gate.cookie(t), t.clone())));
+    }
+}
+
+/// A session out of challenges: blocked for good.
+pub(super) fn blocked(d: &mut Decision, tally: &mut Tally) {
+    tally.bump(Counter::BlockedChallengeFailed);
+    d.verdict = Verdict::Block;
+    d.score = 1.0;
+    d.reasons.push("challenge_failed");
+}

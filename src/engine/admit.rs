@@ -1,0 +1,100 @@
+//! The head stages after the client is known: the allow tier, the block tier on what the head
+//! shows (threat intel), the rate limits. Each decides the request or notes what observe mode let
+//! through; none runs twice for a request, however long it then waits.
+
+use super::{Engine, Pending};
+use crate::base::telemetry::Counter;
+use crate::checks::allow::Allow;
+use crate::checks::limits::{Limited, Scope};
+use crate::decision::record::{Decision, Verdict};
+use crate::decision::ruling::{block_tier, Facts};
+use crate::request::head::Head;
+use std::net::IpAddr;
+
+impl Engine {
+    /// The allow tier: monitoring, signed CI/CD calls, API consumers within their contract.
+    pub(super) fn allow(&mut self, head: &Head, p: &mut Pending, now: u64) -> Option<Decision> {
+        let client = p.client.ip;
+        match self.allowlist.check(&self.policy.tiers, head, client, now) {
+            Allow::Yes { condition, key } => Some(self.allowed(client, condition, key)),
+            Allow::OverContract { key, retry_after_ms } => {
+                self.tally.bump(Counter::ApiContractExceeded);
+                let limited = Limited { scope: Scope::Ip, retry_after_ms };
+                let mut d = rate_limited(client, limited, "api_contract_exceeded");
+                d.detail = Some(key);
+                if !self.observing(false) {
+                    return Some(self.record(d));
+                }
+                p.observed.push("api_contract_exceeded");
+                None
+            }
+            Allow::No { reasons } => {
+                p.refused = reasons;
+                None
+            }
+        }
+    }
+
+    fn allowed(&mut self, client: Option<IpAddr>, condition: &'static str, key: Option<String>) -> Decision {
+        self.tally.bump(match condition {
+            "internal_monitoring" => Counter::AllowMonitoring,
+            "owned_ci_cd" => Counter::AllowCiCd,
+            _ => Counter::AllowApi,
+        });
+        let mut d = Decision::pass(client);
+        d.verdict = Verdict::Allow;
+        d.reasons.push(condition);
+        d.detail = key;
+        self.record(d)
+    }
+
+    /// The block tier on the head: what is known before anything is counted or scored (the
+    /// client on a threat-intel list). The rest of the tier runs after the score
+    /// ([`crate::decision::ruling`]).
+    pub(super) fn block_on_head(&mut self, p: &mut Pending) -> Option<Decision> {
+        let client = p.client.ip;
+        let list = client.and_then(|ip| self.policy.blocklists.iter().find(|l| l.set.contains(ip)))?;
+        let facts = Facts { listed: Some(list.name.as_str()), ..Facts::default() };
+        let r = block_tier(&self.policy.tiers, &facts, 0.0)?;
+        if self.observing(r.observe) {
+            p.observed.push(r.reason);
+            return None;
+        }
+        self.tally.bump(r.counter);
+        let mut d = Decision::pass(client);
+        d.verdict = Verdict::Block;
+        d.score = 1.0;
+        d.reasons.push(r.reason);
+        d.detail = Some(list.name.clone());
+        Some(self.record(d))
+    }
+
+    /// The global and per-client rate limits.
+    pub(super) fn limit(&mut self, p: &mut Pending, now: u64) -> Option<Decision> {
+        let l = self.limiter.check(p.client.keyed, now).err()?;
+        self.tally.bump(match l.scope {
+            Scope::Global => Counter::RateLimitedGlobal,
+            Scope::Ip => Counter::RateLimitedIp,
+        });
+        if !self.observing(false) {
+            return Some(self.record(rate_limited(p.client.ip, l, rate_limit_reason(l.scope))));
+        }
+        p.limited = Some(l);
+        None
+    }
+}
+
+pub(super) fn rate_limit_reason(scope: Scope) -> &'static str {
+    match scope {
+        Scope::Global => "rate_limit_global",
+        Scope::Ip => "rate_limit_ip",
+    }
+}
+
+fn rate_limited(client: Option<IpAddr>, l: Limited, reason: &'static str) -> Decision {
+    let mut d = Decision::pass(client);
+    d.verdict = Verdict::RateLimited;
+    d.reasons.push(reason);
+    d.retry_after_s = l.retry_after_ms.div_ceil(1000);
+    d
+}

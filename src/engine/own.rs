@@ -1,0 +1,164 @@
+//! botgate's own endpoints under `/.well-known/botgate/`: the pages' assets, `verify` (a
+//! browser's solution) and `pow` (the step-up page's fallback to a proof of work). They run after
+//! the head stages, like any page: a listed or limited client gets nothing from them.
+
+use super::act::{blocked, passed};
+use super::identify::Identity;
+use super::Engine;
+use crate::base::telemetry::Counter;
+use crate::challenge::back;
+use crate::challenge::gate::{Judged, Who};
+use crate::decision::record::{Decision, Reply, Verdict};
+use crate::identity::client::Client;
+use crate::identity::session::SessionKey;
+use crate::policy::ChallengeType;
+use crate::request::fetch::{self, Fetch};
+use crate::request::head::Head;
+
+impl Engine {
+    /// botgate's own endpoints: assets, `verify` (a browser's solution) and `pow` (the step-up
+    /// page's fallback to a proof of work).
+    pub(super) fn own_endpoint(&mut self, rest: &[u8], head: &Head, client: Client, now: u64) -> Decision {
+        let mut d = Decision::pass(client.ip);
+        d.verdict = Verdict::Serve;
+        match rest {
+            b"verify" | b"pow" if !fetch::same_origin(head) => {
+                // A cross-site link, form or redirect: nobody's challenge is touched.
+                self.tally.bump(Counter::ChallengeIgnoredCrossSite);
+                d.reasons.push("cross_site_request");
+                d.answer = Some(Box::new(Reply::json(403, "cross_site_request", &d.reasons, head.request_id())));
+            }
+            b"verify" | b"pow" => {
+                let Identity { key, answers_for, .. } = self.session_of(head, client.keyed);
+                if self.penalties(&answers_for).0 && !self.observing(false) {
+                    blocked(&mut d, &mut self.tally);
+                    return self.record(d);
+                }
+                d.session = Some(key.id);
+                d.authenticated = key.authenticated;
+                let back = back::query_param(head.query(), "return").filter(|r| back::safe_return(r).is_some());
+                let who = Who::new(key, head, client.ip, now);
+                if rest == b"verify" {
+                    self.verify_endpoint(&mut d, head, key, &who, back);
+                } else {
+                    self.pow_endpoint(&mut d, head, key, &who, back);
+                }
+            }
+            _ => {
+                d.answer = Some(Box::new(match crate::challenge::pages::asset(rest) {
+                    Some(a) => Reply {
+                        status: 200,
+                        headers: vec![
+                            ("content-type", a.content_type.to_string()),
+                            ("cache-control", "public, max-age=3600".to_string()),
+                            ("x-content-type-options", "nosniff".to_string()),
+                        ],
+                        body: a.body.to_string(),
+                    },
+                    None => Reply::json(404, "not_found", &[], head.request_id()),
+                }))
+            }
+        }
+        self.record(d)
+    }
+
+    /// A browser's solution: a pass sets the cookie and continues to the page first asked for;
+    /// a failure sends it back for a new puzzle, until the session has failed for good; anything
+    /// that is not this session's own puzzle changes nothing (and creates no session).
+    fn verify_endpoint(&mut self, d: &mut Decision, head: &Head, key: SessionKey, who: &Who, back: Option<String>) {
+        let q = head.query();
+        let (Some(c), Some(s)) = (back::query_param(q, "challenge"), back::query_param(q, "solution")) else {
+            d.answer = Some(Box::new(Reply::json(400, "missing challenge or solution", &[], head.request_id())));
+            return;
+        };
+        let observe = self.observing(false);
+        let (failed, passed_nonce) =
+            self.sessions.peek_mut(key.id).map_or((false, 0), |s| (s.challenge_failed, s.passed_nonce));
+        if failed && !observe {
+            return blocked(d, &mut self.tally);
+        }
+        match self.gate.judge(&c, &s, who, passed_nonce, &mut self.tally) {
+            Judged::Solved(solved) => {
+                let (key, who, visitor) = self.adopt_visitor(key, who);
+                let session = self.sessions.get(key, who.now);
+                passed(d, &self.gate.pass(&solved, session, &who), &self.gate);
+                let cookie = d.clearance.take().map(|c| c.0);
+                let mut headers = vec![("cache-control", "no-store".to_string())];
+                headers.extend(cookie.map(|c| ("set-cookie", c)));
+                headers.extend(visitor.map(|c| ("set-cookie", c)));
+                d.answer = Some(Box::new(match back {
+                    Some(back) => {
+                        headers.push(("location", back));
+                        Reply { status: 303, headers, body: String::new() }
+                    }
+                    None => verified_page(headers),
+                }));
+            }
+            Judged::Failed(reason) => {
+                d.reasons.push(reason);
+                let session = self.sessions.get(key, who.now);
+                self.gate.fail(session);
+                if session.challenge_failed && !observe {
+                    return blocked(d, &mut self.tally);
+                }
+                d.answer = Some(Box::new(try_again(d, head, back)));
+            }
+            Judged::AlreadyPassed => {
+                // The solver's own reload: it passed already; show it so again.
+                d.reasons.push("pow_already_passed");
+                d.answer = Some(Box::new(match back {
+                    Some(back) => redirect(back),
+                    None => verified_page(vec![("cache-control", "no-store".to_string())]),
+                }));
+            }
+            Judged::Ignored(reason) => {
+                d.reasons.push(reason);
+                d.answer = Some(Box::new(try_again(d, head, back)));
+            }
+        }
+    }
+
+    /// The step-up page's fallback: a proof of work for this session.
+    /// Only for a page navigation of a session with a step-up pending: an `<img>` pointing here
+    /// (in user content on the site itself, say) spends nobody's attempts.
+    fn pow_endpoint(&mut self, d: &mut Decision, head: &Head, key: SessionKey, who: &Who, back: Option<String>) {
+        let pending = self.sessions.peek_mut(key.id).map(|s| (s.challenge_failed, s.step_up_pending));
+        let navigation = matches!(fetch::fetch_kind(head), Fetch::Navigation { .. });
+        if self.observing(false) || !navigation || !pending.is_some_and(|p| p.1) {
+            // Nothing to fall back from (or nothing is challenged in observe mode): straight back.
+            d.reasons.push("no_step_up_pending");
+            d.answer = Some(Box::new(redirect(back.unwrap_or_else(|| "/".to_string()))));
+            return;
+        }
+        if pending.is_some_and(|p| p.0) {
+            return blocked(d, &mut self.tally);
+        }
+        d.verdict = Verdict::Challenge(ChallengeType::ProofOfWork);
+        d.reasons.push("step_up_fallback");
+        self.issue(d, ChallengeType::ProofOfWork, key.id, head, who, back);
+    }
+}
+
+/// The "check passed" page, with `headers` (the cookies of a pass).
+fn verified_page(mut headers: Vec<(&'static str, String)>) -> Reply {
+    headers.push(("content-type", "text/html; charset=utf-8".to_string()));
+    headers.push(("content-security-policy", crate::challenge::pages::CSP.to_string()));
+    Reply { status: 200, headers, body: crate::challenge::pages::verified() }
+}
+
+/// A solution that did not pass: back to the page for a new puzzle, or the reasons as JSON.
+fn try_again(d: &Decision, head: &Head, back: Option<String>) -> Reply {
+    match back {
+        Some(back) => redirect(back),
+        None => Reply::json(401, "challenge", &d.reasons, head.request_id()),
+    }
+}
+
+/// `303 See Other` to a path already checked by [`back::safe_return`].
+fn redirect(location: String) -> Reply {
+    Reply {
+        status: 303,
+        headers: vec![("location", location), ("cache-control", "no-store".to_string())],
+        body: String::new(),
+    }
+}

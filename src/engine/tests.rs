@@ -1,0 +1,125 @@
+//! Waiting as an explicit state, driven natively through a fake lookup: a request waits for its
+//! answer, resumes from the stage it stopped at (nothing the head stages did is done twice), the
+//! answer is cached for its TTL, and a failed lookup degrades to a decision without it.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)] // test code
+
+use super::lookups::{Answer, Asker, Lookup};
+use super::{drive, Engine, Resume, Stage, Step};
+use crate::request::head::Head;
+use crate::score::signal::Signal;
+use std::net::IpAddr;
+
+/// A reverse-DNS check of clients that claim to be Googlebot, as the crawler verification will
+/// ask it: a name outside googlebot.com is a lie.
+struct FakeReverseDns;
+
+impl Asker for FakeReverseDns {
+    fn question(&self, head: &Head, client: Option<IpAddr>) -> Option<Lookup> {
+        let claims = head.first("user-agent").is_some_and(|ua| ua.windows(9).any(|w| w == b"Googlebot"));
+        Some(Lookup { service: "reverse_dns", key: client?.to_string() }).filter(|_| claims)
+    }
+
+    fn ttl_ms(&self) -> u64 {
+        600_000
+    }
+
+    /// A signal these requests' heads never give, so the answer's effect is seen alone.
+    fn signal(&self, answer: &Answer) -> Option<Signal> {
+        match answer {
+            Answer::Value(name) if !name.ends_with(".googlebot.com") => {
+                Some(Signal { name: "client_hints_mismatch", strength: 1.0 })
+            }
+            _ => None,
+        }
+    }
+}
+
+const T0: u64 = 1_795_305_600_000;
+
+/// One request a minute per client, a detector that reads `/v1/` bodies, and the fake asker.
+fn engine() -> Engine {
+    let policy = r#"{
+        "mode": "enforce",
+        "ip_rate_limit": { "max_requests": 1, "window_seconds": 60 },
+        "bot_detector": { "fingerprint_fields": ["client_ip", "body"], "profile_window_seconds": 60,
+                          "max_requests_per_window": 5, "action": "block", "applies_to": ["/v1/"] }
+    }"#;
+    let parsed = crate::policy::parse(policy.as_bytes());
+    let mut e = Engine::new(parsed.policy.unwrap_or_else(|| panic!("{:?}", parsed.diags)));
+    e.askers.push(Box::new(FakeReverseDns));
+    e
+}
+
+fn googlebot(ip: &str, method: &str, path: &str) -> Head {
+    Head::from_pairs([
+        (":method", method),
+        (":path", path),
+        (":authority", "shop.test"),
+        ("user-agent", "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"),
+        ("accept", "*/*"),
+        ("accept-language", "en"),
+    ])
+    .with_peer(ip.parse().ok())
+}
+
+#[test]
+fn a_request_waits_for_its_lookup_and_resumes_without_counting_twice() {
+    let mut e = engine();
+    let head = googlebot("192.0.2.7", "GET", "/products");
+    let Step::NeedLookup(p, q) = e.begin(&head, false, T0) else { panic!("no lookup asked") };
+    assert_eq!(q, Lookup { service: "reverse_dns", key: "192.0.2.7".into() });
+    assert_eq!(p.stage(), Stage::Lookups);
+    // The one request a minute was counted on the head; resuming does not count it again.
+    let Step::Decided(d) = e.resume(p, &head, Resume::Answer(Answer::Value("x.googlebot.com".into())), T0) else {
+        panic!("not decided")
+    };
+    assert!(!d.reasons.contains(&"rate_limit_ip"), "{d:?}");
+    assert!(!d.reasons.contains(&"client_hints_mismatch"), "a genuine name: {d:?}");
+}
+
+#[test]
+fn the_answer_decides_and_is_cached_for_its_ttl() {
+    let mut e = engine();
+    let mut asked = 0;
+    let mut liar = |_: &Lookup| {
+        asked += 1;
+        Answer::Value("host.attacker.example".into())
+    };
+    let d = drive::decide_with(&mut e, &googlebot("192.0.2.8", "GET", "/a"), None, T0, &mut liar);
+    assert!(d.reasons.contains(&"client_hints_mismatch"), "{d:?}");
+    // The same address again within the TTL (past its rate-limit window): from the cache.
+    let Step::Decided(d) = e.begin(&googlebot("192.0.2.8", "GET", "/b"), false, T0 + 150_000) else {
+        panic!("a cached answer must not wait")
+    };
+    assert!(d.reasons.contains(&"client_hints_mismatch"), "{d:?}");
+    assert_eq!(asked, 1);
+    // After the TTL it is asked again.
+    assert!(matches!(e.begin(&googlebot("192.0.2.8", "GET", "/c"), false, T0 + 700_000), Step::NeedLookup(..)));
+}
+
+#[test]
+fn a_failed_lookup_degrades_and_is_asked_again() {
+    let mut e = engine();
+    let d = drive::decide(&mut e, &googlebot("192.0.2.9", "GET", "/a"), None, T0);
+    assert!(!d.reasons.contains(&"client_hints_mismatch"), "decided without it: {d:?}");
+    assert!(matches!(e.begin(&googlebot("192.0.2.9", "GET", "/a"), false, T0 + 150_000), Step::NeedLookup(..)));
+}
+
+#[test]
+fn a_request_waits_for_its_lookup_then_its_body() {
+    let mut e = engine();
+    let head = googlebot("192.0.2.10", "POST", "/v1/chat");
+    let Step::NeedLookup(p, _) = e.begin(&head, true, T0) else { panic!("no lookup asked") };
+    let Step::NeedBody(p) = e.resume(p, &head, Resume::Answer(Answer::NotFound), T0) else { panic!("no body asked") };
+    assert_eq!(p.stage(), Stage::Body);
+    let Step::Decided(d) = e.resume(p, &head, Resume::Body(b"{\"prompt\":\"hi\"}"), T0) else { panic!() };
+    assert!(d.fingerprint.is_some(), "the detector read the body: {d:?}");
+}
+
+#[test]
+fn requests_that_ask_nothing_never_wait() {
+    let mut e = engine();
+    let head = Head::from_pairs([(":method", "GET"), (":path", "/"), ("user-agent", "curl/8")])
+        .with_peer("192.0.2.11".parse().ok());
+    assert!(matches!(e.begin(&head, false, T0), Step::Decided(_)));
+}
