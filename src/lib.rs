@@ -6,8 +6,7 @@
 //! 1. `shell`     Envoy's callbacks: read the head, strip client `x-botgate-*` headers (wasm only)
 //! 2. `request`   the request view: head, path, fetch kind and origin, cookies, user agent
 //! 3. `identity`  who it is from: client address (trusted proxies, IPv6 prefix), later its session
-//! 4. `checks`    the allow tier and rate limits, with threat intel from `decision::ruling` (on
-//!                the head, once per request; botgate's own endpoints answer after them)
+//! 4. `checks`    on the head, once: allow tier, threat intel (`decision::ruling`), rate limits
 //! 5. `engine`    waits as an explicit state: for lookups, then the body (`engine::step`)
 //! 6. `checks`    the detector (fingerprints, near-duplicate bodies), request sequences
 //! 7. `score`     signals from head, handshake, session and campaign view, combined with reasons

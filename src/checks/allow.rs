@@ -7,7 +7,7 @@
 use crate::base::lru::Lru;
 use crate::base::mac;
 use crate::base::window::RollingWindow;
-use crate::policy::tiers::{ApiConsumers, CiCd, Monitoring};
+use crate::policy::allow::{ApiConsumers, CiCd, Monitoring};
 use crate::policy::Tiers;
 use crate::request::head::trim;
 use crate::request::head::Head;

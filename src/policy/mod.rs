@@ -5,11 +5,13 @@
 //! The vocabulary is the seeds' own (`global_rate_limit`, `bot_detector`, `tiers`, …), so a policy
 //! written from them lints clean; botgate's additions (`limits`, …) have safe defaults.
 
+pub mod allow;
 pub mod ladder;
 mod plane;
 pub mod reader;
 pub mod tiers;
 pub mod tls;
+mod values;
 
 pub use plane::{
     default_sequence_rules as plane_defaults, Blocklist, EndpointRule, PathMatch, PathSettings, SequenceCheck,
@@ -494,7 +496,7 @@ fn read_rate_limit(o: Obj<'_>, per_ip: bool) -> (RateLimit, ClientIdentity) {
 fn read_client_identity(o: &Obj<'_>) -> ClientIdentity {
     let d = ClientIdentity::default();
     let trust_proxy_depth = o.u64_in("trust_proxy_depth", 0, 0, 16) as usize;
-    let trusted_proxies = crate::base::iptable::IpSet::new(&tiers::cidrs(o, "trusted_proxies"));
+    let trusted_proxies = crate::base::iptable::IpSet::new(&values::cidrs(o, "trusted_proxies"));
     let ipv6_prefix = o.u64_in("ipv6_prefix_length", u64::from(d.ipv6_prefix), 32, 128) as u8;
     if trust_proxy_depth > 0 && trusted_proxies.is_empty() {
         o.ctx.warn(

@@ -2,8 +2,9 @@
 //! threat-intel lists, TLS fingerprints and request-sequence rules.
 
 use super::reader::Obj;
-use super::tiers::{cidrs, RiskTier};
+use super::tiers::RiskTier;
 use super::tls;
+use super::values::cidrs;
 use crate::base::iptable::IpSet;
 
 #[derive(Debug, Clone, PartialEq)]
