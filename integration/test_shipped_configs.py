@@ -54,7 +54,7 @@ def test_compose_file_points_at_real_files():
 def test_alert_rules_query_metrics_botgate_exports():
     """Every metric an alert reads is one botgate defines, with a label value it sets."""
     import re
-    telemetry = (ROOT / "src" / "telemetry.rs").read_text()
+    telemetry = (ROOT / "src" / "base" / "telemetry.rs").read_text()
     exported = set(re.findall(r'=> "(botgate_[^"]+)"', telemetry))
     rules = yaml.safe_load((ROOT / "envoy" / "prometheus" / "botgate-alerts.yml").read_text())
     exprs = [r["expr"] for g in rules["groups"] for r in g["rules"]]
