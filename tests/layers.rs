@@ -76,6 +76,67 @@ fn no_layer_imports_a_higher_or_sideways_one() {
     }
 }
 
+/// The files a source file imports: `crate::a::b` is `a/b.rs` when that file exists (else the
+/// folder's `mod.rs`), `super::x` a sibling `x.rs`. Folder hubs (`mod.rs`, which declare their
+/// files and hold the types those files implement) are left out: a circle among the other files
+/// is a real one.
+fn file_imports(file: &Path) -> BTreeSet<PathBuf> {
+    let text = std::fs::read_to_string(file).unwrap();
+    let code = text.split("#[cfg(test)]").next().unwrap();
+    let folder = file.parent().unwrap();
+    let mut out = BTreeSet::new();
+    let ident = |s: &str| -> String { s.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect() };
+    for line in code.lines().map(str::trim).filter(|l| !l.starts_with("//")) {
+        for (i, _) in line.match_indices("crate::") {
+            let rest = &line[i + "crate::".len()..];
+            let a = ident(rest);
+            let b = rest.get(a.len() + 2..).map(ident).unwrap_or_default();
+            out.insert(src().join(&a).join(format!("{b}.rs")));
+        }
+        for (i, _) in line.match_indices("super::") {
+            out.insert(folder.join(format!("{}.rs", ident(&line[i + "super::".len()..]))));
+        }
+    }
+    out.into_iter().filter(|f| f.is_file() && f.as_path() != file).collect()
+}
+
+#[test]
+fn no_file_imports_itself_back_through_others() {
+    let mut graph = std::collections::BTreeMap::new();
+    for (layer, _) in LAYERS {
+        for file in rust_files(&src().join(layer)).into_iter().filter(|f| !f.ends_with("mod.rs")) {
+            graph.insert(file.clone(), file_imports(&file));
+        }
+    }
+    // Depth-first search; a file met again while still on the path closes a circle.
+    fn visit(
+        f: &Path,
+        graph: &std::collections::BTreeMap<PathBuf, BTreeSet<PathBuf>>,
+        path: &mut Vec<PathBuf>,
+        done: &mut BTreeSet<PathBuf>,
+    ) {
+        if done.contains(f) {
+            return;
+        }
+        if let Some(at) = path.iter().position(|p| p == f) {
+            let circle: Vec<_> =
+                path[at..].iter().map(|p| p.strip_prefix(src()).unwrap().display().to_string()).collect();
+            panic!("an import circle: {}", circle.join(" -> "));
+        }
+        path.push(f.to_path_buf());
+        for next in graph.get(f).into_iter().flatten() {
+            visit(next, graph, path, done);
+        }
+        path.pop();
+        done.insert(f.to_path_buf());
+    }
+    let mut done = BTreeSet::new();
+    for f in graph.keys() {
+        visit(f, &graph, &mut Vec::new(), &mut done);
+    }
+    assert!(done.len() > 40, "{} files read", done.len());
+}
+
 #[test]
 fn the_crate_root_holds_only_the_map() {
     let top: Vec<_> =

@@ -1,6 +1,7 @@
 //! The traffic simulator's figures for the example policy, as targets that must keep holding.
 
-use botgate::lab::simulate::{promoted, run, CAMPAIGNS, COLD_UNRENDERED_STICKY, LOW_AND_SLOW};
+use botgate::lab::bots::{CAMPAIGNS, COLD_UNRENDERED_STICKY, LOW_AND_SLOW};
+use botgate::lab::simulate::{promoted, run};
 
 fn example() -> botgate::policy::Policy {
     let text = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/envoy/policy.example.json")).unwrap_or_default();

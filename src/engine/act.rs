@@ -4,7 +4,7 @@
 //! through carries its follow-up (the upstream's status feeds the session) and, for a navigation
 //! without one, a visitor cookie.
 
-use super::stages::Visit;
+use super::visit::{StepUpCall, Visit};
 use super::Engine;
 use crate::base::telemetry::{Counter, Tally};
 use crate::challenge::back;
@@ -14,13 +14,6 @@ use crate::decision::ruling::Ruling;
 use crate::policy::{ChallengeType, RiskTier};
 use crate::request::fetch::{self, Fetch};
 use crate::request::head::Head;
-
-/// A call to the backend's WebAuthn step-up endpoints.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum StepUpCall {
-    Options,
-    Verify,
-}
 
 impl Engine {
     pub(super) fn act(&mut self, mut ruling: Option<Ruling>, v: &mut Visit<'_>, d: &mut Decision) {

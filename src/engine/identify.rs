@@ -2,7 +2,7 @@
 //! else a genuine visitor cookie, else the client's fingerprint), the sessions whose penalties it
 //! carries, and the visitor cookie handed to a session that has none.
 
-use super::stages::Visit;
+use super::visit::Visit;
 use super::Engine;
 use crate::challenge::gate::{self, Who};
 use crate::identity::session::{session_key, SessionKey};

@@ -18,6 +18,7 @@ mod own;
 pub mod routes;
 mod stages;
 pub mod step;
+mod visit;
 
 pub use routes::{Engines, Route};
 pub use step::{Pending, Resume, Stage, Step};
@@ -219,7 +220,7 @@ impl Engine {
 
     /// The stages after the waits, in request order; `body` is empty when there is none.
     fn finish(&mut self, p: Pending, head: &Head, body: &[u8], now: u64) -> Decision {
-        let mut d = stages::carried(&p);
+        let mut d = visit::carried(&p);
         let mut v = self.detect(head, &p, body, now, &mut d);
         self.identify(&mut v);
         self.observe(&mut v, &p);

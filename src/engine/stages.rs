@@ -3,16 +3,13 @@
 //! what the ones before found in the request's [`Visit`] and adds its own. (Identify is in
 //! `identify.rs`, act in `act.rs`.)
 
-use super::act::{passed, StepUpCall};
-use super::admit::rate_limit_reason;
+use super::act::passed;
+use super::visit::Visit;
 use super::{Engine, Pending};
 use crate::base::telemetry::Counter;
-use crate::challenge::gate::{self, Judged, Who};
-use crate::decision::record::{Decision, Verdict};
+use crate::challenge::gate::{self, Judged};
+use crate::decision::record::Decision;
 use crate::decision::ruling::{self, Facts, Ruling};
-use crate::identity::client::Client;
-use crate::identity::session::SessionKey;
-use crate::identity::visitor::Presented;
 use crate::policy::{DetectorAction, RiskTier};
 use crate::request::fetch::{self, Fetch};
 use crate::request::head::Head;
@@ -23,72 +20,6 @@ use crate::score::signal::{self, Signal};
 
 /// Weight of the newest request in the session's smoothed score.
 const SESSION_ALPHA: f64 = 0.3;
-
-/// One request's way through the stages after the waits: what each stage found, for the next.
-pub(super) struct Visit<'a> {
-    pub head: &'a Head,
-    /// The path the rules compare (normalised).
-    pub path: &'a [u8],
-    pub client: Client,
-    pub now: u64,
-    pub tier: RiskTier,
-    // detect
-    pub signals: Vec<Signal>,
-    /// The detector flagged the request (in warn mode it only observes).
-    pub flagged: bool,
-    pub detector_block: bool,
-    // identify
-    pub key: SessionKey,
-    pub visitor: Option<Presented>,
-    /// Failed for good, and the highest score, of the sessions the request answers for.
-    pub inherited: (bool, f64),
-    /// Who tokens and puzzles are bound to: worked out once, when first needed.
-    who: Option<Who>,
-    // observe
-    pub fetch: Fetch,
-    pub shape: u64,
-    pub first: bool,
-    pub requests: usize,
-    /// The sequence rule the session broke.
-    pub broken: Option<String>,
-    // score
-    /// The score a warn-mode detector's signal left out: what is enforced.
-    pub enforce_score: f64,
-    pub challenge_failed: bool,
-    pub step_up_pending: bool,
-    pub step_up: Option<StepUpCall>,
-    /// What enforcement would have done, when warn or observe mode let the request pass.
-    pub would: Option<Verdict>,
-}
-
-impl Visit<'_> {
-    /// Who the request is for, as tokens and puzzles bind it (a SHA-256: made once).
-    pub fn who(&mut self) -> &Who {
-        let (key, head, client, now) = (self.key, self.head, self.client.ip, self.now);
-        self.who.get_or_insert_with(|| Who::new(key, head, client, now))
-    }
-
-    fn warn_only(&self) -> bool {
-        self.flagged && !self.detector_block
-    }
-}
-
-/// The decision as the head stages left it: what observe mode let through (as `would`, which
-/// the detect stage moves to the [`Visit`]), and the allow-tier checks that failed.
-pub(super) fn carried(p: &Pending) -> Decision {
-    let mut d = Decision::pass(p.client.ip);
-    if let Some(l) = p.limited {
-        // Only reached in observe mode: the limit is recorded, the request passes.
-        d.would = Some(Verdict::RateLimited);
-        d.reasons.push(rate_limit_reason(l.scope));
-    }
-    for r in &p.observed {
-        d.would = Some(Verdict::Block);
-        d.reasons.push(r);
-    }
-    d.reasons.extend(p.refused.iter().copied());
-    d
-}
 
 impl Engine {
     /// The detect stage: the request's fingerprint and body in the detector's windows. Starts the
@@ -102,30 +33,8 @@ impl Engine {
         d: &mut Decision,
     ) -> Visit<'a> {
         let path = p.path(head);
-        let mut v = Visit {
-            head,
-            path,
-            client: p.client,
-            now,
-            tier: self.policy.endpoint_tier(head.method(), path),
-            signals: Vec::with_capacity(16),
-            flagged: false,
-            detector_block: false,
-            key: SessionKey { id: 0, authenticated: false, visitor: false },
-            visitor: None,
-            inherited: (false, 0.0),
-            who: None,
-            fetch: Fetch::Other,
-            shape: 0,
-            first: true,
-            requests: 0,
-            broken: None,
-            enforce_score: 0.0,
-            challenge_failed: false,
-            step_up_pending: false,
-            step_up: None,
-            would: d.would.take(),
-        };
+        let tier = self.policy.endpoint_tier(head.method(), path);
+        let mut v = Visit::new(head, path, p.client, now, tier, d.would.take());
         let Some(det) = self.detector.as_mut().filter(|d| d.config().applies(path)) else { return v };
         let hit = det.observe(head, p.client.keyed, body, now);
         d.fingerprint = Some(hit.fingerprint);

@@ -1,3 +1,6 @@
-//! Native only: the simulator.
+//! Native only: the traffic simulator (labelled people and bot campaigns through the engine).
 
+pub mod bots;
+mod clients;
+mod humans;
 pub mod simulate;

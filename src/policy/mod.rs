@@ -543,7 +543,7 @@ fn read_bot_detector(o: Obj<'_>) -> BotDetector {
     };
     let applies_to = o.strings("applies_to");
     for (i, p) in applies_to.iter().enumerate() {
-        plane::rooted(o.ctx, &format!("{}[{i}]", o.child_path("applies_to")), p);
+        values::rooted(o.ctx, &format!("{}[{i}]", o.child_path("applies_to")), p);
     }
     o.finish();
     BotDetector {

@@ -4,7 +4,7 @@
 use super::reader::Obj;
 use super::tiers::RiskTier;
 use super::tls;
-use super::values::cidrs;
+use super::values::{cidrs, rooted};
 use crate::base::iptable::IpSet;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -378,17 +378,6 @@ fn read_path_match(o: &Obj<'_>) -> Option<PathMatch> {
             o.ctx.error(&o.path, "needs exactly one of \"path\" (this path and below it) or \"prefix\"");
             None
         }
-    }
-}
-
-/// Warns about a policy path that does not start with `/` (it is matched as if it did).
-pub fn rooted(ctx: &super::reader::Ctx, at: &str, p: &str) {
-    if !p.starts_with('/') {
-        let as_matched = crate::request::path::normalise_str(p, false);
-        ctx.warn(
-            at,
-            format!("\"{}\" does not start with \"/\"; matched as \"{}\"", p.escape_debug(), as_matched.escape_debug()),
-        );
     }
 }
 

@@ -295,7 +295,7 @@ fn read_challenge(o: Obj<'_>) -> ChallengeCondition {
     }
     let endpoints = o.strings("endpoint_in");
     for (i, e) in endpoints.iter().enumerate() {
-        super::plane::rooted(o.ctx, &format!("{}[{i}]", o.child_path("endpoint_in")), e);
+        super::values::rooted(o.ctx, &format!("{}[{i}]", o.child_path("endpoint_in")), e);
     }
     let observe = o.bool("observe", false);
     let require_webauthn = o.bool("require_webauthn", false);

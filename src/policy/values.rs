@@ -121,6 +121,17 @@ pub fn parse_cidr(s: &str) -> Option<ipnet::IpNet> {
         .map(|n| n.trunc())
 }
 
+/// Warns about a policy path that does not start with `/` (it is matched as if it did).
+pub(super) fn rooted(ctx: &Ctx, at: &str, p: &str) {
+    if !p.starts_with('/') {
+        let as_matched = crate::request::path::normalise_str(p, false);
+        ctx.warn(
+            at,
+            format!("\"{}\" does not start with \"/\"; matched as \"{}\"", p.escape_debug(), as_matched.escape_debug()),
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
