@@ -6,13 +6,17 @@
 //! written from them lints clean; botgate's additions (`limits`, …) have safe defaults.
 
 pub mod allow;
+mod detector;
 pub mod ladder;
+mod limits;
 mod plane;
 pub mod reader;
 pub mod tiers;
 pub mod tls;
 mod values;
 
+pub use detector::{BotDetector, DetectorAction, Field};
+pub use limits::{ClientIdentity, Limits, RateLimit};
 pub use plane::{
     default_sequence_rules as plane_defaults, Blocklist, EndpointRule, PathMatch, PathSettings, SequenceCheck,
     SequenceRule, SessionConfig, Step, VisitorCookie, Weights, SIGNALS,
@@ -20,6 +24,8 @@ pub use plane::{
 pub use reader::{Diag, Severity};
 pub use tiers::{BlockCondition, ChallengeType, RiskTier, Tiers};
 
+use detector::{read_bot_detector, read_seed_pack};
+use limits::{read_limits, read_rate_limit};
 use reader::{Ctx, Obj};
 use serde_json::Value;
 
@@ -29,134 +35,6 @@ pub enum Mode {
     Enforce,
     /// Warn-first: every would-be action is recorded and the request passes upstream.
     Observe,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DetectorAction {
-    Warn,
-    Block,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RateLimit {
-    pub max_requests: u32,
-    pub window_ms: u64,
-}
-
-/// A fingerprint input: a header, or one of the pseudo-fields.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Field {
-    Header(String),
-    Body,
-    Path,
-    Method,
-    Query,
-    ClientIp,
-    /// A field of a JSON request body, as a dotted path (`model`, `json:params.user`).
-    Json(Vec<String>),
-}
-
-impl Field {
-    /// `body`, `path`, `method`, `query`, `client_ip` and `model` (the JSON body's `model`, as in
-    /// the seed) are pseudo-fields; `json:a.b` names any JSON body field; `header:x` forces a
-    /// header; any other name is a header.
-    pub fn parse(name: &str) -> Result<Field, String> {
-        let lower = name.trim().to_ascii_lowercase();
-        if let Some(rest) = lower.strip_prefix("json:") {
-            let parts: Vec<String> = rest.split('.').map(str::to_string).collect();
-            if parts.iter().any(String::is_empty) {
-                return Err(format!("\"{name}\" is not a valid JSON field path (use json:a.b)"));
-            }
-            return Ok(Field::Json(parts));
-        }
-        if let Some(rest) = lower.strip_prefix("header:") {
-            return header_field(rest, name);
-        }
-        Ok(match lower.as_str() {
-            "body" => Field::Body,
-            "path" => Field::Path,
-            "method" => Field::Method,
-            "query" => Field::Query,
-            "client_ip" => Field::ClientIp,
-            "model" => Field::Json(vec!["model".to_string()]),
-            other => return header_field(other, name),
-        })
-    }
-
-    pub fn needs_body(&self) -> bool {
-        matches!(self, Field::Body | Field::Json(_))
-    }
-}
-
-fn header_field(lower: &str, original: &str) -> Result<Field, String> {
-    let valid =
-        !lower.is_empty() && lower.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.!#$%&'*+^`|~".contains(&b));
-    if valid {
-        Ok(Field::Header(lower.to_string()))
-    } else {
-        Err(format!("\"{original}\" is neither a pseudo-field (body, path, method, query, client_ip, model, json:…) nor a valid header name"))
-    }
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct BotDetector {
-    pub fields: Vec<Field>,
-    pub window_ms: u64,
-    pub similarity_threshold: f64,
-    pub max_requests_per_window: u32,
-    pub action: DetectorAction,
-    /// Prefixes of the normalised path the detector watches (all paths when empty), e.g. an AI
-    /// gateway's `/v1/`.
-    pub applies_to: Vec<String>,
-}
-
-impl BotDetector {
-    pub fn needs_body(&self) -> bool {
-        self.fields.iter().any(Field::needs_body)
-    }
-
-    pub fn applies(&self, path: &[u8]) -> bool {
-        self.applies_to.is_empty() || self.applies_to.iter().any(|p| path.starts_with(p.as_bytes()))
-    }
-}
-
-/// Memory bounds for one worker. Every table is least-recently-used with eviction counted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    pub max_clients: usize,
-    pub max_fingerprints: usize,
-    pub max_bodies: usize,
-    /// Bytes of a request body the detector reads (the rest passes unread).
-    pub max_body_bytes: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits { max_clients: 50_000, max_fingerprints: 50_000, max_bodies: 10_000, max_body_bytes: 64 * 1024 }
-    }
-}
-
-/// How the client's address is worked out and at what grain it is keyed.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ClientIdentity {
-    /// How many right-most `x-forwarded-for` hops are trusted proxies (0: use the peer address).
-    pub trust_proxy_depth: usize,
-    /// Peers whose `x-forwarded-for` is believed; from anyone else the header is ignored, so a
-    /// client that connects directly can never choose its address.
-    pub trusted_proxies: crate::base::iptable::IpSet,
-    /// IPv6 clients are keyed by this prefix for limits, sessions and sequences: a client that
-    /// rotates inside its /64 is one client.
-    pub ipv6_prefix: u8,
-}
-
-impl Default for ClientIdentity {
-    fn default() -> Self {
-        ClientIdentity {
-            trust_proxy_depth: 0,
-            trusted_proxies: crate::base::iptable::IpSet::default(),
-            ipv6_prefix: 64,
-        }
-    }
 }
 
 /// A validated policy, ready for the engine.
@@ -481,122 +359,6 @@ fn merge(base: &mut Value, overrides: &Value) {
         }
         (b, o) => *b = o.clone(),
     }
-}
-
-fn read_rate_limit(o: Obj<'_>, per_ip: bool) -> (RateLimit, ClientIdentity) {
-    let max_requests = o.u64_in("max_requests", 100, 1, 10_000_000) as u32;
-    let window_seconds = o.u64_in("window_seconds", 60, 1, MAX_WINDOW_SECONDS);
-    let client = if per_ip { read_client_identity(&o) } else { ClientIdentity::default() };
-    o.finish();
-    (RateLimit { max_requests, window_ms: window_seconds * 1000 }, client)
-}
-
-/// `trust_proxy_depth`, `trusted_proxies` and `ipv6_prefix_length`, beside the per-IP limit
-/// they key (as the seed puts the depth there).
-fn read_client_identity(o: &Obj<'_>) -> ClientIdentity {
-    let d = ClientIdentity::default();
-    let trust_proxy_depth = o.u64_in("trust_proxy_depth", 0, 0, 16) as usize;
-    let trusted_proxies = crate::base::iptable::IpSet::new(&values::cidrs(o, "trusted_proxies"));
-    let ipv6_prefix = o.u64_in("ipv6_prefix_length", u64::from(d.ipv6_prefix), 32, 128) as u8;
-    if trust_proxy_depth > 0 && trusted_proxies.is_empty() {
-        o.ctx.warn(
-            &o.child_path("trust_proxy_depth"),
-            "set without trusted_proxies: x-forwarded-for is never believed and the TCP peer is the \
-             client (list your load balancers' addresses in trusted_proxies)",
-        );
-    }
-    ClientIdentity { trust_proxy_depth, trusted_proxies, ipv6_prefix }
-}
-
-fn read_bot_detector(o: Obj<'_>) -> BotDetector {
-    let mut fields = Vec::new();
-    let items = o.array("fingerprint_fields");
-    let listed = !items.is_empty();
-    for (path, v) in items {
-        match v.as_str().map(Field::parse) {
-            Some(Ok(Field::Header(h))) if h == "x-forwarded-for" && !fields.contains(&Field::ClientIp) => {
-                // The raw header is the client's to write (one random left hop would give every
-                // request a new fingerprint): the trusted client address stands for it.
-                o.ctx.warn(&path, "x-forwarded-for is fingerprinted as client_ip (the address botgate trusts)");
-                fields.push(Field::ClientIp);
-            }
-            Some(Ok(f)) if !fields.contains(&f) => fields.push(f),
-            Some(Ok(_)) => o.ctx.warn(&path, "duplicate fingerprint field"),
-            Some(Err(e)) => o.ctx.error(&path, e),
-            None => o.ctx.error(&path, format!("expected a string, found {}", reader::type_name(v))),
-        }
-    }
-    if fields.is_empty() {
-        if !o.has("fingerprint_fields") {
-            o.ctx.warn(&o.child_path("fingerprint_fields"), "not set; using [user-agent, client_ip, path]");
-        } else if !listed {
-            o.ctx.error(&o.child_path("fingerprint_fields"), "must name at least one field");
-        }
-        fields = vec![Field::Header("user-agent".into()), Field::ClientIp, Field::Path];
-    }
-    let window_seconds = o.u64_in("profile_window_seconds", 60, 1, MAX_WINDOW_SECONDS);
-    let similarity_threshold = o.f64_in("similarity_threshold", 0.9, 0.5, 1.0);
-    let max_requests_per_window = o.u64_in("max_requests_per_window", 5, 1, 100_000) as u32;
-    let action = match o.choice("action", "warn", &["warn", "block"]) {
-        "block" => DetectorAction::Block,
-        _ => DetectorAction::Warn,
-    };
-    let applies_to = o.strings("applies_to");
-    for (i, p) in applies_to.iter().enumerate() {
-        values::rooted(o.ctx, &format!("{}[{i}]", o.child_path("applies_to")), p);
-    }
-    o.finish();
-    BotDetector {
-        fields,
-        window_ms: window_seconds * 1000,
-        similarity_threshold,
-        max_requests_per_window,
-        action,
-        applies_to,
-    }
-}
-
-/// The seed's gateway pack layout (`pack`, `policies.chain`, `policy.bot-detector`) is accepted
-/// so that file lints as it stands; only `bot-detector` means anything to botgate.
-fn read_seed_pack(root: &Obj<'_>, bot_detector: &mut Option<BotDetector>) {
-    root.informational("pack");
-    if let Some(p) = root.obj("policies") {
-        p.informational("chain");
-        p.finish();
-    }
-    let Some(policy) = root.obj("policy") else {
-        return;
-    };
-    if let Some(o) = policy.obj("bot-detector") {
-        if bot_detector.is_some() {
-            root.ctx.error(&o.path, "bot_detector is also set at the top level; keep one");
-        }
-        *bot_detector = Some(read_bot_detector(o));
-    }
-    for (name, _) in policy_entries(root) {
-        if name != "bot-detector" {
-            root.ctx.warn(&format!("$.policy.{name}"), format!("\"{name}\" is not a botgate policy; ignored"));
-        }
-    }
-}
-
-fn policy_entries<'a>(root: &Obj<'a>) -> Vec<(String, &'a Value)> {
-    match root.get("policy") {
-        Some(Value::Object(m)) => m.iter().map(|(k, v)| (k.clone(), v)).collect(),
-        _ => Vec::new(),
-    }
-}
-
-fn read_limits(o: Obj<'_>) -> Limits {
-    let d = Limits::default();
-    let limits = Limits {
-        max_clients: o.u64_in("max_clients", d.max_clients as u64, 16, 10_000_000) as usize,
-        max_fingerprints: o.u64_in("max_fingerprints", d.max_fingerprints as u64, 16, 10_000_000) as usize,
-        max_bodies: o.u64_in("max_bodies", d.max_bodies as u64, 16, 1_000_000) as usize,
-        max_body_bytes: o.u64_in("max_body_bytes", d.max_body_bytes as u64, 64, 16 * 1024 * 1024) as usize,
-    };
-    o.finish();
-    limits
 }
 
 #[cfg(test)]
