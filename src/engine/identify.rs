@@ -5,7 +5,7 @@
 use super::visit::Visit;
 use super::Engine;
 use crate::challenge::gate::{self, Who};
-use crate::identity::session::{session_key, SessionKey};
+use crate::identity::session_id::{repeated_sessions, session_key, SessionKey};
 use crate::identity::visitor::{self, Presented};
 use crate::request::fetch;
 use crate::request::head::Head;
@@ -60,7 +60,7 @@ impl Engine {
     pub(super) fn session_of(&mut self, head: &Head, keyed: Option<IpAddr>) -> Identity {
         let visitor = self.visitor(head);
         let mut key = session_key(&self.policy.session, &self.ids, head, keyed, visitor.map(|v| v.id));
-        let mut answers_for = crate::identity::session::repeated_sessions(&self.policy.session, head);
+        let mut answers_for = repeated_sessions(&self.policy.session, head);
         if fetch::foreign_subresource(head) {
             answers_for.push(key.id);
             key.id = self.ids.hash(&[b"cross-site", &key.id.to_le_bytes()]);

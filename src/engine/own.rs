@@ -10,7 +10,7 @@ use crate::challenge::back;
 use crate::challenge::gate::{Judged, Who};
 use crate::decision::record::{Decision, Reply, Verdict};
 use crate::identity::client::Client;
-use crate::identity::session::SessionKey;
+use crate::identity::session_id::SessionKey;
 use crate::policy::ChallengeType;
 use crate::request::fetch::{self, Fetch};
 use crate::request::head::Head;

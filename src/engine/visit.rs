@@ -5,7 +5,7 @@ use super::Pending;
 use crate::challenge::gate::Who;
 use crate::decision::record::{Decision, Verdict};
 use crate::identity::client::Client;
-use crate::identity::session::SessionKey;
+use crate::identity::session_id::SessionKey;
 use crate::identity::visitor::Presented;
 use crate::policy::RiskTier;
 use crate::request::fetch::Fetch;

@@ -2,4 +2,5 @@
 
 pub mod client;
 pub mod session;
+pub mod session_id;
 pub mod visitor;
