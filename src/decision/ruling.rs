@@ -15,7 +15,8 @@ use crate::policy::ladder::{self, Rung};
 use crate::policy::tiers::ChallengeCondition;
 use crate::policy::{BlockCondition, ChallengeType, RiskTier, Tiers};
 
-/// What the tiers need to know about a request besides its score.
+/// What the tiers need to know about a request besides its score. On the head only `listed` is
+/// known ([`Facts::on_head`]).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Facts<'a> {
     /// The threat-intel list the client is on (known on the head).
@@ -42,13 +43,20 @@ pub struct Ruling {
     pub webauthn_only: bool,
 }
 
+impl<'a> Facts<'a> {
+    /// What the head shows: the threat-intel list the client is on, nothing else yet.
+    pub fn on_head(listed: &'a str) -> Self {
+        Facts { listed: Some(listed), ..Facts::default() }
+    }
+}
+
 fn block(reason: &'static str, observe: bool, counter: Counter) -> Option<Ruling> {
     Some(Ruling { verdict: Verdict::Block, observe, reason, counter, webauthn_only: false })
 }
 
 /// The block tier: a failed challenge first, then the policy's rules in order, then the
-/// detector's own block action.
-pub fn block_tier(tiers: &Tiers, f: &Facts<'_>, score: f64) -> Option<Ruling> {
+/// detector's own block action. `score`: none yet on the head.
+pub fn block_tier(tiers: &Tiers, f: &Facts<'_>, score: Option<f64>) -> Option<Ruling> {
     let rules = &tiers.block;
     if let Some(r) = rules.iter().find(|r| r.condition == BlockCondition::ChallengeFailed) {
         if f.challenge_failed {
@@ -63,7 +71,7 @@ pub fn block_tier(tiers: &Tiers, f: &Facts<'_>, score: f64) -> Option<Ruling> {
             BlockCondition::ImpossibleSequence if f.broken => {
                 return block("impossible_request_sequence", r.observe, Counter::BlockedSequence)
             }
-            BlockCondition::ScoreAbove(t) if score > t => {
+            BlockCondition::ScoreAbove(t) if score.is_some_and(|s| s > t) => {
                 return block("bot_score_above", r.observe, Counter::BlockedScore)
             }
             _ => {}
@@ -77,7 +85,7 @@ pub fn block_tier(tiers: &Tiers, f: &Facts<'_>, score: f64) -> Option<Ruling> {
 
 /// The block tier, then the challenge tier's ladder for the endpoint.
 pub fn rule(tiers: &Tiers, f: &Facts<'_>, score: f64) -> Option<Ruling> {
-    if let Some(r) = block_tier(tiers, f, score) {
+    if let Some(r) = block_tier(tiers, f, Some(score)) {
         return Some(r);
     }
     let tier = f.tier.unwrap_or(RiskTier::Medium);

@@ -3,7 +3,7 @@
 //! requests.
 
 use super::lookups::{Answer, Lookup};
-use super::{Engine, Resume, Step};
+use super::{Engine, Step};
 use crate::decision::record::Decision;
 use crate::request::head::Head;
 
@@ -20,8 +20,11 @@ pub fn decide_with(
     loop {
         step = match step {
             Step::Decided(d) => return d,
-            Step::NeedBody(p) => e.resume(p, head, Resume::Body(body.unwrap_or_default()), now),
-            Step::NeedLookup(p, q) => e.resume(p, head, Resume::Answer(lookups(&q)), now),
+            Step::NeedLookup(w) => {
+                let answer = lookups(w.question());
+                e.resume_lookup(w, head, answer, now)
+            }
+            Step::NeedBody(w) => return e.resume_body(w, head, body.unwrap_or_default(), now),
         }
     }
 }

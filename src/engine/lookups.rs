@@ -5,7 +5,8 @@
 //! answer means for the score. The engine asks each asker in turn; an answer in the cache is
 //! used at once, a missing one pauses the request ([`super::step::Step::NeedLookup`]) until the
 //! shell brings it (an HTTP callout). A failed lookup degrades: the request is decided without
-//! it, and the failure is not cached, so the next request asks again.
+//! it, and the failure is remembered briefly ([`FAILED_TTL_MS`]), so a client whose lookups time
+//! out (its own PTR zone, say) cannot make every one of its requests wait for a timeout.
 
 use crate::base::lru::Lru;
 use crate::request::head::Head;
@@ -20,13 +21,17 @@ pub struct Lookup {
     pub key: String,
 }
 
+/// How long a failed lookup is remembered (the asker's TTL when that is shorter).
+pub const FAILED_TTL_MS: u64 = 30_000;
+
 /// What a lookup came back with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Answer {
     Value(String),
     /// The service answered that there is nothing (NXDOMAIN, an unknown client).
     NotFound,
-    /// No answer: timeout, refused connection, a reply that does not parse. Never cached.
+    /// No answer: timeout, refused connection, a reply that does not parse. Kept only for
+    /// [`FAILED_TTL_MS`]; no asker gives a signal for it.
     Failed,
 }
 
@@ -58,9 +63,10 @@ impl Lookups {
         }
     }
 
-    /// Keeps an answer for `ttl_ms` (failures are not kept).
+    /// Keeps an answer for `ttl_ms` (a failure for at most [`FAILED_TTL_MS`]).
     pub fn put(&mut self, q: Lookup, a: Answer, now: u64, ttl_ms: u64) {
-        if a != Answer::Failed && ttl_ms > 0 {
+        let ttl_ms = if a == Answer::Failed { ttl_ms.min(FAILED_TTL_MS) } else { ttl_ms };
+        if ttl_ms > 0 {
             *self.answers.get_or_insert_with(q, || (Answer::Failed, 0)) = (a, now.saturating_add(ttl_ms));
         }
     }
@@ -83,15 +89,16 @@ mod tests {
     }
 
     #[test]
-    fn answers_are_kept_until_their_ttl_and_failures_not_at_all() {
+    fn answers_are_kept_until_their_ttl_and_failures_only_briefly() {
         let mut c = Lookups::new(8);
         c.put(q("a"), Answer::Value("x".into()), 1_000, 500);
-        c.put(q("b"), Answer::Failed, 1_000, 500);
         c.put(q("n"), Answer::NotFound, 1_000, 500);
+        c.put(q("f"), Answer::Failed, 1_000, 3_600_000);
         assert_eq!(c.get(&q("a"), 1_499), Some(Answer::Value("x".into())));
         assert_eq!(c.get(&q("n"), 1_200), Some(Answer::NotFound));
         assert_eq!(c.get(&q("a"), 1_500), None, "expired");
-        assert_eq!(c.get(&q("b"), 1_000), None, "a failure is asked again");
+        assert_eq!(c.get(&q("f"), 1_000 + FAILED_TTL_MS - 1), Some(Answer::Failed));
+        assert_eq!(c.get(&q("f"), 1_000 + FAILED_TTL_MS), None, "a failure is asked again soon");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //!
 //! On the head ([`Engine::begin`], `admit.rs`): who the client is, the allow tier, the block tier
 //! on what the head shows (threat intel), the rate limits, botgate's own endpoints (`own.rs`).
-//! Then the request may wait ([`step`]): for lookups (`lookups.rs`) and for the body. Then
+//! Then the request may wait ([`step`]): for lookups (`lookups.rs`), then for the body. Then
 //! [`Engine::finish`] runs the rest as named stages: detect, identify, observe, the challenge
 //! answered in headers, score, rule, act, record. `on_response` feeds the upstream's status back
 //! into the session; `tick` sweeps expired state. Nothing here touches the host: the shell hands
@@ -21,7 +21,7 @@ pub mod step;
 mod visit;
 
 pub use routes::{Engines, Route};
-pub use step::{Pending, Resume, Stage, Step};
+pub use step::{BodyWait, LookupWait, Pending, Step};
 
 use crate::base::telemetry::{Counter, Tally};
 use crate::challenge::gate::{self, Gate};
@@ -39,7 +39,7 @@ use crate::policy::{Mode, Policy};
 use crate::request::head::Head;
 use crate::score::campaigns::Campaigns;
 use crate::score::session::Rendering;
-use lookups::{Asker, Lookups};
+use lookups::{Answer, Asker, Lookups};
 
 /// Most expired entries dropped per table per tick (keeps each tick short).
 const SWEEP_BATCH: usize = 20_000;
@@ -147,7 +147,6 @@ impl Engine {
         // a listed or limited client gets no puzzles, tokens or sessions from them.
         let own = head.path().strip_prefix(gate::PREFIX.as_bytes());
         let mut p = Pending {
-            stage: Stage::Lookups,
             client,
             has_body,
             limited: None,
@@ -175,46 +174,36 @@ impl Engine {
         self.proceed(p, head, now)
     }
 
-    /// Resumes a paused request with what it waited for, from the stage it stopped at.
-    pub fn resume(&mut self, mut p: Pending, head: &Head, with: Resume<'_>, now: u64) -> Step {
-        match (p.stage, with) {
-            (Stage::Body, Resume::Body(body)) => Step::Decided(self.finish(p, head, body, now)),
-            (Stage::Lookups, Resume::Answer(answer)) => {
-                if let Some(asker) = self.askers.get(p.asked) {
-                    if let Some(q) = asker.question(head, p.client.ip) {
-                        self.lookups.put(q.clone(), answer.clone(), now, asker.ttl_ms());
-                        p.answers.push((q, answer));
-                    }
-                    p.asked += 1;
-                }
-                self.proceed(p, head, now)
-            }
-            // Not what the request waits for: it is decided without it.
-            (Stage::Body, Resume::Answer(_)) => Step::Decided(self.finish(p, head, b"", now)),
-            (Stage::Lookups, Resume::Body(_)) => {
-                p.asked = self.askers.len();
-                self.proceed(p, head, now)
-            }
-        }
+    /// Resumes a request waiting for a lookup with its answer: cached for the asker's TTL, then
+    /// the remaining waits.
+    pub fn resume_lookup(&mut self, w: LookupWait, head: &Head, answer: Answer, now: u64) -> Step {
+        let LookupWait { mut pending, question } = w;
+        let ttl = self.askers.get(pending.asked).map_or(0, |a| a.ttl_ms());
+        self.lookups.put(question, answer.clone(), now, ttl);
+        pending.answers.push((pending.asked, answer));
+        pending.asked += 1;
+        self.proceed(pending, head, now)
     }
 
-    /// Runs the waits from `p.stage` on: each asker's lookup (from the cache, or the request
+    /// Decides a request that waited for its body.
+    pub fn resume_body(&mut self, w: BodyWait, head: &Head, body: &[u8], now: u64) -> Decision {
+        self.finish(w.0, head, body, now)
+    }
+
+    /// The waits from where `p` stopped: each asker's lookup (from the cache, or the request
     /// waits for it), then the body when the detector reads it; then the decision.
     fn proceed(&mut self, mut p: Pending, head: &Head, now: u64) -> Step {
-        if p.stage == Stage::Lookups {
-            while let Some(asker) = self.askers.get(p.asked) {
-                if let Some(q) = asker.question(head, p.client.ip) {
-                    match self.lookups.get(&q, now) {
-                        Some(a) => p.answers.push((q, a)),
-                        None => return Step::NeedLookup(p, q),
-                    }
+        while let Some(asker) = self.askers.get(p.asked) {
+            if let Some(question) = asker.question(head, p.client.ip) {
+                match self.lookups.get(&question, now) {
+                    Some(a) => p.answers.push((p.asked, a)),
+                    None => return Step::NeedLookup(LookupWait { pending: p, question }),
                 }
-                p.asked += 1;
             }
-            p.stage = Stage::Body;
+            p.asked += 1;
         }
         if p.has_body && self.wants_body(p.path(head)) {
-            return Step::NeedBody(p);
+            return Step::NeedBody(BodyWait(p));
         }
         Step::Decided(self.finish(p, head, b"", now))
     }

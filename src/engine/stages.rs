@@ -62,10 +62,12 @@ impl Engine {
         v.fetch = fetch::fetch_kind(head);
         header_signals(head, v.fetch, &mut v.signals);
         crate::score::tls::signal(&self.policy.tls, head, &mut v.signals);
-        for (answer, asker) in p.answers.iter().zip(&self.askers) {
-            v.signals.extend(asker.signal(&answer.1));
+        for (i, answer) in &p.answers {
+            v.signals.extend(self.askers.get(*i).and_then(|a| a.signal(answer)));
         }
-        let Some(session) = self.sessions.peek_mut(v.key.id) else { return };
+        // The session identify made (fetched again, never skipped: a stage that found none would
+        // let the request pass unscored).
+        let session = self.sessions.get(v.key, v.now);
         session.record(v.now, v.path, v.tier <= RiskTier::High);
         session.record_network(v.client.ip, v.now);
         let referer = match v.fetch {
@@ -94,9 +96,9 @@ impl Engine {
     /// An API client retrying with its puzzle's solution in headers.
     pub(super) fn answer_submission(&mut self, v: &mut Visit<'_>, d: &mut Decision) {
         let Some((c, s)) = gate::header_submission(v.head) else { return };
-        let id = v.key.id;
+        let (key, now) = (v.key, v.now);
         let w = v.who();
-        let Some(session) = self.sessions.peek_mut(id) else { return };
+        let session = self.sessions.get(key, now);
         match self.gate.judge(c, s, w, session.passed_nonce, &mut self.tally) {
             Judged::Solved(solved) => passed(d, &self.gate.pass(&solved, session, w), &self.gate),
             Judged::Failed(reason) => {
@@ -120,7 +122,7 @@ impl Engine {
         } else {
             score
         };
-        let Some(session) = self.sessions.peek_mut(v.key.id) else { return };
+        let session = self.sessions.get(v.key, v.now);
         session.score = if v.first {
             v.enforce_score
         } else {

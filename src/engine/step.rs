@@ -2,10 +2,12 @@
 //! request carries until the shell resumes it.
 //!
 //! [`super::Engine::begin`] runs the head stages once (client, allow tier, threat intel, rate
-//! limits) and answers a [`Step`]: decided, or waiting for the body or for a lookup. The paused
-//! request ([`Pending`]) records the stage it stopped at and what the head stages found, so
-//! resuming never repeats them: a rate-limit count, a spent CI signature or an API contract's
-//! request is taken once per request, however long it waits.
+//! limits) and answers a [`Step`]: decided, or waiting for a lookup or for the body. Each wait is
+//! its own type and is resumed by its own call ([`super::Engine::resume_lookup`],
+//! [`super::Engine::resume_body`]), so a request waiting for one thing cannot be resumed with
+//! another. What the head stages found travels in the wait ([`Pending`]), so resuming never
+//! repeats them: a rate-limit count, a spent CI signature or an API contract's request is taken
+//! once per request, however long it waits.
 
 use super::lookups::{Answer, Lookup};
 use crate::checks::limits::Limited;
@@ -17,33 +19,34 @@ use crate::request::head::Head;
 #[derive(Debug)]
 pub enum Step {
     Decided(Decision),
-    /// Resume with [`Resume::Body`] (up to the policy's `max_body_bytes`).
-    NeedBody(Pending),
-    /// Resume with [`Resume::Answer`]: the lookup's answer, or [`Answer::Failed`] when it
-    /// could not be had (the request is then decided without it).
-    NeedLookup(Pending, Lookup),
+    /// Resume with the lookup's answer, or [`Answer::Failed`] when it could not be had (the
+    /// request is then decided without it).
+    NeedLookup(LookupWait),
+    /// Resume with the body (up to the policy's `max_body_bytes`).
+    NeedBody(BodyWait),
 }
 
-/// What the shell resumes a paused request with.
+/// A request waiting for the answer to [`LookupWait::question`].
 #[derive(Debug)]
-pub enum Resume<'a> {
-    Body(&'a [u8]),
-    Answer(Answer),
+pub struct LookupWait {
+    pub(super) pending: Pending,
+    pub(super) question: Lookup,
 }
 
-/// Where a paused request stopped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stage {
-    /// Asking the lookups its stages need (the next unanswered one).
-    Lookups,
-    /// Waiting for the body, when the detector reads it.
-    Body,
+impl LookupWait {
+    /// What to ask (the shell's callout).
+    pub fn question(&self) -> &Lookup {
+        &self.question
+    }
 }
+
+/// A request waiting for its body; every lookup it needed is answered.
+#[derive(Debug)]
+pub struct BodyWait(pub(super) Pending);
 
 /// What the head stages learnt, carried through every wait to the decision.
 #[derive(Debug, Clone)]
 pub struct Pending {
-    pub(super) stage: Stage,
     pub(super) client: Client,
     pub(super) has_body: bool,
     pub(super) limited: Option<Limited>,
@@ -55,16 +58,11 @@ pub struct Pending {
     pub(super) path: Option<Vec<u8>>,
     /// Askers passed so far (answered, or with nothing to ask for this request).
     pub(super) asked: usize,
-    /// The lookups answered so far and their answers, in asking order.
-    pub(super) answers: Vec<(Lookup, Answer)>,
+    /// Each answer with the index of the asker that asked it.
+    pub(super) answers: Vec<(usize, Answer)>,
 }
 
 impl Pending {
-    /// Where the request stopped.
-    pub fn stage(&self) -> Stage {
-        self.stage
-    }
-
     /// The path the rules compare: normalised once, on the head.
     pub(super) fn path<'a>(&'a self, head: &'a Head) -> &'a [u8] {
         self.path.as_deref().unwrap_or(head.path())

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)] // test code
 
 use super::lookups::{Answer, Asker, Lookup};
-use super::{drive, Engine, Resume, Stage, Step};
+use super::{drive, Engine, Step};
 use crate::request::head::Head;
 use crate::score::signal::Signal;
 use std::net::IpAddr;
@@ -36,11 +36,11 @@ impl Asker for FakeReverseDns {
 
 const T0: u64 = 1_795_305_600_000;
 
-/// One request a minute per client, a detector that reads `/v1/` bodies, and the fake asker.
+/// Two requests a minute per client, a detector that reads `/v1/` bodies, and the fake asker.
 fn engine() -> Engine {
     let policy = r#"{
         "mode": "enforce",
-        "ip_rate_limit": { "max_requests": 1, "window_seconds": 60 },
+        "ip_rate_limit": { "max_requests": 2, "window_seconds": 60 },
         "bot_detector": { "fingerprint_fields": ["client_ip", "body"], "profile_window_seconds": 60,
                           "max_requests_per_window": 5, "action": "block", "applies_to": ["/v1/"] }
     }"#;
@@ -66,15 +66,15 @@ fn googlebot(ip: &str, method: &str, path: &str) -> Head {
 fn a_request_waits_for_its_lookup_and_resumes_without_counting_twice() {
     let mut e = engine();
     let head = googlebot("192.0.2.7", "GET", "/products");
-    let Step::NeedLookup(p, q) = e.begin(&head, false, T0) else { panic!("no lookup asked") };
-    assert_eq!(q, Lookup { service: "reverse_dns", key: "192.0.2.7".into() });
-    assert_eq!(p.stage(), Stage::Lookups);
-    // The one request a minute was counted on the head; resuming does not count it again.
-    let Step::Decided(d) = e.resume(p, &head, Resume::Answer(Answer::Value("x.googlebot.com".into())), T0) else {
+    let Step::NeedLookup(w) = e.begin(&head, false, T0) else { panic!("no lookup asked") };
+    assert_eq!(w.question(), &Lookup { service: "reverse_dns", key: "192.0.2.7".into() });
+    let Step::Decided(d) = e.resume_lookup(w, &head, Answer::Value("x.googlebot.com".into()), T0) else {
         panic!("not decided")
     };
-    assert!(!d.reasons.contains(&"rate_limit_ip"), "{d:?}");
     assert!(!d.reasons.contains(&"client_hints_mismatch"), "a genuine name: {d:?}");
+    // The request was counted once, on the head: the second of the two a minute still passes.
+    let d = drive::decide(&mut e, &googlebot("192.0.2.7", "GET", "/more"), None, T0 + 1_000);
+    assert!(!d.reasons.contains(&"rate_limit_ip"), "resuming counted the first request again: {d:?}");
 }
 
 #[test]
@@ -98,21 +98,52 @@ fn the_answer_decides_and_is_cached_for_its_ttl() {
 }
 
 #[test]
-fn a_failed_lookup_degrades_and_is_asked_again() {
+fn a_failed_lookup_degrades_and_is_asked_again_after_a_while() {
     let mut e = engine();
     let d = drive::decide(&mut e, &googlebot("192.0.2.9", "GET", "/a"), None, T0);
     assert!(!d.reasons.contains(&"client_hints_mismatch"), "decided without it: {d:?}");
-    assert!(matches!(e.begin(&googlebot("192.0.2.9", "GET", "/a"), false, T0 + 150_000), Step::NeedLookup(..)));
+    // A client whose lookups time out does not make every request wait for the timeout.
+    let soon = T0 + super::lookups::FAILED_TTL_MS / 2;
+    assert!(matches!(e.begin(&googlebot("192.0.2.9", "GET", "/b"), false, soon), Step::Decided(_)));
+    let later = T0 + super::lookups::FAILED_TTL_MS + 150_000;
+    assert!(matches!(e.begin(&googlebot("192.0.2.9", "GET", "/c"), false, later), Step::NeedLookup(..)));
+}
+
+/// Asks nothing, ever: its place among the askers must not shift another's answer onto it.
+struct Silent;
+
+impl Asker for Silent {
+    fn question(&self, _: &Head, _: Option<IpAddr>) -> Option<Lookup> {
+        None
+    }
+
+    fn ttl_ms(&self) -> u64 {
+        1_000
+    }
+
+    fn signal(&self, _: &Answer) -> Option<Signal> {
+        Some(Signal { name: "missing_accept_language", strength: 1.0 })
+    }
+}
+
+#[test]
+fn each_answer_is_read_by_the_asker_that_asked_it() {
+    let mut e = engine();
+    e.askers.insert(0, Box::new(Silent));
+    let d = drive::decide_with(&mut e, &googlebot("192.0.2.12", "GET", "/a"), None, T0, &mut |_| {
+        Answer::Value("host.attacker.example".into())
+    });
+    assert!(d.reasons.contains(&"client_hints_mismatch"), "the liar is caught: {d:?}");
+    assert!(!d.reasons.contains(&"missing_accept_language"), "the silent asker judged nothing: {d:?}");
 }
 
 #[test]
 fn a_request_waits_for_its_lookup_then_its_body() {
     let mut e = engine();
     let head = googlebot("192.0.2.10", "POST", "/v1/chat");
-    let Step::NeedLookup(p, _) = e.begin(&head, true, T0) else { panic!("no lookup asked") };
-    let Step::NeedBody(p) = e.resume(p, &head, Resume::Answer(Answer::NotFound), T0) else { panic!("no body asked") };
-    assert_eq!(p.stage(), Stage::Body);
-    let Step::Decided(d) = e.resume(p, &head, Resume::Body(b"{\"prompt\":\"hi\"}"), T0) else { panic!() };
+    let Step::NeedLookup(w) = e.begin(&head, true, T0) else { panic!("no lookup asked") };
+    let Step::NeedBody(w) = e.resume_lookup(w, &head, Answer::NotFound, T0) else { panic!("no body asked") };
+    let d = e.resume_body(w, &head, b"{\"prompt\":\"hi\"}", T0);
     assert!(d.fingerprint.is_some(), "the detector read the body: {d:?}");
 }
 

@@ -33,7 +33,7 @@ use nonces::SharedNonces;
 use crate::base::telemetry::Counter;
 use crate::decision::record::{Decision, FollowUp};
 use crate::engine::lookups::Answer;
-use crate::engine::{Engines, Pending, Resume, Route, Step};
+use crate::engine::{BodyWait, Engines, Route, Step};
 use crate::identity::client::parse_peer;
 use crate::policy::{self, Severity};
 use crate::request::head::Head;
@@ -159,8 +159,8 @@ struct Request {
 enum Flow {
     /// Nothing to do (not begun, botgate off on the route, answered locally, or finished).
     Done,
-    /// Paused: the engine waits for what it asked for (the body), from the stage it stopped at.
-    Waiting(Pending),
+    /// Paused for the body, with what the head stages found.
+    WaitingBody(BodyWait),
     /// Decided: what the response (the upstream's, or a local reply) carries and feeds back.
     Response(Box<ForResponse>),
 }
@@ -199,7 +199,7 @@ impl HttpContext for Request {
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
-        let (Some(worker), Flow::Waiting(_)) = (self.worker.clone(), &self.flow) else { return Action::Continue };
+        let (Some(worker), Flow::WaitingBody(_)) = (self.worker.clone(), &self.flow) else { return Action::Continue };
         let limit = worker.borrow().engines.limits_of(self.engine).max_body_bytes;
         if !end_of_stream && body_size < limit {
             return Action::Pause; // keep buffering
@@ -208,7 +208,7 @@ impl HttpContext for Request {
     }
 
     fn on_http_request_trailers(&mut self, _trailers: usize) -> Action {
-        let (Some(worker), Flow::Waiting(_)) = (self.worker.clone(), &self.flow) else { return Action::Continue };
+        let (Some(worker), Flow::WaitingBody(_)) = (self.worker.clone(), &self.flow) else { return Action::Continue };
         let limit = worker.borrow().engines.limits_of(self.engine).max_body_bytes;
         self.decide_with_body(&worker, limit, false)
     }
@@ -242,38 +242,32 @@ impl Request {
         loop {
             step = match step {
                 Step::Decided(d) => return self.carry_out(worker, d),
-                Step::NeedBody(p) => {
-                    self.flow = Flow::Waiting(p);
+                Step::NeedBody(w) => {
+                    self.flow = Flow::WaitingBody(w);
                     return Action::Pause;
                 }
-                // No lookup has a callout yet (the crawler and vendor issues add them): it is
-                // answered as failed, and the request decided without it.
-                Step::NeedLookup(p, _) => match self.resume(worker, p, Resume::Answer(Answer::Failed)) {
-                    Some(s) => s,
-                    None => return Action::Continue,
-                },
+                // No lookup has a callout yet (the crawler and vendor issues add them; no asker
+                // is registered until then): answered as failed, decided without it.
+                Step::NeedLookup(w) => {
+                    let mut guard = worker.borrow_mut();
+                    let Some(engine) = guard.engines.get(self.engine) else { return Action::Continue };
+                    engine.resume_lookup(w, &self.head, Answer::Failed, now_ms())
+                }
             };
         }
     }
 
-    fn resume(&self, worker: &Shared, p: Pending, with: Resume<'_>) -> Option<Step> {
-        let mut w = worker.borrow_mut();
-        let engine = w.engines.get(self.engine)?;
-        Some(engine.resume(p, &self.head, with, now_ms()))
-    }
-
     fn decide_with_body(&mut self, worker: &Shared, len: usize, truncated: bool) -> Action {
-        let Flow::Waiting(p) = std::mem::replace(&mut self.flow, Flow::Done) else { return Action::Continue };
+        let Flow::WaitingBody(w) = std::mem::replace(&mut self.flow, Flow::Done) else { return Action::Continue };
         let body = hostcalls::get_buffer(BufferType::HttpRequestBody, 0, len).ok().flatten().unwrap_or_default();
+        let mut guard = worker.borrow_mut();
+        let Some(engine) = guard.engines.get(self.engine) else { return Action::Continue };
         if truncated {
-            if let Some(engine) = worker.borrow_mut().engines.get(self.engine) {
-                engine.tally.bump(Counter::BodyTruncated);
-            }
+            engine.tally.bump(Counter::BodyTruncated);
         }
-        match self.resume(worker, p, Resume::Body(&body)) {
-            Some(step) => self.take(worker, step),
-            None => Action::Continue,
-        }
+        let d = engine.resume_body(w, &self.head, &body, now_ms());
+        drop(guard);
+        self.carry_out(worker, d)
     }
 
     /// Records the evidence, then answers locally or lets the request go on with the verdict
