@@ -1,14 +1,20 @@
 //! Lookups: questions a stage must have answered from outside the worker before it can decide
-//! (a reverse-DNS name, a vendor's score, …), and the TTL cache their answers are kept in.
+//! (a reverse-DNS name, a vendor's score, …), and the cache their answers are kept in.
 //!
 //! A stage that needs one is an [`Asker`]: it names the question for a request and says what an
-//! answer means for the score. The engine asks each asker in turn; an answer in the cache is
-//! used at once, a missing one pauses the request ([`super::step::Step::NeedLookup`]) until the
-//! shell brings it (an HTTP callout). A failed lookup degrades: the request is decided without
-//! it, and the failure is remembered briefly ([`FAILED_TTL_MS`]), so a client whose lookups time
-//! out (its own PTR zone, say) cannot make every one of its requests wait for a timeout.
+//! answer means for the score. The engine asks each asker in turn; an answer in the cache that is
+//! young enough for the asker is used at once, a missing one pauses the request
+//! ([`super::step::Step::NeedLookup`]) until the shell brings it (an HTTP callout).
+//!
+//! A failed lookup degrades: the request is decided without its answer (or with what the asker
+//! makes of a failure). Failures are remembered for [`FAILED_TTL_MS`] per question *and* per
+//! client (its keyed address, so an IPv6 /64), so a client whose lookups time out (its own PTR
+//! zone, say) cannot make every request wait for a timeout, even by rotating addresses; and a
+//! failure never replaces an answer that is still good (a liar cannot make its lie forgotten by
+//! dropping the next query).
 
 use crate::base::lru::Lru;
+use crate::identity::client::Client;
 use crate::request::head::Head;
 use crate::score::signal::Signal;
 use std::net::IpAddr;
@@ -30,84 +36,133 @@ pub enum Answer {
     Value(String),
     /// The service answered that there is nothing (NXDOMAIN, an unknown client).
     NotFound,
-    /// No answer: timeout, refused connection, a reply that does not parse. Kept only for
-    /// [`FAILED_TTL_MS`]; no asker gives a signal for it.
+    /// No answer: timeout, refused connection, a reply that does not parse.
     Failed,
 }
 
 /// A stage that needs a lookup for some requests.
 pub trait Asker {
     /// The question for this request, if it needs one.
-    fn question(&self, head: &Head, client: Option<IpAddr>) -> Option<Lookup>;
-    /// How long an answer stays good (ms).
+    fn question(&self, head: &Head, client: &Client) -> Option<Lookup>;
+    /// How old an answer this asker still takes (ms).
     fn ttl_ms(&self) -> u64;
-    /// What the answer adds to the request's score.
-    fn signal(&self, answer: &Answer) -> Option<Signal>;
+    /// What the answer adds to the request's score (a failure included: a claimed crawler
+    /// whose name cannot be checked is not a verified one).
+    fn signal(&self, head: &Head, answer: &Answer) -> Option<Signal>;
 }
 
-/// Answers by question, each until its TTL; bounded, the least recently used go first.
+/// Answers by question, with when each was had; failures also by client. Bounded, the least
+/// recently used go first.
 pub struct Lookups {
     answers: Lru<Lookup, (Answer, u64)>,
+    /// (service, keyed client) → when its last lookup failed.
+    failing: Lru<(&'static str, IpAddr), u64>,
 }
 
 impl Lookups {
     pub fn new(cap: usize) -> Self {
-        Lookups { answers: Lru::new(cap) }
+        Lookups { answers: Lru::new(cap), failing: Lru::new(cap) }
     }
 
-    /// The answer to `q`, while it is good.
-    pub fn get(&mut self, q: &Lookup, now: u64) -> Option<Answer> {
-        match self.answers.get_mut(q) {
-            Some((a, until)) if *until > now => Some(a.clone()),
-            _ => None,
+    /// The answer to `q` for a reader that takes answers up to `ttl_ms` old (failures up to
+    /// [`FAILED_TTL_MS`]); a recent failure of the same client's lookups counts as the answer.
+    pub fn get(&mut self, q: &Lookup, client: &Client, now: u64, ttl_ms: u64) -> Option<Answer> {
+        let fresh = |at: u64, a: &Answer| now < at.saturating_add(max_age(a, ttl_ms));
+        if let Some((a, at)) = self.answers.get_mut(q) {
+            if fresh(*at, a) {
+                return Some(a.clone());
+            }
         }
+        let failed_at = *self.failing.get_mut(&(q.service, client.keyed?))?;
+        fresh(failed_at, &Answer::Failed).then_some(Answer::Failed)
     }
 
-    /// Keeps an answer for `ttl_ms` (a failure for at most [`FAILED_TTL_MS`]).
-    pub fn put(&mut self, q: Lookup, a: Answer, now: u64, ttl_ms: u64) {
-        let ttl_ms = if a == Answer::Failed { ttl_ms.min(FAILED_TTL_MS) } else { ttl_ms };
-        if ttl_ms > 0 {
-            *self.answers.get_or_insert_with(q, || (Answer::Failed, 0)) = (a, now.saturating_add(ttl_ms));
+    /// Keeps the answer to `q` had at `now`. A failure does not replace an answer still good for
+    /// `ttl_ms`, and marks the client's lookups of that service as failing.
+    pub fn put(&mut self, q: Lookup, a: Answer, client: &Client, now: u64, ttl_ms: u64) {
+        if a == Answer::Failed {
+            if let Some(keyed) = client.keyed {
+                *self.failing.get_or_insert_with((q.service, keyed), || now) = now;
+            }
+            let good = self.answers.peek(&q).is_some_and(|(old, at)| *old != Answer::Failed && now < at + ttl_ms);
+            if good {
+                return;
+            }
         }
+        *self.answers.get_or_insert_with(q, || (Answer::Failed, now)) = (a, now);
     }
 
     pub fn len(&self) -> usize {
-        self.answers.len()
+        self.answers.len() + self.failing.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.answers.is_empty()
+        self.answers.is_empty() && self.failing.is_empty()
+    }
+}
+
+/// How old an answer may be for a reader taking `ttl_ms`.
+fn max_age(a: &Answer, ttl_ms: u64) -> u64 {
+    if *a == Answer::Failed {
+        ttl_ms.min(FAILED_TTL_MS)
+    } else {
+        ttl_ms
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::identity::client::IpSource;
 
     fn q(key: &str) -> Lookup {
         Lookup { service: "test", key: key.to_string() }
     }
 
+    fn client(ip: &str) -> Client {
+        let ip = ip.parse().ok();
+        Client { ip, source: IpSource::Peer, keyed: ip }
+    }
+
     #[test]
-    fn answers_are_kept_until_their_ttl_and_failures_only_briefly() {
+    fn answers_are_good_for_the_readers_ttl_and_failures_only_briefly() {
+        let (mut c, who) = (Lookups::new(8), client("192.0.2.1"));
+        c.put(q("a"), Answer::Value("x".into()), &who, 1_000, 500);
+        c.put(q("n"), Answer::NotFound, &who, 1_000, 500);
+        assert_eq!(c.get(&q("a"), &who, 1_499, 500), Some(Answer::Value("x".into())));
+        assert_eq!(c.get(&q("a"), &who, 1_200, 100), None, "too old for a reader that takes 100 ms");
+        assert_eq!(c.get(&q("n"), &who, 1_200, 500), Some(Answer::NotFound));
+        assert_eq!(c.get(&q("a"), &who, 1_500, 500), None, "expired");
+        c.put(q("f"), Answer::Failed, &who, 1_000, 3_600_000);
+        assert_eq!(c.get(&q("f"), &who, 1_000 + FAILED_TTL_MS - 1, 3_600_000), Some(Answer::Failed));
+        assert_eq!(c.get(&q("f"), &who, 1_000 + FAILED_TTL_MS, 3_600_000), None, "asked again soon");
+    }
+
+    #[test]
+    fn a_failure_does_not_replace_a_good_answer() {
+        let (mut c, who) = (Lookups::new(8), client("192.0.2.1"));
+        c.put(q("a"), Answer::Value("liar.example".into()), &who, 0, 60_000);
+        c.put(q("a"), Answer::Failed, &who, 5_000, 60_000);
+        assert_eq!(c.get(&q("a"), &who, 6_000, 60_000), Some(Answer::Value("liar.example".into())));
+    }
+
+    #[test]
+    fn a_failing_client_is_remembered_across_its_addresses() {
         let mut c = Lookups::new(8);
-        c.put(q("a"), Answer::Value("x".into()), 1_000, 500);
-        c.put(q("n"), Answer::NotFound, 1_000, 500);
-        c.put(q("f"), Answer::Failed, 1_000, 3_600_000);
-        assert_eq!(c.get(&q("a"), 1_499), Some(Answer::Value("x".into())));
-        assert_eq!(c.get(&q("n"), 1_200), Some(Answer::NotFound));
-        assert_eq!(c.get(&q("a"), 1_500), None, "expired");
-        assert_eq!(c.get(&q("f"), 1_000 + FAILED_TTL_MS - 1), Some(Answer::Failed));
-        assert_eq!(c.get(&q("f"), 1_000 + FAILED_TTL_MS), None, "a failure is asked again soon");
+        let one = Client { keyed: "2001:db8:1:2::".parse().ok(), ..client("2001:db8:1:2::1") };
+        let two = Client { ip: "2001:db8:1:2::2".parse().ok(), ..one };
+        c.put(q("2001:db8:1:2::1"), Answer::Failed, &one, 0, 60_000);
+        assert_eq!(c.get(&q("2001:db8:1:2::2"), &two, 1_000, 60_000), Some(Answer::Failed));
+        assert_eq!(c.get(&q("2001:db8:1:2::2"), &two, FAILED_TTL_MS, 60_000), None);
     }
 
     #[test]
     fn the_cache_is_bounded() {
-        let mut c = Lookups::new(4);
+        let (mut c, who) = (Lookups::new(4), client("192.0.2.1"));
         for i in 0..100 {
-            c.put(q(&i.to_string()), Answer::NotFound, 0, 1_000);
+            c.put(q(&i.to_string()), Answer::NotFound, &who, 0, 1_000);
         }
-        assert!(c.len() <= 4);
-        assert_eq!(c.get(&q("99"), 1), Some(Answer::NotFound));
+        assert!(c.len() <= 8);
+        assert_eq!(c.get(&q("99"), &who, 1, 1_000), Some(Answer::NotFound));
     }
 }

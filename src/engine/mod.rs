@@ -45,6 +45,8 @@ use lookups::{Answer, Asker, Lookups};
 const SWEEP_BATCH: usize = 20_000;
 /// Lookup answers kept per worker.
 const LOOKUP_CACHE: usize = 10_000;
+/// Engines made so far in this VM (each is stamped with its number).
+static GENERATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 pub struct Engine {
     policy: Policy,
@@ -64,6 +66,8 @@ pub struct Engine {
     /// The stages that need lookups, asked in order, and the answers' cache.
     askers: Vec<Box<dyn Asker>>,
     lookups: Lookups,
+    /// Which engine this is: a wait made by another (before a reconfiguration) starts afresh.
+    generation: u64,
     /// Counter deltas for the shell to flush.
     pub tally: Tally,
     reported_evictions: [u64; 4],
@@ -110,6 +114,7 @@ impl Engine {
             rendering: Rendering::default(),
             askers: Vec::new(),
             lookups: Lookups::new(LOOKUP_CACHE.min(limits.max_clients.max(1))),
+            generation: GENERATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             policy,
             tally: Tally::default(),
             reported_evictions: [0; 4],
@@ -147,6 +152,7 @@ impl Engine {
         // a listed or limited client gets no puzzles, tokens or sessions from them.
         let own = head.path().strip_prefix(gate::PREFIX.as_bytes());
         let mut p = Pending {
+            generation: self.generation,
             client,
             has_body,
             limited: None,
@@ -174,19 +180,27 @@ impl Engine {
         self.proceed(p, head, now)
     }
 
-    /// Resumes a request waiting for a lookup with its answer: cached for the asker's TTL, then
-    /// the remaining waits.
+    /// Resumes a request waiting for a lookup with its answer: kept in the cache, then the
+    /// remaining waits. A wait another engine made (the policy was reloaded meanwhile) starts
+    /// afresh here, its answer unused.
     pub fn resume_lookup(&mut self, w: LookupWait, head: &Head, answer: Answer, now: u64) -> Step {
         let LookupWait { mut pending, question } = w;
+        if pending.generation != self.generation {
+            return self.begin(head, pending.has_body, now);
+        }
         let ttl = self.askers.get(pending.asked).map_or(0, |a| a.ttl_ms());
-        self.lookups.put(question, answer.clone(), now, ttl);
+        self.lookups.put(question, answer.clone(), &pending.client, now, ttl);
         pending.answers.push((pending.asked, answer));
         pending.asked += 1;
         self.proceed(pending, head, now)
     }
 
-    /// Decides a request that waited for its body.
+    /// Decides a request that waited for its body (one another engine made is decided afresh
+    /// here, its lookups answered as failed).
     pub fn resume_body(&mut self, w: BodyWait, head: &Head, body: &[u8], now: u64) -> Decision {
+        if w.0.generation != self.generation {
+            return drive::decide(self, head, Some(body), now);
+        }
         self.finish(w.0, head, body, now)
     }
 
@@ -194,8 +208,8 @@ impl Engine {
     /// waits for it), then the body when the detector reads it; then the decision.
     fn proceed(&mut self, mut p: Pending, head: &Head, now: u64) -> Step {
         while let Some(asker) = self.askers.get(p.asked) {
-            if let Some(question) = asker.question(head, p.client.ip) {
-                match self.lookups.get(&question, now) {
+            if let Some(question) = asker.question(head, &p.client) {
+                match self.lookups.get(&question, &p.client, now, asker.ttl_ms()) {
                     Some(a) => p.answers.push((p.asked, a)),
                     None => return Step::NeedLookup(LookupWait { pending: p, question }),
                 }

@@ -56,6 +56,13 @@ impl Engines {
         self.engines.get_mut(i).map(|(_, e)| e)
     }
 
+    /// Engine `i`, or the base policy's when a reload dropped it (a request that waited across
+    /// the reload is still decided, never waved through).
+    pub fn get_or_base(&mut self, i: usize) -> Option<&mut Engine> {
+        let i = if i < self.engines.len() { i } else { 0 };
+        self.get(i)
+    }
+
     pub fn limits_of(&self, i: usize) -> crate::policy::Limits {
         self.engines.get(i).map_or_else(Default::default, |(_, e)| e.policy().limits)
     }
@@ -77,5 +84,18 @@ impl Engines {
             sessions: a.sessions + b.sessions,
             state_bytes: a.state_bytes + b.state_bytes,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_whose_profile_a_reload_dropped_is_decided_by_the_base_policy() {
+        let parsed = crate::policy::parse(br#"{"mode": "enforce"}"#);
+        let mut engines = Engines::new(parsed.policy.unwrap_or_default());
+        assert!(engines.get(3).is_none());
+        assert!(engines.get_or_base(3).is_some());
     }
 }

@@ -63,7 +63,7 @@ impl Engine {
         header_signals(head, v.fetch, &mut v.signals);
         crate::score::tls::signal(&self.policy.tls, head, &mut v.signals);
         for (i, answer) in &p.answers {
-            v.signals.extend(self.askers.get(*i).and_then(|a| a.signal(answer)));
+            v.signals.extend(self.askers.get(*i).and_then(|a| a.signal(head, answer)));
         }
         // The session identify made (fetched again, never skipped: a stage that found none would
         // let the request pass unscored).

@@ -47,6 +47,8 @@ pub struct BodyWait(pub(super) Pending);
 /// What the head stages learnt, carried through every wait to the decision.
 #[derive(Debug, Clone)]
 pub struct Pending {
+    /// The engine that made the wait (see [`super::Engine::resume_lookup`]).
+    pub(super) generation: u64,
     pub(super) client: Client,
     pub(super) has_body: bool,
     pub(super) limited: Option<Limited>,

@@ -5,18 +5,18 @@
 
 use super::lookups::{Answer, Asker, Lookup};
 use super::{drive, Engine, Step};
+use crate::identity::client::Client;
 use crate::request::head::Head;
 use crate::score::signal::Signal;
-use std::net::IpAddr;
 
 /// A reverse-DNS check of clients that claim to be Googlebot, as the crawler verification will
 /// ask it: a name outside googlebot.com is a lie.
 struct FakeReverseDns;
 
 impl Asker for FakeReverseDns {
-    fn question(&self, head: &Head, client: Option<IpAddr>) -> Option<Lookup> {
+    fn question(&self, head: &Head, client: &Client) -> Option<Lookup> {
         let claims = head.first("user-agent").is_some_and(|ua| ua.windows(9).any(|w| w == b"Googlebot"));
-        Some(Lookup { service: "reverse_dns", key: client?.to_string() }).filter(|_| claims)
+        Some(Lookup { service: "reverse_dns", key: client.ip?.to_string() }).filter(|_| claims)
     }
 
     fn ttl_ms(&self) -> u64 {
@@ -24,7 +24,7 @@ impl Asker for FakeReverseDns {
     }
 
     /// A signal these requests' heads never give, so the answer's effect is seen alone.
-    fn signal(&self, answer: &Answer) -> Option<Signal> {
+    fn signal(&self, _: &Head, answer: &Answer) -> Option<Signal> {
         match answer {
             Answer::Value(name) if !name.ends_with(".googlebot.com") => {
                 Some(Signal { name: "client_hints_mismatch", strength: 1.0 })
@@ -113,7 +113,7 @@ fn a_failed_lookup_degrades_and_is_asked_again_after_a_while() {
 struct Silent;
 
 impl Asker for Silent {
-    fn question(&self, _: &Head, _: Option<IpAddr>) -> Option<Lookup> {
+    fn question(&self, _: &Head, _: &Client) -> Option<Lookup> {
         None
     }
 
@@ -121,7 +121,7 @@ impl Asker for Silent {
         1_000
     }
 
-    fn signal(&self, _: &Answer) -> Option<Signal> {
+    fn signal(&self, _: &Head, _: &Answer) -> Option<Signal> {
         Some(Signal { name: "missing_accept_language", strength: 1.0 })
     }
 }
@@ -153,4 +153,28 @@ fn requests_that_ask_nothing_never_wait() {
     let head = Head::from_pairs([(":method", "GET"), (":path", "/"), ("user-agent", "curl/8")])
         .with_peer("192.0.2.11".parse().ok());
     assert!(matches!(e.begin(&head, false, T0), Step::Decided(_)));
+}
+
+#[test]
+fn a_wait_made_before_a_reload_starts_afresh_on_the_new_engine() {
+    let mut before = engine();
+    let head = googlebot("192.0.2.20", "GET", "/a");
+    let Step::NeedLookup(w) = before.begin(&head, false, T0) else { panic!("no lookup asked") };
+    let mut after = engine();
+    after.askers.insert(0, Box::new(Silent));
+    // The old wait's answer is not read by whichever asker now has its place: the new engine
+    // asks its own questions.
+    let step = after.resume_lookup(w, &head, Answer::Value("host.attacker.example".into()), T0);
+    let Step::NeedLookup(w) = step else { panic!("the new engine asks afresh: {step:?}") };
+    let Step::Decided(d) = after.resume_lookup(w, &head, Answer::Value("x.googlebot.com".into()), T0) else { panic!() };
+    assert!(!d.reasons.contains(&"client_hints_mismatch"), "{d:?}");
+    assert!(!d.reasons.contains(&"missing_accept_language"), "{d:?}");
+}
+
+#[test]
+fn a_client_rotating_ipv6_addresses_waits_for_one_failure_not_one_per_address() {
+    let mut e = engine();
+    drive::decide(&mut e, &googlebot("2001:db8:1:2::1", "GET", "/a"), None, T0);
+    let step = e.begin(&googlebot("2001:db8:1:2::2", "GET", "/b"), false, T0 + 1_000);
+    assert!(matches!(step, Step::Decided(_)), "{step:?}");
 }

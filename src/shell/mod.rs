@@ -250,7 +250,7 @@ impl Request {
                 // is registered until then): answered as failed, decided without it.
                 Step::NeedLookup(w) => {
                     let mut guard = worker.borrow_mut();
-                    let Some(engine) = guard.engines.get(self.engine) else { return Action::Continue };
+                    let Some(engine) = guard.engines.get_or_base(self.engine) else { return Action::Continue };
                     engine.resume_lookup(w, &self.head, Answer::Failed, now_ms())
                 }
             };
@@ -261,7 +261,7 @@ impl Request {
         let Flow::WaitingBody(w) = std::mem::replace(&mut self.flow, Flow::Done) else { return Action::Continue };
         let body = hostcalls::get_buffer(BufferType::HttpRequestBody, 0, len).ok().flatten().unwrap_or_default();
         let mut guard = worker.borrow_mut();
-        let Some(engine) = guard.engines.get(self.engine) else { return Action::Continue };
+        let Some(engine) = guard.engines.get_or_base(self.engine) else { return Action::Continue };
         if truncated {
             engine.tally.bump(Counter::BodyTruncated);
         }
