@@ -100,7 +100,7 @@ impl<K: Hash + Eq + Clone, V> Lru<K, V> {
     }
 
     /// Removes the least recently used entry.
-    pub fn pop_oldest(&mut self) -> Option<&V> {
+    fn pop_oldest(&mut self) -> Option<&V> {
         let idx = self.tail;
         if idx == NIL {
             return None;

@@ -264,13 +264,13 @@ impl Who {
 
     /// What a puzzle is bound to: the client and the session it was issued to, so only that
     /// session's own puzzle can count against it.
-    pub fn puzzle_binding(&self) -> String {
+    fn puzzle_binding(&self) -> String {
         format!("{}-{}", self.bnd, self.sid)
     }
 
     /// The binding as the session remembers it: a session that follows its visitor cookie to
     /// another network is not cleared there by a pass on the first.
-    pub fn binding_hash(&self) -> u64 {
+    fn binding_hash(&self) -> u64 {
         crate::base::fasthash::hash(&[self.bnd.as_bytes()])
     }
 }
@@ -305,7 +305,7 @@ fn failure_counter(reason: &str) -> Counter {
 }
 
 /// The clearance token the request presents: the cookie, else the header.
-pub fn presented_token(head: &Head) -> Option<&[u8]> {
+fn presented_token(head: &Head) -> Option<&[u8]> {
     head.cookie(COOKIE).or_else(|| head.first(CLEARANCE_HEADER)).filter(|t| !t.is_empty())
 }
 

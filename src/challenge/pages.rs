@@ -117,7 +117,7 @@ pub fn escape(s: &str) -> String {
 }
 
 /// Percent-encoding for a query value (everything but unreserved characters and `/`).
-pub fn percent_encode(s: &str) -> String {
+fn percent_encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {

@@ -107,7 +107,7 @@ pub fn verify(
 
 /// Whether a solve beat what a fast native solver (50 million hashes/s) needs on average,
 /// 16^difficulty hashes: under 1 ms at difficulty 4, 20 ms at 5, 335 ms at 6.
-pub fn impossibly_fast(difficulty: u8, solve_ms: u64) -> bool {
+fn impossibly_fast(difficulty: u8, solve_ms: u64) -> bool {
     solve_ms < (16u64.saturating_pow(u32::from(difficulty)) / FAST_HASHES_PER_MS).max(1)
 }
 

@@ -61,7 +61,7 @@ pub fn mint(key: &Key, claims: &Claims) -> String {
 }
 
 /// Checks the form, the algorithm and the signature; returns the payload bytes.
-pub fn verify_signature(token: &str, keys: &[Key]) -> Result<Vec<u8>, TokenError> {
+fn verify_signature(token: &str, keys: &[Key]) -> Result<Vec<u8>, TokenError> {
     if token.len() > MAX_TOKEN_LEN {
         return Err(TokenError::Malformed);
     }

@@ -42,7 +42,7 @@ pub enum IpSource {
 /// hop written by the outermost trusted proxy. Hops are counted from the right, where proxies
 /// append, so hops a client adds on the left are never chosen; from any other peer the header
 /// is the client's own words and is ignored.
-pub fn client_ip(head: &Head, trust_proxy_depth: usize, trusted: &IpSet) -> (Option<IpAddr>, IpSource) {
+fn client_ip(head: &Head, trust_proxy_depth: usize, trusted: &IpSet) -> (Option<IpAddr>, IpSource) {
     if trust_proxy_depth == 0 {
         return peer_or_unknown(head, IpSource::Peer);
     }
@@ -67,7 +67,7 @@ pub fn client_ip(head: &Head, trust_proxy_depth: usize, trusted: &IpSet) -> (Opt
 
 /// The address a client is keyed by: itself for IPv4, its `/prefix` network for IPv6 (a client
 /// rotating addresses inside its own /64 is one client).
-pub fn client_key(ip: IpAddr, ipv6_prefix: u8) -> IpAddr {
+fn client_key(ip: IpAddr, ipv6_prefix: u8) -> IpAddr {
     match ip {
         IpAddr::V6(a) => ipnet::Ipv6Net::new(a, ipv6_prefix.min(128)).map_or(ip, |n| IpAddr::V6(n.network())),
         v4 => v4,
@@ -82,7 +82,7 @@ fn peer_or_unknown(head: &Head, source: IpSource) -> (Option<IpAddr>, IpSource) 
 }
 
 /// Parses `1.2.3.4`, `1.2.3.4:80`, `2001:db8::1` or `[2001:db8::1]:80`.
-pub fn parse_ip(raw: &[u8]) -> Option<IpAddr> {
+fn parse_ip(raw: &[u8]) -> Option<IpAddr> {
     let s = std::str::from_utf8(raw).ok()?.trim();
     if s.len() > 64 {
         return None;

@@ -213,7 +213,7 @@ impl<'a> Obj<'a> {
     }
 }
 
-pub fn array_items<'a>(ctx: &Ctx, path: &str, v: &'a Value) -> Vec<(String, &'a Value)> {
+fn array_items<'a>(ctx: &Ctx, path: &str, v: &'a Value) -> Vec<(String, &'a Value)> {
     match v {
         Value::Array(items) => items.iter().enumerate().map(|(i, v)| (format!("{path}[{i}]"), v)).collect(),
         other => {
@@ -223,7 +223,7 @@ pub fn array_items<'a>(ctx: &Ctx, path: &str, v: &'a Value) -> Vec<(String, &'a 
     }
 }
 
-pub fn u64_value(ctx: &Ctx, path: &str, v: &Value, min: u64, max: u64) -> Option<u64> {
+fn u64_value(ctx: &Ctx, path: &str, v: &Value, min: u64, max: u64) -> Option<u64> {
     match v.as_u64() {
         Some(x) if (min..=max).contains(&x) => Some(x),
         Some(x) => {

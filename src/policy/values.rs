@@ -113,7 +113,7 @@ pub fn cidrs(o: &Obj<'_>, key: &'static str) -> Vec<ipnet::IpNet> {
     out
 }
 
-pub fn parse_cidr(s: &str) -> Option<ipnet::IpNet> {
+fn parse_cidr(s: &str) -> Option<ipnet::IpNet> {
     let s = s.trim();
     s.parse::<ipnet::IpNet>()
         .ok()

@@ -92,7 +92,7 @@ fn referer_host(referer: &[u8]) -> &[u8] {
 }
 
 /// Whether `url` (a referer, or an `Origin`) names this request's own `host[:port]`.
-pub fn names_own_host(head: &Head, url: &[u8]) -> bool {
+fn names_own_host(head: &Head, url: &[u8]) -> bool {
     let host = head.first(":authority").or_else(|| head.first("host")).unwrap_or(b"");
     !host.is_empty() && referer_host(url).eq_ignore_ascii_case(host)
 }
