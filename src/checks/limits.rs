@@ -36,13 +36,15 @@ impl RateLimiter {
     }
 
     /// Admits the request or says which limit it hit. The per-client limit is checked first,
-    /// so one client's excess does not spend the global budget.
-    pub fn check(&mut self, ip: Option<IpAddr>, now: u64) -> Result<(), Limited> {
-        if let (Some(limit), Some(ip)) = (self.per_ip, ip) {
+    /// so one client's excess does not spend the global budget. `static_asset`: the path is a
+    /// static asset's, which a limit counts only when told to.
+    pub fn check(&mut self, ip: Option<IpAddr>, static_asset: bool, now: u64) -> Result<(), Limited> {
+        let counted = |l: &RateLimit| l.static_assets || !static_asset;
+        if let (Some(limit), Some(ip)) = (self.per_ip.filter(counted), ip) {
             let window = self.clients.get_or_insert_with(ip, || RollingWindow::for_limit(limit.max_requests));
             window.admit(now, limit.max_requests, limit.window_ms).map_err(|r| limited(Scope::Ip, r))?;
         }
-        if let Some((limit, window)) = &mut self.global {
+        if let Some((limit, window)) = self.global.as_mut().filter(|(l, _)| counted(l)) {
             window.admit(now, limit.max_requests, limit.window_ms).map_err(|r| limited(Scope::Global, r))?;
         }
         Ok(())
@@ -85,25 +87,29 @@ mod tests {
     #[test]
     fn per_ip_then_global() {
         let mut rl = RateLimiter::new(
-            Some(RateLimit { max_requests: 5, window_ms: 1000 }),
-            Some(RateLimit { max_requests: 2, window_ms: 1000 }),
+            Some(RateLimit { max_requests: 5, window_ms: 1000, static_assets: true }),
+            Some(RateLimit { max_requests: 2, window_ms: 1000, static_assets: true }),
             100,
         );
-        assert!(rl.check(ip("1.1.1.1"), 0).is_ok());
-        assert!(rl.check(ip("1.1.1.1"), 0).is_ok());
-        assert_eq!(rl.check(ip("1.1.1.1"), 0).unwrap_err().scope, Scope::Ip);
-        assert!(rl.check(ip("2.2.2.2"), 0).is_ok());
-        assert!(rl.check(ip("2.2.2.2"), 0).is_ok());
-        assert!(rl.check(ip("3.3.3.3"), 0).is_ok());
-        assert_eq!(rl.check(ip("4.4.4.4"), 0).unwrap_err().scope, Scope::Global);
+        assert!(rl.check(ip("1.1.1.1"), false, 0).is_ok());
+        assert!(rl.check(ip("1.1.1.1"), false, 0).is_ok());
+        assert_eq!(rl.check(ip("1.1.1.1"), false, 0).unwrap_err().scope, Scope::Ip);
+        assert!(rl.check(ip("2.2.2.2"), false, 0).is_ok());
+        assert!(rl.check(ip("2.2.2.2"), false, 0).is_ok());
+        assert!(rl.check(ip("3.3.3.3"), false, 0).is_ok());
+        assert_eq!(rl.check(ip("4.4.4.4"), false, 0).unwrap_err().scope, Scope::Global);
     }
 
     #[test]
     fn a_million_addresses_stay_under_the_cap() {
-        let mut rl = RateLimiter::new(None, Some(RateLimit { max_requests: 40, window_ms: 60_000 }), 10_000);
+        let mut rl = RateLimiter::new(
+            None,
+            Some(RateLimit { max_requests: 40, window_ms: 60_000, static_assets: true }),
+            10_000,
+        );
         for i in 0u32..1_000_000 {
             let addr = IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000 + i));
-            assert!(rl.check(Some(addr), u64::from(i / 1000)).is_ok());
+            assert!(rl.check(Some(addr), false, u64::from(i / 1000)).is_ok());
         }
         assert_eq!(rl.tracked_clients(), 10_000);
         assert_eq!(rl.evictions(), 990_000);

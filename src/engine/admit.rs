@@ -68,9 +68,10 @@ impl Engine {
         Some(self.record(d))
     }
 
-    /// The global and per-client rate limits.
-    pub(super) fn limit(&mut self, p: &mut Pending, now: u64) -> Option<Decision> {
-        let l = self.limiter.check(p.client.keyed, now).err()?;
+    /// The global and per-client rate limits (static assets counted where the policy says).
+    pub(super) fn limit(&mut self, p: &mut Pending, head: &Head, now: u64) -> Option<Decision> {
+        let asset = crate::request::fetch::is_static_asset(p.path(head));
+        let l = self.limiter.check(p.client.keyed, asset, now).err()?;
         self.tally.bump(match l.scope {
             Scope::Global => Counter::RateLimitedGlobal,
             Scope::Ip => Counter::RateLimitedIp,

@@ -170,13 +170,14 @@ impl Engine {
         if let Some(d) = self.block_on_head(&mut p) {
             return Step::Decided(d);
         }
-        if let Some(d) = self.limit(&mut p, now) {
+        // Normalised once, as Envoy routes it: what the limits and every rule compare.
+        p.path = crate::request::path::normalised(head.path(), self.policy.paths.case_insensitive);
+        if let Some(d) = self.limit(&mut p, head, now) {
             return Step::Decided(d);
         }
         if let Some(rest) = own {
             return Step::Decided(self.own_endpoint(rest, head, client, now));
         }
-        p.path = crate::request::path::normalised(head.path(), self.policy.paths.case_insensitive);
         self.proceed(p, head, now)
     }
 

@@ -8,6 +8,10 @@ use super::{values, MAX_WINDOW_SECONDS};
 pub struct RateLimit {
     pub max_requests: u32,
     pub window_ms: u64,
+    /// Requests for static assets (a path ending `.js`, `.css`, `.png`, …) count too. Off for
+    /// the per-client limit by default: a page's images, scripts and fonts are not a person's
+    /// requests, and a person must not be refused for a page that loads forty of them.
+    pub static_assets: bool,
 }
 
 /// Memory bounds for one worker. Every table is least-recently-used with eviction counted.
@@ -53,8 +57,9 @@ pub(super) fn read_rate_limit(o: Obj<'_>, per_ip: bool) -> (RateLimit, ClientIde
     let max_requests = o.u64_in("max_requests", 100, 1, 10_000_000) as u32;
     let window_seconds = o.u64_in("window_seconds", 60, 1, MAX_WINDOW_SECONDS);
     let client = if per_ip { read_client_identity(&o) } else { ClientIdentity::default() };
+    let static_assets = o.bool("count_static_assets", !per_ip);
     o.finish();
-    (RateLimit { max_requests, window_ms: window_seconds * 1000 }, client)
+    (RateLimit { max_requests, window_ms: window_seconds * 1000, static_assets }, client)
 }
 
 /// `trust_proxy_depth`, `trusted_proxies` and `ipv6_prefix_length`, beside the per-IP limit

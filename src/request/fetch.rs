@@ -25,6 +25,11 @@ const ASSET_ENDINGS: &[&str] = &[
     ".ttf", ".map", ".mp4", ".webm",
 ];
 
+/// Whether `path` (normalised) names a static asset: a script, style, image, font or media file.
+pub fn is_static_asset(path: &[u8]) -> bool {
+    ASSET_ENDINGS.iter().any(|e| ends_with_ignore_case(path, e.as_bytes()))
+}
+
 pub fn fetch_kind(head: &Head) -> Fetch {
     let get = matches!(head.method(), b"GET" | b"HEAD");
     // Speculative loads (prefetch, prerender) are the browser's, not the user's.
@@ -38,7 +43,7 @@ pub fn fetch_kind(head: &Head) -> Fetch {
         None => {}
     }
     let path = head.path();
-    let asset = ASSET_ENDINGS.iter().any(|e| ends_with_ignore_case(path, e.as_bytes()));
+    let asset = is_static_asset(path);
     let accept = head.first("accept").unwrap_or(b"");
     if get && !asset && contains(accept, b"text/html") {
         return Fetch::Navigation { cold: cold(head) };
