@@ -54,3 +54,44 @@ fn count_static_assets_counts_them() {
     });
     assert!(limited);
 }
+
+/// The example's detector promoted to `block`, as an operator enforcing it would run it.
+fn detector_enforced() -> String {
+    keyed_example().replace(r#""action": "warn""#, r#""action": "block""#)
+}
+
+/// A person's page calls a dozen different endpoints of the site's API within a minute (same
+/// browser, same address, no bodies): different requests, not one request repeated.
+#[test]
+fn a_persons_different_api_calls_are_not_one_repeated_request() {
+    let policy = detector_enforced();
+    assert!(policy.contains(r#""action": "block""#), "the example's detector action moved");
+    let mut e = engine(&policy);
+    let calls = ["cart", "prices", "stock", "reviews", "recommendations", "user", "wishlist", "shipping"];
+    for (i, call) in calls.iter().chain(&calls[..4]).enumerate() {
+        let r = Req::new("GET", &format!("/api/{call}"), "203.0.113.60")
+            .browser()
+            .header("accept", "application/json")
+            .header("sec-fetch-mode", "cors")
+            .header("sec-fetch-site", "same-origin");
+        let d = send(&mut e, &r, T0 + i as u64 * 2_000, 200);
+        assert!(!d.reasons.contains(&"fingerprint_repeat"), "call {i} ({call}): {d:?}");
+        assert_ne!(d.verdict, Verdict::Block, "call {i} ({call}): {d:?}");
+    }
+}
+
+/// The same request repeated is still one fingerprint: the sixth within the window is blocked.
+#[test]
+fn the_same_api_request_repeated_is_still_flagged() {
+    let mut e = engine(&detector_enforced());
+    let verdicts: Vec<Verdict> = (0..7u64)
+        .map(|i| {
+            let r = Req::new("POST", "/v1/chat/completions", "203.0.113.61")
+                .header("user-agent", "python-requests/2.32.3")
+                .header("content-type", "application/json")
+                .body(r#"{"model":"m","messages":[{"role":"user","content":"the same prompt"}]}"#);
+            send(&mut e, &r, T0 + i * 1_000, 200).verdict
+        })
+        .collect();
+    assert_eq!(verdicts.iter().filter(|v| **v == Verdict::Block).count(), 2, "{verdicts:?}");
+}
