@@ -95,3 +95,82 @@ fn the_same_api_request_repeated_is_still_flagged() {
         .collect();
     assert_eq!(verdicts.iter().filter(|v| **v == Verdict::Block).count(), 2, "{verdicts:?}");
 }
+
+/// A client whose session failed its challenges for good cannot start clean by sending a session
+/// cookie it made up: a new signed-in session starts from the anonymous session it came from.
+#[test]
+fn a_made_up_session_cookie_does_not_shed_a_failed_challenge() {
+    let mut e = engine(&keyed_example());
+    let first = send(&mut e, &page_navigation("/products/1", "203.0.113.70"), T0, 200);
+    e.fail_challenge(first.session.expect("a session"));
+    let again = send(&mut e, &page_navigation("/products/2", "203.0.113.70"), T0 + 1_000, 200);
+    assert_eq!(again.verdict, Verdict::Block, "{again:?}");
+    let fresh = page_navigation("/products/3", "203.0.113.70").header("cookie", "session_id=made-up-1");
+    let d = send(&mut e, &fresh, T0 + 2_000, 200);
+    assert_eq!(d.verdict, Verdict::Block, "a new session cookie shed the failure: {d:?}");
+}
+
+/// A person who signs in keeps what their visit so far showed: the signed-in session starts from
+/// the anonymous one, so clicks back to pages seen before signing in are not phantom referers.
+#[test]
+fn a_new_signed_in_session_inherits_the_anonymous_session_it_came_from() {
+    let mut e = engine(&keyed_example());
+    let click = |path: &str, from: &str| {
+        page_navigation(path, "203.0.113.71")
+            .header("sec-fetch-site", "same-origin")
+            .header("referer", &format!("https://shop.test{from}"))
+    };
+    let mut at = T0;
+    let mut step = |e: &mut botgate::engine::Engine, r: Req| {
+        at += 7_000 + (at % 3) * 1_100;
+        send(e, &r, at, 200)
+    };
+    step(&mut e, page_navigation("/products/1", "203.0.113.71"));
+    step(&mut e, click("/products/2", "/products/1"));
+    step(&mut e, click("/products/3", "/products/2"));
+    let signed_in = |r: Req| r.header("cookie", "session_id=alice-1");
+    let mut last = None;
+    let clicks = [("/products/4", "/products/3"), ("/products/5", "/products/2"), ("/products/6", "/products/1")];
+    for (page, from) in clicks.into_iter().chain([("/products/7", "/products/3"), ("/products/8", "/products/2")]) {
+        last = Some(step(&mut e, signed_in(click(page, from))));
+    }
+    let d = last.unwrap();
+    assert!(d.authenticated, "{d:?}");
+    assert!(!d.reasons.contains(&"phantom_referers"), "the pages seen before signing in were forgotten: {d:?}");
+}
+
+/// What a new signed-in session inherits is the visit, not its clearance: a proof of work solved
+/// anonymously does not stand in for the step-up the policy asks of signed-in sessions.
+#[test]
+fn a_new_signed_in_session_does_not_inherit_an_anonymous_clearance() {
+    use botgate::policy::ChallengeType;
+    let mut e = engine(&common::challenge_members(&keyed_example()));
+    let ip = "203.0.113.72";
+    let nav = |path: &str, cookies: &str| {
+        let r = page_navigation(path, ip).header("sec-fetch-site", "same-origin");
+        if cookies.is_empty() {
+            r
+        } else {
+            r.header("cookie", cookies)
+        }
+    };
+    let d = send(&mut e, &nav("/members", ""), T0, 200);
+    let (c, difficulty) = common::pow_of(&d);
+    let s = botgate::challenge::pow::solve(&c, difficulty).unwrap();
+    let passed =
+        send(&mut e, &nav(&format!("/.well-known/botgate/verify?challenge={c}&solution={s}"), ""), T0 + 2_000, 200);
+    assert!(passed.reasons.contains(&"pow_passed"), "{passed:?}");
+    let jar: Vec<String> = passed
+        .reply("r")
+        .unwrap()
+        .headers
+        .iter()
+        .filter(|(k, _)| *k == "set-cookie")
+        .map(|(_, v)| v.split(';').next().unwrap().to_string())
+        .collect();
+    let cookies = jar.join("; ");
+    let anon = send(&mut e, &nav("/members", &cookies), T0 + 4_000, 200);
+    assert_eq!(anon.verdict, Verdict::Pass, "the solver is cleared: {anon:?}");
+    let signed_in = send(&mut e, &nav("/members", &format!("{cookies}; session_id=new-login")), T0 + 6_000, 200);
+    assert_eq!(signed_in.verdict, Verdict::Challenge(ChallengeType::WebauthnStepUp), "{signed_in:?}");
+}

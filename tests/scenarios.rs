@@ -39,7 +39,14 @@ fn human_browsing_is_never_challenged() {
     let mut now = T0;
     for (i, page) in pages.iter().enumerate() {
         let method = if *page == "/login" || *page == "/checkout" { "POST" } else { "GET" };
+        // As a browser sends it: the first page typed, then links and forms from the page before.
         let mut r = Req::new(method, page, "203.0.113.50").browser();
+        r = match i.checked_sub(1).and_then(|p| pages.get(p)) {
+            None => r.header("sec-fetch-site", "none"),
+            Some(before) => {
+                r.header("sec-fetch-site", "same-origin").header("referer", &format!("https://shop.test{before}"))
+            }
+        };
         if i > 4 {
             // Signed in at /login: the session cookie names the session from here on.
             r = r.header("cookie", "session_id=alice-session");

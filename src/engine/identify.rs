@@ -5,7 +5,7 @@
 use super::visit::Visit;
 use super::Engine;
 use crate::challenge::gate::{self, Who};
-use crate::identity::session_id::{repeated_sessions, session_key, SessionKey};
+use crate::identity::session_id::{anonymous_key, repeated_sessions, session_key, SessionKey};
 use crate::identity::visitor::{self, Presented};
 use crate::request::fetch;
 use crate::request::head::Head;
@@ -18,6 +18,8 @@ pub(super) struct Identity {
     pub visitor: Option<Presented>,
     /// Other sessions whose penalties the request carries without writing to them.
     pub answers_for: Vec<u64>,
+    /// For a signed-in session: the anonymous session the request would otherwise have.
+    pub came_from: Option<u64>,
 }
 
 impl Engine {
@@ -26,6 +28,12 @@ impl Engine {
     pub(super) fn identify(&mut self, v: &mut Visit<'_>) {
         let id = self.session_of(v.head, v.client.keyed);
         let (inherited_failure, inherited_score) = self.penalties(&id.answers_for);
+        if let Some(from) = id.came_from.filter(|_| self.sessions.peek_mut(id.key.id).is_none()) {
+            // A new signed-in session starts from the anonymous session it came from: a person
+            // keeps the pages their visit has shown, a client cannot shed its failures or its
+            // score by sending a session cookie it made up.
+            self.sessions.inherit(from, id.key.id);
+        }
         let session = self.sessions.get(id.key, v.now);
         if let (Some(p), false) = (id.visitor, id.key.authenticated) {
             session.visitor_tag = Some(p.tag);
@@ -61,11 +69,13 @@ impl Engine {
         let visitor = self.visitor(head);
         let mut key = session_key(&self.policy.session, &self.ids, head, keyed, visitor.map(|v| v.id));
         let mut answers_for = repeated_sessions(&self.policy.session, head);
+        let mut came_from = key.authenticated.then(|| anonymous_key(&self.ids, head, keyed, visitor.map(|v| v.id)).id);
         if fetch::foreign_subresource(head) {
             answers_for.push(key.id);
             key.id = self.ids.hash(&[b"cross-site", &key.id.to_le_bytes()]);
+            came_from = None;
         }
-        Identity { key, visitor, answers_for }
+        Identity { key, visitor, answers_for, came_from }
     }
 
     /// The strictest of the sessions a request answers for: failed for good, and the highest

@@ -274,6 +274,19 @@ impl Sessions {
         }
     }
 
+    /// Starts the new signed-in session `to` from the anonymous session `from`: the visit and
+    /// its penalties carry over, its clearance does not (a proof of work solved anonymously does
+    /// not stand in for what the policy asks of signed-in sessions).
+    pub fn inherit(&mut self, from: u64, to: u64) {
+        self.fork(from, to);
+        if let Some(s) = self.table.get_mut(&to) {
+            s.cleared_until = 0;
+            s.cleared_for = 0;
+            s.cleared_webauthn = false;
+            s.step_up_pending = false;
+        }
+    }
+
     pub fn sweep(&mut self, now: u64, max: usize) -> usize {
         let ttl = self.ttl_ms;
         self.table.sweep(|s| s.last_seen + ttl <= now, max)

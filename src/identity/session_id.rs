@@ -67,24 +67,32 @@ pub fn session_key(
     client: Option<IpAddr>,
     visitor: Option<u64>,
 ) -> SessionKey {
+    named_key(cfg, head).unwrap_or_else(|| anonymous_key(ids, head, client, visitor))
+}
+
+/// The signed-in session the request names (its session cookie, else its session header).
+fn named_key(cfg: &SessionConfig, head: &Head) -> Option<SessionKey> {
     let named = session_cookies(cfg, head)
         .next()
-        .or_else(|| cfg.header.as_deref().and_then(|h| head.first(h)).filter(|v| !v.is_empty()).map(Cow::Borrowed));
-    match (named, visitor) {
-        // Named sessions keep SHA-256: their ids are logged and correlated across workers.
-        (Some(value), _) => SessionKey { id: named_id(&value), authenticated: true, visitor: false },
-        (None, Some(id)) => SessionKey { id, authenticated: false, visitor: true },
-        (None, None) => {
-            let octets = match client {
-                Some(IpAddr::V4(a)) => a.to_ipv6_mapped().octets(),
-                Some(IpAddr::V6(a)) => a.octets(),
-                None => [0; 16],
-            };
-            let ua = head.first("user-agent").unwrap_or(b"");
-            let lang = head.first("accept-language").unwrap_or(b"");
-            SessionKey { id: ids.hash(&[b"anon", &octets, ua, lang]), authenticated: false, visitor: false }
-        }
+        .or_else(|| cfg.header.as_deref().and_then(|h| head.first(h)).filter(|v| !v.is_empty()).map(Cow::Borrowed))?;
+    // Named sessions keep SHA-256: their ids are logged and correlated across workers.
+    Some(SessionKey { id: named_id(&named), authenticated: true, visitor: false })
+}
+
+/// The session the request would have without a session cookie or header: its visitor's, else
+/// its fingerprint's (address, user agent, language). A new signed-in session starts from it.
+pub fn anonymous_key(ids: &IdKey, head: &Head, client: Option<IpAddr>, visitor: Option<u64>) -> SessionKey {
+    if let Some(id) = visitor {
+        return SessionKey { id, authenticated: false, visitor: true };
     }
+    let octets = match client {
+        Some(IpAddr::V4(a)) => a.to_ipv6_mapped().octets(),
+        Some(IpAddr::V6(a)) => a.octets(),
+        None => [0; 16],
+    };
+    let ua = head.first("user-agent").unwrap_or(b"");
+    let lang = head.first("accept-language").unwrap_or(b"");
+    SessionKey { id: ids.hash(&[b"anon", &octets, ua, lang]), authenticated: false, visitor: false }
 }
 
 /// The values of the signed-in session cookie, as upstream parsers read them (one pair of

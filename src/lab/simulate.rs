@@ -19,6 +19,9 @@ use crate::engine::Engine;
 use crate::policy::Policy;
 use std::fmt::Write as _;
 
+/// People browsing the worker while each campaign runs.
+const BACKGROUND_HUMANS: u64 = 40;
+
 pub struct Report {
     pub humans: u64,
     pub humans_acted_on: u64,
@@ -115,8 +118,10 @@ pub fn run(policy: &Policy, humans: u64, per_kind: u64, seed: u64) -> Report {
         let mut detected = 0;
         for run in 0..per_kind {
             let mut engine = Engine::new(policy.clone());
-            // A little human background traffic shares the worker with the attack.
-            for i in 0..20 {
+            // Human background traffic shares the worker with the attack: enough people for the
+            // site's rendering share to be heard (`Rendering::WARM_UP` sessions), as on any site
+            // with traffic; each person has one vote, signed in or not.
+            for i in 0..BACKGROUND_HUMANS {
                 let _ = human(&mut engine, &mut rng, 1_000_000 + i, start + i * 1_000);
             }
             let hit = if *name == LOW_AND_SLOW {
