@@ -174,3 +174,31 @@ fn a_new_signed_in_session_does_not_inherit_an_anonymous_clearance() {
     let signed_in = send(&mut e, &nav("/members", &format!("{cookies}; session_id=new-login")), T0 + 6_000, 200);
     assert_eq!(signed_in.verdict, Verdict::Challenge(ChallengeType::WebauthnStepUp), "{signed_in:?}");
 }
+
+/// With the path in the fingerprint, a flood must not spread over spellings of one path: the
+/// detector reads it as the rules do (normalised, as Envoy routes it).
+#[test]
+fn a_flood_spread_over_spellings_of_one_path_is_one_fingerprint() {
+    let mut e = engine(&detector_enforced());
+    let spellings = [
+        "/v1/chat/completions",
+        "/v1//chat/completions",
+        "/v1/./chat/completions",
+        "/v1/chat/%63ompletions",
+        "/v1/x/../chat/completions",
+        "/v1/chat/completions;v=2",
+        "/v1/chat//completions",
+    ];
+    let verdicts: Vec<Verdict> = spellings
+        .iter()
+        .enumerate()
+        .map(|(i, path)| {
+            let r = Req::new("POST", path, "203.0.113.62")
+                .header("user-agent", "python-requests/2.32.3")
+                .header("content-type", "application/json")
+                .body(r#"{"model":"m","messages":[{"role":"user","content":"the same prompt"}]}"#);
+            send(&mut e, &r, T0 + i as u64 * 1_000, 200).verdict
+        })
+        .collect();
+    assert_eq!(verdicts.iter().filter(|v| **v == Verdict::Block).count(), 2, "{verdicts:?}");
+}

@@ -50,7 +50,9 @@ impl Detector {
         &self.cfg
     }
 
-    pub fn observe(&mut self, head: &Head, client: Option<IpAddr>, body: &[u8], now: u64) -> Detection {
+    /// Counts the request's fingerprint; `path`: the path as the rules compare it (normalised),
+    /// so a flood cannot spread over spellings of one path.
+    pub fn observe(&mut self, head: &Head, path: &[u8], client: Option<IpAddr>, body: &[u8], now: u64) -> Detection {
         let mut near_duplicate = None;
         let cluster = match (&mut self.bodies, Sketch::of(body)) {
             (Some(index), Some(sig)) => {
@@ -62,7 +64,7 @@ impl Detector {
         };
         let json = if self.parse_json && !body.is_empty() { serde_json::from_slice(body).ok() } else { None };
         let parts = BodyParts { body, cluster, json: json.as_ref() };
-        let fp = fingerprint(&self.cfg.fields, head, client, &parts);
+        let fp = fingerprint(&self.cfg.fields, head, path, client, &parts);
         let max = self.cfg.max_requests_per_window;
         let window = self.fingerprints.get_or_insert_with(fp, || RollingWindow::for_limit(max + 1));
         let count = window.record(now, self.cfg.window_ms, max as usize + 1);
@@ -105,7 +107,7 @@ pub struct BodyParts<'a> {
 /// The 64-bit fingerprint of the configured fields (length-prefixed so fields cannot run into
 /// each other). [`crate::base::fasthash`]: SHA-256 in software costs microseconds per request in a Wasm
 /// VM; see there for why a fast hash is enough here.
-pub fn fingerprint(fields: &[Field], head: &Head, client: Option<IpAddr>, body: &BodyParts<'_>) -> u64 {
+pub fn fingerprint(fields: &[Field], head: &Head, path: &[u8], client: Option<IpAddr>, body: &BodyParts<'_>) -> u64 {
     let mut h = FastHasher::new();
     for field in fields {
         match field {
@@ -115,7 +117,7 @@ pub fn fingerprint(fields: &[Field], head: &Head, client: Option<IpAddr>, body: 
                 }
                 h.part(b"\xff");
             }
-            Field::Path => feed(&mut h, head.path()),
+            Field::Path => feed(&mut h, path),
             Field::Method => feed(&mut h, head.method()),
             Field::Query => feed(&mut h, head.query()),
             Field::ClientIp => match client {
@@ -164,10 +166,10 @@ mod tests {
     #[test]
     fn flags_past_the_limit_within_the_window_only() {
         let mut d = detector(&["user-agent"], 3);
-        let counts: Vec<bool> = (0..5).map(|i| d.observe(&head("bot"), None, b"", i).flagged).collect();
+        let counts: Vec<bool> = (0..5).map(|i| d.observe(&head("bot"), b"/", None, b"", i).flagged).collect();
         assert_eq!(counts, vec![false, false, false, true, true]);
-        assert!(!d.observe(&head("human"), None, b"", 5).flagged);
-        assert!(!d.observe(&head("bot"), None, b"", 120_000).flagged, "window rolled over");
+        assert!(!d.observe(&head("human"), b"/", None, b"", 5).flagged);
+        assert!(!d.observe(&head("bot"), b"/", None, b"", 120_000).flagged, "window rolled over");
     }
 
     #[test]
@@ -176,12 +178,15 @@ mod tests {
         let base = "please summarise the attached quarterly report and list every customer name, \
                     account number, contract value and renewal date you can find in the tables";
         let variants = [base.to_string(), base.replace("every", "each"), base.replace("list", "give")];
-        let hits: Vec<Detection> =
-            variants.iter().enumerate().map(|(i, b)| d.observe(&head("x"), None, b.as_bytes(), i as u64)).collect();
+        let hits: Vec<Detection> = variants
+            .iter()
+            .enumerate()
+            .map(|(i, b)| d.observe(&head("x"), b"/", None, b.as_bytes(), i as u64))
+            .collect();
         assert_eq!(hits[0].fingerprint, hits[2].fingerprint);
         assert!(hits[2].flagged);
         assert!(hits[1].near_duplicate.unwrap() >= 0.9);
-        let other = d.observe(&head("x"), None, b"what time does the pharmacy on main street open on sundays", 4);
+        let other = d.observe(&head("x"), b"/", None, b"what time does the pharmacy on main street open on sundays", 4);
         assert!(!other.flagged);
         assert_ne!(other.fingerprint, hits[0].fingerprint);
     }
@@ -190,7 +195,7 @@ mod tests {
     fn bad_json_and_empty_bodies_are_just_inputs() {
         let mut d = detector(&["model", "body"], 5);
         for body in [&b""[..], b"{not json", b"\xff\xfe\xfd", b"{\"model\":[1,2,{}]}"] {
-            d.observe(&head("x"), None, body, 0);
+            d.observe(&head("x"), b"/", None, body, 0);
         }
     }
 
@@ -201,8 +206,14 @@ mod tests {
         let j2 = serde_json::json!({"model": "gpt", "prompt": "b"});
         let h = Head::from_pairs([("user-agent", "bot/1")]);
         let parts = |j| BodyParts { body: b"", cluster: None, json: Some(j) };
-        assert_eq!(fingerprint(&fields, &h, None, &parts(&j1)), fingerprint(&fields, &h, None, &parts(&j2)));
+        assert_eq!(
+            fingerprint(&fields, &h, b"/", None, &parts(&j1)),
+            fingerprint(&fields, &h, b"/", None, &parts(&j2))
+        );
         let h2 = Head::from_pairs([("user-agent", "bot/2")]);
-        assert_ne!(fingerprint(&fields, &h, None, &parts(&j1)), fingerprint(&fields, &h2, None, &parts(&j1)));
+        assert_ne!(
+            fingerprint(&fields, &h, b"/", None, &parts(&j1)),
+            fingerprint(&fields, &h2, b"/", None, &parts(&j1))
+        );
     }
 }

@@ -36,7 +36,7 @@ impl Engine {
         let tier = self.policy.endpoint_tier(head.method(), path);
         let mut v = Visit::new(head, path, p.client, now, tier, d.would.take());
         let Some(det) = self.detector.as_mut().filter(|d| d.config().applies(path)) else { return v };
-        let hit = det.observe(head, p.client.keyed, body, now);
+        let hit = det.observe(head, path, p.client.keyed, body, now);
         d.fingerprint = Some(hit.fingerprint);
         d.fingerprint_count = hit.count;
         d.similarity = hit.near_duplicate;
