@@ -117,7 +117,9 @@ pub fn fingerprint(fields: &[Field], head: &Head, path: &[u8], client: Option<Ip
                 }
                 h.part(b"\xff");
             }
-            Field::Path => feed(&mut h, path),
+            // Without a trailing slash: upstreams that route both spellings alike must not see a
+            // flood's budget doubled.
+            Field::Path => feed(&mut h, path.strip_suffix(b"/").filter(|p| !p.is_empty()).unwrap_or(path)),
             Field::Method => feed(&mut h, head.method()),
             Field::Query => feed(&mut h, head.query()),
             Field::ClientIp => match client {

@@ -24,7 +24,14 @@ pub struct RateLimiter {
     global: Option<(RateLimit, RollingWindow)>,
     per_ip: Option<RateLimit>,
     clients: Lru<IpAddr, RollingWindow>,
+    /// Each client's static assets, when its limit does not count them: a window of their own.
+    assets: Lru<IpAddr, RollingWindow>,
 }
+
+/// A client's static assets, when not counted with its pages, are limited at this many times its
+/// page limit: a person's heavy pages pass, a flood of them (or of pages the upstream serves at
+/// asset-looking paths) does not go unlimited.
+pub const ASSET_ALLOWANCE: u32 = 10;
 
 impl RateLimiter {
     pub fn new(global: Option<RateLimit>, per_ip: Option<RateLimit>, max_clients: usize) -> Self {
@@ -32,6 +39,7 @@ impl RateLimiter {
             global: global.map(|g| (g, RollingWindow::for_limit(g.max_requests))),
             per_ip,
             clients: Lru::new(max_clients),
+            assets: Lru::new(max_clients),
         }
     }
 
@@ -40,9 +48,14 @@ impl RateLimiter {
     /// static asset's, which a limit counts only when told to.
     pub fn check(&mut self, ip: Option<IpAddr>, static_asset: bool, now: u64) -> Result<(), Limited> {
         let counted = |l: &RateLimit| l.static_assets || !static_asset;
-        if let (Some(limit), Some(ip)) = (self.per_ip.filter(counted), ip) {
-            let window = self.clients.get_or_insert_with(ip, || RollingWindow::for_limit(limit.max_requests));
-            window.admit(now, limit.max_requests, limit.window_ms).map_err(|r| limited(Scope::Ip, r))?;
+        if let (Some(limit), Some(ip)) = (self.per_ip, ip) {
+            let (table, max) = if counted(&limit) {
+                (&mut self.clients, limit.max_requests)
+            } else {
+                (&mut self.assets, limit.max_requests.saturating_mul(ASSET_ALLOWANCE))
+            };
+            let window = table.get_or_insert_with(ip, || RollingWindow::for_limit(max));
+            window.admit(now, max, limit.window_ms).map_err(|r| limited(Scope::Ip, r))?;
         }
         if let Some((limit, window)) = self.global.as_mut().filter(|(l, _)| counted(l)) {
             window.admit(now, limit.max_requests, limit.window_ms).map_err(|r| limited(Scope::Global, r))?;
@@ -53,7 +66,8 @@ impl RateLimiter {
     /// Forgets clients idle for a whole window.
     pub fn sweep(&mut self, now: u64, max: usize) -> usize {
         let Some(limit) = self.per_ip else { return 0 };
-        self.clients.sweep(|w| w.last().is_none_or(|t| t + limit.window_ms <= now), max)
+        let idle = |w: &RollingWindow| w.last().is_none_or(|t| t + limit.window_ms <= now);
+        self.clients.sweep(idle, max) + self.assets.sweep(idle, max)
     }
 
     pub fn tracked_clients(&self) -> usize {
@@ -61,14 +75,14 @@ impl RateLimiter {
     }
 
     pub fn evictions(&self) -> u64 {
-        self.clients.evictions()
+        self.clients.evictions() + self.assets.evictions()
     }
 
     /// Estimated bytes: table slots plus each window's log.
     pub fn heap_bytes(&self) -> usize {
-        let per_entry =
-            64 + self.per_ip.map_or(0, |l| (l.max_requests.min(crate::base::window::EXACT_LIMIT) as usize) * 8);
-        self.clients.len() * per_entry
+        let log = |max: u32| 64 + (max.min(crate::base::window::EXACT_LIMIT) as usize) * 8;
+        let max = self.per_ip.map_or(0, |l| l.max_requests);
+        self.clients.len() * log(max) + self.assets.len() * log(max.saturating_mul(ASSET_ALLOWANCE))
     }
 }
 

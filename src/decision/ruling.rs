@@ -22,6 +22,8 @@ pub struct Facts<'a> {
     /// The threat-intel list the client is on (known on the head).
     pub listed: Option<&'a str>,
     pub challenge_failed: bool,
+    /// The session must pass a challenge whatever its score (see `Sessions::inherit`).
+    pub must_pass: bool,
     /// A sequence rule the session broke.
     pub broken: bool,
     /// The detector flagged the request and its action is `block`.
@@ -91,16 +93,21 @@ pub fn rule(tiers: &Tiers, f: &Facts<'_>, score: f64) -> Option<Ruling> {
     let tier = f.tier.unwrap_or(RiskTier::Medium);
     let block_above = tiers.block_above();
     let applies = |c: &ChallengeCondition| c.covers(f.path, tier);
-    match ladder::rung(&tiers.challenge, applies, block_above.map(|b| b.0), score) {
-        Rung::Pass => return None,
+    let rung = ladder::rung(&tiers.challenge, applies, block_above.map(|b| b.0), score);
+    let reason = if rung == Rung::Pass { "inherited_challenge_failed" } else { "challenge_tier" };
+    match rung {
+        Rung::Pass if !f.must_pass => return None,
         // Above the top band and below the block threshold: the stronger neighbour.
         Rung::GapBlock => {
             let observe = block_above.is_some_and(|b| b.1);
             return block("score_above_challenge_band", observe, Counter::BlockedScore);
         }
-        Rung::Challenge | Rung::GapChallenge => {}
+        Rung::Pass | Rung::Challenge | Rung::GapChallenge => {}
     }
-    let (observe, webauthn_only) = ladder::strictest(&tiers.challenge, applies, score);
+    // A session that must pass is challenged on every path, as a failed one is blocked on every
+    // path; below every band no band's `observe` applies to it.
+    let (observe, webauthn_only) =
+        if rung == Rung::Pass { (false, false) } else { ladder::strictest(&tiers.challenge, applies, score) };
     // Signed-in sessions get the default type (WebAuthn step-up); anonymous ones the fallback
     // (proof of work).
     let kind = if f.authenticated || tiers.default_type == ChallengeType::ProofOfWork {
@@ -112,5 +119,5 @@ pub fn rule(tiers: &Tiers, f: &Facts<'_>, score: f64) -> Option<Ruling> {
         ChallengeType::ProofOfWork => Counter::ChallengesPowIssued,
         ChallengeType::WebauthnStepUp => Counter::ChallengesWebauthnIssued,
     };
-    Some(Ruling { verdict: Verdict::Challenge(kind), observe, reason: "challenge_tier", counter, webauthn_only })
+    Some(Ruling { verdict: Verdict::Challenge(kind), observe, reason, counter, webauthn_only })
 }

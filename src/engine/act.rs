@@ -27,6 +27,9 @@ impl Engine {
                 // A cleared session skips the challenge tier; the block tier above still applied.
                 d.reasons.push("cleared");
                 ruling = None;
+                if let Some(s) = self.sessions.peek_mut(v.key.id).filter(|s| s.must_pass) {
+                    s.must_pass = false;
+                }
             }
         }
         match ruling {

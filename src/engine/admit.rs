@@ -8,6 +8,7 @@ use crate::checks::allow::Allow;
 use crate::checks::limits::{Limited, Scope};
 use crate::decision::record::{Decision, Verdict};
 use crate::decision::ruling::{block_tier, Facts};
+use crate::request::fetch;
 use crate::request::head::Head;
 use std::net::IpAddr;
 
@@ -70,7 +71,10 @@ impl Engine {
 
     /// The global and per-client rate limits (static assets counted where the policy says).
     pub(super) fn limit(&mut self, p: &mut Pending, head: &Head, now: u64) -> Option<Decision> {
-        let asset = crate::request::fetch::is_static_asset(p.path(head));
+        // A page navigation is never an asset, whatever its path (an upstream may serve pages at
+        // `/product.php/x.css`).
+        let navigation = matches!(fetch::fetch_kind(head), fetch::Fetch::Navigation { .. });
+        let asset = !navigation && fetch::is_static_asset(p.path(head));
         let l = self.limiter.check(p.client.keyed, asset, now).err()?;
         self.tally.bump(match l.scope {
             Scope::Global => Counter::RateLimitedGlobal,

@@ -32,7 +32,7 @@ impl Engine {
             // A new signed-in session starts from the anonymous session it came from: a person
             // keeps the pages their visit has shown, a client cannot shed its failures or its
             // score by sending a session cookie it made up.
-            self.sessions.inherit(from, id.key.id);
+            self.sessions.inherit(from, id.key.id, id.visitor.is_some());
         }
         let session = self.sessions.get(id.key, v.now);
         if let (Some(p), false) = (id.visitor, id.key.authenticated) {
@@ -72,8 +72,10 @@ impl Engine {
         let mut came_from = key.authenticated.then(|| anonymous_key(&self.ids, head, keyed, visitor.map(|v| v.id)).id);
         if fetch::foreign_subresource(head) {
             answers_for.push(key.id);
+            // It carries the anonymous session's penalties too (a made-up cookie claiming to be
+            // cross-site sheds nothing), without starting from it.
+            answers_for.extend(came_from.take());
             key.id = self.ids.hash(&[b"cross-site", &key.id.to_le_bytes()]);
-            came_from = None;
         }
         Identity { key, visitor, answers_for, came_from }
     }

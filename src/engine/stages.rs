@@ -130,6 +130,7 @@ impl Engine {
         };
         v.challenge_failed = session.challenge_failed || v.inherited.0;
         v.step_up_pending = session.step_up_pending;
+        v.must_pass = session.must_pass;
         d.session_score = session.score.max(v.inherited.1);
         d.score = lift(v, d, score);
         d.session = Some(v.key.id);
@@ -147,6 +148,7 @@ impl Engine {
         let facts = Facts {
             listed: None,
             challenge_failed: v.challenge_failed,
+            must_pass: v.must_pass,
             broken: v.broken.is_some(),
             detector_block: v.detector_block,
             authenticated: d.authenticated,

@@ -44,6 +44,8 @@ pub(super) struct Visit<'a> {
     pub enforce_score: f64,
     pub challenge_failed: bool,
     pub step_up_pending: bool,
+    /// The session must pass a challenge whatever its score.
+    pub must_pass: bool,
     pub step_up: Option<StepUpCall>,
     /// What enforcement would have done, when warn or observe mode let the request pass.
     pub would: Option<Verdict>,
@@ -80,6 +82,7 @@ impl<'a> Visit<'a> {
             enforce_score: 0.0,
             challenge_failed: false,
             step_up_pending: false,
+            must_pass: false,
             step_up: None,
             would,
         }

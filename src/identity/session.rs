@@ -52,6 +52,10 @@ pub struct Session {
     pub cleared_until: u64,
     /// Set once a challenge is failed for good: blocked for the session's remaining lifetime.
     pub challenge_failed: bool,
+    /// Started from an anonymous session that failed its challenges, on a shared identity
+    /// (address, user agent, language): it must pass a challenge, but is not blocked for
+    /// someone else's failure.
+    pub must_pass: bool,
     /// Page navigations (see [`crate::request::fetch::Fetch`]).
     pub navigations: u16,
     /// Navigations after the first that came from outside the site.
@@ -274,16 +278,25 @@ impl Sessions {
         }
     }
 
-    /// Starts the new signed-in session `to` from the anonymous session `from`: the visit and
-    /// its penalties carry over, its clearance does not (a proof of work solved anonymously does
-    /// not stand in for what the policy asks of signed-in sessions).
-    pub fn inherit(&mut self, from: u64, to: u64) {
+    /// Starts the new signed-in session `to` from the anonymous session `from`: the visit
+    /// carries over, its clearance does not (a proof of work solved anonymously does not stand in
+    /// for what the policy asks of signed-in sessions). Its penalties carry over from a browser's
+    /// own (visitor) session; from a shared one (`own: false`: address, user agent, language), a
+    /// failure becomes a challenge to pass, so nobody is blocked for a stranger's failure and
+    /// nobody sheds their own by sending a session cookie they made up.
+    pub fn inherit(&mut self, from: u64, to: u64, own: bool) {
         self.fork(from, to);
         if let Some(s) = self.table.get_mut(&to) {
             s.cleared_until = 0;
             s.cleared_for = 0;
             s.cleared_webauthn = false;
             s.step_up_pending = false;
+            if !own && s.challenge_failed {
+                s.challenge_failed = false;
+                s.failed_challenges = 0;
+                s.score = 0.0;
+                s.must_pass = true;
+            }
         }
     }
 

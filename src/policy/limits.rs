@@ -8,9 +8,10 @@ use super::{values, MAX_WINDOW_SECONDS};
 pub struct RateLimit {
     pub max_requests: u32,
     pub window_ms: u64,
-    /// Requests for static assets (a path ending `.js`, `.css`, `.png`, …) count too. Off for
-    /// the per-client limit by default: a page's images, scripts and fonts are not a person's
-    /// requests, and a person must not be refused for a page that loads forty of them.
+    /// Requests for static assets (a path ending `.js`, `.css`, `.png`, … that is not a page
+    /// navigation) count too. Off by default: a page's images, scripts and fonts are not a
+    /// person's requests, and a person must not be refused for a page that loads forty of them
+    /// (per client they have a window of their own, see `checks::limits::ASSET_ALLOWANCE`).
     pub static_assets: bool,
 }
 
@@ -57,7 +58,7 @@ pub(super) fn read_rate_limit(o: Obj<'_>, per_ip: bool) -> (RateLimit, ClientIde
     let max_requests = o.u64_in("max_requests", 100, 1, 10_000_000) as u32;
     let window_seconds = o.u64_in("window_seconds", 60, 1, MAX_WINDOW_SECONDS);
     let client = if per_ip { read_client_identity(&o) } else { ClientIdentity::default() };
-    let static_assets = o.bool("count_static_assets", !per_ip);
+    let static_assets = o.bool("count_static_assets", false);
     o.finish();
     (RateLimit { max_requests, window_ms: window_seconds * 1000, static_assets }, client)
 }
