@@ -79,8 +79,11 @@ def test_botgates_endpoints_are_rate_limited_and_refuse_listed_addresses(envoy_w
                      headers=visitor(ip, **own))[0] for i in range(45)]
     assert answers.count(429) == 5, answers
     assert e.get("/.well-known/botgate/pow?return=%2F", headers=visitor(ip, **own))[0] == 429
-    # Static assets are not counted against a client (botgate's own included: they hold no state).
-    assert e.get("/.well-known/botgate/challenge.js", headers=visitor(ip))[0] == 200
+    # Static assets are not counted with a client's pages (botgate's own included: they hold no
+    # state), as the browser fetches them; the same path asked for as a page is a page.
+    script = visitor(ip, **{"accept": "*/*", "sec-fetch-mode": "no-cors", "sec-fetch-dest": "script"})
+    assert e.get("/.well-known/botgate/challenge.js", headers=script)[0] == 200
+    assert e.get("/.well-known/botgate/challenge.js", headers=visitor(ip))[0] == 429
 
 
 def test_a_policy_without_clearance_keys_is_challenged_and_passed_in_chromium(envoy_with, example_policy):
