@@ -37,10 +37,6 @@ fn r1_a_document_navigation_to_an_asset_looking_path_is_not_limited() {
 
 // ---- (2) the detector's fingerprint and the path as sent ----
 
-fn detector_enforced() -> String {
-    keyed_example().replace(r#""action": "warn""#, r#""action": "block""#)
-}
-
 fn prompt(path: &str) -> Req {
     // A browser-shaped client of a chat page (cookies and timing aside, nothing flags it): only
     // the detector stands between it and the model.
@@ -72,7 +68,7 @@ fn repeats(e: &mut botgate::engine::Engine, paths: &[String]) -> Vec<String> {
 /// Control: the same prompt to the same spelling, twelve times, is flagged from the sixth.
 #[test]
 fn r2_control_one_spelling_is_flagged() {
-    let mut e = engine(&detector_enforced());
+    let mut e = engine(&common::detector_enforced());
     let v = repeats(&mut e, &vec!["/v1/chat/completions".to_string(); 12]);
     assert!(v.iter().filter(|s| s.contains("fingerprint_repeat")).count() >= 6, "{v:#?}");
 }
@@ -81,7 +77,7 @@ fn r2_control_one_spelling_is_flagged() {
 /// `applies_to` still matches) make every repeat a new fingerprint.
 #[test]
 fn r2_path_parameters_split_one_prompt_flood_into_many_fingerprints() {
-    let mut e = engine(&detector_enforced());
+    let mut e = engine(&common::detector_enforced());
     let paths: Vec<String> = (0..12).map(|i| format!("/v1/chat/completions;n={i}")).collect();
     let v = repeats(&mut e, &paths);
     assert!(v.iter().filter(|s| s.contains("fingerprint_repeat")).count() >= 6, "{v:#?}");
@@ -91,7 +87,7 @@ fn r2_path_parameters_split_one_prompt_flood_into_many_fingerprints() {
 /// `normalize_path`/`merge_slashes` forwards them, plus case on a case-insensitive upstream.
 #[test]
 fn r2_spellings_of_one_path_are_one_fingerprint() {
-    let policy = detector_enforced()
+    let policy = common::detector_enforced()
         .replace(r#""mode": "enforce","#, r#""mode": "enforce", "paths": {"case_insensitive": true},"#);
     let mut e = engine(&policy);
     let paths: Vec<String> = [
@@ -160,7 +156,7 @@ fn r3_a_stranger_on_a_shared_address_gets_a_signed_in_users_rotated_session_bloc
 /// trailing-slash match) still splits a flood in two.
 #[test]
 fn r2_a_trailing_slash_doubles_the_detector_budget() {
-    let mut e = engine(&detector_enforced());
+    let mut e = engine(&common::detector_enforced());
     let paths: Vec<String> = (0..10)
         .map(|i| if i % 2 == 0 { "/v1/chat/completions" } else { "/v1/chat/completions/" }.to_string())
         .collect();

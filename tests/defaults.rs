@@ -55,16 +55,11 @@ fn count_static_assets_counts_them() {
     assert!(limited);
 }
 
-/// The example's detector promoted to `block`, as an operator enforcing it would run it.
-fn detector_enforced() -> String {
-    keyed_example().replace(r#""action": "warn""#, r#""action": "block""#)
-}
-
 /// A person's page calls a dozen different endpoints of the site's API within a minute (same
 /// browser, same address, no bodies): different requests, not one request repeated.
 #[test]
 fn a_persons_different_api_calls_are_not_one_repeated_request() {
-    let policy = detector_enforced();
+    let policy = common::detector_enforced();
     assert!(policy.contains(r#""action": "block""#), "the example's detector action moved");
     let mut e = engine(&policy);
     let calls = ["cart", "prices", "stock", "reviews", "recommendations", "user", "wishlist", "shipping"];
@@ -83,7 +78,7 @@ fn a_persons_different_api_calls_are_not_one_repeated_request() {
 /// The same request repeated is still one fingerprint: the sixth within the window is blocked.
 #[test]
 fn the_same_api_request_repeated_is_still_flagged() {
-    let mut e = engine(&detector_enforced());
+    let mut e = engine(&common::detector_enforced());
     let verdicts: Vec<Verdict> = (0..7u64)
         .map(|i| {
             let r = Req::new("POST", "/v1/chat/completions", "203.0.113.61")
@@ -182,7 +177,7 @@ fn a_new_signed_in_session_does_not_inherit_an_anonymous_clearance() {
 /// detector reads it as the rules do (normalised, as Envoy routes it).
 #[test]
 fn a_flood_spread_over_spellings_of_one_path_is_one_fingerprint() {
-    let mut e = engine(&detector_enforced());
+    let mut e = engine(&common::detector_enforced());
     let spellings = [
         "/v1/chat/completions",
         "/v1//chat/completions",

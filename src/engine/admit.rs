@@ -72,9 +72,9 @@ impl Engine {
     /// The global and per-client rate limits (static assets counted where the policy says).
     pub(super) fn limit(&mut self, p: &mut Pending, head: &Head, now: u64) -> Option<Decision> {
         // A page navigation is never an asset, whatever its path (an upstream may serve pages at
-        // `/product.php/x.css`).
-        let navigation = matches!(fetch::fetch_kind(head), fetch::Fetch::Navigation { .. });
-        let asset = !navigation && fetch::is_static_asset(p.path(head));
+        // `/product.php/x.css`); the headers are read only for an asset's path.
+        let asset =
+            fetch::is_static_asset(p.path(head)) && !matches!(fetch::fetch_kind(head), fetch::Fetch::Navigation { .. });
         let l = self.limiter.check(p.client.keyed, asset, now).err()?;
         self.tally.bump(match l.scope {
             Scope::Global => Counter::RateLimitedGlobal,

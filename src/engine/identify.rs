@@ -18,8 +18,9 @@ pub(super) struct Identity {
     pub visitor: Option<Presented>,
     /// Other sessions whose penalties the request carries without writing to them.
     pub answers_for: Vec<u64>,
-    /// For a signed-in session: the anonymous session the request would otherwise have.
-    pub came_from: Option<u64>,
+    /// A signed-in session that, when new, starts from the anonymous session the request would
+    /// otherwise have (not a cross-site sub-resource's split session).
+    pub inherits: bool,
 }
 
 impl Engine {
@@ -28,10 +29,12 @@ impl Engine {
     pub(super) fn identify(&mut self, v: &mut Visit<'_>) {
         let id = self.session_of(v.head, v.client.keyed);
         let (inherited_failure, inherited_score) = self.penalties(&id.answers_for);
-        if let Some(from) = id.came_from.filter(|_| self.sessions.peek_mut(id.key.id).is_none()) {
+        if id.inherits && self.sessions.peek_mut(id.key.id).is_none() {
             // A new signed-in session starts from the anonymous session it came from: a person
             // keeps the pages their visit has shown, a client cannot shed its failures or its
-            // score by sending a session cookie it made up.
+            // score by sending a session cookie it made up. (Its id is a keyed hash: made only
+            // for a session botgate has not seen.)
+            let from = anonymous_key(&self.ids, v.head, v.client.keyed, id.visitor.map(|p| p.id)).id;
             self.sessions.inherit(from, id.key.id, id.visitor.is_some());
         }
         let session = self.sessions.get(id.key, v.now);
@@ -69,15 +72,18 @@ impl Engine {
         let visitor = self.visitor(head);
         let mut key = session_key(&self.policy.session, &self.ids, head, keyed, visitor.map(|v| v.id));
         let mut answers_for = repeated_sessions(&self.policy.session, head);
-        let mut came_from = key.authenticated.then(|| anonymous_key(&self.ids, head, keyed, visitor.map(|v| v.id)).id);
+        let mut inherits = key.authenticated;
         if fetch::foreign_subresource(head) {
             answers_for.push(key.id);
-            // It carries the anonymous session's penalties too (a made-up cookie claiming to be
-            // cross-site sheds nothing), without starting from it.
-            answers_for.extend(came_from.take());
+            if inherits {
+                // It carries the anonymous session's penalties too (a made-up cookie claiming to
+                // be cross-site sheds nothing), without starting from it.
+                answers_for.push(anonymous_key(&self.ids, head, keyed, visitor.map(|v| v.id)).id);
+                inherits = false;
+            }
             key.id = self.ids.hash(&[b"cross-site", &key.id.to_le_bytes()]);
         }
-        Identity { key, visitor, answers_for, came_from }
+        Identity { key, visitor, answers_for, inherits }
     }
 
     /// The strictest of the sessions a request answers for: failed for good, and the highest

@@ -83,7 +83,6 @@ impl Engine {
             self.rendering.record(session.subresources > 0);
         }
         let profile = session.profile(v.now);
-        v.first = profile.requests <= 1;
         v.requests = profile.requests;
         session_signals(&profile, self.rendering.site_renders(), &mut v.signals);
         submission_signal(head, v.tier == RiskTier::Critical, &mut v.signals);
@@ -123,7 +122,8 @@ impl Engine {
             score
         };
         let session = self.sessions.get(v.key, v.now);
-        session.score = if v.first {
+        // A session's first request sets its score; later ones move it.
+        session.score = if v.requests <= 1 {
             v.enforce_score
         } else {
             SESSION_ALPHA * v.enforce_score + (1.0 - SESSION_ALPHA) * session.score

@@ -35,7 +35,7 @@ pub(super) struct Visit<'a> {
     // observe
     pub fetch: Fetch,
     pub shape: u64,
-    pub first: bool,
+    /// The session's requests so far, this one included.
     pub requests: usize,
     /// The sequence rule the session broke.
     pub broken: Option<String>,
@@ -76,7 +76,6 @@ impl<'a> Visit<'a> {
             who: None,
             fetch: Fetch::Other,
             shape: 0,
-            first: true,
             requests: 0,
             broken: None,
             enforce_score: 0.0,

@@ -138,3 +138,11 @@ pub fn alice_after(e: &mut Engine, ip: &str, hostile: impl Fn(u64) -> Req) -> De
         page_navigation("/members", ip).header("sec-fetch-site", "same-origin").header("cookie", "session_id=alice");
     send(e, &alice, T0 + 60_000, 200)
 }
+
+/// The example policy (with the tests' key) with its detector's action promoted to `block`, as an
+/// operator enforcing it runs it.
+pub fn detector_enforced() -> String {
+    let policy = keyed_example().replace(r#""action": "warn""#, r#""action": "block""#);
+    assert!(policy.contains(r#""action": "block""#), "the example's detector action moved");
+    policy
+}
