@@ -225,3 +225,50 @@ fn an_inherited_challenge_once_passed_lets_the_person_go_on() {
         assert_eq!(d.verdict, Verdict::Pass, "{page}: {d:?}");
     }
 }
+
+/// A flood from a thousand addresses, a few requests each (under every per-client limit), in a
+/// shape no browser sends: while it runs, a person browsing is still served. The global limit
+/// sheds the flood first, and stops admitting it well before the budget is spent.
+#[test]
+fn the_global_limit_sheds_a_flood_before_it_refuses_a_person() {
+    let mut e = engine(&keyed_example());
+    let (mut flood_admitted, mut flood_shed) = (0, 0);
+    for i in 0..2_000u64 {
+        let ip = format!("198.51.{}.{}", 100 + i / 250, i % 250);
+        let r = Req::new("GET", &format!("/products/{}", i % 50), &ip)
+            .header("user-agent", "Mozilla/5.0 (X11; Linux x86_64)");
+        let d = send(&mut e, &r, T0 + i * 30, 200);
+        match d.verdict {
+            Verdict::Pass => flood_admitted += 1,
+            Verdict::RateLimited => {
+                assert!(d.reasons.contains(&"rate_limit_global"), "{d:?}");
+                flood_shed += 1;
+            }
+            _ => {}
+        }
+        if i % 100 == 99 {
+            // A page every three seconds or so, clicked through from the one before.
+            let (page, at) = (i / 100, T0 + i * 30 + (i * i * 377) % 1_500);
+            let r = page_navigation(&format!("/products/{page}"), "203.0.113.70")
+                .header("sec-fetch-site", "same-origin")
+                .header("referer", &format!("https://shop.test/products/{}", page.saturating_sub(1)));
+            let d = send(&mut e, &r, at, 200);
+            assert_eq!(d.verdict, Verdict::Pass, "the person's page {page} while the flood ran: {d:?}");
+        }
+    }
+    assert!(flood_shed > 1_000, "the flood was not shed: {flood_admitted} admitted, {flood_shed} shed");
+    assert!(flood_admitted < 450, "the flood spent the budget: {flood_admitted} admitted");
+}
+
+/// Below half the budget nobody is shed, whatever they score: the global limit refuses only
+/// under load.
+#[test]
+fn nobody_is_shed_below_half_the_global_budget() {
+    let mut e = engine(&keyed_example());
+    for i in 0..240u64 {
+        let ip = format!("198.51.100.{}", i % 250);
+        let r = Req::new("GET", "/products/1", &ip).header("user-agent", "Mozilla/5.0 (X11; Linux x86_64)");
+        let d = send(&mut e, &r, T0 + i * 10, 200);
+        assert!(!d.reasons.contains(&"rate_limit_global"), "request {i}: {d:?}");
+    }
+}

@@ -58,6 +58,31 @@ impl RollingWindow {
         }
     }
 
+    /// The share of `max` admitted in the last `window_ms` (1.0 or more: full).
+    pub fn load(&mut self, now: u64, max: u32, window_ms: u64) -> f64 {
+        let admitted = match self {
+            RollingWindow::Exact(log) => {
+                prune(log, now, window_ms);
+                log.len() as f64
+            }
+            RollingWindow::Estimated { start, current, previous } => {
+                roll(start, current, previous, now, window_ms);
+                let weight = 1.0 - (now.saturating_sub(*start) as f64 / window_ms as f64).min(1.0);
+                f64::from(*previous) * weight + f64::from(*current)
+            }
+        };
+        admitted / f64::from(max.max(1))
+    }
+
+    /// When the oldest admitted request leaves the window (a refused client's `retry-after`).
+    pub fn retry_after(&self, now: u64, window_ms: u64) -> u64 {
+        let oldest = match self {
+            RollingWindow::Exact(log) => log.front().copied().unwrap_or(now),
+            RollingWindow::Estimated { start, .. } => *start,
+        };
+        (oldest + window_ms).saturating_sub(now).max(1)
+    }
+
     /// Counts one event and returns how many fell in the window, this one included, keeping at
     /// most `keep` timestamps (callers only need to know whether a threshold was crossed).
     pub fn record(&mut self, now: u64, window_ms: u64, keep: usize) -> u32 {

@@ -69,22 +69,39 @@ impl Engine {
         Some(self.record(d))
     }
 
-    /// The global and per-client rate limits (static assets counted where the policy says).
+    /// The per-client rate limit (static assets counted where the policy says).
     pub(super) fn limit(&mut self, p: &mut Pending, head: &Head, now: u64) -> Option<Decision> {
         // A page navigation is never an asset, whatever its path (an upstream may serve pages at
         // `/product.php/x.css`); the headers are read only for an asset's path.
-        let asset =
+        p.asset =
             fetch::is_static_asset(p.path(head)) && !matches!(fetch::fetch_kind(head), fetch::Fetch::Navigation { .. });
-        let l = self.limiter.check(p.client.keyed, asset, now).err()?;
-        self.tally.bump(match l.scope {
-            Scope::Global => Counter::RateLimitedGlobal,
-            Scope::Ip => Counter::RateLimitedIp,
-        });
+        let l = self.limiter.check(p.client.keyed, p.asset, now).err()?;
+        self.tally.bump(Counter::RateLimitedIp);
         if !self.observing(false) {
             return Some(self.record(rate_limited(p.client.ip, l, rate_limit_reason(l.scope))));
         }
         p.limited = Some(l);
         None
+    }
+
+    /// The global limit, last: a request bound for the upstream is admitted by its score, the
+    /// most suspicious shed first as the budget fills ([`crate::checks::limits`]). A challenge
+    /// or block answered here costs the upstream nothing and is not counted.
+    pub(super) fn shed(&mut self, p: &Pending, d: &mut Decision, now: u64) {
+        if d.verdict != Verdict::Pass {
+            return;
+        }
+        let Err(l) = self.limiter.shed(d.score, p.asset, now) else { return };
+        self.tally.bump(Counter::RateLimitedGlobal);
+        d.reasons.push(rate_limit_reason(l.scope));
+        if self.observing(false) {
+            d.would = Some(Verdict::RateLimited);
+            return;
+        }
+        d.verdict = Verdict::RateLimited;
+        d.retry_after_s = l.retry_after_ms.div_ceil(1000);
+        d.follow_up = None;
+        d.visitor = None;
     }
 }
 

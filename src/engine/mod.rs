@@ -156,6 +156,7 @@ impl Engine {
             client,
             has_body,
             limited: None,
+            asset: false,
             observed: Vec::new(),
             refused: Vec::new(),
             path: None,
@@ -233,6 +234,7 @@ impl Engine {
         self.score(&mut v, &mut d);
         let ruling = self.rule(&mut v, &mut d);
         self.act(ruling, &mut v, &mut d);
+        self.shed(&p, &mut d, now);
         self.record(d)
     }
 

@@ -52,6 +52,8 @@ pub struct Pending {
     pub(super) client: Client,
     pub(super) has_body: bool,
     pub(super) limited: Option<Limited>,
+    /// A static asset's request (not a navigation), which the limits count only when told to.
+    pub(super) asset: bool,
     /// Observe-mode blocks found in the head stages (threat intel, an API contract).
     pub(super) observed: Vec<&'static str>,
     /// Allow-tier checks that were attempted and failed.
