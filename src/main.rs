@@ -18,6 +18,7 @@ const USAGE: &str = "usage:
                                            by default)
   botgate pow solve CHALLENGE              a solution for a proof-of-work challenge (its difficulty
                                            is read from the challenge)
+  botgate beacon-hash                      the beacon script's CSP source ('sha256-...')
   botgate token binding USER_AGENT CLIENT_IP
                                            the client binding botgate expects in a token";
 
@@ -31,6 +32,10 @@ fn main() -> ExitCode {
         ["pow", "solve", challenge] => pow_solve(challenge),
         ["token", "binding", ua, ip] => {
             println!("{}", botgate::challenge::token::client_binding(ua.as_bytes(), ip.parse().ok()));
+            ExitCode::SUCCESS
+        }
+        ["beacon-hash"] => {
+            println!("{}", botgate::challenge::beacon::csp_hash());
             ExitCode::SUCCESS
         }
         ["-h" | "--help" | "help"] => {

@@ -60,6 +60,11 @@ counters! {
     NonceStoreEvicted => "botgate_nonce_store_total.result.evicted",
     ChallengeIgnoredForeign => "botgate_challenge_ignored_total.reason.foreign",
     ChallengeIgnoredCrossSite => "botgate_challenge_ignored_total.reason.cross_site",
+    BeaconInjected => "botgate_beacon_total.result.injected",
+    BeaconSkipped => "botgate_beacon_total.result.skipped",
+    BeaconAccepted => "botgate_beacon_total.result.accepted",
+    BeaconAutomation => "botgate_beacon_total.result.automation",
+    BeaconRefused => "botgate_beacon_total.result.refused",
     BodyTruncated => "botgate_body_truncated_total",
 }
 

@@ -107,6 +107,16 @@ pub struct Decision {
     /// Session id and client binding for the backend's step-up endpoints
     /// (`x-botgate-session`, `x-botgate-binding`): what a token it mints must carry.
     pub step_up: Option<Box<(String, String)>>,
+    /// The silent challenge's token for this page, when its response is HTML botgate can add
+    /// the script to ([`crate::challenge::beacon`]).
+    pub beacon: Option<Box<PageBeacon>>,
+}
+
+/// A page's beacon token and the session it is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageBeacon {
+    pub token: String,
+    pub session: u64,
 }
 
 impl Decision {
@@ -133,6 +143,7 @@ impl Decision {
             visitor: None,
             solve_ms: None,
             step_up: None,
+            beacon: None,
         }
     }
 

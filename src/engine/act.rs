@@ -7,9 +7,9 @@
 use super::visit::{StepUpCall, Visit};
 use super::Engine;
 use crate::base::telemetry::{Counter, Tally};
-use crate::challenge::back;
 use crate::challenge::gate::{self, Gate, Who};
-use crate::decision::record::{ChallengeReply, Decision, FollowUp, Issued, Verdict};
+use crate::challenge::{back, beacon};
+use crate::decision::record::{ChallengeReply, Decision, FollowUp, Issued, PageBeacon, Verdict};
 use crate::decision::ruling::Ruling;
 use crate::policy::{ChallengeType, RiskTier};
 use crate::request::fetch::{self, Fetch};
@@ -62,7 +62,20 @@ impl Engine {
             if wanted {
                 d.visitor = self.hand_visitor(v.key, v.now);
             }
+            self.page_beacon(v, d);
         }
+    }
+
+    /// The silent challenge's token for a page navigation (the shell adds the script if the
+    /// response turns out to be HTML it can add to, and says so: [`Engine::beacon_sent`]).
+    fn page_beacon(&mut self, v: &mut Visit<'_>, d: &mut Decision) {
+        let navigation = matches!(v.fetch, Fetch::Navigation { .. }) && v.head.method() == b"GET";
+        if !self.policy.beacon.enabled || !navigation {
+            return;
+        }
+        let Some(key) = self.gate.clearance.keys.first() else { return };
+        let token = beacon::mint(&key.secret, v.who(), &gate::nonce());
+        d.beacon = Some(Box::new(PageBeacon { token, session: v.key.id }));
     }
 
     /// What the response phase learns from: the upstream's status is read for every critical

@@ -68,6 +68,8 @@ pub struct Engine {
     lookups: Lookups,
     /// Which engine this is: a wait made by another (before a reconfiguration) starts afresh.
     generation: u64,
+    /// The beacon script's CSP hash source (empty when the beacon is off).
+    beacon_hash: String,
     /// Counter deltas for the shell to flush.
     pub tally: Tally,
     reported_evictions: [u64; 4],
@@ -115,6 +117,7 @@ impl Engine {
             askers: Vec::new(),
             lookups: Lookups::new(LOOKUP_CACHE.min(limits.max_clients.max(1))),
             generation: GENERATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            beacon_hash: if policy.beacon.enabled { crate::challenge::beacon::csp_hash() } else { String::new() },
             policy,
             tally: Tally::default(),
             reported_evictions: [0; 4],
@@ -123,6 +126,11 @@ impl Engine {
 
     pub fn policy(&self) -> &Policy {
         &self.policy
+    }
+
+    /// The beacon script's `'sha256-…'` CSP source.
+    pub fn beacon_hash(&self) -> &str {
+        &self.beacon_hash
     }
 
     /// Where proof-of-work nonces are spent (the shell installs one shared by all workers).

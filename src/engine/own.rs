@@ -6,8 +6,8 @@ use super::act::{blocked, passed};
 use super::identify::Identity;
 use super::Engine;
 use crate::base::telemetry::Counter;
-use crate::challenge::back;
 use crate::challenge::gate::{Judged, Who};
+use crate::challenge::{back, beacon};
 use crate::decision::record::{Decision, Reply, Verdict};
 use crate::identity::client::Client;
 use crate::identity::session_id::SessionKey;
@@ -22,6 +22,7 @@ impl Engine {
         let mut d = Decision::pass(client.ip);
         d.verdict = Verdict::Serve;
         match rest {
+            b"beacon" => self.beacon_endpoint(&mut d, head, client, now),
             b"verify" | b"pow" if !fetch::same_origin(head) => {
                 // A cross-site link, form or redirect: nobody's challenge is touched.
                 self.tally.bump(Counter::ChallengeIgnoredCrossSite);
@@ -60,6 +61,63 @@ impl Engine {
             }
         }
         self.record(d)
+    }
+
+    /// A page's beacon ([`crate::challenge::beacon`]): sent by the page's own script, so a
+    /// same-origin POST; checked for this session and client, spent once, then its traits are
+    /// the session's. Answers carry no detail a forger could learn from beyond the reason.
+    fn beacon_endpoint(&mut self, d: &mut Decision, head: &Head, client: Client, now: u64) {
+        let id = head.request_id();
+        if head.method() != b"POST" || !fetch::same_origin(head) {
+            self.tally.bump(Counter::BeaconRefused);
+            d.reasons.push("cross_site_request");
+            d.answer = Some(Box::new(Reply::json(403, "cross_site_request", &d.reasons, id)));
+            return;
+        }
+        let Identity { key, .. } = self.session_of(head, client.keyed);
+        let who = Who::new(key, head, client.ip, now);
+        let token = back::query_param(head.query(), "t").unwrap_or_default();
+        let keys: Vec<&[u8]> = self.gate.clearance.keys.iter().map(|k| k.secret.as_slice()).collect();
+        let (nonce, issued_s) = match beacon::check(&keys, &who, &token) {
+            Ok(checked) => checked,
+            Err(r) => {
+                self.tally.bump(Counter::BeaconRefused);
+                d.reasons.push(r.reason());
+                d.answer = Some(Box::new(Reply::json(403, r.reason(), &d.reasons, id)));
+                return;
+            }
+        };
+        d.session = Some(key.id);
+        let session = self.sessions.get(key, now);
+        if !session.beacon.spend(nonce, issued_s) {
+            self.tally.bump(Counter::BeaconRefused);
+            d.reasons.push("beacon_replayed");
+            d.answer = Some(Box::new(Reply::json(403, "beacon_replayed", &d.reasons, id)));
+            return;
+        }
+        let traits = beacon::reported(head.query());
+        session.beacon.answered = true;
+        session.beacon.driven |= traits & beacon::traits::DRIVEN != 0;
+        session.beacon.inconsistent |= traits & !beacon::traits::DRIVEN != 0;
+        self.tally.bump(if traits != 0 { Counter::BeaconAutomation } else { Counter::BeaconAccepted });
+        d.reasons.push(if traits != 0 { "automation_reported" } else { "beacon_accepted" });
+        d.detail = (traits != 0).then(|| beacon::describe(traits));
+        d.answer = Some(Box::new(Reply {
+            status: 204,
+            headers: vec![("cache-control", "no-store".into())],
+            body: String::new(),
+        }));
+    }
+
+    /// The shell added the beacon's script to a page of this session.
+    pub fn beacon_sent(&mut self, session: u64, now: u64) {
+        self.tally.bump(Counter::BeaconInjected);
+        if let Some(s) = self.sessions.peek_mut(session) {
+            if s.beacon.pages == 0 {
+                s.beacon.first_at = now;
+            }
+            s.beacon.pages = s.beacon.pages.saturating_add(1);
+        }
     }
 
     /// A browser's solution: a pass sets the cookie and continues to the page first asked for;

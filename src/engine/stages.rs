@@ -85,6 +85,7 @@ impl Engine {
         let profile = session.profile(v.now);
         v.requests = profile.requests;
         session_signals(&profile, self.rendering.site_renders(), &mut v.signals);
+        crate::score::beacon::signals(&profile, v.now, &mut v.signals);
         submission_signal(head, v.tier == RiskTier::Critical, &mut v.signals);
         // Last: it only corroborates what the other signals flag.
         let others = signal::score(&self.policy.weights, &v.signals);

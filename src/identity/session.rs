@@ -77,6 +77,8 @@ pub struct Session {
     /// A step-up was asked of this session and not yet passed: only then can the backend's
     /// refusal of an assertion count as a failed step-up.
     pub step_up_pending: bool,
+    /// The silent challenge's pages and answers.
+    pub beacon: BeaconSeen,
     /// The tag of the visitor cookie that names this session, once its HMAC checked out: the
     /// same cookie again is compared with it (constant-time) instead of recomputing the HMAC.
     pub visitor_tag: Option<[u8; crate::identity::visitor::TAG_BYTES]>,
@@ -117,6 +119,46 @@ pub struct Profile {
     pub phantom_referers: u16,
     /// Distinct networks the session came from in the last half hour.
     pub networks: u8,
+    pub beacon: BeaconSeen,
+}
+
+/// The silent challenge as a session answered it ([`crate::challenge::beacon`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BeaconSeen {
+    /// Pages that carried the script, and when the first did (ms).
+    pub pages: u16,
+    pub first_at: u64,
+    /// A genuine beacon arrived.
+    pub answered: bool,
+    /// A beacon reported automation itself (`navigator.webdriver`, a headless browser).
+    pub driven: bool,
+    /// A beacon reported traits that contradict the user agent (which a person's privacy
+    /// extension can cause too).
+    pub inconsistent: bool,
+    /// The last tokens answered: (nonce hash, issued s). A token is bound to its session and
+    /// client, so a replay can only be into the session it came from; these refuse it there.
+    pub spent: [(u32, u32); 4],
+}
+
+impl BeaconSeen {
+    /// Spends a token's nonce; false for one already spent, or older than every one of the last
+    /// four answered (spent before them, and forgotten since).
+    pub fn spend(&mut self, nonce: &str, issued_s: u64) -> bool {
+        let h = (crate::base::fasthash::hash(&[nonce.as_bytes()]) as u32).max(1);
+        let issued = issued_s.min(u64::from(u32::MAX)) as u32;
+        if self.spent.iter().any(|&(n, _)| n == h) {
+            return false;
+        }
+        let full = self.spent.iter().all(|&(n, _)| n != 0);
+        let oldest = self.spent.iter_mut().min_by_key(|(n, at)| (*n != 0, *at));
+        match oldest {
+            Some(slot) if !(full && issued < slot.1) => {
+                *slot = (h, issued);
+                true
+            }
+            _ => false,
+        }
+    }
 }
 
 impl Session {
@@ -240,6 +282,7 @@ impl Session {
             subresources: self.subresources,
             phantom_referers: self.phantom_referers,
             networks: self.networks_within(now),
+            beacon: self.beacon,
         }
     }
 }

@@ -18,8 +18,8 @@ mod values;
 pub use detector::{BotDetector, DetectorAction, Field};
 pub use limits::{ClientIdentity, Limits, RateLimit};
 pub use plane::{
-    default_sequence_rules as plane_defaults, Blocklist, EndpointRule, PathMatch, PathSettings, SequenceCheck,
-    SequenceRule, SessionConfig, Step, VisitorCookie, Weights, SIGNALS,
+    default_sequence_rules as plane_defaults, BeaconConfig, Blocklist, EndpointRule, PathMatch, PathSettings,
+    SequenceCheck, SequenceRule, SessionConfig, Step, VisitorCookie, Weights, SIGNALS,
 };
 pub use reader::{Diag, Severity};
 pub use tiers::{BlockCondition, ChallengeType, RiskTier, Tiers};
@@ -52,6 +52,8 @@ pub struct Policy {
     pub endpoints: Vec<EndpointRule>,
     /// How request paths compare with the policy's.
     pub paths: PathSettings,
+    /// The silent challenge added to HTML pages.
+    pub beacon: BeaconConfig,
     pub weights: Weights,
     pub blocklists: Vec<Blocklist>,
     /// JA4 fingerprints of automation clients (`tls_fingerprint`).
@@ -109,6 +111,7 @@ impl Default for Policy {
             session: SessionConfig::default(),
             endpoints: Vec::new(),
             paths: PathSettings::default(),
+            beacon: BeaconConfig::default(),
             weights: Weights::default(),
             blocklists: Vec::new(),
             tls: Default::default(),
@@ -181,6 +184,7 @@ fn read_policy(ctx: &Ctx, value: &Value, path: &str) -> Option<Policy> {
     let session = root.obj("session").map(plane::read_session).unwrap_or_default();
     let endpoints = plane::read_endpoints(&root);
     let paths = root.obj("paths").map(plane::read_paths).unwrap_or_default();
+    let beacon = root.obj("beacon").map(plane::read_beacon).unwrap_or_default();
     let weights = root.obj("scoring").map(plane::read_scoring).unwrap_or_default();
     let blocklists = root.obj("threat_intel").map(plane::read_threat_intel).unwrap_or_default();
     let tls = root.obj("tls_fingerprint").map(plane::read_tls).unwrap_or_default();
@@ -228,6 +232,7 @@ fn read_policy(ctx: &Ctx, value: &Value, path: &str) -> Option<Policy> {
         profiles: Vec::new(),
         routes: Vec::new(),
         paths,
+        beacon,
     };
     policy.normalise_paths();
     Some(policy)

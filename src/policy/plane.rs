@@ -80,6 +80,30 @@ pub fn read_session(o: Obj<'_>) -> SessionConfig {
     s
 }
 
+/// `beacon`: the silent challenge added to HTML pages ([`crate::challenge::beacon`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BeaconConfig {
+    pub enabled: bool,
+    /// Bytes of a page searched for `</head>` or `<body>` before it is left alone.
+    pub scan_bytes: usize,
+}
+
+impl Default for BeaconConfig {
+    fn default() -> Self {
+        BeaconConfig { enabled: false, scan_bytes: 64 * 1024 }
+    }
+}
+
+pub fn read_beacon(o: Obj<'_>) -> BeaconConfig {
+    let d = BeaconConfig::default();
+    let b = BeaconConfig {
+        enabled: o.bool("enabled", true),
+        scan_bytes: o.u64_in("scan_bytes", d.scan_bytes as u64, 1024, 1024 * 1024) as usize,
+    };
+    o.finish();
+    b
+}
+
 /// `paths`: how request paths compare with the policy's (see [`crate::request::path`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PathSettings {
@@ -202,6 +226,8 @@ pub const SIGNALS: &[(&str, f64)] = &[
     ("fingerprint_repeat", 0.9),
     ("campaign_failures", 0.6),
     ("cold_submission", 0.15),
+    ("automation_reported", 1.0),
+    ("beacon_missing", 0.5),
 ];
 
 impl Default for Weights {

@@ -31,7 +31,8 @@ use metrics::Metrics;
 use nonces::SharedNonces;
 
 use crate::base::telemetry::Counter;
-use crate::decision::record::{Decision, FollowUp};
+use crate::challenge::inject;
+use crate::decision::record::{Decision, FollowUp, PageBeacon};
 use crate::engine::lookups::Answer;
 use crate::engine::{BodyWait, Engines, Route, Step};
 use crate::identity::client::parse_peer;
@@ -163,6 +164,16 @@ enum Flow {
     WaitingBody(BodyWait),
     /// Decided: what the response (the upstream's, or a local reply) carries and feeds back.
     Response(Box<ForResponse>),
+    /// An HTML page the beacon's script is being added to, looking for where it goes.
+    Injecting(Box<Injecting>),
+}
+
+struct Injecting {
+    element: String,
+    session: u64,
+    /// Bytes searched so far, and how many may be.
+    scanned: usize,
+    limit: usize,
 }
 
 struct ForResponse {
@@ -172,6 +183,8 @@ struct ForResponse {
     clearance: Option<Box<(String, String)>>,
     /// A visitor cookie handed out with the response.
     visitor: Option<String>,
+    /// The page's beacon token, added if the response is HTML that can take it.
+    beacon: Option<Box<PageBeacon>>,
 }
 
 impl Context for Request {}
@@ -213,9 +226,12 @@ impl HttpContext for Request {
         self.decide_with_body(&worker, limit, false)
     }
 
-    fn on_http_response_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
+    fn on_http_response_headers(&mut self, _headers: usize, end_of_stream: bool) -> Action {
         let Flow::Response(out) = std::mem::replace(&mut self.flow, Flow::Done) else { return Action::Continue };
-        let ForResponse { follow_up, clearance, visitor } = *out;
+        let ForResponse { follow_up, clearance, visitor, beacon } = *out;
+        if let (Some(b), false, Some(worker)) = (beacon, end_of_stream, self.worker.clone()) {
+            self.prepare_injection(&worker, *b);
+        }
         if let Some(c) = clearance {
             let (cookie, token) = *c;
             let _ = hostcalls::add_map_value(MapType::HttpResponseHeaders, "set-cookie", &cookie);
@@ -234,9 +250,66 @@ impl HttpContext for Request {
         }
         Action::Continue
     }
+
+    fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        let Flow::Injecting(inj) = &mut self.flow else { return Action::Continue };
+        let chunk =
+            hostcalls::get_buffer(BufferType::HttpResponseBody, 0, body_size).ok().flatten().unwrap_or_default();
+        let sent = match inject::spot(&chunk) {
+            inject::Spot::At(at) => {
+                let page = inject::insert(&chunk, at, &inj.element);
+                hostcalls::set_buffer(BufferType::HttpResponseBody, 0, body_size, &page).is_ok()
+            }
+            inject::Spot::MetaCsp => false,
+            inject::Spot::NotYet => {
+                inj.scanned += body_size;
+                if inj.scanned < inj.limit && !end_of_stream {
+                    return Action::Continue;
+                }
+                false
+            }
+        };
+        let session = inj.session;
+        self.flow = Flow::Done;
+        if let Some(worker) = self.worker.clone() {
+            if let Some(engine) = worker.borrow_mut().engines.get(self.engine) {
+                if sent {
+                    engine.beacon_sent(session, now_ms());
+                } else {
+                    engine.tally.bump(Counter::BeaconSkipped);
+                }
+            }
+        }
+        Action::Continue
+    }
 }
 
 impl Request {
+    /// A page's beacon: added to a 200 of plain HTML whose CSP lets the script run (one read
+    /// of the response headers); the length is then the codec's to write.
+    fn prepare_injection(&mut self, worker: &Shared, b: PageBeacon) {
+        let headers = hostcalls::get_map_bytes(MapType::HttpResponseHeaders).unwrap_or_default();
+        let first = |name: &str| headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_slice());
+        let csp: Vec<&[u8]> = headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case("content-security-policy"))
+            .map(|(_, v)| v.as_slice())
+            .collect();
+        let mut w = worker.borrow_mut();
+        let Some(engine) = w.engines.get(self.engine) else { return };
+        let limit = engine.policy().beacon.scan_bytes;
+        let ok =
+            first(":status") == Some(b"200") && inject::is_plain_html(first("content-type"), first("content-encoding"));
+        let admit = if ok { inject::csp_admits(&csp, engine.beacon_hash()) } else { inject::Admit::Refused };
+        if admit == inject::Admit::Refused {
+            engine.tally.bump(Counter::BeaconSkipped);
+            return;
+        }
+        let _ = hostcalls::set_map_value(MapType::HttpResponseHeaders, "content-length", None);
+        let element = inject::element(&b.token, &admit);
+        self.flow = Flow::Injecting(Box::new(Injecting { element, session: b.session, scanned: 0, limit }));
+    }
+
     /// Carries out the engine's step: a decision, or a wait.
     fn take(&mut self, worker: &Shared, mut step: Step) -> Action {
         loop {
@@ -273,8 +346,13 @@ impl Request {
     /// Records the evidence, then answers locally or lets the request go on with the verdict
     /// headers.
     fn carry_out(&mut self, worker: &Shared, mut d: Decision) -> Action {
-        let out = ForResponse { follow_up: d.follow_up, clearance: d.clearance.take(), visitor: d.visitor.take() };
-        if out.follow_up.is_some() || out.clearance.is_some() || out.visitor.is_some() {
+        let out = ForResponse {
+            follow_up: d.follow_up,
+            clearance: d.clearance.take(),
+            visitor: d.visitor.take(),
+            beacon: d.beacon.take(),
+        };
+        if out.follow_up.is_some() || out.clearance.is_some() || out.visitor.is_some() || out.beacon.is_some() {
             self.flow = Flow::Response(Box::new(out));
         }
         let request_id = self.head.request_id();

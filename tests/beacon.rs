@@ -1,0 +1,140 @@
+//! The silent challenge (issue 12): a page's beacon, bound to its session and signed per page,
+//! and what a session's beacons (or their absence) do to its score.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)] // test code
+
+mod common;
+
+use botgate::decision::record::{Decision, Verdict};
+use botgate::engine::Engine;
+use common::{engine, keyed_example, page_navigation, send, Req, T0};
+
+const IP: &str = "203.0.113.80";
+
+/// A page navigation in the session of `cookie`, and its beacon's token (the shell added it).
+fn page(e: &mut Engine, path: &str, cookie: &str, at: u64) -> (Decision, String) {
+    let r = page_navigation(path, IP).header("sec-fetch-site", "same-origin").header("cookie", cookie);
+    let d = send(e, &r, at, 200);
+    let b = d.beacon.clone().unwrap_or_else(|| panic!("no beacon for {path}: {d:?}"));
+    e.beacon_sent(b.session, at);
+    (d, b.token)
+}
+
+/// The page's script answering: a same-origin POST with the cookies of the page.
+fn beacon(e: &mut Engine, token: &str, traits: u16, cookie: &str, at: u64) -> Decision {
+    let r = Req::new("POST", &format!("/.well-known/botgate/beacon?t={token}&a={traits}"), IP)
+        .browser()
+        .header("sec-fetch-site", "same-origin")
+        .header("sec-fetch-mode", "no-cors")
+        .header("cookie", cookie);
+    send(e, &r, at, 200)
+}
+
+fn status(d: &Decision) -> u32 {
+    d.answer.as_ref().map_or(0, |a| a.status)
+}
+
+#[test]
+fn a_page_navigation_carries_a_beacon_and_its_answer_is_accepted() {
+    let mut e = engine(&keyed_example());
+    let (_, token) = page(&mut e, "/products/1", "session_id=alice", T0);
+    let d = beacon(&mut e, &token, 0, "session_id=alice", T0 + 300);
+    assert_eq!((d.verdict, status(&d)), (Verdict::Serve, 204), "{d:?}");
+    assert_eq!(d.reasons, ["beacon_accepted"]);
+    let api = Req::new("GET", "/api/cart", IP).browser().header("sec-fetch-mode", "cors");
+    assert!(send(&mut e, &api, T0 + 400, 200).beacon.is_none(), "only page navigations carry one");
+}
+
+#[test]
+fn a_beacon_is_refused_when_forged_moved_to_another_session_replayed_or_sent_cross_site() {
+    let mut e = engine(&keyed_example());
+    let (_, token) = page(&mut e, "/products/1", "session_id=alice", T0);
+    let mut forged = token.clone();
+    forged.replace_range(token.len() - 4.., "AAAA");
+    assert_eq!(beacon(&mut e, &forged, 0, "session_id=alice", T0 + 100).reasons, ["beacon_forged"]);
+    assert_eq!(beacon(&mut e, &token, 0, "session_id=mallory", T0 + 100).reasons, ["beacon_forged"]);
+    assert_eq!(beacon(&mut e, &token, 0, "session_id=alice", T0 + 200).reasons, ["beacon_accepted"]);
+    let again = beacon(&mut e, &token, 0, "session_id=alice", T0 + 300);
+    assert_eq!((status(&again), again.reasons.as_slice()), (403, ["beacon_replayed"].as_slice()));
+    // A hostile page navigating Alice's browser to the endpoint touches nothing.
+    let (_, fresh) = page(&mut e, "/products/2", "session_id=alice", T0 + 1_000);
+    let cross = Req::new("GET", &format!("/.well-known/botgate/beacon?t={fresh}&a=1"), IP)
+        .browser()
+        .header("sec-fetch-site", "cross-site")
+        .header("cookie", "session_id=alice");
+    assert_eq!(send(&mut e, &cross, T0 + 1_100, 200).reasons, ["cross_site_request"]);
+    let expired = beacon(&mut e, &fresh, 0, "session_id=alice", T0 + 1_000 + 10 * 60_000);
+    assert_eq!(expired.reasons, ["beacon_expired"]);
+}
+
+#[test]
+fn an_old_token_cannot_be_replayed_once_four_newer_ones_were_answered() {
+    let mut e = engine(&keyed_example());
+    let tokens: Vec<String> =
+        (0..6).map(|i| page(&mut e, &format!("/p/{i}"), "session_id=a", T0 + i * 5_000).1).collect();
+    for (i, t) in tokens.iter().enumerate().skip(1) {
+        assert_eq!(beacon(&mut e, t, 0, "session_id=a", T0 + 40_000 + i as u64).reasons, ["beacon_accepted"]);
+    }
+    assert_eq!(beacon(&mut e, &tokens[0], 0, "session_id=a", T0 + 50_000).reasons, ["beacon_replayed"]);
+    assert_eq!(beacon(&mut e, &tokens[1], 0, "session_id=a", T0 + 50_000).reasons, ["beacon_replayed"]);
+}
+
+#[test]
+fn a_browser_reporting_webdriver_is_blocked_on_its_next_page() {
+    let mut e = engine(&keyed_example());
+    let (_, token) = page(&mut e, "/products/1", "session_id=bot", T0);
+    let d = beacon(&mut e, &token, 1, "session_id=bot", T0 + 200);
+    assert_eq!(d.reasons, ["automation_reported"]);
+    assert_eq!(d.detail.as_deref(), Some("webdriver"));
+    let r =
+        page_navigation("/products/2", IP).header("sec-fetch-site", "same-origin").header("cookie", "session_id=bot");
+    let next = send(&mut e, &r, T0 + 3_000, 200);
+    assert!(next.reasons.contains(&"automation_reported"), "{next:?}");
+    assert_eq!(next.verdict, Verdict::Block, "{next:?}");
+}
+
+#[test]
+fn a_user_agent_switched_by_a_privacy_extension_is_not_refused_an_ordinary_page() {
+    let mut e = engine(&keyed_example());
+    let (_, token) = page(&mut e, "/products/1", "session_id=p", T0);
+    beacon(&mut e, &token, 4, "session_id=p", T0 + 200);
+    let r = page_navigation("/products/2", IP).header("sec-fetch-site", "same-origin").header("cookie", "session_id=p");
+    let next = send(&mut e, &r, T0 + 5_000, 200);
+    assert!(next.reasons.contains(&"automation_reported"), "{next:?}");
+    assert_eq!(next.verdict, Verdict::Pass, "{next:?}");
+}
+
+/// A client that reads pages and neither renders them nor runs their script: after three pages
+/// its silence is scored in full. A person with JavaScript off, whose pages load their images,
+/// is scored lightly and never challenged for it on ordinary pages.
+#[test]
+fn silence_is_scored_heavier_for_a_session_that_does_not_render() {
+    let mut e = engine(&keyed_example());
+    let mut last = None;
+    for i in 0..4u64 {
+        last = Some(page(&mut e, &format!("/products/{i}"), "session_id=reader", T0 + i * 4_000).0);
+    }
+    let d = last.unwrap();
+    assert!(d.reasons.contains(&"beacon_missing"), "{d:?}");
+    let mut e = engine(&keyed_example());
+    for i in 0..6u64 {
+        let at = T0 + i * 6_000;
+        let (d, _) = page(&mut e, &format!("/products/{i}"), "session_id=nojs", at);
+        assert_eq!(d.verdict, Verdict::Pass, "page {i}: {d:?}");
+        let img = Req::new("GET", &format!("/img/{i}.webp"), IP)
+            .browser()
+            .header("sec-fetch-dest", "image")
+            .header("sec-fetch-site", "same-origin")
+            .header("cookie", "session_id=nojs");
+        send(&mut e, &img, at + 200, 200);
+        assert!(d.score < 0.2, "page {i}: {d:?}");
+    }
+}
+
+#[test]
+fn the_beacon_is_off_unless_the_policy_turns_it_on() {
+    let policy = keyed_example().replace(r#""beacon": { "enabled": true"#, r#""beacon": { "enabled": false"#);
+    assert!(policy.contains(r#""enabled": false, "scan_bytes""#), "the example's beacon moved");
+    let mut e = engine(&policy);
+    let d = send(&mut e, &page_navigation("/", IP), T0, 200);
+    assert!(d.beacon.is_none());
+}
