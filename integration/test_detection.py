@@ -50,3 +50,128 @@ def test_a_flood_is_shed_by_the_global_limit_while_a_person_browses(envoy_with, 
     assert statuses.get(429, 0) > 250, f"the flood was not shed: {statuses}"
     assert statuses.get(200, 0) < 75, f"the flood spent the budget: {statuses}"
     assert e.wait_metric("botgate_rate_limited_total", lambda v: v > 250, scope="global") > 250
+
+
+# The silent challenge: the script added to pages, and its beacon.
+
+import gzip  # noqa: E402
+import re  # noqa: E402
+import shutil  # noqa: E402
+import urllib.parse  # noqa: E402
+
+import pytest  # noqa: E402
+
+from browser import CHROMIUM, Chromium  # noqa: E402
+
+needs_chromium = pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason="chromium is not installed (make system-deps)")
+TOKEN = re.compile(rb'<script data-t="([^"]+)"( nonce="([^"]*)")?>')
+
+
+def page_headers(ip, **extra):
+    return {"user-agent": CHROME, "accept": "text/html,application/xhtml+xml", "accept-language": "en-GB,en;q=0.9",
+            "sec-fetch-mode": "navigate", "sec-fetch-dest": "document", "sec-fetch-site": "none",
+            "x-forwarded-for": ip, **extra}
+
+
+def beacon_headers(ip, **extra):
+    return {"user-agent": CHROME, "accept": "*/*", "accept-language": "en-GB,en;q=0.9", "sec-fetch-site": "same-origin",
+            "sec-fetch-mode": "no-cors", "sec-fetch-dest": "empty", "x-forwarded-for": ip, **extra}
+
+
+def start_example(envoy_with, example_policy):
+    return envoy_with(example_policy, env={"BOTGATE_CI_KEY": CI_KEY})
+
+
+def test_a_page_carries_the_script_and_a_forged_or_replayed_beacon_is_refused(envoy_with, example_policy):
+    e = start_example(envoy_with, example_policy)
+    ip = "203.0.113.91"
+    status, headers, body = e.get("/products/1", headers=page_headers(ip))
+    assert status == 200
+    found = TOKEN.search(body)
+    assert found, body[:400]
+    assert body.index(b"<script data-t=") < body.index(b"</head>"), "the script goes in the head"
+    assert "content-length" not in headers or int(headers["content-length"][0]) == len(body)
+    token = found.group(1).decode()
+    # The page handed a visitor cookie: the beacon is that session's, and comes back with it.
+    cookie = headers["set-cookie"][0].split(";")[0]
+
+    def own(ip, **kw):
+        return beacon_headers(ip, cookie=cookie, **kw)
+    beacon = f"/.well-known/botgate/beacon?t={urllib.parse.quote(token)}&a=0"
+    forged = f"/.well-known/botgate/beacon?t={urllib.parse.quote(token[:-3] + 'AAA')}&a=0"
+    status, _, reply = e.post(forged, headers=own(ip))
+    assert (status, b"beacon_forged" in reply) == (403, True)
+    other = own("198.51.100.7")  # the cookie, lifted to another network
+    assert e.post(beacon, headers=other)[0] == 403, "another client's beacon"
+    assert e.post(beacon, headers=own(ip))[0] == 204
+    status, _, reply = e.post(beacon, headers=own(ip))
+    assert (status, b"beacon_replayed" in reply) == (403, True)
+    cross = own(ip, **{"sec-fetch-site": "cross-site"})
+    assert e.post(beacon, headers=cross)[0] == 403
+    assert e.wait_metric("botgate_beacon_total", lambda v: v >= 1, result="accepted") == 1
+    assert e.wait_metric("botgate_beacon_total", lambda v: v >= 4, result="refused") == 4
+
+
+def test_non_html_compressed_and_csp_refusing_pages_are_left_alone(envoy_with, example_policy):
+    e = start_example(envoy_with, example_policy)
+    ip = "203.0.113.93"
+    # JSON for a navigation, a gzip page, a page whose policy allows only its own script files.
+    status, _, body = e.get("/api/products", headers=page_headers(ip, accept="application/json"))
+    assert status == 200 and b"data-t=" not in body
+    status, headers, body = e.get("/products/2?gz=1", headers=page_headers(ip))
+    assert status == 200 and headers["content-encoding"] == ["gzip"]
+    assert b"Hello from the upstream" in gzip.decompress(body), "the compressed page is intact"
+    csp = urllib.parse.quote("default-src 'self'; script-src 'self'")
+    status, _, body = e.get(f"/products/3?csp={csp}", headers=page_headers(ip))
+    assert status == 200 and b"data-t=" not in body and b"Hello from the upstream" in body
+    assert e.wait_metric("botgate_beacon_total", lambda v: v >= 2, result="skipped") >= 2
+
+
+def person(**kw):
+    """Chromium as a person's browser: not driven by WebDriver, a normal Chrome user agent."""
+    return Chromium(user_agent=CHROME, args=["--disable-blink-features=AutomationControlled"], **kw)
+
+
+@needs_chromium
+def test_a_browser_runs_the_script_under_the_sites_own_csp_and_its_beacon_arrives(envoy_with, example_policy):
+    e = start_example(envoy_with, example_policy)
+    base = f"http://127.0.0.1:{e.port}"
+    b = person()
+    try:
+        b.extra_headers({"x-forwarded-for": "203.0.113.94"})
+        for i, csp in enumerate(["", "script-src 'nonce-Zm9vYmFy' 'strict-dynamic'; object-src 'none'",
+                                 "default-src 'self'; script-src 'self' 'unsafe-inline'"]):
+            query = f"?csp={urllib.parse.quote(csp)}" if csp else ""
+            b.navigate(f"{base}/products/{i}{query}")
+            assert b.wait_for("document.getElementById('asked') !== null", timeout=30), "the page rendered"
+            assert b.eval("document.querySelector('script[data-t]') !== null"), f"no script in page {i}"
+            e.wait_metric("botgate_beacon_total", lambda v: v >= i + 1, timeout=10, result="accepted")
+        assert e.metric("botgate_beacon_total", result="accepted") == 3
+        assert e.metric("botgate_beacon_total", result="automation") == 0
+        b.navigate(f"{base}/products/9")
+        assert b.wait_for("document.getElementById('asked') !== null", timeout=30), "still served"
+    finally:
+        b.close()
+
+
+@needs_chromium
+def test_headless_chromium_driven_by_automation_is_caught_by_its_beacon(envoy_with, example_policy):
+    """Headless Chromium with a normal Chrome user agent (no giveaway in its headers), driven over
+    the DevTools protocol as Puppeteer and Playwright drive it: its first page is served, its
+    beacon reports automation, and its next page is refused."""
+    e = start_example(envoy_with, example_policy)
+    base = f"http://127.0.0.1:{e.port}"
+    b = Chromium(user_agent=CHROME)
+    try:
+        b.extra_headers({"x-forwarded-for": "203.0.113.95"})
+        b.navigate(f"{base}/products/1")
+        assert b.wait_for("document.getElementById('asked') !== null", timeout=30)
+        e.wait_metric("botgate_beacon_total", lambda v: v >= 1, timeout=10, result="automation")
+        b.navigate(f"{base}/products/2")
+        assert b.wait_for("document.body && document.body.innerText.includes('block')", timeout=30), \
+            b.eval("document.documentElement.outerHTML")
+        log = e.access_entries(want=4)
+        reasons = [r for entry in log for r in entry["botgate"]["reasons"]]
+        assert "automation_reported" in reasons, log
+    finally:
+        b.close()

@@ -5,9 +5,11 @@
 
 Tests read the headers botgate added (`x-botgate-*`) from the echo.
 """
+import gzip
 import html
 import json
 import sys
+import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -30,14 +32,23 @@ class Echo(BaseHTTPRequestHandler):
         if "text/html" in (self.headers.get("accept") or ""):
             # The echo rides along for tests; a browser shows the page.
             safe = json.dumps(echo).replace("<", "\\u003c")
-            out = (f"<!doctype html><title>demo upstream</title><h1>Hello from the upstream</h1>"
-                   f"<p id=asked>You asked for {html.escape(self.path)}</p>"
-                   f"<script type=application/json id=echo>{safe}</script>").encode()
+            out = (f"<!doctype html><html><head><title>demo upstream</title></head><body>"
+                   f"<h1>Hello from the upstream</h1><p id=asked>You asked for {html.escape(self.path)}</p>"
+                   f"<script type=application/json id=echo>{safe}</script></body></html>").encode()
             ctype = "text/html; charset=utf-8"
         else:
             out = json.dumps(echo).encode()
             ctype = "application/json"
+        # Tests ask for the site's own headers: `?csp=` (a Content-Security-Policy), `?gz=1`
+        # (the page gzip-compressed).
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+        extra = [("content-security-policy", v) for v in query.get("csp", [])]
+        if query.get("gz") == ["1"]:
+            out = gzip.compress(out)
+            extra.append(("content-encoding", "gzip"))
         self.send_response(status)
+        for k, v in extra:
+            self.send_header(k, v)
         self.send_header("content-type", ctype)
         self.send_header("content-length", str(len(out)))
         self.end_headers()

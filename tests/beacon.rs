@@ -138,3 +138,16 @@ fn the_beacon_is_off_unless_the_policy_turns_it_on() {
     let d = send(&mut e, &page_navigation("/", IP), T0, 200);
     assert!(d.beacon.is_none());
 }
+
+/// A person's first page hands them a visitor cookie; the page's beacon comes back carrying it,
+/// and is that session's.
+#[test]
+fn the_first_pages_beacon_is_for_the_visitor_cookie_it_handed_out() {
+    let mut e = engine(&keyed_example());
+    let d = send(&mut e, &page_navigation("/", IP), T0, 200);
+    let cookie = d.visitor.clone().expect("a visitor cookie");
+    let cookie = cookie.split(';').next().unwrap().to_string();
+    let b = d.beacon.clone().expect("a beacon");
+    e.beacon_sent(b.session, T0);
+    assert_eq!(beacon(&mut e, &b.token, 0, &cookie, T0 + 300).reasons, ["beacon_accepted"]);
+}

@@ -4,8 +4,9 @@
     tools/trim_exports.py target/wasm32-wasip1/release/botgate.wasm    (rewrites it in place)
 
 The proxy-wasm SDK exports every callback of the ABI, and Envoy calls every exported one: for
-each request that is a call into the VM on the response body, the response trailers, `on_log`
-and `on_done`, none of which botgate implements (the SDK's defaults do nothing). A missing
+each request that is a call into the VM on the response trailers, `on_log` and `on_done`, none
+of which botgate implements (the SDK's defaults do nothing). (The response body is kept: the
+silent challenge adds its script to HTML pages there.) A missing
 export is the ABI's way of saying "not interested" (proxy-wasm-cpp-host checks for the export
 before calling), so Envoy skips those crossings: about 5 % of an empty filter's CPU per request,
 measured side by side (BENCHMARKS.md). Idempotent; the rest of the module is copied byte for byte.
@@ -13,7 +14,6 @@ measured side by side (BENCHMARKS.md). Idempotent; the rest of the module is cop
 import sys
 
 UNUSED = {
-    "proxy_on_response_body",
     "proxy_on_response_trailers",
     "proxy_on_log",
     "proxy_on_done",

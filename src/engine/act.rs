@@ -11,6 +11,7 @@ use crate::challenge::gate::{self, Gate, Who};
 use crate::challenge::{back, beacon};
 use crate::decision::record::{ChallengeReply, Decision, FollowUp, Issued, PageBeacon, Verdict};
 use crate::decision::ruling::Ruling;
+use crate::identity::session_id::SessionKey;
 use crate::policy::{ChallengeType, RiskTier};
 use crate::request::fetch::{self, Fetch};
 use crate::request::head::Head;
@@ -59,23 +60,28 @@ impl Engine {
         if d.verdict == Verdict::Pass {
             d.would = v.would;
             let wanted = v.visitor.is_none() && !v.key.authenticated && matches!(v.fetch, Fetch::Navigation { .. });
-            if wanted {
-                d.visitor = self.hand_visitor(v.key, v.now);
-            }
-            self.page_beacon(v, d);
+            let handed = if wanted { self.hand_visitor(v.key, v.now) } else { None };
+            // The page's beacon comes back with the visitor cookie: it is that session's.
+            let key = handed.as_ref().map_or(v.key, |h| h.1);
+            d.visitor = handed.map(|h| h.0);
+            self.page_beacon(v, key, d);
         }
     }
 
     /// The silent challenge's token for a page navigation (the shell adds the script if the
     /// response turns out to be HTML it can add to, and says so: [`Engine::beacon_sent`]).
-    fn page_beacon(&mut self, v: &mut Visit<'_>, d: &mut Decision) {
+    fn page_beacon(&mut self, v: &mut Visit<'_>, key: SessionKey, d: &mut Decision) {
         let navigation = matches!(v.fetch, Fetch::Navigation { .. }) && v.head.method() == b"GET";
         if !self.policy.beacon.enabled || !navigation {
             return;
         }
-        let Some(key) = self.gate.clearance.keys.first() else { return };
-        let token = beacon::mint(&key.secret, v.who(), &gate::nonce());
-        d.beacon = Some(Box::new(PageBeacon { token, session: v.key.id }));
+        let Some(secret) = self.gate.clearance.keys.first().map(|k| &k.secret) else { return };
+        let token = if key == v.key {
+            beacon::mint(secret, v.who(), &gate::nonce())
+        } else {
+            beacon::mint(secret, &Who::new(key, v.head, v.client.ip, v.now), &gate::nonce())
+        };
+        d.beacon = Some(Box::new(PageBeacon { token, session: key.id }));
     }
 
     /// What the response phase learns from: the upstream's status is read for every critical

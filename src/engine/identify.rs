@@ -112,7 +112,9 @@ impl Engine {
 
     /// A navigation that goes through without a visitor cookie is handed one (not again soon
     /// after): its session then follows it to its next address (see [`visitor`]).
-    pub(super) fn hand_visitor(&mut self, key: SessionKey, now: u64) -> Option<String> {
+    /// A visitor cookie for this session, when it should get one: the cookie, and the key of
+    /// the session it names from now on.
+    pub(super) fn hand_visitor(&mut self, key: SessionKey, now: u64) -> Option<(String, SessionKey)> {
         if !self.visitors.enabled() {
             return None;
         }
@@ -121,7 +123,8 @@ impl Engine {
             return None;
         }
         let id = self.fork_visitor(key.id, now);
-        self.visitors.cookie(id)
+        let cookie = self.visitors.cookie(id)?;
+        Some((cookie, SessionKey { id, authenticated: false, visitor: true }))
     }
 
     /// A fresh visitor id, its session a copy of `from`.
