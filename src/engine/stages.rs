@@ -85,11 +85,11 @@ impl Engine {
         let profile = session.profile(v.now);
         v.requests = profile.requests;
         session_signals(&profile, self.rendering.site_renders(), &mut v.signals);
-        crate::score::beacon::signals(&profile, v.now, &mut v.signals);
         submission_signal(head, v.tier == RiskTier::Critical, &mut v.signals);
-        // Last: it only corroborates what the other signals flag.
+        // Last: these only corroborate what the other signals flag.
         let others = signal::score(&self.policy.weights, &v.signals);
         self.campaigns.signal(v.shape, v.now, others, &mut v.signals);
+        crate::score::beacon::signals(&profile, v.now, others, &mut v.signals);
         v.broken = self.sequences.check(session, head.method(), v.path, v.client.keyed, v.now).map(str::to_string);
     }
 

@@ -135,7 +135,14 @@ pub(super) fn low_and_slow(e: &mut Engine, rng: &mut Rng, start: u64) -> (bool, 
     let mut now = start;
     let mut hit = false;
     let mut sent = 0;
-    let mut c = Client { headers, manner, keeps_cookies: jar != Jar::Off, ..template };
+    // Headless browsers run the pages' scripts (an inline one cannot be blocked by URL); half
+    // hide `navigator.webdriver` (stealth plugins), half do not.
+    let script = match http_client {
+        true => None,
+        false if rng.chance(0.5) => Some(crate::challenge::beacon::traits::WEBDRIVER),
+        false => Some(0),
+    };
+    let mut c = Client { headers, manner, keeps_cookies: jar != Jar::Off, script, ..template };
     let mut first_address = true;
     while sent < total {
         c = c.moved(ip(rng, 110), jar == Jar::Kept);
@@ -279,6 +286,24 @@ pub(super) fn campaign(e: &mut Engine, rng: &mut Rng, kind: usize, start: u64) -
                 now += 3_000 + rng.below(5_000);
             }
         }
+        // Headless Chromium as Puppeteer or Playwright launch it (`navigator.webdriver` set, a
+        // normal Chrome user agent), from one address at machine speed: 7 renders every page's
+        // sub-resources, 8 blocks images, styles, fonts and script files (an inline script
+        // still runs).
+        7 | 8 => {
+            let mut c = Client::browser(rng, 210, false);
+            c.script = Some(crate::challenge::beacon::traits::WEBDRIVER);
+            let r = Rendering { warm_cache: false, no_script: false };
+            for i in 0..120 {
+                let path = format!("/products/{}", rng.below(5_000));
+                let from = if i == 0 { From::Nowhere } else { From::Page("/products") };
+                hit |= nav(e, &c, &path, from, now, 200);
+                if kind == 7 {
+                    hit |= render(e, &c, rng, r, &path, i == 0, now);
+                }
+                now += 400 + rng.below(800);
+            }
+        }
         // Low and slow: see `low_and_slow`.
         _ => hit = low_and_slow(e, rng, start).0,
     }
@@ -293,6 +318,8 @@ pub const CAMPAIGNS: &[&str] = &[
     "Googlebot impersonation",
     "prompt flood (near-duplicates)",
     "headless browser at /login",
+    "headless Chromium, everything rendered, machine speed",
+    "headless Chromium, sub-resources blocked",
     LOW_AND_SLOW,
 ];
 

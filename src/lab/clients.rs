@@ -125,6 +125,9 @@ pub(super) struct Client {
     pub(super) keeps_cookies: bool,
     /// The visitor cookie (`name=value`) it was handed, when it keeps cookies.
     pub(super) visitor: RefCell<Option<String>>,
+    /// Runs the pages' scripts, and what botgate's beacon then reports (trait bits); `None`:
+    /// runs none (an HTTP client, JavaScript off).
+    pub(super) script: Option<u16>,
 }
 
 impl Client {
@@ -143,7 +146,7 @@ impl Client {
             }
         }
         let manner = Manner { stripped, ..BROWSER };
-        Client { ip, headers, cookie: None, manner, keeps_cookies: true, visitor: RefCell::new(None) }
+        Client { ip, headers, cookie: None, manner, keeps_cookies: true, visitor: RefCell::new(None), script: Some(0) }
     }
 
     /// The same client at another address; `keep`: its cookies go with it.
@@ -156,6 +159,7 @@ impl Client {
             manner: self.manner,
             keeps_cookies: self.keeps_cookies,
             visitor: RefCell::new(visitor),
+            script: self.script,
         }
     }
 
@@ -172,6 +176,7 @@ impl Client {
             manner,
             keeps_cookies: false,
             visitor: RefCell::new(None),
+            script: None,
         }
     }
 
@@ -258,6 +263,15 @@ pub(super) fn send_with(
     let d = drive::exchange(e, &head, (!body.is_empty()).then_some(body), now, status);
     if let (true, Some(set)) = (c.keeps_cookies, &d.visitor) {
         *c.visitor.borrow_mut() = set.split(';').next().map(str::to_string);
+    }
+    if let (Some(b), 200) = (&d.beacon, status) {
+        // The page is HTML: the shell adds the script, and a browser that runs it answers.
+        e.beacon_sent(b.session, now);
+        if let Some(traits) = c.script {
+            let url = format!("/.well-known/botgate/beacon?t={}&a={traits}", b.token);
+            let answer = [("sec-fetch-site", "same-origin".to_string()), ("sec-fetch-mode", "no-cors".to_string())];
+            drive::exchange(e, &c.head("POST", &url, &answer), None, now + 150, 204);
+        }
     }
     // Detection is an enforced challenge or block (warn and observe modes act on no one).
     let hit = matches!(d.verdict, Verdict::Block | Verdict::Challenge(_));

@@ -105,6 +105,9 @@ pub(super) fn human(e: &mut Engine, rng: &mut Rng, id: u64, start: u64) -> (bool
     let switch_at = 1 + rng.below(6);
     let mut vpn_left = 3 + rng.below(6);
     let r = Rendering { warm_cache: rng.chance(0.35), no_script: rng.chance(0.03) };
+    if r.no_script {
+        c.script = None;
+    }
     let browsing = match rng.below(100) {
         0..=84 => Browsing::Links,
         85..=94 => Browsing::FromOutside,

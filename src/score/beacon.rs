@@ -11,12 +11,15 @@ const QUIET_PAGES: u16 = 3;
 const QUIET_MS: u64 = 3_000;
 const QUIET_LONG_MS: u64 = 10_000;
 
+/// The score the other signals must reach before `beacon_missing` joins them.
+pub const CORROBORATION: f64 = 0.1;
+
 /// `automation_reported` for a session whose beacon reported automation traits;
-/// `beacon_missing` for one that never answered: weak for a session that renders its pages (a
-/// person with JavaScript off, alone never challenged), strong for one that does not render
-/// either (a client reading HTML with something that is not a browser, or a headless browser
-/// blocking scripts and assets).
-pub fn signals(p: &Profile, now: u64, out: &mut Vec<Signal>) {
+/// `beacon_missing` for one that never answered, given only when the other signals (`others`:
+/// their combined score) already flag the request: a person with JavaScript off and every asset
+/// cached looks exactly like an HTTP client reading HTML, so silence corroborates, never
+/// challenges alone. Weak for a session that renders its pages, strong for one that does not.
+pub fn signals(p: &Profile, now: u64, others: f64, out: &mut Vec<Signal>) {
     let b = p.beacon;
     if b.driven || b.inconsistent {
         // Automation itself, in full; traits a person's privacy extension can cause (a user
@@ -25,12 +28,12 @@ pub fn signals(p: &Profile, now: u64, out: &mut Vec<Signal>) {
         out.push(Signal { name: "automation_reported", strength: if b.driven { 1.0 } else { 0.5 } });
         return;
     }
-    if b.answered || b.pages < 2 {
+    if b.answered || b.pages < 2 || others < CORROBORATION {
         return;
     }
     let waited = now.saturating_sub(b.first_at);
     if (b.pages >= QUIET_PAGES && waited >= QUIET_MS) || waited >= QUIET_LONG_MS {
-        let strength = if p.subresources == 0 { 1.0 } else { 0.3 };
+        let strength = if p.subresources == 0 { 0.6 } else { 0.2 };
         out.push(Signal { name: "beacon_missing", strength });
     }
 }
@@ -42,7 +45,7 @@ mod tests {
 
     fn names(p: &Profile, now: u64) -> Vec<(&'static str, f64)> {
         let mut out = Vec::new();
-        signals(p, now, &mut out);
+        signals(p, now, 0.2, &mut out);
         out.iter().map(|s| (s.name, s.strength)).collect()
     }
 
@@ -56,9 +59,12 @@ mod tests {
     fn silence_counts_only_after_a_few_pages_and_seconds() {
         let beacon = BeaconSeen { pages: 2, ..BeaconSeen::default() };
         assert!(names(&Profile { beacon, ..Profile::default() }, 5_000).is_empty());
-        assert_eq!(names(&Profile { beacon, ..Profile::default() }, 10_000), [("beacon_missing", 1.0)]);
+        assert_eq!(names(&Profile { beacon, ..Profile::default() }, 10_000), [("beacon_missing", 0.6)]);
         let rendering = Profile { beacon, subresources: 12, ..Profile::default() };
-        assert_eq!(names(&rendering, 10_000), [("beacon_missing", 0.3)]);
+        assert_eq!(names(&rendering, 10_000), [("beacon_missing", 0.2)]);
+        let mut alone = Vec::new();
+        signals(&Profile { beacon, ..Profile::default() }, 10_000, 0.05, &mut alone);
+        assert!(alone.is_empty(), "silence alone is nothing");
     }
 
     #[test]
