@@ -17,9 +17,23 @@ import websocket
 CHROMIUM = os.environ.get("CHROMIUM", shutil.which("chromium") or "chromium")
 
 
+def person_user_agent():
+    """What this Chromium sends when a person runs it (not "HeadlessChrome")."""
+    out = subprocess.run([CHROMIUM, "--version"], capture_output=True, text=True).stdout
+    major = next((w.split(".")[0] for w in out.split() if w[:1].isdigit()), "126")
+    return f"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/{major}.0.0.0 Safari/537.36"
+
+
 class Chromium:
-    def __init__(self, user_agent=None, lang="en-GB", args=()):
+    """`automation=False` (the default): a person's browser, as far as the page can tell (no
+    `navigator.webdriver`, no "Headless" in the user agent). `automation=True`: headless Chromium
+    as Puppeteer and Playwright launch it, which botgate's beacon reports."""
+
+    def __init__(self, user_agent=None, lang="en-GB", args=(), automation=False):
         self.dir = pathlib.Path(tempfile.mkdtemp(prefix="botgate-chromium-"))
+        if not automation:
+            args = ["--disable-blink-features=AutomationControlled", *args]
+            user_agent = user_agent or person_user_agent()
         args = [CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
                 "--disable-extensions", "--no-first-run", "--no-default-browser-check", "--mute-audio",

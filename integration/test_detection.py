@@ -61,7 +61,7 @@ import urllib.parse  # noqa: E402
 
 import pytest  # noqa: E402
 
-from browser import CHROMIUM, Chromium  # noqa: E402
+from browser import CHROMIUM, Chromium, person_user_agent  # noqa: E402
 
 needs_chromium = pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason="chromium is not installed (make system-deps)")
 TOKEN = re.compile(rb'<script data-t="([^"]+)"( nonce="([^"]*)")?>')
@@ -129,7 +129,7 @@ def test_non_html_compressed_and_csp_refusing_pages_are_left_alone(envoy_with, e
 
 def person(**kw):
     """Chromium as a person's browser: not driven by WebDriver, a normal Chrome user agent."""
-    return Chromium(user_agent=CHROME, args=["--disable-blink-features=AutomationControlled"], **kw)
+    return Chromium(**kw)
 
 
 @needs_chromium
@@ -161,7 +161,7 @@ def test_headless_chromium_driven_by_automation_is_caught_by_its_beacon(envoy_wi
     beacon reports automation, and its next page is refused."""
     e = start_example(envoy_with, example_policy)
     base = f"http://127.0.0.1:{e.port}"
-    b = Chromium(user_agent=CHROME)
+    b = Chromium(user_agent=person_user_agent(), automation=True)
     try:
         b.extra_headers({"x-forwarded-for": "203.0.113.95"})
         b.navigate(f"{base}/products/1")

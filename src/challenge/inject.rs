@@ -50,6 +50,19 @@ fn policy_admits(policy: &[u8], hash: &str) -> Admit {
         })
         .collect();
     let find = |name: &str| directives.iter().find(|(d, _)| d.split_whitespace().next() == Some(name));
+    // The beacon is sent with `sendBeacon`/`fetch` (`connect-src`) from the page's own origin
+    // (a sandbox without `allow-same-origin` makes it cross-site): a page that would refuse it
+    // is left alone rather than its visitors made to look silent.
+    if let Some(&(sandbox, _)) = find("sandbox") {
+        if !sandbox.split_whitespace().any(|t| t == "allow-same-origin") {
+            return Admit::Refused;
+        }
+    }
+    if let Some(&(connect, _)) = find("connect-src").or_else(|| find("default-src")) {
+        if !connect.split_whitespace().skip(1).any(|t| t == "'self'" || t == "*") {
+            return Admit::Refused;
+        }
+    }
     let Some(&(directive, start)) =
         find("script-src-elem").or_else(|| find("script-src")).or_else(|| find("default-src"))
     else {
@@ -98,7 +111,9 @@ pub fn spot(html: &[u8]) -> Spot {
     if let Some(i) = find(html, b"</head") {
         return Spot::At(i);
     }
-    if let Some(i) = find(html, b"<body") {
+    // `<body` only where no script came before it in the chunk (it could be inside the
+    // script's own text).
+    if let Some(i) = find(html, b"<body").filter(|&i| find(html.get(..i).unwrap_or(&[]), b"<script").is_none()) {
         let rest = html.get(i..).unwrap_or(&[]);
         if let Some(end) = rest.iter().position(|&b| b == b'>') {
             return Spot::At(i + end + 1);
@@ -126,13 +141,23 @@ pub fn insert(chunk: &[u8], at: usize, element: &str) -> Vec<u8> {
     out
 }
 
-/// Whether a response with these `content-type` and `content-encoding` values is a page botgate
-/// can add to: HTML, not compressed.
-pub fn is_plain_html(content_type: Option<&[u8]>, content_encoding: Option<&[u8]>) -> bool {
-    let html =
-        content_type.is_some_and(|t| t.len() >= 9 && t.get(..9).is_some_and(|p| p.eq_ignore_ascii_case(b"text/html")));
-    let plain = content_encoding.is_none_or(|e| e.is_empty() || e.eq_ignore_ascii_case(b"identity"));
-    html && plain
+/// The response headers that say whether botgate may add to a page.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Response<'a> {
+    pub content_type: Option<&'a [u8]>,
+    pub content_encoding: Option<&'a [u8]>,
+    pub cache_control: Option<&'a [u8]>,
+    pub content_disposition: Option<&'a [u8]>,
+}
+
+/// Whether botgate can add to this response: HTML, not compressed, not a download, and not
+/// meant for shared caches (a page carrying one session's token must not be served to others).
+pub fn is_plain_html(r: Response<'_>) -> bool {
+    let html = r.content_type.is_some_and(|t| t.get(..9).is_some_and(|p| p.eq_ignore_ascii_case(b"text/html")));
+    let plain = r.content_encoding.is_none_or(|e| e.is_empty() || e.eq_ignore_ascii_case(b"identity"));
+    let shared = r.cache_control.is_some_and(|c| find(c, b"public").is_some() || find(c, b"s-maxage").is_some());
+    let download = r.content_disposition.is_some_and(|d| find(d, b"attachment").is_some());
+    html && plain && !shared && !download
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -189,12 +214,32 @@ mod tests {
     }
 
     #[test]
-    fn only_plain_html_is_touched() {
-        assert!(is_plain_html(Some(b"text/html; charset=utf-8"), None));
-        assert!(is_plain_html(Some(b"TEXT/HTML"), Some(b"identity")));
-        assert!(!is_plain_html(Some(b"text/html"), Some(b"gzip")));
-        assert!(!is_plain_html(Some(b"application/json"), None));
-        assert!(!is_plain_html(None, None));
+    fn only_plain_private_html_is_touched() {
+        let html = |t: &'static [u8]| Response { content_type: Some(t), ..Response::default() };
+        assert!(is_plain_html(html(b"text/html; charset=utf-8")));
+        assert!(is_plain_html(Response { content_encoding: Some(b"identity"), ..html(b"TEXT/HTML") }));
+        assert!(is_plain_html(Response { cache_control: Some(b"private, max-age=60"), ..html(b"text/html") }));
+        assert!(!is_plain_html(Response { content_encoding: Some(b"gzip"), ..html(b"text/html") }));
+        assert!(!is_plain_html(Response { cache_control: Some(b"public, max-age=600"), ..html(b"text/html") }));
+        assert!(!is_plain_html(Response { cache_control: Some(b"max-age=0, s-maxage=600"), ..html(b"text/html") }));
+        assert!(!is_plain_html(Response { content_disposition: Some(b"attachment; x.html"), ..html(b"text/html") }));
+        assert!(!is_plain_html(html(b"application/json")));
+        assert!(!is_plain_html(Response::default()));
+    }
+
+    #[test]
+    fn a_policy_that_would_refuse_the_beacon_itself_leaves_the_page_alone() {
+        assert_eq!(csp_admits(&[b"default-src 'none'; script-src 'nonce-x'"], H), Admit::Refused);
+        assert_eq!(csp_admits(&[b"script-src 'unsafe-inline'; connect-src https://api.test"], H), Admit::Refused);
+        assert_eq!(csp_admits(&[b"script-src 'unsafe-inline'; sandbox allow-scripts"], H), Admit::Refused);
+        let ok = csp_admits(&[b"script-src 'unsafe-inline'; sandbox allow-scripts allow-same-origin"], H);
+        assert_eq!(ok, Admit::Inline);
+        assert_eq!(csp_admits(&[b"default-src 'self' 'unsafe-inline'"], H), Admit::Inline);
+    }
+
+    #[test]
+    fn a_body_tag_inside_a_head_script_is_not_a_spot() {
+        assert_eq!(spot(b"<html><head><script>var t = '<body class=x>';"), Spot::NotYet);
     }
 
     #[test]

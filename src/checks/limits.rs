@@ -72,7 +72,7 @@ impl RateLimiter {
             return Ok(());
         }
         let load = window.load(now, limit.max_requests, limit.window_ms);
-        if score >= bar(load) {
+        if load >= SHED_FROM && score >= bar(load) {
             let retry_after_ms = window.retry_after(now, limit.window_ms);
             return Err(Limited { scope: Scope::Global, retry_after_ms });
         }

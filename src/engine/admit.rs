@@ -73,8 +73,11 @@ impl Engine {
     pub(super) fn limit(&mut self, p: &mut Pending, head: &Head, now: u64) -> Option<Decision> {
         // A page navigation is never an asset, whatever its path (an upstream may serve pages at
         // `/product.php/x.css`); the headers are read only for an asset's path.
-        p.asset =
-            fetch::is_static_asset(p.path(head)) && !matches!(fetch::fetch_kind(head), fetch::Fetch::Navigation { .. });
+        // A page's beacon rides along with the page, like its assets: not a request of its own.
+        let path = p.path(head);
+        let bare = path.split(|b| *b == b'?').next().unwrap_or(path);
+        p.asset = bare == BEACON_PATH
+            || fetch::is_static_asset(path) && !matches!(fetch::fetch_kind(head), fetch::Fetch::Navigation { .. });
         let l = self.limiter.check(p.client.keyed, p.asset, now).err()?;
         self.tally.bump(Counter::RateLimitedIp);
         if !self.observing(false) {
@@ -95,15 +98,19 @@ impl Engine {
         self.tally.bump(Counter::RateLimitedGlobal);
         d.reasons.push(rate_limit_reason(l.scope));
         if self.observing(false) {
-            d.would = Some(Verdict::RateLimited);
+            d.would = d.would.or(Some(Verdict::RateLimited));
             return;
         }
         d.verdict = Verdict::RateLimited;
         d.retry_after_s = l.retry_after_ms.div_ceil(1000);
         d.follow_up = None;
         d.visitor = None;
+        d.beacon = None;
     }
 }
+
+/// The beacon's path as the limits see it (normalised: no query).
+const BEACON_PATH: &[u8] = b"/.well-known/botgate/beacon";
 
 pub(super) fn rate_limit_reason(scope: Scope) -> &'static str {
     match scope {

@@ -96,9 +96,16 @@ impl Engine {
             return;
         }
         let traits = beacon::reported(head.query());
-        session.beacon.answered = true;
-        session.beacon.driven |= traits & beacon::traits::DRIVEN != 0;
-        session.beacon.inconsistent |= traits & !beacon::traits::DRIVEN != 0;
+        session.beacon.answer();
+        if key.visitor || key.authenticated {
+            session.beacon.driven |= traits & beacon::traits::DRIVEN != 0;
+            session.beacon.inconsistent |= traits & !beacon::traits::DRIVEN != 0;
+        } else if traits != 0 {
+            // An anonymous session without a cookie is everyone on this address with this
+            // browser: one of them reporting automation must not block the rest. It must pass
+            // a challenge, as a session inheriting someone's failure must.
+            session.must_pass = true;
+        }
         self.tally.bump(if traits != 0 { Counter::BeaconAutomation } else { Counter::BeaconAccepted });
         d.reasons.push(if traits != 0 { "automation_reported" } else { "beacon_accepted" });
         d.detail = (traits != 0).then(|| beacon::describe(traits));
@@ -113,10 +120,7 @@ impl Engine {
     pub fn beacon_sent(&mut self, session: u64, now: u64) {
         self.tally.bump(Counter::BeaconInjected);
         if let Some(s) = self.sessions.peek_mut(session) {
-            if s.beacon.pages == 0 {
-                s.beacon.first_at = now;
-            }
-            s.beacon.pages = s.beacon.pages.saturating_add(1);
+            s.beacon.sent(now);
         }
     }
 

@@ -125,10 +125,11 @@ pub struct Profile {
 /// The silent challenge as a session answered it ([`crate::challenge::beacon`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct BeaconSeen {
-    /// Pages that carried the script, and when the first did (ms).
-    pub pages: u16,
-    pub first_at: u64,
-    /// A genuine beacon arrived.
+    /// Pages that carried the script since the last answer, and when the first of them did
+    /// (ms): one clean beacon does not excuse every page after it.
+    pub unanswered: u16,
+    pub unanswered_since: u64,
+    /// A genuine beacon arrived (evidence only).
     pub answered: bool,
     /// A beacon reported automation itself (`navigator.webdriver`, a headless browser).
     pub driven: bool,
@@ -141,6 +142,20 @@ pub struct BeaconSeen {
 }
 
 impl BeaconSeen {
+    /// A page of the session carried the script.
+    pub fn sent(&mut self, now: u64) {
+        if self.unanswered == 0 {
+            self.unanswered_since = now;
+        }
+        self.unanswered = self.unanswered.saturating_add(1);
+    }
+
+    /// A genuine beacon of the session arrived.
+    pub fn answer(&mut self) {
+        self.answered = true;
+        self.unanswered = 0;
+    }
+
     /// Spends a token's nonce; false for one already spent, or older than every one of the last
     /// four answered (spent before them, and forgotten since).
     pub fn spend(&mut self, nonce: &str, issued_s: u64) -> bool {

@@ -4,15 +4,17 @@
 use super::signal::Signal;
 use crate::identity::session::Profile;
 
-/// Pages with the script a session must have been sent, and how long since the first, before
-/// its silence counts: a person's beacon leaves within a second of the page; tabs opened
+/// Pages with the script a session must have been sent since its last answer, and how long
+/// since the first of them, before its silence counts: a person's beacon leaves within a second of the page; tabs opened
 /// together may all load before the first one's script has run.
 const QUIET_PAGES: u16 = 3;
 const QUIET_MS: u64 = 3_000;
 const QUIET_LONG_MS: u64 = 10_000;
 
-/// The score the other signals must reach before `beacon_missing` joins them.
-pub const CORROBORATION: f64 = 0.1;
+/// The score the other signals must reach before `beacon_missing` joins them: the lowest
+/// challenge band of the example (0.20, `/login`), so silence never tips a person over it (a
+/// person with JavaScript off posting the login form scores 0.15 for `cold_submission`).
+pub const CORROBORATION: f64 = 0.2;
 
 /// `automation_reported` for a session whose beacon reported automation traits;
 /// `beacon_missing` for one that never answered, given only when the other signals (`others`:
@@ -28,11 +30,11 @@ pub fn signals(p: &Profile, now: u64, others: f64, out: &mut Vec<Signal>) {
         out.push(Signal { name: "automation_reported", strength: if b.driven { 1.0 } else { 0.5 } });
         return;
     }
-    if b.answered || b.pages < 2 || others < CORROBORATION {
+    if b.unanswered < 2 || others < CORROBORATION {
         return;
     }
-    let waited = now.saturating_sub(b.first_at);
-    if (b.pages >= QUIET_PAGES && waited >= QUIET_MS) || waited >= QUIET_LONG_MS {
+    let waited = now.saturating_sub(b.unanswered_since);
+    if (b.unanswered >= QUIET_PAGES && waited >= QUIET_MS) || waited >= QUIET_LONG_MS {
         let strength = if p.subresources == 0 { 0.6 } else { 0.2 };
         out.push(Signal { name: "beacon_missing", strength });
     }
@@ -45,31 +47,31 @@ mod tests {
 
     fn names(p: &Profile, now: u64) -> Vec<(&'static str, f64)> {
         let mut out = Vec::new();
-        signals(p, now, 0.2, &mut out);
+        signals(p, now, 0.25, &mut out);
         out.iter().map(|s| (s.name, s.strength)).collect()
     }
 
     #[test]
     fn a_session_answering_its_beacons_gets_nothing() {
-        let beacon = BeaconSeen { pages: 9, answered: true, ..BeaconSeen::default() };
+        let beacon = BeaconSeen { unanswered: 0, answered: true, ..BeaconSeen::default() };
         assert!(names(&Profile { beacon, ..Profile::default() }, 60_000).is_empty());
     }
 
     #[test]
     fn silence_counts_only_after_a_few_pages_and_seconds() {
-        let beacon = BeaconSeen { pages: 2, ..BeaconSeen::default() };
+        let beacon = BeaconSeen { unanswered: 2, ..BeaconSeen::default() };
         assert!(names(&Profile { beacon, ..Profile::default() }, 5_000).is_empty());
         assert_eq!(names(&Profile { beacon, ..Profile::default() }, 10_000), [("beacon_missing", 0.6)]);
         let rendering = Profile { beacon, subresources: 12, ..Profile::default() };
         assert_eq!(names(&rendering, 10_000), [("beacon_missing", 0.2)]);
         let mut alone = Vec::new();
-        signals(&Profile { beacon, ..Profile::default() }, 10_000, 0.05, &mut alone);
+        signals(&Profile { beacon, ..Profile::default() }, 10_000, 0.15, &mut alone);
         assert!(alone.is_empty(), "silence alone is nothing");
     }
 
     #[test]
     fn reported_automation_is_scored_in_full() {
-        let beacon = BeaconSeen { pages: 1, answered: true, driven: true, ..BeaconSeen::default() };
+        let beacon = BeaconSeen { answered: true, driven: true, ..BeaconSeen::default() };
         assert_eq!(names(&Profile { beacon, ..Profile::default() }, 0), [("automation_reported", 1.0)]);
         let beacon = BeaconSeen { driven: false, inconsistent: true, ..beacon };
         assert_eq!(names(&Profile { beacon, ..Profile::default() }, 0), [("automation_reported", 0.5)]);

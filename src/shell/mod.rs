@@ -298,8 +298,13 @@ impl Request {
         let mut w = worker.borrow_mut();
         let Some(engine) = w.engines.get(self.engine) else { return };
         let limit = engine.policy().beacon.scan_bytes;
-        let ok =
-            first(":status") == Some(b"200") && inject::is_plain_html(first("content-type"), first("content-encoding"));
+        let response = inject::Response {
+            content_type: first("content-type"),
+            content_encoding: first("content-encoding"),
+            cache_control: first("cache-control"),
+            content_disposition: first("content-disposition"),
+        };
+        let ok = first(":status") == Some(b"200") && inject::is_plain_html(response);
         let admit = if ok { inject::csp_admits(&csp, engine.beacon_hash()) } else { inject::Admit::Refused };
         if admit == inject::Admit::Refused {
             engine.tally.bump(Counter::BeaconSkipped);
