@@ -6,14 +6,16 @@
 //! 1. `shell`     Envoy's callbacks: read the head, strip client `x-botgate-*` headers (wasm only)
 //! 2. `request`   the request view: head, path, fetch kind and origin, cookies, user agent
 //! 3. `identity`  who it is from: client address (trusted proxies, IPv6 prefix), later its session
-//! 4. `checks`    on the head, once: allow tier, threat intel (`decision::ruling`), rate limits
+//! 4. `checks`    on the head, once: allow tier, threat intel (`decision::ruling`), per-client limit
 //! 5. `engine`    waits as an explicit state: for lookups, then the body (`engine::step`)
 //! 6. `checks`    the detector (fingerprints, near-duplicate bodies), request sequences
 //! 7. `score`     signals from head, handshake, session and campaign view, combined with reasons
 //! 8. `decision`  the ruling: block tier, then the endpoint's challenge ladder (`decision::ruling`)
-//! 9. `challenge` act on it: clearance, puzzles, step-up, tokens, pages, botgate's own endpoints
+//! 9. `challenge` act on it: clearance, puzzles, step-up, tokens, pages, the page's beacon token,
+//!    botgate's own endpoints; then the global limit sheds the most suspicious (`checks::limits`)
 //! 10. `decision` the record, the local reply, the evidence (verdict headers and access log)
-//! 11. `shell`    carry it out: reply or forward, then feed the response status back
+//! 11. `shell`    carry it out: reply or forward, then feed the response status back, and add the
+//!    beacon's script to an HTML page (`challenge::inject`)
 //!
 //! Layers, lowest first: `base` (building blocks) and `request`, then `policy` (validated
 //! settings), then the stages (`identity`; `checks`, `score`, `challenge`; `decision`), then
