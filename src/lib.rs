@@ -15,7 +15,7 @@
 //!    botgate's own endpoints; then the global limit sheds the most suspicious (`checks::limits`)
 //! 10. `decision` the record, the local reply, the evidence (verdict headers and access log)
 //! 11. `shell`    carry it out: reply or forward, then feed the response status back, and add the
-//!    beacon's script to an HTML page (`challenge::inject`)
+//!     beacon's script to an HTML page (`challenge::inject`)
 //!
 //! Layers, lowest first: `base` (building blocks) and `request`, then `policy` (validated
 //! settings), then the stages (`identity`; `checks`, `score`, `challenge`; `decision`), then

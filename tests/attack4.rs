@@ -211,3 +211,50 @@ fn an_observed_block_rule_is_not_enforced_by_the_global_limit_on_an_empty_budget
     eprintln!("{:?} would={:?} score={} {:?}", d.verdict, d.would, d.score, d.reasons);
     assert_ne!(d.verdict, Verdict::RateLimited, "refused by a 2/500 global budget: {d:?}");
 }
+
+/// One forged beacon from a NAT neighbour whose browser drops cookies: newcomers from that
+/// address and browser (a new one every five minutes for two hours, on the shared session as
+/// it was handed its cookie already) are not challenged for it, so its attempts are not spent
+/// until everyone behind the address is blocked.
+#[test]
+fn one_outsider_beacon_challenges_no_newcomer_behind_a_nat() {
+    let mut e = engine(&keyed_example());
+    let ip = "203.0.113.50";
+    nav(&mut e, "/products/1", ip, None, T0);
+    let d = nav(&mut e, "/products/1", ip, None, T0 + 2_000);
+    let token = d.beacon.clone().unwrap().token;
+    assert_eq!(beacon(&mut e, &token, 1, ip, None, T0 + 2_100).reasons, ["automation_reported"]);
+    for k in 1..=24u64 {
+        // A person's browser: a page of their own, and its beacon answered.
+        let at = T0 + k * 300_000;
+        let d = nav(&mut e, &format!("/products/{k}"), ip, None, at);
+        assert_eq!(d.verdict, Verdict::Pass, "newcomer {k}: {d:?}");
+        if let Some(b) = &d.beacon {
+            beacon(&mut e, &b.token, 0, ip, None, at + 200);
+        }
+    }
+}
+
+/// The beacon's exemption from the page limits holds for the endpoint botgate answers, not for
+/// other spellings of its path, which go upstream: those are pages, shed by the global limit
+/// like any other (a catch-all upstream route would otherwise serve them unlimited).
+#[test]
+fn other_spellings_of_the_beacon_path_are_pages() {
+    let case_insensitive = keyed_example().replacen('{', r#"{ "paths": {"case_insensitive": true},"#, 1);
+    for (policy, path) in [
+        (keyed_example(), "//.well-known/botgate/beacon"),
+        (keyed_example(), "/x/../.well-known/botgate/beacon"),
+        (keyed_example(), "/%2ewell-known/botgate/beacon"),
+        (case_insensitive, "/.WELL-KNOWN/botgate/beacon"),
+    ] {
+        let mut e = engine(&policy);
+        let upstream = (0..1000u64)
+            .filter(|i| {
+                let ip = format!("198.51.{}.{}", i / 200, i % 200 + 1);
+                let d = send(&mut e, &page_navigation(path, &ip).header("sec-fetch-site", "none"), T0 + i * 50, 404);
+                d.verdict == Verdict::Pass && d.answer.is_none()
+            })
+            .count();
+        assert!(upstream <= 500, "{path}: {upstream} of 1000 reached the upstream past a budget of 500");
+    }
+}

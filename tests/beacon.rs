@@ -152,4 +152,3 @@ fn the_first_pages_beacon_is_for_the_visitor_cookie_it_handed_out() {
     e.beacon_sent(b.session, T0);
     assert_eq!(beacon(&mut e, &b.token, 0, &cookie, T0 + 300).reasons, ["beacon_accepted"]);
 }
-

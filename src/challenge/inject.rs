@@ -54,7 +54,8 @@ fn policy_admits(policy: &[u8], hash: &str) -> Admit {
     // (a sandbox without `allow-same-origin` makes it cross-site): a page that would refuse it
     // is left alone rather than its visitors made to look silent.
     if let Some(&(sandbox, _)) = find("sandbox") {
-        if !sandbox.split_whitespace().any(|t| t == "allow-same-origin") {
+        let allows = |flag: &str| sandbox.split_whitespace().any(|t| t == flag);
+        if !(allows("allow-scripts") && allows("allow-same-origin")) {
             return Admit::Refused;
         }
     }
@@ -234,6 +235,7 @@ mod tests {
         assert_eq!(csp_admits(&[b"script-src 'unsafe-inline'; sandbox allow-scripts"], H), Admit::Refused);
         let ok = csp_admits(&[b"script-src 'unsafe-inline'; sandbox allow-scripts allow-same-origin"], H);
         assert_eq!(ok, Admit::Inline);
+        assert_eq!(csp_admits(&[b"sandbox allow-same-origin"], H), Admit::Refused, "no scripts at all");
         assert_eq!(csp_admits(&[b"default-src 'self' 'unsafe-inline'"], H), Admit::Inline);
     }
 

@@ -74,9 +74,10 @@ impl Engine {
         // A page navigation is never an asset, whatever its path (an upstream may serve pages at
         // `/product.php/x.css`); the headers are read only for an asset's path.
         // A page's beacon rides along with the page, like its assets: not a request of its own.
+        // Only the beacon botgate answers itself: the path as sent, exactly as `begin` routes it
+        // to its own endpoint (another spelling goes upstream and is a page like any other).
         let path = p.path(head);
-        let bare = path.split(|b| *b == b'?').next().unwrap_or(path);
-        p.asset = bare == BEACON_PATH
+        p.asset = head.path() == BEACON_PATH
             || fetch::is_static_asset(path) && !matches!(fetch::fetch_kind(head), fetch::Fetch::Navigation { .. });
         let l = self.limiter.check(p.client.keyed, p.asset, now).err()?;
         self.tally.bump(Counter::RateLimitedIp);
@@ -109,7 +110,7 @@ impl Engine {
     }
 }
 
-/// The beacon's path as the limits see it (normalised: no query).
+/// The beacon's endpoint, as sent.
 const BEACON_PATH: &[u8] = b"/.well-known/botgate/beacon";
 
 pub(super) fn rate_limit_reason(scope: Scope) -> &'static str {

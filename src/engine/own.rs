@@ -100,12 +100,11 @@ impl Engine {
         if key.visitor || key.authenticated {
             session.beacon.driven |= traits & beacon::traits::DRIVEN != 0;
             session.beacon.inconsistent |= traits & !beacon::traits::DRIVEN != 0;
-        } else if traits != 0 {
-            // An anonymous session without a cookie is everyone on this address with this
-            // browser: one of them reporting automation must not block the rest. It must pass
-            // a challenge, as a session inheriting someone's failure must.
-            session.must_pass = true;
         }
+        // An anonymous session without a cookie is everyone on this address with this browser:
+        // what one of them reports is not recorded against the rest (challenging the shared
+        // session would spend its attempts until everyone behind the address is blocked). A
+        // bot that drops its cookies escapes this signal, not the others.
         self.tally.bump(if traits != 0 { Counter::BeaconAutomation } else { Counter::BeaconAccepted });
         d.reasons.push(if traits != 0 { "automation_reported" } else { "beacon_accepted" });
         d.detail = (traits != 0).then(|| beacon::describe(traits));
