@@ -146,7 +146,9 @@ def test_a_browser_runs_the_script_under_the_sites_own_csp_and_its_beacon_arrive
             assert b.wait_for("document.getElementById('asked') !== null", timeout=30), "the page rendered"
             assert b.eval("document.querySelector('script[data-t]') !== null"), f"no script in page {i}"
             e.wait_metric("botgate_beacon_total", lambda v: v >= i + 1, timeout=10, result="accepted")
-        assert e.metric("botgate_beacon_total", result="accepted") == 3
+        beacons = [(entry["path"][-6:], entry["status"], entry["botgate"]["reasons"], entry["botgate"].get("detail")) for entry in e.access_entries(want=6)
+                   if "beacon" in entry["path"]]
+        assert e.metric("botgate_beacon_total", result="accepted") == 3, beacons
         assert e.metric("botgate_beacon_total", result="automation") == 0
         b.navigate(f"{base}/products/9")
         assert b.wait_for("document.getElementById('asked') !== null", timeout=30), "still served"

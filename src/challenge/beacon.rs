@@ -35,11 +35,11 @@ pub mod traits {
     /// The engine is not the one the user agent names (a Chrome without `window.chrome`, a
     /// Firefox without Gecko's CSS, a Safari or Firefox with `window.chrome`).
     pub const ENGINE_MISMATCH: u16 = 4;
-    /// A window with no outer size (old headless Chrome).
-    pub const NO_WINDOW: u16 = 8;
+    // 8 is not used: a window without an outer size (old headless Chrome) is also what a page
+    // loaded in the background or prerendered can see, in new headless Chromium as in a person's.
     /// No languages at all.
     pub const NO_LANGUAGES: u16 = 16;
-    pub const ALL: u16 = 31;
+    pub const ALL: u16 = WEBDRIVER | HEADLESS | ENGINE_MISMATCH | NO_LANGUAGES;
     /// Automation itself (the rest a person's privacy extension can cause too).
     pub const DRIVEN: u16 = WEBDRIVER | HEADLESS;
 }
@@ -108,7 +108,6 @@ pub fn describe(bits: u16) -> String {
         (traits::WEBDRIVER, "webdriver"),
         (traits::HEADLESS, "headless"),
         (traits::ENGINE_MISMATCH, "engine_mismatch"),
-        (traits::NO_WINDOW, "no_window"),
         (traits::NO_LANGUAGES, "no_languages"),
     ];
     names.iter().filter(|(b, _)| bits & b != 0).map(|(_, n)| *n).collect::<Vec<_>>().join(",")
@@ -146,6 +145,7 @@ mod tests {
     fn reported_traits_are_read_from_the_query_and_bounded() {
         assert_eq!(reported(b"t=x&a=1"), traits::WEBDRIVER);
         assert_eq!(reported(b"t=x&a=65535"), traits::ALL);
+        assert_eq!(reported(b"t=x&a=8"), 0, "a retired trait is ignored");
         assert_eq!(reported(b"t=x&a=-1"), 0);
         assert_eq!(reported(b"t=x"), 0);
     }

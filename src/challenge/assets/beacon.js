@@ -9,7 +9,6 @@
     var safari = /Version\/[\d.]+.*Safari\//.test(u) && !chrome;
     var mozCss = w.CSS && CSS.supports && CSS.supports("-moz-appearance", "none");
     if ((chrome && !w.chrome) || (firefox && !mozCss) || ((safari || firefox) && w.chrome)) b |= 4;
-    if (w.outerWidth === 0 && w.outerHeight === 0) b |= 8;
     if (n.languages && n.languages.length === 0) b |= 16;
     var url = "/.well-known/botgate/beacon?t=" + encodeURIComponent(s.getAttribute("data-t")) + "&a=" + b;
     if (n.sendBeacon) n.sendBeacon(url);
