@@ -34,33 +34,25 @@ impl RollingWindow {
     /// Admits one request if fewer than `max` were admitted in the last `window_ms`, and counts
     /// it. Refused requests are not counted, so a client that backs off recovers.
     pub fn admit(&mut self, now: u64, max: u32, window_ms: u64) -> Result<(), Refused> {
-        match self {
-            RollingWindow::Exact(log) => {
-                prune(log, now, window_ms);
-                if log.len() < max as usize {
-                    log.push_back(now);
-                    return Ok(());
-                }
-                let oldest = log.front().copied().unwrap_or(now);
-                Err(Refused { retry_after_ms: (oldest + window_ms).saturating_sub(now).max(1) })
-            }
-            RollingWindow::Estimated { start, current, previous } => {
-                roll(start, current, previous, now, window_ms);
-                let elapsed = now.saturating_sub(*start);
-                let weight = 1.0 - (elapsed as f64 / window_ms as f64).min(1.0);
-                let estimate = f64::from(*previous) * weight + f64::from(*current);
-                if estimate < f64::from(max) {
-                    *current = current.saturating_add(1);
-                    return Ok(());
-                }
-                Err(Refused { retry_after_ms: (*start + window_ms).saturating_sub(now).max(1) })
-            }
+        if self.admitted(now, window_ms) >= f64::from(max) {
+            return Err(Refused { retry_after_ms: self.retry_after(now, window_ms) });
         }
+        match self {
+            RollingWindow::Exact(log) => log.push_back(now),
+            RollingWindow::Estimated { current, .. } => *current = current.saturating_add(1),
+        }
+        Ok(())
     }
 
     /// The share of `max` admitted in the last `window_ms` (1.0 or more: full).
     pub fn load(&mut self, now: u64, max: u32, window_ms: u64) -> f64 {
-        let admitted = match self {
+        self.admitted(now, window_ms) / f64::from(max.max(1))
+    }
+
+    /// How many were admitted in the last `window_ms`: exact, or the two-bucket estimate (the
+    /// previous bucket weighted by its overlap with the window).
+    fn admitted(&mut self, now: u64, window_ms: u64) -> f64 {
+        match self {
             RollingWindow::Exact(log) => {
                 prune(log, now, window_ms);
                 log.len() as f64
@@ -70,8 +62,7 @@ impl RollingWindow {
                 let weight = 1.0 - (now.saturating_sub(*start) as f64 / window_ms as f64).min(1.0);
                 f64::from(*previous) * weight + f64::from(*current)
             }
-        };
-        admitted / f64::from(max.max(1))
+        }
     }
 
     /// When the oldest admitted request leaves the window (a refused client's `retry-after`).
