@@ -76,10 +76,13 @@ impl Engine {
             return;
         }
         let Some(secret) = self.gate.clearance.keys.first().map(|k| &k.secret) else { return };
-        let token = if key == v.key {
-            beacon::mint(secret, v.who(), &gate::nonce())
+        let own = key == v.key;
+        let who = v.who();
+        // For the visitor session just handed out: the same client binding, that session's id.
+        let token = if own {
+            beacon::mint(secret, who, &gate::nonce())
         } else {
-            beacon::mint(secret, &Who::new(key, v.head, v.client.ip, v.now), &gate::nonce())
+            beacon::mint(secret, &Who { sid: gate::sid(key), ..who.clone() }, &gate::nonce())
         };
         d.beacon = Some(Box::new(PageBeacon { token, session: key.id }));
     }

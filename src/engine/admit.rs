@@ -69,16 +69,15 @@ impl Engine {
         Some(self.record(d))
     }
 
-    /// The per-client rate limit (static assets counted where the policy says).
-    pub(super) fn limit(&mut self, p: &mut Pending, head: &Head, now: u64) -> Option<Decision> {
+    /// The per-client rate limit (static assets counted where the policy says). `beacon`: the
+    /// request is a page's beacon to botgate's own endpoint, counted with the page's assets, not
+    /// as a request of its own (another spelling of its path goes upstream: a page like any other).
+    pub(super) fn limit(&mut self, p: &mut Pending, head: &Head, beacon: bool, now: u64) -> Option<Decision> {
         // A page navigation is never an asset, whatever its path (an upstream may serve pages at
         // `/product.php/x.css`); the headers are read only for an asset's path.
-        // A page's beacon rides along with the page, like its assets: not a request of its own.
-        // Only the beacon botgate answers itself: the path as sent, exactly as `begin` routes it
-        // to its own endpoint (another spelling goes upstream and is a page like any other).
-        let path = p.path(head);
-        p.asset = head.path() == BEACON_PATH
-            || fetch::is_static_asset(path) && !matches!(fetch::fetch_kind(head), fetch::Fetch::Navigation { .. });
+        p.asset = beacon
+            || fetch::is_static_asset(p.path(head))
+                && !matches!(fetch::fetch_kind(head), fetch::Fetch::Navigation { .. });
         let l = self.limiter.check(p.client.keyed, p.asset, now).err()?;
         self.tally.bump(Counter::RateLimitedIp);
         if !self.observing(false) {
@@ -109,9 +108,6 @@ impl Engine {
         d.beacon = None;
     }
 }
-
-/// The beacon's endpoint, as sent.
-const BEACON_PATH: &[u8] = b"/.well-known/botgate/beacon";
 
 pub(super) fn rate_limit_reason(scope: Scope) -> &'static str {
     match scope {

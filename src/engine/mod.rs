@@ -181,7 +181,9 @@ impl Engine {
         }
         // Normalised once, as Envoy routes it: what the limits and every rule compare.
         p.path = crate::request::path::normalised(head.path(), self.policy.paths.case_insensitive);
-        if let Some(d) = self.limit(&mut p, head, now) {
+        // A page's beacon (the one botgate answers) rides along with the page, like its assets.
+        let beacon = own == Some(crate::challenge::beacon::ENDPOINT);
+        if let Some(d) = self.limit(&mut p, head, beacon, now) {
             return Step::Decided(d);
         }
         if let Some(rest) = own {

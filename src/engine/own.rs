@@ -22,7 +22,7 @@ impl Engine {
         let mut d = Decision::pass(client.ip);
         d.verdict = Verdict::Serve;
         match rest {
-            b"beacon" => self.beacon_endpoint(&mut d, head, client, now),
+            r if r == beacon::ENDPOINT => self.beacon_endpoint(&mut d, head, client, now),
             b"verify" | b"pow" if !fetch::same_origin(head) => {
                 // A cross-site link, form or redirect: nobody's challenge is touched.
                 self.tally.bump(Counter::ChallengeIgnoredCrossSite);
@@ -67,12 +67,8 @@ impl Engine {
     /// same-origin POST; checked for this session and client, spent once, then its traits are
     /// the session's. Answers carry no detail a forger could learn from beyond the reason.
     fn beacon_endpoint(&mut self, d: &mut Decision, head: &Head, client: Client, now: u64) {
-        let id = head.request_id();
         if head.method() != b"POST" || !fetch::same_origin(head) {
-            self.tally.bump(Counter::BeaconRefused);
-            d.reasons.push("cross_site_request");
-            d.answer = Some(Box::new(Reply::json(403, "cross_site_request", &d.reasons, id)));
-            return;
+            return self.refuse_beacon(d, head, "cross_site_request");
         }
         let Identity { key, .. } = self.session_of(head, client.keyed);
         let who = Who::new(key, head, client.ip, now);
@@ -80,20 +76,12 @@ impl Engine {
         let keys: Vec<&[u8]> = self.gate.clearance.keys.iter().map(|k| k.secret.as_slice()).collect();
         let (nonce, issued_s) = match beacon::check(&keys, &who, &token) {
             Ok(checked) => checked,
-            Err(r) => {
-                self.tally.bump(Counter::BeaconRefused);
-                d.reasons.push(r.reason());
-                d.answer = Some(Box::new(Reply::json(403, r.reason(), &d.reasons, id)));
-                return;
-            }
+            Err(r) => return self.refuse_beacon(d, head, r.reason()),
         };
         d.session = Some(key.id);
         let session = self.sessions.get(key, now);
         if !session.beacon.spend(nonce, issued_s) {
-            self.tally.bump(Counter::BeaconRefused);
-            d.reasons.push("beacon_replayed");
-            d.answer = Some(Box::new(Reply::json(403, "beacon_replayed", &d.reasons, id)));
-            return;
+            return self.refuse_beacon(d, head, "beacon_replayed");
         }
         let traits = beacon::reported(head.query());
         session.beacon.answer();
@@ -113,6 +101,13 @@ impl Engine {
             headers: vec![("cache-control", "no-store".into())],
             body: String::new(),
         }));
+    }
+
+    /// A beacon refused: `403` with its one reason, and counted.
+    fn refuse_beacon(&mut self, d: &mut Decision, head: &Head, reason: &'static str) {
+        self.tally.bump(Counter::BeaconRefused);
+        d.reasons.push(reason);
+        d.answer = Some(Box::new(Reply::json(403, reason, &d.reasons, head.request_id())));
     }
 
     /// The shell added the beacon's script to a page of this session.

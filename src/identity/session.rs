@@ -129,8 +129,6 @@ pub struct BeaconSeen {
     /// (ms): one clean beacon does not excuse every page after it.
     pub unanswered: u16,
     pub unanswered_since: u64,
-    /// A genuine beacon arrived (evidence only).
-    pub answered: bool,
     /// A beacon reported automation itself (`navigator.webdriver`, a headless browser).
     pub driven: bool,
     /// A beacon reported traits that contradict the user agent (which a person's privacy
@@ -152,7 +150,6 @@ impl BeaconSeen {
 
     /// A genuine beacon of the session arrived.
     pub fn answer(&mut self) {
-        self.answered = true;
         self.unanswered = 0;
     }
 

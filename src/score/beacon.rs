@@ -53,7 +53,7 @@ mod tests {
 
     #[test]
     fn a_session_answering_its_beacons_gets_nothing() {
-        let beacon = BeaconSeen { unanswered: 0, answered: true, ..BeaconSeen::default() };
+        let beacon = BeaconSeen { unanswered: 0, ..BeaconSeen::default() };
         assert!(names(&Profile { beacon, ..Profile::default() }, 60_000).is_empty());
     }
 
@@ -71,7 +71,7 @@ mod tests {
 
     #[test]
     fn reported_automation_is_scored_in_full() {
-        let beacon = BeaconSeen { answered: true, driven: true, ..BeaconSeen::default() };
+        let beacon = BeaconSeen { driven: true, ..BeaconSeen::default() };
         assert_eq!(names(&Profile { beacon, ..Profile::default() }, 0), [("automation_reported", 1.0)]);
         let beacon = BeaconSeen { driven: false, inconsistent: true, ..beacon };
         assert_eq!(names(&Profile { beacon, ..Profile::default() }, 0), [("automation_reported", 0.5)]);
