@@ -34,6 +34,15 @@ fn nav(e: &mut Engine, path: &str, ip: &str, cookie: Option<&str>, at: u64) -> D
     d
 }
 
+/// A neighbour whose browser drops cookies: its second page's token is the shared anonymous
+/// session's (the first page handed that session its visitor cookie, which was dropped).
+fn shared_session_token(e: &mut Engine, ip: &str) -> String {
+    nav(e, "/products/1", ip, None, T0);
+    let d = nav(e, "/products/2", ip, None, T0 + 2_000);
+    assert!(d.visitor.is_none(), "the shared session was handed its cookie already");
+    d.beacon.clone().unwrap().token
+}
+
 /// A browser's first page (no cookies): the response hands it a visitor cookie, and the page's
 /// beacon (sent with that cookie, as a browser does) is refused as forged.
 
@@ -76,10 +85,7 @@ fn new_visitors_behind_a_nat_do_not_inherit_beacon_missing() {
 fn a_nat_neighbour_reporting_webdriver_does_not_block_newcomers() {
     let mut e = engine(&keyed_example());
     let ip = "203.0.113.11";
-    nav(&mut e, "/products/1", ip, None, T0);
-    let d = nav(&mut e, "/products/2", ip, None, T0 + 2_000);
-    assert!(d.visitor.is_none(), "the shared session was handed its cookie already");
-    let token = d.beacon.clone().unwrap().token;
+    let token = shared_session_token(&mut e, ip);
     let b = beacon(&mut e, &token, 1, ip, None, T0 + 2_300);
     assert_eq!(b.reasons, ["automation_reported"]);
     // A person, same address, same Chrome, first visit, minutes later.
@@ -220,9 +226,7 @@ fn an_observed_block_rule_is_not_enforced_by_the_global_limit_on_an_empty_budget
 fn one_outsider_beacon_challenges_no_newcomer_behind_a_nat() {
     let mut e = engine(&keyed_example());
     let ip = "203.0.113.50";
-    nav(&mut e, "/products/1", ip, None, T0);
-    let d = nav(&mut e, "/products/1", ip, None, T0 + 2_000);
-    let token = d.beacon.clone().unwrap().token;
+    let token = shared_session_token(&mut e, ip);
     assert_eq!(beacon(&mut e, &token, 1, ip, None, T0 + 2_100).reasons, ["automation_reported"]);
     for k in 1..=24u64 {
         // A person's browser: a page of their own, and its beacon answered.

@@ -12,11 +12,16 @@ const IP: &str = "203.0.113.80";
 
 /// A page navigation in the session of `cookie`, and its beacon's token (the shell added it).
 fn page(e: &mut Engine, path: &str, cookie: &str, at: u64) -> (Decision, String) {
-    let r = page_navigation(path, IP).header("sec-fetch-site", "same-origin").header("cookie", cookie);
-    let d = send(e, &r, at, 200);
+    let d = next_page(e, path, cookie, at);
     let b = d.beacon.clone().unwrap_or_else(|| panic!("no beacon for {path}: {d:?}"));
     e.beacon_sent(b.session, at);
     (d, b.token)
+}
+
+/// A click to `path` in the session of `cookie`.
+fn next_page(e: &mut Engine, path: &str, cookie: &str, at: u64) -> Decision {
+    let r = page_navigation(path, IP).header("sec-fetch-site", "same-origin").header("cookie", cookie);
+    send(e, &r, at, 200)
 }
 
 /// The page's script answering: a same-origin POST with the cookies of the page.
@@ -85,9 +90,7 @@ fn a_browser_reporting_webdriver_is_blocked_on_its_next_page() {
     let d = beacon(&mut e, &token, 1, "session_id=bot", T0 + 200);
     assert_eq!(d.reasons, ["automation_reported"]);
     assert_eq!(d.detail.as_deref(), Some("webdriver"));
-    let r =
-        page_navigation("/products/2", IP).header("sec-fetch-site", "same-origin").header("cookie", "session_id=bot");
-    let next = send(&mut e, &r, T0 + 3_000, 200);
+    let next = next_page(&mut e, "/products/2", "session_id=bot", T0 + 3_000);
     assert!(next.reasons.contains(&"automation_reported"), "{next:?}");
     assert_eq!(next.verdict, Verdict::Block, "{next:?}");
 }
@@ -97,8 +100,7 @@ fn a_user_agent_switched_by_a_privacy_extension_is_not_refused_an_ordinary_page(
     let mut e = engine(&keyed_example());
     let (_, token) = page(&mut e, "/products/1", "session_id=p", T0);
     beacon(&mut e, &token, 4, "session_id=p", T0 + 200);
-    let r = page_navigation("/products/2", IP).header("sec-fetch-site", "same-origin").header("cookie", "session_id=p");
-    let next = send(&mut e, &r, T0 + 5_000, 200);
+    let next = next_page(&mut e, "/products/2", "session_id=p", T0 + 5_000);
     assert!(next.reasons.contains(&"automation_reported"), "{next:?}");
     assert_eq!(next.verdict, Verdict::Pass, "{next:?}");
 }
