@@ -177,3 +177,71 @@ def test_headless_chromium_driven_by_automation_is_caught_by_its_beacon(envoy_wi
         assert "automation_reported" in reasons, log
     finally:
         b.close()
+
+
+# Slow rotating scrapers seen as one campaign.
+
+def landing_headers(ip, cookie=None, **extra):
+    return page_headers(ip, **({"cookie": cookie} if cookie else {}), **extra)
+
+
+def test_a_scraper_rotating_addresses_is_seen_as_one_campaign(envoy_with, example_policy):
+    """An HTTP client with Chrome's typed-navigation headers copied verbatim, through a
+    residential pool: a new address (and network) every three pages, its cookies dropped with
+    each, so every address is a new session of three ordinary-looking pages. What the sessions
+    share, their shape and the way each one opens, makes them one campaign: from about the eighth
+    address on, each is asked for a proof of work, and the access log names one campaign for all
+    of them. A person in the same browser's shape arriving from a search result is served."""
+    e = start_example(envoy_with, example_policy)
+    asked = []
+    for a in range(20):
+        ip = f"{20 + a}.{a}.7.9"
+        cookie = None
+        for p in range(3):
+            status, headers, _ = e.get(f"/products/{a * 3 + p}", headers=landing_headers(ip, cookie))
+            for set_cookie in headers.get("set-cookie", []):
+                cookie = set_cookie.split(";")[0]
+            if headers.get("x-botgate-challenge") == ["proof_of_work"]:
+                asked.append((a, p))
+    assert (0, 0) not in asked and (1, 0) not in asked, f"a couple of bookmarks are no campaign: {asked}"
+    assert [(a, 0) for a in range(10, 20)] == [x for x in asked if x[1] == 0 and x[0] >= 10], asked
+    search = landing_headers("203.0.113.99", **{"sec-fetch-site": "cross-site", "referer": "https://www.google.com/"})
+    assert e.get("/products/900", headers=search)[0] == 200
+    entries = e.access_entries(want=61)
+    named = [entry["botgate"] for entry in entries if "campaign_landings" in entry["botgate"]["reasons"]]
+    assert len(named) >= 30, entries[-3:]
+    assert len({n.get("campaign") for n in named}) == 1 and named[0].get("campaign"), named[:2]
+    assert entries[-1]["botgate"].get("campaign") is None, entries[-1]
+
+
+CHROMEDRIVER = shutil.which("chromedriver")
+
+
+@pytest.mark.skipif(CHROMEDRIVER is None or shutil.which(CHROMIUM) is None,
+                    reason="chromium-driver is not installed (make system-deps)")
+def test_headless_chromium_driven_by_selenium_is_caught_on_its_own(envoy_with, example_policy):
+    """Selenium driving headless Chromium through chromedriver, as a scraping script would, with a
+    normal Chrome user agent and language (nothing in its headers gives it away): its first page is
+    served, the script botgate added to it reports the automation, and its next page is blocked."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    e = start_example(envoy_with, example_policy)
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which(CHROMIUM)
+    for arg in ["--headless=new", "--no-sandbox", "--disable-gpu", f"--user-agent={person_user_agent()}",
+                "--lang=en-GB"]:
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    try:
+        driver.execute_cdp_cmd("Network.enable", {})
+        driver.execute_cdp_cmd("Network.setExtraHTTPHeaders", {"headers": {"x-forwarded-for": "203.0.113.96"}})
+        driver.get(f"http://127.0.0.1:{e.port}/products/1")
+        assert driver.find_element("id", "asked"), "the first page is served"
+        e.wait_metric("botgate_beacon_total", lambda v: v >= 1, timeout=10, result="automation")
+        driver.get(f"http://127.0.0.1:{e.port}/products/2")
+        assert "block" in driver.find_element("tag name", "body").text, driver.page_source[:500]
+        reasons = [r for entry in e.access_entries(want=4) for r in entry["botgate"]["reasons"]]
+        assert "automation_reported" in reasons
+    finally:
+        driver.quit()

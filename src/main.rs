@@ -86,6 +86,9 @@ fn simulate(file: &str, rest: &[&str]) -> ExitCode {
     println!("== {file} as written");
     print!("{}", botgate::lab::simulate::run(&policy, humans, per_kind, seed).render());
     println!("== promoted from warn-first to enforce (mode enforce, bot_detector action block)");
+    if std::env::var_os("BOTGATE_SIMULATE_DEBUG").is_some() {
+        eprintln!("== promoted");
+    }
     print!(
         "{}",
         botgate::lab::simulate::run(&botgate::lab::simulate::promoted(&policy), humans, per_kind, seed).render()

@@ -66,6 +66,11 @@ impl Decision {
             s.push_str(",\"similarity\":");
             push_score(&mut s, sim);
         }
+        if let Some(campaign) = self.campaign {
+            s.push_str(",\"campaign\":\"");
+            push_hex16(&mut s, campaign);
+            s.push('"');
+        }
         if let Some(session) = self.session {
             s.push_str(",\"session\":\"");
             push_hex16(&mut s, session);

@@ -83,6 +83,8 @@ pub struct Decision {
     pub fingerprint: Option<u64>,
     pub fingerprint_count: u32,
     pub similarity: Option<f64>,
+    /// The campaign the request's session was seen as part of ([`crate::score::campaigns`]).
+    pub campaign: Option<u64>,
     pub retry_after_s: u64,
     /// The session's smoothed score (the decision used the higher of the two).
     pub session_score: f64,
@@ -130,6 +132,7 @@ impl Decision {
             fingerprint: None,
             fingerprint_count: 0,
             similarity: None,
+            campaign: None,
             retry_after_s: 0,
             session_score: 0.0,
             session: None,

@@ -13,7 +13,7 @@ use crate::decision::ruling::{self, Facts, Ruling};
 use crate::policy::{DetectorAction, RiskTier};
 use crate::request::fetch::{self, Fetch};
 use crate::request::head::Head;
-use crate::score::campaigns;
+use crate::score::campaigns::{self, Landing};
 use crate::score::headers::{header_signals, submission_signal};
 use crate::score::session::session_signals;
 use crate::score::signal::{self, Signal};
@@ -58,7 +58,8 @@ impl Engine {
     /// sequence rules.
     pub(super) fn observe(&mut self, v: &mut Visit<'_>, p: &Pending) {
         let head = v.head;
-        v.shape = campaigns::shape(head);
+        let tls = self.policy.tls.header.as_str();
+        v.shape = campaigns::shape(head, if tls.is_empty() { b"" } else { head.first(tls).unwrap_or(b"") });
         v.fetch = fetch::fetch_kind(head);
         header_signals(head, v.fetch, &mut v.signals);
         crate::score::tls::signal(&self.policy.tls, head, &mut v.signals);
@@ -74,8 +75,24 @@ impl Engine {
             Fetch::Navigation { cold: Some(false) } => fetch::in_site_referer_path(head),
             _ => None,
         };
+        let navigation = matches!(v.fetch, Fetch::Navigation { .. });
+        let landing = navigation && session.navigations == 0;
         // As sent: referers name pages as the browser spelt them.
         session.record_fetch(v.fetch, head.path(), referer);
+        if landing {
+            session.landing = Landing::of(head, v.path);
+            let network = v.client.ip.map(crate::identity::session::network);
+            self.campaigns.land(v.shape, session.landing, network, v.now);
+        } else if navigation && fetch::direct(head, false) {
+            session.record_direct(v.now);
+        }
+        // A session that opened the way a campaign's sessions do. (Following the site's links
+        // afterwards does not clear it: a scripted browser clicks too, and a person who opened
+        // that way was asked at the landing already; a passed challenge clears them.)
+        if let Some(strength) = self.campaigns.landing_signal(v.shape, session.landing, v.now) {
+            v.signals.push(Signal { name: "campaign_landings", strength });
+            v.campaign = Some(v.shape);
+        }
         // The site's rendering share: one word per session (at its second navigation), from
         // sessions nothing flags.
         let unflagged = session.score < 0.3 && !session.challenge_failed;
@@ -115,6 +132,7 @@ impl Engine {
     pub(super) fn score(&mut self, v: &mut Visit<'_>, d: &mut Decision) {
         let weights = &self.policy.weights;
         let score = signal::combine_into(weights, &v.signals, &mut d.reasons);
+        d.campaign = v.campaign;
         // A detector in warn mode only observes: what its signal adds is recorded, not enforced.
         v.enforce_score = if v.warn_only() {
             let quiet: Vec<Signal> = v.signals.iter().filter(|s| s.name != "fingerprint_repeat").copied().collect();

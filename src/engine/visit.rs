@@ -35,6 +35,8 @@ pub(super) struct Visit<'a> {
     // observe
     pub fetch: Fetch,
     pub shape: u64,
+    /// The campaign (its shape) whose sessions this one opened like.
+    pub campaign: Option<u64>,
     /// The session's requests so far, this one included.
     pub requests: usize,
     /// The sequence rule the session broke.
@@ -76,6 +78,7 @@ impl<'a> Visit<'a> {
             who: None,
             fetch: Fetch::Other,
             shape: 0,
+            campaign: None,
             requests: 0,
             broken: None,
             enforce_score: 0.0,

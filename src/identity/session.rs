@@ -12,7 +12,7 @@ use std::net::IpAddr;
 const HISTORY: usize = 32;
 
 /// A network, as coarse as the clearance token's binding: IPv4 /16, IPv6 /32 (never 0).
-fn network(ip: IpAddr) -> u32 {
+pub(crate) fn network(ip: IpAddr) -> u32 {
     let prefix = match ip {
         IpAddr::V4(a) => [4, a.octets()[0], a.octets()[1], 0, 0],
         IpAddr::V6(a) => match a.to_ipv4_mapped() {
@@ -67,6 +67,12 @@ pub struct Session {
     nav_next: u8,
     /// In-site navigations whose referer names a page this session never navigated to.
     pub phantom_referers: u16,
+    /// How the session opened ([`crate::request::fetch::Landing`]): how a rotating
+    /// scraper's sessions open gives it away.
+    pub landing: crate::request::fetch::Landing,
+    /// Navigations after the first that named no page they came from (typed, bookmarked, a
+    /// script's `goto`), halved every [`DIRECT_HALF_LIFE_S`], and when they last were (s).
+    direct_navigations: (u16, u32),
     /// The client binding (hashed) that `cleared_until` holds for: a pass on one network does
     /// not clear the session on another, as the token would not.
     pub cleared_for: u64,
@@ -94,6 +100,11 @@ const NETWORK_MEMORY: usize = 8;
 /// them (s): a phone that moves between Wi-Fi and its carrier has two, a proxy pool dozens.
 const NETWORK_WINDOW_S: u32 = 30 * 60;
 
+/// Direct navigations are counted over about this long (s): a scripted browser opens dozens in a
+/// quarter of an hour; people behind one address whose browsers drop cookies (one shared
+/// session) a few, spread over hours.
+const DIRECT_HALF_LIFE_S: u32 = 15 * 60;
+
 /// Navigations remembered for [`Session::record_fetch`]'s referer check: people go back a few pages, not dozens.
 const NAV_MEMORY: usize = 16;
 
@@ -115,6 +126,7 @@ pub struct Profile {
     pub error_ratio: f64,
     pub navigations: u16,
     pub cold_navigations: u16,
+    pub direct_navigations: u16,
     pub subresources: u16,
     pub phantom_referers: u16,
     /// Distinct networks the session came from in the last half hour.
@@ -214,6 +226,25 @@ impl Session {
         }
     }
 
+    /// Notes a navigation after the first that named no page it came from.
+    pub fn record_direct(&mut self, now: u64) {
+        let now_s = (now / 1000) as u32;
+        let (count, at) = &mut self.direct_navigations;
+        if *count == 0 {
+            *at = now_s;
+        }
+        let halvings = now_s.saturating_sub(*at) / DIRECT_HALF_LIFE_S;
+        *count = count.checked_shr(halvings).unwrap_or(0).saturating_add(1);
+        *at = at.saturating_add(halvings.saturating_mul(DIRECT_HALF_LIFE_S));
+    }
+
+    /// The direct navigations, halved once per [`DIRECT_HALF_LIFE_S`] since they last were.
+    fn direct_within(&self, now: u64) -> u16 {
+        let (count, at) = self.direct_navigations;
+        let halvings = ((now / 1000) as u32).saturating_sub(at) / DIRECT_HALF_LIFE_S;
+        count.checked_shr(halvings).unwrap_or(0)
+    }
+
     /// Notes the network the request came from (`None`: no client address).
     pub fn record_network(&mut self, client: Option<IpAddr>, now: u64) {
         let Some(net) = client.map(network) else { return };
@@ -291,6 +322,7 @@ impl Session {
             error_ratio: if responses == 0 { 0.0 } else { f64::from(errors) / f64::from(responses) },
             navigations: self.navigations,
             cold_navigations: self.cold_navigations,
+            direct_navigations: self.direct_within(now),
             subresources: self.subresources,
             phantom_referers: self.phantom_referers,
             networks: self.networks_within(now),

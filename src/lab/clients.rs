@@ -249,6 +249,44 @@ impl Client {
     }
 }
 
+/// What one actor's requests met, for the yardstick's measure: a campaign is held when at
+/// least 90% of its requests after its first 20 were refused (challenged, blocked or rate
+/// limited); a campaign of 40 requests or fewer is judged on its second half.
+#[derive(Debug, Default, Clone)]
+pub(super) struct Watch {
+    /// Refused or not, request by request.
+    pub(super) refused: Vec<bool>,
+    pub(super) last_now: u64,
+}
+
+impl Watch {
+    pub(super) const GRACE: usize = 20;
+
+    pub(super) fn held(&self) -> bool {
+        let grace = Self::GRACE.min(self.refused.len() / 2);
+        let judged = self.refused.get(grace..).unwrap_or(&[]);
+        let refused = judged.iter().filter(|r| **r).count();
+        !judged.is_empty() && refused * 10 >= judged.len() * 9
+    }
+}
+
+thread_local! {
+    static WATCH: RefCell<Watch> = RefCell::new(Watch::default());
+}
+
+/// Starts counting what the requests sent from now on meet; returns what was counted before.
+pub(super) fn watch() -> Watch {
+    WATCH.with(|w| w.take())
+}
+
+fn watched(now: u64, refused: bool) {
+    WATCH.with(|cell| {
+        let mut w = cell.borrow_mut();
+        w.refused.push(refused);
+        w.last_now = w.last_now.max(now);
+    });
+}
+
 /// Sends one request; `true` when it was challenged or blocked (or would have been).
 pub(super) fn send_with(
     e: &mut Engine,
@@ -275,7 +313,9 @@ pub(super) fn send_with(
     }
     // Detection is an enforced challenge or block (warn and observe modes act on no one).
     let hit = matches!(d.verdict, Verdict::Block | Verdict::Challenge(_));
-    if hit && std::env::var_os("BOTGATE_SIMULATE_DEBUG").is_some() {
+    watched(now, hit || d.verdict == Verdict::RateLimited);
+    let debug = std::env::var("BOTGATE_SIMULATE_DEBUG").ok();
+    if (hit || debug.as_deref() == Some("all")) && debug.is_some() {
         eprintln!("{method} {path} -> {} {:.2} {:?}", d.outcome(), d.score, d.reasons);
     }
     hit

@@ -10,10 +10,13 @@
 //! ones), scraping, inventory hoarding, crawler impersonation, prompt floods, a headless browser
 //! at /login, and low-and-slow residential-proxy scrapers whose tool and proxy rotation are drawn
 //! at random per campaign. A session or campaign is "detected" when any of its requests was
-//! challenged or blocked.
+//! challenged or blocked; a campaign is "held" when at least 90% of its requests after its first
+//! 20 were (the independent yardstick's measure: detection that lets most of the work through
+//! is not protection). People who arrive just after each campaign (bystanders) are measured
+//! too: whatever groups a campaign by the shape it shares with people must not refuse them.
 
 use super::bots::{campaign, low_and_slow, variant_order, CAMPAIGNS, LOW_AND_SLOW};
-use super::clients::Rng;
+use super::clients::{watch, Rng};
 use super::humans::human;
 use crate::engine::Engine;
 use crate::policy::Policy;
@@ -21,25 +24,42 @@ use std::fmt::Write as _;
 
 /// People browsing the worker while each campaign runs.
 const BACKGROUND_HUMANS: u64 = 40;
+/// People arriving right after each campaign, while its traces are fresh.
+const BYSTANDERS: u64 = 40;
+
+/// A row of the report: how many ran, how many were detected (challenged or blocked at least
+/// once) and how many held (see [`super::clients::Watch::held`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Row {
+    pub name: &'static str,
+    pub runs: u64,
+    pub detected: u64,
+    pub held: u64,
+}
 
 pub struct Report {
     pub humans: u64,
     pub humans_acted_on: u64,
-    /// Per class: (name, runs, detected).
-    pub campaigns: Vec<(&'static str, u64, u64)>,
-    /// Human sessions by how they browse: (kind, sessions, challenged or blocked).
-    pub human_kinds: Vec<(&'static str, u64, u64)>,
-    /// Low-and-slow scrapers by tool and by proxy rotation: (variant, runs, detected).
-    pub scraper_variants: Vec<(&'static str, u64, u64)>,
+    /// People who arrived just after a campaign, and how many of them were challenged or blocked.
+    pub bystanders: u64,
+    pub bystanders_acted_on: u64,
+    /// Per class.
+    pub campaigns: Vec<Row>,
+    /// Human sessions by how they browse (`detected`: challenged or blocked).
+    pub human_kinds: Vec<Row>,
+    /// Low-and-slow scrapers by tool, proxy rotation, TLS stack and cookie jar.
+    pub scraper_variants: Vec<Row>,
 }
 
-fn tally(rows: &mut Vec<(&'static str, u64, u64)>, name: &'static str, hit: bool) {
-    match rows.iter_mut().find(|r| r.0 == name) {
-        Some(r) => {
-            r.1 += 1;
-            r.2 += u64::from(hit);
-        }
-        None => rows.push((name, 1, u64::from(hit))),
+fn tally(rows: &mut Vec<Row>, name: &'static str, hit: bool, held: bool) {
+    let i = rows.iter().position(|r| r.name == name).unwrap_or_else(|| {
+        rows.push(Row { name, runs: 0, detected: 0, held: 0 });
+        rows.len() - 1
+    });
+    if let Some(r) = rows.get_mut(i) {
+        r.runs += 1;
+        r.detected += u64::from(hit);
+        r.held += u64::from(held);
     }
 }
 
@@ -49,8 +69,18 @@ impl Report {
     }
 
     pub fn bot_pass_rate(&self) -> f64 {
-        let (runs, detected) = self.campaigns.iter().fold((0, 0), |(r, d), c| (r + c.1, d + c.2));
+        let (runs, detected) = self.campaigns.iter().fold((0, 0), |(r, d), c| (r + c.runs, d + c.detected));
         (runs - detected) as f64 / runs.max(1) as f64
+    }
+
+    /// Campaigns not held: fewer than 90% of their requests after the first 20 refused.
+    pub fn bot_unheld_rate(&self) -> f64 {
+        let (runs, held) = self.campaigns.iter().fold((0, 0), |(r, h), c| (r + c.runs, h + c.held));
+        (runs - held) as f64 / runs.max(1) as f64
+    }
+
+    pub fn bystander_rate(&self) -> f64 {
+        self.bystanders_acted_on as f64 / self.bystanders.max(1) as f64
     }
 
     pub fn render(&self) -> String {
@@ -62,16 +92,36 @@ impl Report {
             self.humans,
             100.0 * self.human_rate()
         );
-        for (name, n, acted) in &self.human_kinds {
-            let _ = writeln!(s, "  humans {name:<52} {acted}/{n} challenged or blocked");
+        for r in &self.human_kinds {
+            let _ = writeln!(s, "  humans {:<52} {}/{} challenged or blocked", r.name, r.detected, r.runs);
         }
-        for (name, runs, detected) in &self.campaigns {
-            let _ = writeln!(s, "bot campaign {name:<45} detected {detected}/{runs}");
+        let _ = writeln!(
+            s,
+            "bystanders (people arriving just after a campaign): {} challenged or blocked of {} ({:.3}%)",
+            self.bystanders_acted_on,
+            self.bystanders,
+            100.0 * self.bystander_rate()
+        );
+        for r in &self.campaigns {
+            let _ = writeln!(
+                s,
+                "bot campaign {:<45} detected {}/{} held {}/{}",
+                r.name, r.detected, r.runs, r.held, r.runs
+            );
         }
-        for (name, runs, detected) in &self.scraper_variants {
-            let _ = writeln!(s, "  low-and-slow {name:<52} detected {detected}/{runs}");
+        for r in &self.scraper_variants {
+            let _ = writeln!(
+                s,
+                "  low-and-slow {:<52} detected {}/{} held {}/{}",
+                r.name, r.detected, r.runs, r.held, r.runs
+            );
         }
         let _ = writeln!(s, "bot campaigns undetected: {:.1}% (target < 5%)", 100.0 * self.bot_pass_rate());
+        let _ = writeln!(
+            s,
+            "bot campaigns not held (< 90% refused after their first 20 requests): {:.1}% (target < 5%)",
+            100.0 * self.bot_unheld_rate()
+        );
         s
     }
 }
@@ -109,13 +159,13 @@ pub fn run(policy: &Policy, humans: u64, per_kind: u64, seed: u64) -> Report {
         // Humans arrive a few per second: their sessions overlap in the same worker.
         let (hit, kind) = human(&mut engine, &mut rng, i, start + i * 300);
         acted += u64::from(hit);
-        tally(&mut human_kinds, kind, hit);
+        tally(&mut human_kinds, kind, hit, hit);
     }
-    human_kinds.sort_by_key(|r| r.0);
+    human_kinds.sort_by_key(|r| r.name);
+    let (mut bystanders, mut bystanders_acted_on) = (0, 0);
     let mut scraper_variants = Vec::new();
     let mut campaigns = Vec::new();
     for (kind, name) in CAMPAIGNS.iter().enumerate() {
-        let mut detected = 0;
         for run in 0..per_kind {
             let mut engine = Engine::new(policy.clone());
             // Human background traffic shares the worker with the attack: enough people for the
@@ -124,19 +174,36 @@ pub fn run(policy: &Policy, humans: u64, per_kind: u64, seed: u64) -> Report {
             for i in 0..BACKGROUND_HUMANS {
                 let _ = human(&mut engine, &mut rng, 1_000_000 + i, start + i * 1_000);
             }
-            let hit = if *name == LOW_AND_SLOW {
+            let _ = watch();
+            if std::env::var_os("BOTGATE_SIMULATE_DEBUG").is_some() {
+                eprintln!("== campaign {name}, run {run}");
+            }
+            let (hit, variant) = if *name == LOW_AND_SLOW {
                 let (hit, v) = low_and_slow(&mut engine, &mut rng, start + run * 7);
-                for row in [Some(v.tool), Some(v.rotation), v.stack, Some(v.jar), v.traced].into_iter().flatten() {
-                    tally(&mut scraper_variants, row, hit);
-                }
-                hit
+                (hit, Some(v))
             } else {
-                campaign(&mut engine, &mut rng, kind, start + run * 7)
+                (campaign(&mut engine, &mut rng, kind, start + run * 7), None)
             };
-            detected += u64::from(hit);
+            let w = watch();
+            tally(&mut campaigns, name, hit, w.held());
+            if let (Some(v), Some(_)) = (&variant, std::env::var_os("BOTGATE_SIMULATE_DEBUG")) {
+                eprintln!("== variant {} / {} / {} / {}", v.tool, v.rotation, v.jar, v.stack.unwrap_or("-"));
+            }
+            if let Some(v) = variant {
+                for row in [Some(v.tool), Some(v.rotation), v.stack, Some(v.jar), v.traced].into_iter().flatten() {
+                    tally(&mut scraper_variants, row, hit, w.held());
+                }
+            }
+            if std::env::var_os("BOTGATE_SIMULATE_DEBUG").is_some() {
+                eprintln!("== bystanders after {name}, run {run}");
+            }
+            for i in 0..BYSTANDERS {
+                let (hit, _) = human(&mut engine, &mut rng, 2_000_000 + i, w.last_now + 1_000 + i * 1_000);
+                bystanders += 1;
+                bystanders_acted_on += u64::from(hit);
+            }
         }
-        campaigns.push((*name, per_kind, detected));
     }
-    scraper_variants.sort_by_key(|r| variant_order(r.0));
-    Report { humans, humans_acted_on: acted, campaigns, human_kinds, scraper_variants }
+    scraper_variants.sort_by_key(|r| variant_order(r.name));
+    Report { humans, humans_acted_on: acted, bystanders, bystanders_acted_on, campaigns, human_kinds, scraper_variants }
 }

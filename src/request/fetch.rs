@@ -60,6 +60,51 @@ pub fn fetch_kind(head: &Head) -> Fetch {
     Fetch::Other
 }
 
+/// How a session opened: the classes a rotating scraper's sessions all fall into, and people's
+/// spread over ([`crate::score::campaigns`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Landing {
+    /// The home page, or headers that say nothing.
+    #[default]
+    Other,
+    /// A deep page with no referer: typed, bookmarked, a script's `goto`, an HTTP client's get.
+    Direct,
+    /// A deep page from another site's link (a search result, a forum post; a fixed referer).
+    Outside,
+    /// A deep page from a link on this site, as the session's first page: a person's session
+    /// begins where their visit does, so this is a session lost mid-visit (rare) or a client
+    /// replaying a link click's headers from a fresh address.
+    InSite,
+}
+
+impl Landing {
+    /// How the navigation `head` to `path` (normalised) opens a session.
+    pub fn of(head: &Head, path: &[u8]) -> Landing {
+        if path == b"/" {
+            Landing::Other
+        } else if direct(head, true) {
+            Landing::Direct
+        } else {
+            match fetch_kind(head) {
+                Fetch::Navigation { cold: Some(true) } => Landing::Outside,
+                Fetch::Navigation { cold: Some(false) } => Landing::InSite,
+                _ => Landing::Other,
+            }
+        }
+    }
+}
+
+/// A navigation that says it came from no page (`sec-fetch-site: none`: typed, bookmarked, a
+/// script's `goto`). `loose`: also one with no fetch metadata and no referer from a client
+/// whose headers were not stripped wholesale, which an older browser with its referer turned
+/// off sends for every link too.
+pub fn direct(head: &Head, loose: bool) -> bool {
+    match head.first("sec-fetch-site") {
+        Some(site) => site == b"none",
+        None => loose && head.first("referer").is_none() && head.first("accept-language").is_some(),
+    }
+}
+
 fn cold(head: &Head) -> Option<bool> {
     match head.first("sec-fetch-site") {
         Some(b"none" | b"cross-site") => return Some(true),

@@ -47,6 +47,9 @@ pub fn session_signals(p: &Profile, site_renders: bool, out: &mut Vec<Signal>) {
         push("phantom_referers", (f64::from(p.phantom_referers) - 1.0) / 2.0);
         if cold >= 0.9 * after_first {
             push("cold_navigations", (cold - 2.0) / 8.0);
+            // Typed or bookmarked, page after page, never a link: people open a handful that
+            // way; a script's `goto` or an HTTP client's list of URLs, dozens.
+            push("direct_navigations", (f64::from(p.direct_navigations) - 8.0) / 8.0);
             // A browser rendering those pages fetches scripts, styles, images or XHR; a
             // client that only reads the HTML of a list of URLs does not. People whose cache
             // holds every asset and whose pages run no script rarely also open a dozen pages
