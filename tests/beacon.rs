@@ -154,3 +154,54 @@ fn the_first_pages_beacon_is_for_the_visitor_cookie_it_handed_out() {
     e.beacon_sent(b.session, T0);
     assert_eq!(beacon(&mut e, &b.token, 0, &cookie, T0 + 300).reasons, ["beacon_accepted"]);
 }
+
+/// The proof-of-work page carries the silent challenge too (loaded from botgate's path, as the
+/// page's CSP allows no inline script): a scripted browser that solves the puzzle still reports
+/// itself, and is blocked on the page it was let through to; a person's browser is cleared.
+#[test]
+fn the_proof_of_work_page_carries_the_beacon_and_a_scripted_solver_is_still_caught() {
+    for (traits, caught) in [(1u16, true), (0, false)] {
+        let mut e = engine(&common::challenge_members(&keyed_example()));
+        let first = next_page(&mut e, "/products/1", "", T0);
+        let visitor = first.visitor.clone().expect("a visitor cookie for the first page");
+        let cookie = visitor.split(';').next().unwrap().to_string();
+        let d = next_page(&mut e, "/members", &cookie, T0 + 2_000);
+        let reply = d.reply("r").unwrap();
+        let token = d.challenge.as_ref().and_then(|c| c.beacon.clone()).expect("the puzzle page's beacon");
+        assert!(reply.body.contains(&format!("beacon.js\" data-t=\"{token}\"")), "{}", reply.body);
+        assert!(!reply.body.contains("<script>"), "nothing inline for the page's CSP to refuse");
+        let answered = beacon(&mut e, &token, traits, &cookie, T0 + 2_300);
+        assert_eq!(status(&answered), 204, "{answered:?}");
+        let (c, difficulty) = common::pow_of(&d);
+        let s = botgate::challenge::pow::solve(&c, difficulty).unwrap();
+        let verify = format!("/.well-known/botgate/verify?challenge={c}&solution={s}");
+        let passed = next_page(&mut e, &verify, &cookie, T0 + 4_000);
+        assert!(passed.reasons.contains(&"pow_passed"), "{passed:?}");
+        let cookies: Vec<String> = std::iter::once(cookie.clone())
+            .chain(
+                passed
+                    .reply("r")
+                    .unwrap()
+                    .headers
+                    .iter()
+                    .filter(|(k, _)| *k == "set-cookie")
+                    .map(|(_, v)| v.split(';').next().unwrap().to_string()),
+            )
+            .collect();
+        let after = next_page(&mut e, "/members", &cookies.join("; "), T0 + 5_000);
+        if caught {
+            assert_eq!(after.verdict, Verdict::Block, "{after:?}");
+            assert!(after.reasons.contains(&"automation_reported"), "{after:?}");
+        } else {
+            assert_eq!(after.verdict, Verdict::Pass, "{after:?}");
+        }
+    }
+}
+
+/// The address's shared session (no cookie yet) records no beacon, so its puzzle page carries none.
+#[test]
+fn a_cookieless_puzzle_page_carries_no_beacon() {
+    let mut e = engine(&common::challenge_members(&keyed_example()));
+    let d = send(&mut e, &page_navigation("/members", IP), T0, 200);
+    assert!(d.challenge.as_ref().is_some_and(|c| c.beacon.is_none()), "{d:?}");
+}

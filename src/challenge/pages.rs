@@ -25,6 +25,9 @@ const ASSETS: &[(&str, Asset)] = &[
     ),
     ("worker.js", Asset { content_type: "text/javascript; charset=utf-8", body: include_str!("assets/worker.js") }),
     ("stepup.js", Asset { content_type: "text/javascript; charset=utf-8", body: include_str!("assets/stepup.js") }),
+    // The silent challenge's script, the same one added inline to the site's pages: here loaded
+    // from botgate's path, as the page's CSP allows no inline script.
+    ("beacon.js", Asset { content_type: "text/javascript; charset=utf-8", body: include_str!("assets/beacon.js") }),
     ("style.css", Asset { content_type: "text/css; charset=utf-8", body: include_str!("assets/style.css") }),
 ];
 
@@ -34,7 +37,10 @@ pub fn asset(name: &[u8]) -> Option<&'static Asset> {
 }
 
 fn page(title: &str, main: &str, script: Option<&str>) -> String {
-    let script = script.map(|s| format!("<script src=\"{PREFIX}{s}\"></script>\n")).unwrap_or_default();
+    page_with(title, main, script.map(|s| format!("<script src=\"{PREFIX}{s}\"></script>\n")).unwrap_or_default())
+}
+
+fn page_with(title: &str, main: &str, script: String) -> String {
     format!(
         "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
@@ -50,7 +56,15 @@ const NO_SCRIPT: &str = "<noscript><p class=\"error\">This check needs JavaScrip
 
 /// The proof-of-work interstitial. `back` is where to continue (a GET's own path and query);
 /// without it (the request was a form post or another method) the page says to resubmit.
-pub fn interstitial(challenge: &str, difficulty: u8, back: Option<&str>, request_id: &str) -> String {
+/// `beacon`: the silent challenge's token for this page, when the session can be told apart
+/// ([`crate::challenge::beacon`]): a scripted browser that solves the puzzle still reports itself.
+pub fn interstitial(
+    challenge: &str,
+    difficulty: u8,
+    back: Option<&str>,
+    request_id: &str,
+    beacon: Option<&str>,
+) -> String {
     let then = if back.is_some() {
         "When it is done you will continue to the page you asked for."
     } else {
@@ -67,7 +81,10 @@ pub fn interstitial(challenge: &str, difficulty: u8, back: Option<&str>, request
         b = escape(back.unwrap_or("")),
         id = escape(request_id),
     );
-    page("Checking your browser…", &main, Some("challenge.js"))
+    let beacon = beacon
+        .map(|t| format!("<script src=\"{PREFIX}beacon.js\" data-t=\"{}\"></script>\n", escape(t)))
+        .unwrap_or_default();
+    page_with("Checking your browser…", &main, format!("{beacon}<script src=\"{PREFIX}challenge.js\"></script>\n"))
 }
 
 /// The WebAuthn step-up page: a button that runs the backend's passkey ceremony, and the
@@ -135,7 +152,7 @@ mod tests {
 
     #[test]
     fn pages_are_self_contained() {
-        let html = interstitial("v1.n.4.1.b.sig", 4, Some("/a?b=<c>"), "r1");
+        let html = interstitial("v1.n.4.1.b.sig", 4, Some("/a?b=<c>"), "r1", None);
         assert!(html.contains("data-back=\"/a?b=&lt;c&gt;\""));
         assert!(html.contains("<noscript>"));
         for page in [html, step_up("/wa/options", "/wa/verify", None, "r2"), verified()] {

@@ -55,6 +55,8 @@ pub struct ChallengeReply {
     pub html: bool,
     /// Where to continue afterwards (a GET's path and query).
     pub back: Option<String>,
+    /// The silent challenge's token for the page ([`crate::challenge::beacon`]).
+    pub beacon: Option<String>,
 }
 
 /// What the response phase needs to learn from the upstream's answer.

@@ -79,9 +79,13 @@ impl Decision {
 
     fn challenge_page(&self, c: &ChallengeReply, mut headers: Vec<(&'static str, String)>, request_id: &str) -> Reply {
         let body = match &c.issued {
-            Issued::ProofOfWork { challenge, difficulty, .. } => {
-                crate::challenge::pages::interstitial(challenge, *difficulty, c.back.as_deref(), request_id)
-            }
+            Issued::ProofOfWork { challenge, difficulty, .. } => crate::challenge::pages::interstitial(
+                challenge,
+                *difficulty,
+                c.back.as_deref(),
+                request_id,
+                c.beacon.as_deref(),
+            ),
             Issued::StepUp { options_url, verify_url, .. } => crate::challenge::pages::step_up(
                 options_url.as_deref().unwrap_or(""),
                 verify_url.as_deref().unwrap_or(""),

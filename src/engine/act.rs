@@ -41,6 +41,7 @@ impl Engine {
                 let back = back::return_path(v.head);
                 let (id, head) = (v.key.id, v.head);
                 self.issue(d, kind, id, head, v.who(), back);
+                self.puzzle_beacon(v, d);
             }
             Some(r) if !self.observing(r.observe) => {
                 d.verdict = r.verdict;
@@ -66,6 +67,22 @@ impl Engine {
             d.visitor = handed.map(|h| h.0);
             self.page_beacon(v, key, d);
         }
+    }
+
+    /// The silent challenge inside the proof-of-work page: a browser that solves the puzzle
+    /// while reporting `navigator.webdriver` is still a scripted one. Only for a session of its
+    /// own (a visitor cookie or a signed-in session): the shared session of a cookieless
+    /// address records no beacon ([`Engine::beacon_endpoint`]).
+    fn puzzle_beacon(&mut self, v: &mut Visit<'_>, d: &mut Decision) {
+        let Some(c) = d.challenge.as_mut().filter(|c| c.html && matches!(c.issued, Issued::ProofOfWork { .. })) else {
+            return;
+        };
+        if !self.policy.beacon.enabled || !(v.key.visitor || v.key.authenticated) {
+            return;
+        }
+        let Some(secret) = self.gate.clearance.keys.first().map(|k| &k.secret) else { return };
+        c.beacon = Some(beacon::mint(secret, v.who(), &gate::nonce()));
+        self.beacon_sent(v.key.id, v.now);
     }
 
     /// The silent challenge's token for a page navigation (the shell adds the script if the
@@ -158,7 +175,7 @@ impl Engine {
                     ChallengeType::WebauthnStepUp => Counter::ChallengesWebauthnIssued,
                 });
                 let html = fetch::wants_html(head);
-                d.challenge = Some(Box::new(ChallengeReply { issued, html, back }));
+                d.challenge = Some(Box::new(ChallengeReply { issued, html, back, beacon: None }));
             }
             None => blocked(d, &mut self.tally),
         }

@@ -273,7 +273,11 @@ mod tests {
     #[test]
     fn a_bookmark_and_a_link_from_one_browser_are_one_shape() {
         let bookmark = head(&[("sec-fetch-site", "none")]);
-        let link = head(&[("sec-fetch-site", "same-origin"), ("referer", "https://shop.test/")]);
+        let link = head(&[
+            ("sec-fetch-site", "same-origin"),
+            ("sec-fetch-mode", "navigate"),
+            ("referer", "https://shop.test/"),
+        ]);
         assert_eq!(shape(&bookmark, b""), shape(&link, b""));
         assert_eq!(Landing::of(&bookmark, b"/products/1"), Landing::Direct);
         assert_eq!(Landing::of(&link, b"/products/1"), Landing::InSite);
