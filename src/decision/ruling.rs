@@ -23,7 +23,8 @@ pub struct Facts<'a> {
     pub listed: Option<&'a str>,
     pub challenge_failed: bool,
     /// The session must pass a challenge whatever its score (see `Sessions::inherit`).
-    pub must_pass: bool,
+    /// The session must pass a challenge whatever its score, and why.
+    pub must_pass: Option<&'static str>,
     /// A sequence rule the session broke.
     pub broken: bool,
     /// The detector flagged the request and its action is `block`.
@@ -94,9 +95,12 @@ pub fn rule(tiers: &Tiers, f: &Facts<'_>, score: f64) -> Option<Ruling> {
     let block_above = tiers.block_above();
     let applies = |c: &ChallengeCondition| c.covers(f.path, tier);
     let rung = ladder::rung(&tiers.challenge, applies, block_above.map(|b| b.0), score);
-    let reason = if rung == Rung::Pass { "inherited_challenge_failed" } else { "challenge_tier" };
+    let reason = match (rung, f.must_pass) {
+        (Rung::Pass, Some(why)) => why,
+        (Rung::Pass, None) => return None,
+        _ => "challenge_tier",
+    };
     match rung {
-        Rung::Pass if !f.must_pass => return None,
         // Above the top band and below the block threshold: the stronger neighbour.
         Rung::GapBlock => {
             let observe = block_above.is_some_and(|b| b.1);

@@ -64,8 +64,20 @@ impl Engine {
             let handed = if wanted { self.hand_visitor(v.key, v.now) } else { None };
             // The page's beacon comes back with the visitor cookie: it is that session's.
             let key = handed.as_ref().map_or(v.key, |h| h.1);
+            if let Some((_, own)) = &handed {
+                self.opened_here(own.id, v);
+            }
             d.visitor = handed.map(|h| h.0);
             self.page_beacon(v, key, d);
+        }
+    }
+
+    /// A visitor session copied from the address's shared one opened with this request: how it
+    /// opened is this request's way, not a stranger's behind the same address.
+    fn opened_here(&mut self, id: u64, v: &Visit<'_>) {
+        if let Some(s) = self.sessions.peek_mut(id) {
+            s.landing = v.opens;
+            s.landed_in_campaign = v.campaign.is_some();
         }
     }
 

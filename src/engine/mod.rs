@@ -323,7 +323,7 @@ impl Engine {
             state_bytes: self.limiter.heap_bytes()
                 + self.detector.as_ref().map_or(0, Detector::heap_bytes)
                 + self.sessions.heap_bytes()
-                + self.campaigns.len() * 48
+                + self.campaigns.heap_bytes()
                 + self.lookups.len() * 96,
         }
     }

@@ -77,20 +77,35 @@ impl Engine {
         };
         let navigation = matches!(v.fetch, Fetch::Navigation { .. });
         let landing = navigation && session.navigations == 0;
+        v.opens = if navigation { Landing::of(head, v.path) } else { Landing::Other };
         // As sent: referers name pages as the browser spelt them.
         session.record_fetch(v.fetch, head.path(), referer);
         if landing {
-            session.landing = Landing::of(head, v.path);
-            let network = v.client.ip.map(crate::identity::session::network);
+            // A genuine visitor cookie of a session this worker forgot: a visit going on (a tab
+            // left open past the session's lifetime), not one opening.
+            session.landing = if v.visitor.is_some() { Landing::Other } else { v.opens };
+            let network = v.client.ip.map(|ip| {
+                let net = crate::identity::session::network(ip);
+                self.ids.hash(&[b"campaign network", &net.to_le_bytes()])
+            });
             self.campaigns.land(v.shape, session.landing, network, v.now);
+            session.landed_in_campaign = self.campaigns.is_campaign(v.shape, session.landing, v.now);
         } else if navigation && fetch::direct(head, false) {
             session.record_direct(v.now);
         }
-        // A session that opened the way a campaign's sessions do. (Following the site's links
-        // afterwards does not clear it: a scripted browser clicks too, and a person who opened
-        // that way was asked at the landing already; a passed challenge clears them.)
-        if let Some(strength) = self.campaigns.landing_signal(v.shape, session.landing, v.now) {
-            v.signals.push(Signal { name: "campaign_landings", strength });
+        // Part of a campaign: a session of its own (a visitor cookie, signed in) that opened the
+        // campaign's way, while the campaign lasts (following the site's links afterwards does
+        // not clear it: a scripted browser clicks too; a passed challenge does); on an
+        // address's shared session, where strangers behind one NAT meet, only a navigation that
+        // itself opens that way.
+        let own = v.key.visitor || v.key.authenticated;
+        let class = match own {
+            true if session.landed_in_campaign => session.landing,
+            true => Landing::Other,
+            false => v.opens,
+        };
+        let switched_on = self.policy.weights.of("campaign_landings") > 0.0;
+        if switched_on && self.campaigns.is_campaign(v.shape, class, v.now) {
             v.campaign = Some(v.shape);
         }
         // The site's rendering share: one word per session (at its second navigation), from
@@ -149,7 +164,13 @@ impl Engine {
         };
         v.challenge_failed = session.challenge_failed || v.inherited.0;
         v.step_up_pending = session.step_up_pending;
-        v.must_pass = session.must_pass;
+        // Part of a campaign: named among the reasons, and asked to prove itself whatever its
+        // score (it adds nothing to the score, so it can never make a block).
+        if v.campaign.is_some() {
+            d.reasons.push("campaign_landings");
+        }
+        v.must_pass =
+            if session.must_pass { Some("inherited_challenge_failed") } else { v.campaign.map(|_| "challenge_tier") };
         d.session_score = session.score.max(v.inherited.1);
         d.score = lift(v, d, score);
         d.session = Some(v.key.id);

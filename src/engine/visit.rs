@@ -8,7 +8,7 @@ use crate::identity::client::Client;
 use crate::identity::session_id::SessionKey;
 use crate::identity::visitor::Presented;
 use crate::policy::RiskTier;
-use crate::request::fetch::Fetch;
+use crate::request::fetch::{Fetch, Landing};
 use crate::request::head::Head;
 use crate::score::signal::Signal;
 
@@ -35,7 +35,9 @@ pub(super) struct Visit<'a> {
     // observe
     pub fetch: Fetch,
     pub shape: u64,
-    /// The campaign (its shape) whose sessions this one opened like.
+    /// How this request would open a session, when it is a navigation.
+    pub opens: Landing,
+    /// The campaign (its shape) this request is part of: it must pass a challenge.
     pub campaign: Option<u64>,
     /// The session's requests so far, this one included.
     pub requests: usize,
@@ -47,7 +49,7 @@ pub(super) struct Visit<'a> {
     pub challenge_failed: bool,
     pub step_up_pending: bool,
     /// The session must pass a challenge whatever its score.
-    pub must_pass: bool,
+    pub must_pass: Option<&'static str>,
     pub step_up: Option<StepUpCall>,
     /// What enforcement would have done, when warn or observe mode let the request pass.
     pub would: Option<Verdict>,
@@ -78,13 +80,14 @@ impl<'a> Visit<'a> {
             who: None,
             fetch: Fetch::Other,
             shape: 0,
+            opens: Landing::Other,
             campaign: None,
             requests: 0,
             broken: None,
             enforce_score: 0.0,
             challenge_failed: false,
             step_up_pending: false,
-            must_pass: false,
+            must_pass: None,
             step_up: None,
             would,
         }

@@ -70,6 +70,9 @@ pub struct Session {
     /// How the session opened ([`crate::request::fetch::Landing`]): how a rotating
     /// scraper's sessions open gives it away.
     pub landing: crate::request::fetch::Landing,
+    /// That way was a campaign's when it did ([`crate::score::campaigns`]): decided at the
+    /// landing, so a campaign that starts later does not reach a visit already under way.
+    pub landed_in_campaign: bool,
     /// Navigations after the first that named no page they came from (typed, bookmarked, a
     /// script's `goto`), halved every [`DIRECT_HALF_LIFE_S`], and when they last were (s).
     direct_navigations: (u16, u32),

@@ -226,6 +226,7 @@ pub const SIGNALS: &[(&str, f64)] = &[
     ("address_hopping", 0.75),
     ("fingerprint_repeat", 0.9),
     ("campaign_failures", 0.6),
+    // Not a score: any weight above 0 turns on the must-pass of `score::campaigns`.
     ("campaign_landings", 0.65),
     ("cold_submission", 0.15),
     ("automation_reported", 1.0),

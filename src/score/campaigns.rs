@@ -16,10 +16,10 @@ struct Tally {
     decayed_s: u32,
     /// Sessions that opened, by [`Landing`] (other, direct, outside, in-site).
     landings: [u32; 4],
-    /// The networks they came from, one bit per hashed network, this half-life and the one
-    /// before.
-    networks: u64,
-    networks_before: u64,
+    /// The networks they came from, one bit per network (hashed with a key of the engine's, so
+    /// no one can choose addresses that share bits), this half-life and the one before.
+    networks: u128,
+    networks_before: u128,
     /// When the landing counts were last halved (s).
     landed_s: u32,
 }
@@ -71,15 +71,16 @@ fn total(counts: &[u32; 4]) -> u32 {
 ///   referer, or with a copied link click's in-site referer. People
 ///   of the same shape open theirs the way the site's people do, spread over the home page,
 ///   bookmarks and other sites' links. A shape whose sessions open one way far more often than
-///   everyone else's, from many networks, is a campaign ([`Campaigns::landing_signal`]), named
+///   everyone else's, from many networks, is a campaign ([`Campaigns::is_campaign`]), named
 ///   in the evidence by its shape.
 ///
 /// Anyone can send a popular browser's exact shape, so neither view is turned against the
 /// people who share it without their own part in it: counts decay (a campaign that stops is
 /// forgotten), `campaign_failures` only corroborates what something else flags, and
-/// `campaign_landings` only reaches sessions that opened the campaign's way; it can challenge
-/// (weight 0.65, under the block bar), never block alone, and a passed challenge clears the
-/// person who shares the shape.
+/// `campaign_landings` only reaches sessions that opened the campaign's way (decided at their
+/// landing, by their own request), adds nothing to the score (a session must pass a
+/// challenge, so it never makes a block) and a passed challenge clears the person who shares
+/// the shape.
 pub struct Campaigns {
     table: Lru<u64, Tally>,
     /// Landings of every shape by [`Landing`], in sixteenths, and when they were last halved (s).
@@ -121,8 +122,8 @@ impl Campaigns {
         e.failures += if failed { Self::ONE } else { 0 };
     }
 
-    /// A session of `shape` opened as `landing`, from `network` (hashed; `None`: no address).
-    pub fn land(&mut self, shape: u64, landing: Landing, network: Option<u32>, now_ms: u64) {
+    /// A session of `shape` opened as `landing`, from `network` (keyed hash; `None`: no address).
+    pub fn land(&mut self, shape: u64, landing: Landing, network: Option<u64>, now_ms: u64) {
         let now_s = (now_ms / 1000) as u32;
         self.decay_all(now_s);
         let e = self.table.get_or_insert_with(shape, || Tally::new(now_s));
@@ -140,7 +141,7 @@ impl Campaigns {
             }
         }
         if let Some(n) = network {
-            e.networks |= 1 << (n % 64);
+            e.networks |= 1 << (n % 128);
         }
     }
 
@@ -156,21 +157,20 @@ impl Campaigns {
         }
     }
 
-    /// How strongly sessions of `shape` that opened as `landing` look like a campaign's, in
-    /// (0, 1]; `None` when they do not. They do when at least [`Self::MIN_LANDINGS`] of the
+    /// Whether sessions of `shape` that opened as `landing` are a campaign's. They are when at least [`Self::MIN_LANDINGS`] of the
     /// shape's sessions opened that way, from at least [`Self::MIN_NETWORKS`] networks, making
     /// at least [`Self::MIN_SHARE`] of its landings and at least [`Self::MIN_Z`] standard
     /// deviations more than the rest of the traffic's share (capped at
     /// [`Self::MAX_BASELINE`]) would give. Opening on the home page or by an in-site link never
     /// does: that is not a campaign's way in.
-    pub fn landing_signal(&mut self, shape: u64, landing: Landing, now_ms: u64) -> Option<f64> {
+    pub fn is_campaign(&mut self, shape: u64, landing: Landing, now_ms: u64) -> bool {
         if landing == Landing::Other {
-            return None;
+            return false;
         }
         let now_s = (now_ms / 1000) as u32;
         self.decay_all(now_s);
         let all = self.all.0;
-        let e = self.table.get_mut(&shape)?;
+        let Some(e) = self.table.get_mut(&shape) else { return false };
         e.decay_landings(now_s);
         let class = landing as usize;
         let one = f64::from(Self::ONE);
@@ -180,14 +180,14 @@ impl Campaigns {
             || (e.networks | e.networks_before).count_ones() < Self::MIN_NETWORKS
             || ours < Self::MIN_SHARE * landings
         {
-            return None;
+            return false;
         }
         let rest_ours = count(&all) - ours;
         let rest = f64::from(total(&all)) / one - landings;
         // Everyone else's share, pulled towards a third while there is little to go on.
         let p = ((rest_ours.max(0.0) + 3.0) / (rest.max(0.0) + 9.0)).min(Self::MAX_BASELINE);
         let z = (ours - landings * p) / (landings * p * (1.0 - p)).sqrt();
-        (z >= Self::MIN_Z).then_some(1.0)
+        z >= Self::MIN_Z
     }
 
     /// The score the other signals must reach before `campaign_failures` joins them: a trace of
@@ -217,44 +217,49 @@ impl Campaigns {
         self.table.len()
     }
 
+    /// What the table holds: each shape's tally, its key and the table's own links.
+    pub fn heap_bytes(&self) -> usize {
+        self.table.len() * (std::mem::size_of::<Tally>() + std::mem::size_of::<u64>() + 32)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.table.is_empty()
     }
 }
 
-/// The headers whose presence and order make a client's shape: the ones a client sends with
-/// every request, whatever it fetches. Those that vary with the request (`referer`, fetch
-/// metadata, `content-type`, `origin`, cookies) would split one client into several shapes (a
-/// page opened from a bookmark and one opened from a link would not be the same browser).
-const SHAPE_HEADERS: &[&[u8]] = &[
-    b"user-agent",
-    b"accept",
-    b"accept-encoding",
-    b"accept-language",
-    b"sec-ch-ua",
-    b"sec-ch-ua-mobile",
-    b"sec-ch-ua-platform",
-    b"dnt",
-    b"sec-gpc",
-    b"connection",
-    b"te",
-];
+/// The headers whose presence makes a client's shape: the ones a client sends with every
+/// request, whatever it fetches, and cannot leave out without looking like something else.
+/// Those that vary with the request (`referer`, fetch metadata, `content-type`, cookies) would
+/// split one browser into several shapes; optional ones (`dnt`, `sec-gpc`) and their order
+/// would let a scraper mint a new shape per session for free.
+const SHAPE_HEADERS: &[&[u8]] =
+    &[b"accept", b"accept-encoding", b"accept-language", b"sec-ch-ua", b"sec-ch-ua-mobile", b"sec-ch-ua-platform"];
 
-/// The client's shape: user agent, language, which of [`SHAPE_HEADERS`] it sends and in what
-/// order, and its TLS fingerprint (`tls`: the value of the header Envoy writes it into, empty
-/// when not configured).
+/// The client's shape: its user agent (trimmed), its languages (the tags only, without weights
+/// or spaces, which cost nothing to vary), which of [`SHAPE_HEADERS`] it sends, and its TLS
+/// fingerprint (`tls`: the value of the header Envoy writes it into, empty when not configured).
 pub fn shape(head: &Head, tls: &[u8]) -> u64 {
-    // The order as one index per header sent (4 bits each; 11 headers fit in a u64).
-    let mut order = 0u64;
+    let mut sent = 0u8;
     for (name, _) in head.iter() {
         if let Some(i) = SHAPE_HEADERS.iter().position(|h| *h == name) {
-            order = (order << 4) | (i as u64 + 1);
+            sent |= 1 << i;
+        }
+    }
+    let mut languages = [0u8; 64];
+    let mut n = 0;
+    for tag in head.first("accept-language").unwrap_or(b"").split(|b| *b == b',') {
+        let tag = tag.split(|b| *b == b';').next().unwrap_or(b"").trim_ascii();
+        for &b in tag.iter().chain(b",") {
+            if let Some(slot) = languages.get_mut(n) {
+                *slot = b.to_ascii_lowercase();
+                n += 1;
+            }
         }
     }
     crate::base::fasthash::hash(&[
-        head.first("user-agent").unwrap_or(b""),
-        head.first("accept-language").unwrap_or(b""),
-        &order.to_le_bytes(),
+        head.first("user-agent").unwrap_or(b"").trim_ascii(),
+        languages.get(..n).unwrap_or(b""),
+        &[sent],
         tls,
     ])
 }
@@ -284,11 +289,27 @@ mod tests {
     }
 
     #[test]
-    fn header_order_and_the_tls_fingerprint_tell_shapes_apart() {
+    fn the_headers_sent_and_the_tls_fingerprint_tell_shapes_apart() {
         let a = head(&[("accept", "text/html"), ("accept-encoding", "gzip")]);
-        let b = head(&[("accept-encoding", "gzip"), ("accept", "text/html")]);
+        let b = head(&[("accept", "text/html")]);
         assert_ne!(shape(&a, b""), shape(&b, b""));
         assert_ne!(shape(&a, b"t13d1516h2_8daaf6152771_02713d6af862"), shape(&a, b""));
+    }
+
+    #[test]
+    fn what_costs_nothing_to_vary_does_not_make_a_new_shape() {
+        let base = head(&[("accept", "text/html"), ("accept-encoding", "gzip")]);
+        let varied = Head::from_pairs([
+            (":method", "GET"),
+            (":path", "/products/1"),
+            ("accept-encoding", "br"),
+            ("dnt", "1"),
+            ("user-agent", "  Mozilla/5.0 Chrome/126 "),
+            ("accept", "*/*"),
+            ("sec-gpc", "1"),
+            ("accept-language", "EN-GB ; q=0.137"),
+        ]);
+        assert_eq!(shape(&base, b""), shape(&varied, b""));
     }
 
     #[test]
