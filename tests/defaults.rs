@@ -272,3 +272,61 @@ fn nobody_is_shed_below_half_the_global_budget() {
         assert!(!d.reasons.contains(&"rate_limit_global"), "request {i}: {d:?}");
     }
 }
+
+/// The site's own API call, the same on every page (a shop's cart count in its header), from a
+/// person opening page after page, some of them the same listing again: one call per page is
+/// what pages do, not one request repeated.
+#[test]
+fn a_shops_cart_count_called_by_every_page_is_not_one_request_repeated() {
+    let mut e = engine(&common::detector_enforced());
+    let ip = "203.0.113.61";
+    let mut cookie = String::new();
+    // Back to the listing after each item: its call with the same referer seven times in a minute.
+    for i in 0..14u64 {
+        let page = if i % 2 == 0 { "/products".to_string() } else { format!("/products/{i}") };
+        let page = page.as_str();
+        let at = T0 + i * 4_000;
+        let mut nav = page_navigation(page, ip).header("sec-fetch-site", "same-origin");
+        if !cookie.is_empty() {
+            nav = nav.header("cookie", &cookie);
+        }
+        let d = send(&mut e, &nav, at, 200);
+        if let Some(v) = &d.visitor {
+            cookie = v.split(';').next().unwrap().to_string();
+        }
+        let call = xhr("/api/cart-count", ip, page).header("cookie", &cookie);
+        let d = send(&mut e, &call, at + 300, 200);
+        assert!(!d.reasons.contains(&"fingerprint_repeat"), "page {i}'s call: {d:?}");
+        assert_eq!(d.verdict, Verdict::Pass, "page {i}'s call: {d:?}");
+    }
+}
+
+/// The same API request with no pages around it, or one page calling it again and again, is still
+/// the same request repeated.
+#[test]
+fn an_api_hammered_without_pages_or_polled_fast_by_one_page_is_still_flagged() {
+    for pages in [0u64, 1] {
+        let mut e = engine(&common::detector_enforced());
+        let ip = "203.0.113.62";
+        let mut cookie = String::new();
+        if pages == 1 {
+            let d = send(&mut e, &page_navigation("/products", ip), T0, 200);
+            cookie = d.visitor.unwrap().split(';').next().unwrap().to_string();
+        }
+        let flagged = (0..10u64).any(|i| {
+            let call = xhr("/api/cart-count", ip, "/products").header("cookie", &cookie);
+            send(&mut e, &call, T0 + 1_000 + i * 3_000, 200).reasons.contains(&"fingerprint_repeat")
+        });
+        assert!(flagged, "{pages} page(s): ten calls in 30 s were never flagged");
+    }
+}
+
+fn xhr(path: &str, ip: &str, page: &str) -> Req {
+    Req::new("GET", path, ip)
+        .browser()
+        .header("accept", "application/json")
+        .header("sec-fetch-site", "same-origin")
+        .header("sec-fetch-mode", "cors")
+        .header("sec-fetch-dest", "empty")
+        .header("referer", &format!("https://shop.test{page}"))
+}

@@ -27,6 +27,7 @@ counters! {
     RateLimitedIp => "botgate_rate_limited_total.scope.ip",
     FlaggedFingerprint => "botgate_flagged_total.detector.fingerprint_repeat",
     FlaggedNearDuplicate => "botgate_flagged_total.detector.near_duplicate_body",
+    ExcusedPageCall => "botgate_flagged_total.detector.excused_page_call",
     BlockedBotDetector => "botgate_blocked_total.tier.block.reason.bot_detector",
     BlockedScore => "botgate_blocked_total.tier.block.reason.bot_score",
     BlockedThreatIntel => "botgate_blocked_total.tier.block.reason.threat_intel",

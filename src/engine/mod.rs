@@ -239,6 +239,7 @@ impl Engine {
         let mut d = visit::carried(&p);
         let mut v = self.detect(head, &p, body, now, &mut d);
         self.identify(&mut v);
+        self.repeat(&mut v, &mut d);
         self.observe(&mut v, &p);
         self.answer_submission(&mut v, &mut d);
         self.score(&mut v, &mut d);

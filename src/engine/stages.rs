@@ -41,16 +41,38 @@ impl Engine {
         d.fingerprint_count = hit.count;
         d.similarity = hit.near_duplicate;
         if hit.flagged {
-            v.flagged = true;
-            v.signals.push(Signal { name: "fingerprint_repeat", strength: 1.0 });
-            self.tally.bump(Counter::FlaggedFingerprint);
-            if hit.near_duplicate.is_some() {
-                d.reasons.push("near_duplicate_body");
-                self.tally.bump(Counter::FlaggedNearDuplicate);
-            }
-            v.detector_block = det.config().action == DetectorAction::Block;
+            v.over_limit = Some(hit.count);
         }
         v
+    }
+
+    /// The detector's verdict, with the session known: the same request repeated is flagged,
+    /// unless it is a page's own call repeated because the person opened page after page (a
+    /// shop's cart count on every page): no more than two per page the session loaded inside
+    /// the detector's window. An API hammered with no pages around it, or one page polling it
+    /// fast, is still flagged.
+    pub(super) fn repeat(&mut self, v: &mut Visit<'_>, d: &mut Decision) {
+        let (Some(count), Some(det)) = (v.over_limit, self.detector.as_ref()) else { return };
+        let window_ms = det.config().window_ms;
+        let block = det.config().action == DetectorAction::Block;
+        // Not a page itself: a page's script, image or API call (a client whose headers a proxy
+        // stripped says neither, and its pages are counted as it is: see `observe`).
+        let page_call = !matches!(fetch::fetch_kind(v.head), Fetch::Navigation { .. });
+        if page_call {
+            let pages = self.sessions.get(v.key, v.now).pages_within(v.now, window_ms);
+            if count <= 2 * pages {
+                self.tally.bump(Counter::ExcusedPageCall);
+                return;
+            }
+        }
+        v.flagged = true;
+        v.signals.push(Signal { name: "fingerprint_repeat", strength: 1.0 });
+        self.tally.bump(Counter::FlaggedFingerprint);
+        if d.similarity.is_some() {
+            d.reasons.push("near_duplicate_body");
+            self.tally.bump(Counter::FlaggedNearDuplicate);
+        }
+        v.detector_block = block;
     }
 
     /// The observe stage: the signals of the head, the handshake and the answered lookups; the
@@ -80,6 +102,12 @@ impl Engine {
         v.opens = if navigation { Landing::of(head, v.path) } else { Landing::Other };
         // As sent: referers name pages as the browser spelt them.
         session.record_fetch(v.fetch, head.path(), referer);
+        // A page: a navigation, or a GET that says nothing of what it is (headers stripped by a
+        // proxy) outside the paths the detector watches.
+        let watched = self.detector.as_ref().is_some_and(|d| d.config().applies(v.path));
+        if navigation || (v.fetch == Fetch::Other && head.method() == b"GET" && !watched) {
+            session.record_page(v.now);
+        }
         if landing {
             // A genuine visitor cookie of a session this worker forgot: a visit going on (a tab
             // left open past the session's lifetime), not one opening.

@@ -86,6 +86,10 @@ pub struct Session {
     /// A step-up was asked of this session and not yet passed: only then can the backend's
     /// refusal of an assertion count as a failed step-up.
     pub step_up_pending: bool,
+    /// When (ms) the session's last [`PAGE_MEMORY`] navigations were made, newest at
+    /// `page_next - 1`: how many pages a repeated page call is explained by.
+    page_loads: [u64; PAGE_MEMORY],
+    page_next: u8,
     /// The silent challenge's pages and answers.
     pub beacon: BeaconSeen,
     /// The tag of the visitor cookie that names this session, once its HMAC checked out: the
@@ -102,6 +106,9 @@ const NETWORK_MEMORY: usize = 8;
 /// Networks count towards `Profile::networks` for this long after the session last came from
 /// them (s): a phone that moves between Wi-Fi and its carrier has two, a proxy pool dozens.
 const NETWORK_WINDOW_S: u32 = 30 * 60;
+
+/// Page loads remembered for [`Session::pages_within`].
+const PAGE_MEMORY: usize = 8;
 
 /// Direct navigations are counted over about this long (s): a scripted browser opens dozens in a
 /// quarter of an hour; people behind one address whose browsers drop cookies (one shared
@@ -227,6 +234,19 @@ impl Session {
             Fetch::Subresource => self.subresources = self.subresources.saturating_add(1),
             Fetch::Other => {}
         }
+    }
+
+    /// Notes a page load (a navigation) at `now`.
+    pub fn record_page(&mut self, now: u64) {
+        if let Some(slot) = self.page_loads.get_mut(usize::from(self.page_next) % PAGE_MEMORY) {
+            *slot = now;
+        }
+        self.page_next = ((usize::from(self.page_next) + 1) % PAGE_MEMORY) as u8;
+    }
+
+    /// Pages the session loaded in the last `window_ms` (at most [`PAGE_MEMORY`]).
+    pub fn pages_within(&self, now: u64, window_ms: u64) -> u32 {
+        self.page_loads.iter().filter(|at| **at != 0 && at.saturating_add(window_ms) > now).count() as u32
     }
 
     /// Notes a navigation after the first that named no page it came from.

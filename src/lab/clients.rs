@@ -36,18 +36,45 @@ impl Rng {
     }
 }
 
-pub(super) const BROWSERS: &[(&str, Option<(&str, &str)>)] = &[
+/// Chromium's client hints: brands, platform, mobile.
+pub(super) type Hints = (&'static str, &'static str, &'static str);
+
+/// Browsers by share of traffic (a judgement from public browser-share figures, fixed before the
+/// figures were read): user agent, client hints (brands, platform, mobile) for Chromium ones,
+/// share.
+pub(super) const BROWSERS: &[(&str, Option<Hints>, u64)] = &[
     (
         "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36",
-        Some(("\"Chromium\";v=\"126\", \"Google Chrome\";v=\"126\"", "\"Windows\"")),
+        Some(("\"Chromium\";v=\"126\", \"Google Chrome\";v=\"126\"", "\"Windows\"", "?0")),
+        28,
     ),
     (
         "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/125.0.0.0 Safari/537.36",
-        Some(("\"Chromium\";v=\"125\", \"Google Chrome\";v=\"125\"", "\"macOS\"")),
+        Some(("\"Chromium\";v=\"125\", \"Google Chrome\";v=\"125\"", "\"macOS\"", "?0")),
+        8,
     ),
-    ("Mozilla/5.0 (X11; Linux x86_64; rv:127.0) Gecko/20100101 Firefox/127.0", None),
-    ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1", None),
+    (
+        "Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Mobile Safari/537.36",
+        Some(("\"Chromium\";v=\"126\", \"Google Chrome\";v=\"126\"", "\"Android\"", "?1")),
+        20,
+    ),
+    ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1", None, 18),
+    ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15", None, 5),
+    (
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36 Edg/126.0.0.0",
+        Some(("\"Chromium\";v=\"126\", \"Microsoft Edge\";v=\"126\"", "\"Windows\"", "?0")),
+        6,
+    ),
+    ("Mozilla/5.0 (X11; Linux x86_64; rv:127.0) Gecko/20100101 Firefox/127.0", None, 2),
+    ("Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:127.0) Gecko/20100101 Firefox/127.0", None, 3),
+    (
+        "Mozilla/5.0 (Linux; Android 14; SAMSUNG SM-S911B) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/25.0 Chrome/121.0.0.0 Mobile Safari/537.36",
+        Some(("\"Chromium\";v=\"121\", \"Samsung Internet\";v=\"25\"", "\"Android\"", "?1")),
+        3,
+    ),
 ];
+/// Tor Browser: Firefox ESR's user agent and language for everyone, whatever their system.
+pub(super) const TOR_BROWSER: &str = "Mozilla/5.0 (Windows NT 10.0; rv:128.0) Gecko/20100101 Firefox/128.0";
 /// TLS fingerprints (JA4), as Envoy's `tls_inspector` computes them and a `header_mutation`
 /// filter hands them to botgate in `x-tls-ja4` (the example policy's header). Chrome's and the
 /// libraries' were measured through Envoy 1.40 here; Firefox's, Safari's, Go's and the
@@ -134,15 +161,15 @@ impl Client {
     /// A browser at a random address in `prefix`.0.0.0/8.
     pub(super) fn browser(rng: &mut Rng, prefix: u64, stripped: bool) -> Client {
         let ip = ip(rng, prefix);
-        let (ua, hints) = pick(rng, BROWSERS, ("Mozilla/5.0", None));
+        let (ua, hints, _) = weighted(rng, BROWSERS, |b| b.2).unwrap_or(("Mozilla/5.0", None, 1));
         let ja4 = if stripped { MIDDLEBOX_JA4 } else { browser_ja4(ua) };
         let mut headers = vec![("user-agent".to_string(), ua.to_string()), (TLS_HEADER.into(), ja4.into())];
         if !stripped {
             headers.push(("accept-language".into(), pick(rng, LANGS, "en").to_string()));
-            if let Some((brands, platform)) = hints {
+            if let Some((brands, platform, mobile)) = hints {
                 headers.push(("sec-ch-ua".into(), brands.into()));
                 headers.push(("sec-ch-ua-platform".into(), platform.into()));
-                headers.push(("sec-ch-ua-mobile".into(), "?0".into()));
+                headers.push(("sec-ch-ua-mobile".into(), mobile.into()));
             }
         }
         let manner = Manner { stripped, ..BROWSER };

@@ -27,6 +27,11 @@ pub(super) enum Network {
     EgressPool,
     /// A free VPN or proxy extension whose exit changes every 3-8 pages.
     RotatingVpn,
+    /// iCloud Private Relay: an egress address shared with many other Apple users, now and then
+    /// a new one mid-visit.
+    Relay,
+    /// Tor: an exit shared with everyone on it, a new circuit (exit) every ten minutes or so.
+    Tor,
 }
 
 impl Network {
@@ -36,6 +41,8 @@ impl Network {
             Network::Switches => "switching network mid-visit (Wi-Fi, mobile)",
             Network::EgressPool => "behind an unpaired egress pool (CGNAT, corporate)",
             Network::RotatingVpn => "behind a VPN whose exit changes every 3-8 pages",
+            Network::Relay => "behind iCloud Private Relay (shared egress)",
+            Network::Tor => "using Tor Browser (shared exits, 20% JavaScript off)",
         }
     }
 }
@@ -75,8 +82,13 @@ pub(super) fn render(
             t += 20 + rng.below(80);
         }
     }
-    if !r.no_script && rng.chance(0.3) {
-        hit |= sub(e, c, Sub::Xhr, "/ajax/cart-count", page, t + rng.below(400));
+    // The site's scripts ask its API for the cart on every page, and for recommendations on
+    // some: the same call page after page, as shops' headers do.
+    if !r.no_script {
+        hit |= sub(e, c, Sub::Xhr, "/api/cart-count", page, t + rng.below(400));
+        if rng.chance(0.3) {
+            hit |= sub(e, c, Sub::Xhr, "/api/recommendations", page, t + 200 + rng.below(400));
+        }
     }
     hit
 }
@@ -89,12 +101,50 @@ pub(super) fn human(e: &mut Engine, rng: &mut Rng, id: u64, start: u64) -> (bool
     c.manner.sec_fetch = !rng.chance(0.03);
     c.manner.referer = !rng.chance(0.05);
     c.keeps_cookies = !rng.chance(0.005);
+    let safari = c.headers.iter().any(|(k, v)| k == "user-agent" && v.contains("Version/"));
     let network = match rng.below(1000) {
         0..=39 => Network::Switches,
         40..=49 => Network::EgressPool,
         50..=52 => Network::RotatingVpn,
+        53..=57 => Network::Tor,
+        _ if safari && rng.chance(0.2) => Network::Relay,
         _ => Network::Steady,
     };
+    // A privacy extension that switches the user agent (to another browser's) on 1% of the
+    // others: the page's script then sees an engine that is not the one the user agent names.
+    let switcher = network == Network::Steady && !safari && rng.chance(0.01);
+    if switcher {
+        for (k, v) in c.headers.iter_mut() {
+            if k == "user-agent" {
+                *v = if v.contains("Firefox") {
+                    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36"
+                } else {
+                    "Mozilla/5.0 (X11; Linux x86_64; rv:127.0) Gecko/20100101 Firefox/127.0"
+                }
+                .to_string();
+            }
+        }
+        c.script = Some(crate::challenge::beacon::traits::ENGINE_MISMATCH);
+    }
+    // Everyone on Tor Browser looks alike: Firefox ESR's user agent, US English, no hints.
+    if network == Network::Tor {
+        c.headers.retain(|(k, _)| !k.starts_with("sec-ch-"));
+        for (k, v) in c.headers.iter_mut() {
+            match k.as_str() {
+                "user-agent" => *v = TOR_BROWSER.to_string(),
+                "accept-language" => *v = "en-US,en;q=0.5".to_string(),
+                k if k == TLS_HEADER => *v = FIREFOX_JA4.to_string(),
+                _ => {}
+            }
+        }
+    }
+    let shared = |rng: &mut Rng| match network {
+        Network::Relay => format!("172.225.{}.{}", rng.below(4), 1 + rng.below(64)),
+        _ => format!("185.220.{}.{}", 100 + rng.below(2), 1 + rng.below(32)),
+    };
+    if matches!(network, Network::Relay | Network::Tor) {
+        c = c.moved(shared(rng), true);
+    }
     let nets = [(20 + id % 60, rng.below(256)), (20 + (id + 1) % 60, rng.below(256))];
     let pool: Vec<String> = (0..4)
         .map(|i| {
@@ -104,7 +154,8 @@ pub(super) fn human(e: &mut Engine, rng: &mut Rng, id: u64, start: u64) -> (bool
         .collect();
     let switch_at = 1 + rng.below(6);
     let mut vpn_left = 3 + rng.below(6);
-    let r = Rendering { warm_cache: rng.chance(0.35), no_script: rng.chance(0.03) };
+    let no_script = rng.chance(if network == Network::Tor { 0.2 } else { 0.03 });
+    let r = Rendering { warm_cache: rng.chance(0.35), no_script };
     if r.no_script {
         c.script = None;
     }
@@ -161,6 +212,8 @@ pub(super) fn human(e: &mut Engine, rng: &mut Rng, id: u64, start: u64) -> (bool
                 vpn_left -= 1;
                 None
             }
+            Network::Relay => rng.chance(0.05).then(|| shared(rng)),
+            Network::Tor => rng.chance(0.08).then(|| shared(rng)),
         };
         if let Some(ip) = moved_to {
             c = c.moved(ip, true);
@@ -193,6 +246,8 @@ pub(super) fn human(e: &mut Engine, rng: &mut Rng, id: u64, start: u64) -> (bool
         "behind a header-stripping proxy"
     } else if network != Network::Steady {
         network.kind()
+    } else if switcher {
+        "switching their user agent (privacy extension)"
     } else if !c.keeps_cookies {
         "blocking all cookies"
     } else if !c.manner.sec_fetch {

@@ -23,11 +23,18 @@ pub const CORROBORATION: f64 = 0.2;
 /// challenges alone. Weak for a session that renders its pages, strong for one that does not.
 pub fn signals(p: &Profile, now: u64, others: f64, out: &mut Vec<Signal>) {
     let b = p.beacon;
-    if b.driven || b.inconsistent {
-        // Automation itself, in full; traits a person's privacy extension can cause (a user
-        // agent switched to another browser's) at half: alone below the challenge on ordinary
-        // pages, challenged on sensitive ones.
-        out.push(Signal { name: "automation_reported", strength: if b.driven { 1.0 } else { 0.5 } });
+    if b.driven {
+        out.push(Signal { name: "automation_reported", strength: 1.0 });
+        return;
+    }
+    if b.inconsistent {
+        // Traits a person's privacy extension can cause (a user agent switched to another
+        // browser's) at half: alone below the challenge on ordinary pages, challenged on
+        // sensitive ones. The headers may have said so already (Chromium's client hints under a
+        // Firefox user agent): one fact, counted once.
+        if !out.iter().any(|s| s.name == "client_hints_mismatch") {
+            out.push(Signal { name: "automation_reported", strength: 0.5 });
+        }
         return;
     }
     if b.unanswered < 2 || others < CORROBORATION {
