@@ -57,7 +57,11 @@ impl Engine {
         let block = det.config().action == DetectorAction::Block;
         // Not a page itself: a page's script, image or API call (a client whose headers a proxy
         // stripped says neither, and its pages are counted as it is: see `observe`).
-        let page_call = !matches!(fetch::fetch_kind(v.head), Fetch::Navigation { .. });
+        // A read (a body repeated is a flood, not a page's call), from a session of the
+        // client's own (not the strangers behind its address).
+        let page_call = !matches!(fetch::fetch_kind(v.head), Fetch::Navigation { .. })
+            && matches!(v.head.method(), b"GET" | b"HEAD")
+            && (v.key.visitor || v.key.authenticated);
         if page_call {
             let pages = self.sessions.get(v.key, v.now).pages_within(v.now, window_ms);
             if count <= 2 * pages {

@@ -108,7 +108,7 @@ const NETWORK_MEMORY: usize = 8;
 const NETWORK_WINDOW_S: u32 = 30 * 60;
 
 /// Page loads remembered for [`Session::pages_within`].
-const PAGE_MEMORY: usize = 8;
+pub const PAGE_MEMORY: usize = 8;
 
 /// Direct navigations are counted over about this long (s): a scripted browser opens dozens in a
 /// quarter of an hour; people behind one address whose browsers drop cookies (one shared
