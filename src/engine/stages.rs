@@ -48,26 +48,35 @@ impl Engine {
 
     /// The detector's verdict, with the session known: the same request repeated is flagged,
     /// unless it is a page's own call repeated because the person opened page after page (a
-    /// shop's cart count on every page): no more than two per page the session loaded inside
-    /// the detector's window. An API hammered with no pages around it, or one page polling it
-    /// fast, is still flagged.
+    /// shop's cart count on every page): the session's own calls of it no more than two per page
+    /// it loaded inside the detector's window. The detector counts by client address, where
+    /// everyone behind an iCloud Private Relay or Tor exit adds up; the excuse counts the
+    /// session's own. An API hammered with no pages around it, or one page polling it fast, is
+    /// still flagged.
     pub(super) fn repeat(&mut self, v: &mut Visit<'_>, d: &mut Decision) {
-        let (Some(count), Some(det)) = (v.over_limit, self.detector.as_ref()) else { return };
+        let Some(det) = self.detector.as_ref() else { return };
         let window_ms = det.config().window_ms;
         let block = det.config().action == DetectorAction::Block;
         // Not a page itself: a page's script, image or API call (a client whose headers a proxy
         // stripped says neither, and its pages are counted as it is: see `observe`).
-        // A read (a body repeated is a flood, not a page's call), from a session of the
-        // client's own (not the strangers behind its address).
+        // A read (a body repeated is a flood, not a page's call).
+        // (On an address's shared session, the calls and pages of everyone on it are counted
+        // together: a script there gains at most what the others' pages leave over.)
         let page_call = !matches!(fetch::fetch_kind(v.head), Fetch::Navigation { .. })
-            && matches!(v.head.method(), b"GET" | b"HEAD")
-            && (v.key.visitor || v.key.authenticated);
-        if page_call {
-            let pages = self.sessions.get(v.key, v.now).pages_within(v.now, window_ms);
-            if count <= 2 * pages {
-                self.tally.bump(Counter::ExcusedPageCall);
-                return;
+            && matches!(v.head.method(), b"GET" | b"HEAD");
+        let own_calls = match (page_call, d.fingerprint) {
+            (true, Some(fp)) => {
+                let session = self.sessions.get(v.key, v.now);
+                Some((session.count_call(fp, v.now, window_ms), session.pages_within(v.now, window_ms)))
             }
+            _ => None,
+        };
+        if v.over_limit.is_none() {
+            return;
+        }
+        if own_calls.is_some_and(|(calls, pages)| calls <= 2 * pages) {
+            self.tally.bump(Counter::ExcusedPageCall);
+            return;
         }
         v.flagged = true;
         v.signals.push(Signal { name: "fingerprint_repeat", strength: 1.0 });

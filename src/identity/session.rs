@@ -90,13 +90,16 @@ pub struct Session {
     /// `page_next - 1`: how many pages a repeated page call is explained by.
     page_loads: [u64; PAGE_MEMORY],
     page_next: u8,
+    /// The session's own calls of its last few repeated requests (detector fingerprints): the
+    /// fingerprint, the calls in the current window, when that window began (ms).
+    calls: [(u64, u32, u64); CALL_MEMORY],
     /// The silent challenge's pages and answers.
     pub beacon: BeaconSeen,
     /// The tag of the visitor cookie that names this session, once its HMAC checked out: the
     /// same cookie again is compared with it (constant-time) instead of recomputing the HMAC.
     pub visitor_tag: Option<[u8; crate::identity::visitor::TAG_BYTES]>,
-    /// When (s) the session was last handed a visitor cookie (0: never).
-    visitor_handed_s: u32,
+    /// The minute (s) the session last handed out visitor cookies in, and how many it did.
+    handouts: (u32, u8),
     /// Networks (IPv4 /16, IPv6 /32; hashed) the session came from, with when (s) it last did.
     networks: [(u32, u32); NETWORK_MEMORY],
 }
@@ -107,8 +110,14 @@ const NETWORK_MEMORY: usize = 8;
 /// them (s): a phone that moves between Wi-Fi and its carrier has two, a proxy pool dozens.
 const NETWORK_WINDOW_S: u32 = 30 * 60;
 
+/// Visitor cookies a shared session hands out per minute ([`Session::hand_visitor`]).
+const HANDOUTS_PER_MINUTE: u8 = 30;
+
+/// Requests whose calls a session counts for [`Session::count_call`].
+const CALL_MEMORY: usize = 4;
+
 /// Page loads remembered for [`Session::pages_within`].
-pub const PAGE_MEMORY: usize = 8;
+const PAGE_MEMORY: usize = 16;
 
 /// Direct navigations are counted over about this long (s): a scripted browser opens dozens in a
 /// quarter of an hour; people behind one address whose browsers drop cookies (one shared
@@ -244,6 +253,28 @@ impl Session {
         self.page_next = ((usize::from(self.page_next) + 1) % PAGE_MEMORY) as u8;
     }
 
+    /// Counts one call of the request `fp` and returns the session's calls of it in the current
+    /// window of `window_ms` (a fixed window from its first call; the least recently started of
+    /// [`CALL_MEMORY`] is replaced by a new request).
+    pub fn count_call(&mut self, fp: u64, now: u64, window_ms: u64) -> u32 {
+        let i = match self.calls.iter().position(|c| c.0 == fp) {
+            Some(i) => i,
+            None => {
+                let oldest = (0..CALL_MEMORY).min_by_key(|i| self.calls.get(*i).map_or(0, |c| c.2)).unwrap_or(0);
+                if let Some(c) = self.calls.get_mut(oldest) {
+                    *c = (fp, 0, now);
+                }
+                oldest
+            }
+        };
+        let Some(c) = self.calls.get_mut(i) else { return 0 };
+        if c.2.saturating_add(window_ms) <= now {
+            *c = (fp, 0, now);
+        }
+        c.1 = c.1.saturating_add(1);
+        c.1
+    }
+
     /// Pages the session loaded in the last `window_ms` (at most [`PAGE_MEMORY`]).
     pub fn pages_within(&self, now: u64, window_ms: u64) -> u32 {
         self.page_loads.iter().filter(|at| **at != 0 && at.saturating_add(window_ms) > now).count() as u32
@@ -279,15 +310,20 @@ impl Session {
         }
     }
 
-    /// Whether to hand the session a visitor cookie now: not again within `every_s` of the last
-    /// one (a client that did not keep it will not keep the next; a browser's may have expired).
-    pub fn hand_visitor(&mut self, now: u64, every_s: u32) -> bool {
+    /// Whether this (shared, cookieless) session may hand a visitor cookie to the navigation
+    /// now: each newcomer behind one address with the same browser gets their own (everyone on
+    /// an iCloud Private Relay or Tor exit, a carrier NAT), up to [`HANDOUTS_PER_MINUTE`], so a
+    /// client that keeps none cannot churn more sessions than that.
+    pub fn hand_visitor(&mut self, now: u64) -> bool {
         let now_s = (now / 1000) as u32;
-        let due = self.visitor_handed_s == 0 || now_s >= self.visitor_handed_s.saturating_add(every_s);
-        if due {
-            self.visitor_handed_s = now_s.max(1);
+        if self.handouts.0 / 60 != now_s / 60 {
+            self.handouts = (now_s, 0);
         }
-        due
+        if self.handouts.1 >= HANDOUTS_PER_MINUTE {
+            return false;
+        }
+        self.handouts.1 += 1;
+        true
     }
 
     fn networks_within(&self, now: u64) -> u8 {

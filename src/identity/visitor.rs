@@ -38,11 +38,6 @@ impl Visitors {
         self.cfg.enabled && !self.keys.is_empty()
     }
 
-    /// How often (s) a session that comes back without its cookie is handed it again.
-    pub fn rehand_every_s(&self) -> u32 {
-        (self.cfg.max_age_s / 2).min(u64::from(u32::MAX)) as u32
-    }
-
     /// The visitor cookie on the request, well-formed but not yet checked (see [`Self::genuine`]).
     pub fn presented(&self, head: &Head) -> Option<Presented> {
         if !self.enabled() {
