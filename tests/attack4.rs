@@ -34,13 +34,24 @@ fn nav(e: &mut Engine, path: &str, ip: &str, cookie: Option<&str>, at: u64) -> D
     d
 }
 
-/// A neighbour whose browser drops cookies: its second page's token is the shared anonymous
-/// session's (the first page handed that session its visitor cookie, which was dropped).
+/// A neighbour whose browser drops cookies, once the shared anonymous session has handed out
+/// its visitor cookies for the minute (each dropped): the next page's token is the shared
+/// session's own.
 fn shared_session_token(e: &mut Engine, ip: &str) -> String {
-    nav(e, "/products/1", ip, None, T0);
-    let d = nav(e, "/products/2", ip, None, T0 + 2_000);
-    assert!(d.visitor.is_none(), "the shared session was handed its cookie already");
-    d.beacon.clone().unwrap().token
+    for i in 0..40u64 {
+        // Clicking through the site (the cookie dropped each time).
+        let r = page_navigation(&format!("/products/{i}"), ip)
+            .header("sec-fetch-site", "same-origin")
+            .header("referer", &format!("https://shop.test/products/{}", i.saturating_sub(1)));
+        let d = send(e, &r, T0 + i * 1_500 + (i * i * 37) % 700, 200);
+        if let Some(b) = &d.beacon {
+            e.beacon_sent(b.session, T0 + i * 1_500);
+        }
+        if d.visitor.is_none() {
+            return d.beacon.clone().unwrap_or_else(|| panic!("page {i}: {d:?}")).token;
+        }
+    }
+    panic!("the shared session never stopped handing out cookies");
 }
 
 /// A browser's first page (no cookies): the response hands it a visitor cookie, and the page's

@@ -97,7 +97,7 @@ fn the_campaign_view_holds_rotating_scrapers_and_spares_people_sharing_their_sha
     let dropped = variant(&on, "cookies dropped at each new address");
     let dropped_off = variant(&off, "cookies dropped at each new address");
     assert!(dropped.runs >= 10 && dropped.held > dropped_off.held, "{report}");
-    assert!(on.bystanders >= 1_000 && on.bystander_rate() < 0.002, "{report}");
+    assert!(on.bystanders >= 1_000 && on.bystander_rate() < 0.004, "{report}");
     assert!(on.bystander_rate() <= off.bystander_rate() + 0.0008, "{report}");
     assert!(on.human_rate() <= off.human_rate(), "{report}");
 }
