@@ -117,9 +117,11 @@ impl Engine {
         session.record_fetch(v.fetch, head.path(), referer);
         // A page: a navigation, or a GET that says nothing of what it is (headers stripped by a
         // proxy) outside the paths the detector watches.
-        let watched = self.detector.as_ref().is_some_and(|d| d.config().applies(v.path));
-        if navigation || (v.fetch == Fetch::Other && head.method() == b"GET" && !watched) {
-            session.record_page(v.now);
+        if let Some(det) = self.detector.as_ref().map(|d| d.config()) {
+            let watched = det.applies(v.path);
+            if navigation || (v.fetch == Fetch::Other && head.method() == b"GET" && !watched) {
+                session.record_page(v.now);
+            }
         }
         if landing {
             // A genuine visitor cookie of a session this worker forgot: a visit going on (a tab

@@ -86,13 +86,15 @@ pub struct Session {
     /// A step-up was asked of this session and not yet passed: only then can the backend's
     /// refusal of an assertion count as a failed step-up.
     pub step_up_pending: bool,
-    /// When (ms) the session's last [`PAGE_MEMORY`] navigations were made, newest at
-    /// `page_next - 1`: how many pages a repeated page call is explained by.
-    page_loads: [u64; PAGE_MEMORY],
+    /// When (s, modulo 2^16: a window is a few minutes at most) the session's last
+    /// [`PAGE_MEMORY`] pages were loaded, how many are kept, and where the next one goes: how many
+    /// pages a repeated page call is explained by.
+    page_loads: [u16; PAGE_MEMORY as usize],
+    pages_kept: u8,
     page_next: u8,
-    /// The session's own calls of its last few repeated requests (detector fingerprints): the
-    /// fingerprint, the calls in the current window, when that window began (ms).
-    calls: [(u64, u32, u64); CALL_MEMORY],
+    /// The session's own calls of its last few repeated requests: the detector's fingerprint
+    /// (its low half), the calls in the current window, when that window began (s).
+    calls: [(u32, u16, u32); CALL_MEMORY],
     /// The silent challenge's pages and answers.
     pub beacon: BeaconSeen,
     /// The tag of the visitor cookie that names this session, once its HMAC checked out: the
@@ -116,8 +118,8 @@ const HANDOUTS_PER_MINUTE: u8 = 30;
 /// Requests whose calls a session counts for [`Session::count_call`].
 const CALL_MEMORY: usize = 4;
 
-/// Page loads remembered for [`Session::pages_within`].
-const PAGE_MEMORY: usize = 16;
+/// The most pages [`Session::pages_within`] counts: what a repeated page call can be excused by.
+const PAGE_MEMORY: u32 = 16;
 
 /// Direct navigations are counted over about this long (s): a scripted browser opens dozens in a
 /// quarter of an hour; people behind one address whose browsers drop cookies (one shared
@@ -247,16 +249,18 @@ impl Session {
 
     /// Notes a page load (a navigation) at `now`.
     pub fn record_page(&mut self, now: u64) {
-        if let Some(slot) = self.page_loads.get_mut(usize::from(self.page_next) % PAGE_MEMORY) {
-            *slot = now;
+        if let Some(slot) = self.page_loads.get_mut(usize::from(self.page_next)) {
+            *slot = (now / 1000) as u16;
         }
-        self.page_next = ((usize::from(self.page_next) + 1) % PAGE_MEMORY) as u8;
+        self.page_next = ((u32::from(self.page_next) + 1) % PAGE_MEMORY) as u8;
+        self.pages_kept = self.pages_kept.saturating_add(1).min(PAGE_MEMORY as u8);
     }
 
     /// Counts one call of the request `fp` and returns the session's calls of it in the current
     /// window of `window_ms` (a fixed window from its first call; the least recently started of
     /// [`CALL_MEMORY`] is replaced by a new request).
     pub fn count_call(&mut self, fp: u64, now: u64, window_ms: u64) -> u32 {
+        let (fp, now, window) = (fp as u32, (now / 1000) as u32, (window_ms / 1000) as u32);
         let i = match self.calls.iter().position(|c| c.0 == fp) {
             Some(i) => i,
             None => {
@@ -268,16 +272,18 @@ impl Session {
             }
         };
         let Some(c) = self.calls.get_mut(i) else { return 0 };
-        if c.2.saturating_add(window_ms) <= now {
+        if c.2.saturating_add(window) <= now {
             *c = (fp, 0, now);
         }
         c.1 = c.1.saturating_add(1);
-        c.1
+        u32::from(c.1)
     }
 
     /// Pages the session loaded in the last `window_ms` (at most [`PAGE_MEMORY`]).
     pub fn pages_within(&self, now: u64, window_ms: u64) -> u32 {
-        self.page_loads.iter().filter(|at| **at != 0 && at.saturating_add(window_ms) > now).count() as u32
+        let (now_s, window_s) = ((now / 1000) as u16, (window_ms / 1000).min(u64::from(u16::MAX)) as u16);
+        let kept = self.page_loads.get(..usize::from(self.pages_kept)).unwrap_or(&[]);
+        kept.iter().filter(|at| now_s.wrapping_sub(**at) < window_s).count() as u32
     }
 
     /// Notes a navigation after the first that named no page it came from.
