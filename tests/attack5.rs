@@ -5,36 +5,7 @@ mod common;
 
 use botgate::decision::record::{Decision, Verdict};
 use botgate::engine::Engine;
-use common::{engine, keyed_example, send, Req, T0};
-
-fn chrome_nav(path: &str, ip: &str, site: &str, referer: Option<&str>) -> Req {
-    let r = Req::new("GET", path, ip)
-        .browser()
-        .header("sec-fetch-site", site)
-        .header("sec-fetch-mode", "navigate")
-        .header("sec-fetch-dest", "document");
-    match referer {
-        Some(url) => r.header("referer", url),
-        None => r,
-    }
-}
-
-fn background_people(e: &mut Engine, n: u64) {
-    for i in 0..n {
-        let ip = format!("100.{}.{}.9", 64 + i % 60, i % 250);
-        let r = Req::new("GET", if i % 3 == 0 { "/" } else { "/products/7" }, &ip)
-            .header("user-agent", "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0")
-            .header("accept", "text/html")
-            .header("accept-language", "de-DE,de;q=0.8")
-            .header("sec-fetch-mode", "navigate")
-            .header("sec-fetch-dest", "document");
-        let r = match i % 3 {
-            1 => r.header("sec-fetch-site", "cross-site").header("referer", "https://www.google.com/"),
-            _ => r.header("sec-fetch-site", "none"),
-        };
-        send(e, &r, T0 + i * 1_000, 200);
-    }
-}
+use common::{background_people, chrome_nav, engine, keyed_example, send, Req, T0};
 
 /// The attacker, in Chrome's exact shape, from rotating /16s: `n` landings of class
 /// `site`/`referer` (a deep page), then `logins` failed logins, all between T0+60s and T0+11min.

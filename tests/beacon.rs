@@ -177,17 +177,7 @@ fn the_proof_of_work_page_carries_the_beacon_and_a_scripted_solver_is_still_caug
         let verify = format!("/.well-known/botgate/verify?challenge={c}&solution={s}");
         let passed = next_page(&mut e, &verify, &cookie, T0 + 4_000);
         assert!(passed.reasons.contains(&"pow_passed"), "{passed:?}");
-        let cookies: Vec<String> = std::iter::once(cookie.clone())
-            .chain(
-                passed
-                    .reply("r")
-                    .unwrap()
-                    .headers
-                    .iter()
-                    .filter(|(k, _)| *k == "set-cookie")
-                    .map(|(_, v)| v.split(';').next().unwrap().to_string()),
-            )
-            .collect();
+        let cookies: Vec<String> = std::iter::once(cookie.clone()).chain(common::cookies_set(&passed)).collect();
         let after = next_page(&mut e, "/members", &cookies.join("; "), T0 + 5_000);
         if caught {
             assert_eq!(after.verdict, Verdict::Block, "{after:?}");

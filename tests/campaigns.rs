@@ -7,39 +7,7 @@ mod common;
 
 use botgate::decision::record::{Decision, Verdict};
 use botgate::engine::Engine;
-use common::{engine, keyed_example, send, Req, T0};
-
-/// A navigation in Chrome's shape: `site` is `sec-fetch-site`, `referer` the page it came from.
-fn chrome_nav(path: &str, ip: &str, site: &str, referer: Option<&str>) -> Req {
-    let r = Req::new("GET", path, ip)
-        .browser()
-        .header("sec-fetch-site", site)
-        .header("sec-fetch-mode", "navigate")
-        .header("sec-fetch-dest", "document");
-    match referer {
-        Some(url) => r.header("referer", url),
-        None => r,
-    }
-}
-
-/// A Firefox person opening a visit the way the site's people do: the home page, a search
-/// result, now and then a bookmark.
-fn background_people(e: &mut Engine, n: u64) {
-    for i in 0..n {
-        let ip = format!("100.{}.{}.9", 64 + i % 60, i % 250);
-        let r = Req::new("GET", if i % 3 == 0 { "/" } else { "/products/7" }, &ip)
-            .header("user-agent", "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0")
-            .header("accept", "text/html")
-            .header("accept-language", "de-DE,de;q=0.8")
-            .header("sec-fetch-mode", "navigate")
-            .header("sec-fetch-dest", "document");
-        let r = match i % 3 {
-            1 => r.header("sec-fetch-site", "cross-site").header("referer", "https://www.google.com/"),
-            _ => r.header("sec-fetch-site", "none"),
-        };
-        send(e, &r, T0 + i * 1_000, 200);
-    }
-}
+use common::{background_people, chrome_nav, engine, keyed_example, send, Req, T0};
 
 /// The scraper: one fresh session per address (no cookies kept), each on its own network,
 /// opening straight onto an item page as a script's `goto` does.
@@ -107,14 +75,7 @@ fn a_person_who_opens_a_bookmark_during_a_campaign_is_cleared_by_one_proof_of_wo
     let verify = format!("/.well-known/botgate/verify?challenge={c}&solution={s}");
     let passed = send(&mut e, &chrome_nav(&verify, ip, "same-origin", None), at + 2_000, 200);
     assert!(passed.reasons.contains(&"pow_passed"), "{passed:?}");
-    let cookies: Vec<String> = passed
-        .reply("r")
-        .unwrap()
-        .headers
-        .iter()
-        .filter(|(k, _)| *k == "set-cookie")
-        .map(|(_, v)| v.split(';').next().unwrap().to_string())
-        .collect();
+    let cookies = common::cookies_set(&passed);
     for (n, path) in ["/products/5", "/products", "/products/6"].iter().enumerate() {
         let r = chrome_nav(path, ip, "same-origin", Some("https://shop.test/products/5"))
             .header("cookie", &cookies.join("; "));

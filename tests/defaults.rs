@@ -158,15 +158,7 @@ fn a_new_signed_in_session_does_not_inherit_an_anonymous_clearance() {
     let passed =
         send(&mut e, &nav(&format!("/.well-known/botgate/verify?challenge={c}&solution={s}"), ""), T0 + 2_000, 200);
     assert!(passed.reasons.contains(&"pow_passed"), "{passed:?}");
-    let jar: Vec<String> = passed
-        .reply("r")
-        .unwrap()
-        .headers
-        .iter()
-        .filter(|(k, _)| *k == "set-cookie")
-        .map(|(_, v)| v.split(';').next().unwrap().to_string())
-        .collect();
-    let cookies = jar.join("; ");
+    let cookies = common::cookies_set(&passed).join("; ");
     let anon = send(&mut e, &nav("/members", &cookies), T0 + 4_000, 200);
     assert_eq!(anon.verdict, Verdict::Pass, "the solver is cleared: {anon:?}");
     let signed_in = send(&mut e, &nav("/members", &format!("{cookies}; session_id=new-login")), T0 + 6_000, 200);

@@ -92,9 +92,16 @@ impl Engine {
         if !self.policy.beacon.enabled || !(v.key.visitor || v.key.authenticated) {
             return;
         }
-        let Some(secret) = self.gate.clearance.keys.first().map(|k| &k.secret) else { return };
-        c.beacon = Some(beacon::mint(secret, v.who(), &gate::nonce()));
-        self.beacon_sent(v.key.id, v.now);
+        c.beacon = self.mint_beacon(v.who());
+        if c.beacon.is_some() {
+            self.beacon_sent(v.key.id, v.now);
+        }
+    }
+
+    /// A page's beacon token for `who`, signed with the clearance key (none without one).
+    fn mint_beacon(&self, who: &Who) -> Option<String> {
+        let secret = &self.gate.clearance.keys.first()?.secret;
+        Some(beacon::mint(secret, who, &gate::nonce()))
     }
 
     /// The silent challenge's token for a page navigation (the shell adds the script if the
@@ -104,16 +111,12 @@ impl Engine {
         if !self.policy.beacon.enabled || !navigation {
             return;
         }
-        let Some(secret) = self.gate.clearance.keys.first().map(|k| &k.secret) else { return };
         let own = key == v.key;
         let who = v.who();
         // For the visitor session just handed out: the same client binding, that session's id.
-        let token = if own {
-            beacon::mint(secret, who, &gate::nonce())
-        } else {
-            beacon::mint(secret, &Who { sid: gate::sid(key), ..who.clone() }, &gate::nonce())
-        };
-        d.beacon = Some(Box::new(PageBeacon { token, session: key.id }));
+        let token =
+            if own { self.mint_beacon(who) } else { self.mint_beacon(&Who { sid: gate::sid(key), ..who.clone() }) };
+        d.beacon = token.map(|token| Box::new(PageBeacon { token, session: key.id }));
     }
 
     /// What the response phase learns from: the upstream's status is read for every critical

@@ -40,9 +40,7 @@ impl Engine {
         d.fingerprint = Some(hit.fingerprint);
         d.fingerprint_count = hit.count;
         d.similarity = hit.near_duplicate;
-        if hit.flagged {
-            v.over_limit = Some(hit.count);
-        }
+        v.over_limit = hit.flagged;
         v
     }
 
@@ -71,7 +69,7 @@ impl Engine {
             }
             _ => None,
         };
-        if v.over_limit.is_none() {
+        if !v.over_limit {
             return;
         }
         if own_calls.is_some_and(|(calls, pages)| calls <= 2 * pages) {
@@ -147,8 +145,9 @@ impl Engine {
             true => Landing::Other,
             false => v.opens,
         };
-        let switched_on = self.policy.weights.of("campaign_landings") > 0.0;
-        if switched_on && self.campaigns.is_campaign(v.shape, class, v.now) {
+        // (The weight's lookup only for a session that opened a way a campaign can.)
+        let switched_on = || self.policy.weights.of("campaign_landings") > 0.0;
+        if class != Landing::Other && switched_on() && self.campaigns.is_campaign(v.shape, class, v.now) {
             v.campaign = Some(v.shape);
         }
         // The site's rendering share: one word per session (at its second navigation), from

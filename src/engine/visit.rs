@@ -22,9 +22,9 @@ pub(super) struct Visit<'a> {
     pub tier: RiskTier,
     // detect
     pub signals: Vec<Signal>,
-    /// The detector's count for the request's fingerprint in its window, when over the limit
-    /// (judged by [`super::Engine::repeat`] once the session is known).
-    pub over_limit: Option<u32>,
+    /// The detector counted the request's fingerprint over its limit (judged by
+    /// [`super::Engine::repeat`] once the session is known).
+    pub over_limit: bool,
     /// The detector flagged the request (in warn mode it only observes).
     pub flagged: bool,
     pub detector_block: bool,
@@ -75,7 +75,7 @@ impl<'a> Visit<'a> {
             now,
             tier,
             signals: Vec::with_capacity(16),
-            over_limit: None,
+            over_limit: false,
             flagged: false,
             detector_block: false,
             key: SessionKey { id: 0, authenticated: false, visitor: false },

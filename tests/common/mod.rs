@@ -146,3 +146,46 @@ pub fn detector_enforced() -> String {
     assert!(policy.contains(r#""action": "block""#), "the example's detector action moved");
     policy
 }
+
+/// A navigation in Chrome's shape: `site` is `sec-fetch-site`, `referer` the page it came from.
+pub fn chrome_nav(path: &str, ip: &str, site: &str, referer: Option<&str>) -> Req {
+    let r = Req::new("GET", path, ip)
+        .browser()
+        .header("sec-fetch-site", site)
+        .header("sec-fetch-mode", "navigate")
+        .header("sec-fetch-dest", "document");
+    match referer {
+        Some(url) => r.header("referer", url),
+        None => r,
+    }
+}
+
+/// A Firefox person opening a visit the way the site's people do: the home page, a search
+/// result, now and then a bookmark.
+pub fn background_people(e: &mut Engine, n: u64) {
+    for i in 0..n {
+        let ip = format!("100.{}.{}.9", 64 + i % 60, i % 250);
+        let r = Req::new("GET", if i % 3 == 0 { "/" } else { "/products/7" }, &ip)
+            .header("user-agent", "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0")
+            .header("accept", "text/html")
+            .header("accept-language", "de-DE,de;q=0.8")
+            .header("sec-fetch-mode", "navigate")
+            .header("sec-fetch-dest", "document");
+        let r = match i % 3 {
+            1 => r.header("sec-fetch-site", "cross-site").header("referer", "https://www.google.com/"),
+            _ => r.header("sec-fetch-site", "none"),
+        };
+        send(e, &r, T0 + i * 1_000, 200);
+    }
+}
+
+/// The `name=value` of each cookie the decision's local reply sets.
+pub fn cookies_set(d: &Decision) -> Vec<String> {
+    let reply = d.reply("r").unwrap_or_else(|| panic!("no local reply: {d:?}"));
+    reply
+        .headers
+        .iter()
+        .filter(|(k, _)| *k == "set-cookie")
+        .filter_map(|(_, v)| v.split(';').next().map(str::to_string))
+        .collect()
+}
