@@ -2,6 +2,8 @@
 
 pub mod allow;
 pub mod detector;
+pub mod dns;
+pub mod fcrdns;
 pub mod limits;
 pub mod sequences;
 pub mod similarity;
