@@ -67,6 +67,11 @@ counters! {
     BeaconAutomation => "botgate_beacon_total.result.automation",
     BeaconRefused => "botgate_beacon_total.result.refused",
     BodyTruncated => "botgate_body_truncated_total",
+    AllowCrawler => "botgate_allowlisted_total.condition.verified_search_crawler",
+    BlockedCrawler => "botgate_blocked_total.tier.block.reason.crawler_refused",
+    BlockedCrawlerImpersonation => "botgate_blocked_total.tier.block.reason.crawler_impersonation",
+    RateLimitedCrawler => "botgate_rate_limited_total.scope.crawler",
+    CrawlerLookupFailed => "botgate_crawler_lookups_total.result.failed",
 }
 
 impl Counter {
@@ -108,15 +113,17 @@ pub const SCORE_HISTOGRAM: &str = "botgate_score";
 /// Milliseconds from a puzzle's issue to its accepted solution.
 pub const SOLVE_HISTOGRAM: &str = "botgate_challenge_solve_ms";
 
-/// Counter deltas since the last flush.
+/// Counter deltas since the last flush; `named`: counters whose names come from the policy
+/// (a crawler's), few and bounded by it.
 #[derive(Debug, Clone)]
 pub struct Tally {
     counts: Vec<u64>,
+    named: Vec<(String, u64)>,
 }
 
 impl Default for Tally {
     fn default() -> Self {
-        Tally { counts: vec![0; COUNTER_NAMES.len()] }
+        Tally { counts: vec![0; COUNTER_NAMES.len()], named: Vec::new() }
     }
 }
 
@@ -133,6 +140,23 @@ impl Tally {
 
     pub fn get(&self, c: Counter) -> u64 {
         self.counts.get(c.index()).copied().unwrap_or(0)
+    }
+
+    /// Counts one under a name the policy made (see [`Tally`]).
+    pub fn bump_named(&mut self, name: &str) {
+        match self.named.iter_mut().find(|(n, _)| n == name) {
+            Some((_, count)) => *count += 1,
+            None => self.named.push((name.to_string(), 1)),
+        }
+    }
+
+    /// Takes the pending named deltas.
+    pub fn drain_named(&mut self) -> Vec<(String, u64)> {
+        std::mem::take(&mut self.named)
+    }
+
+    pub fn named(&self, name: &str) -> u64 {
+        self.named.iter().find(|(n, _)| n == name).map_or(0, |(_, c)| *c)
     }
 
     /// Takes the pending deltas, leaving zeros.

@@ -26,6 +26,9 @@ impl Decision {
         if self.would.is_some() {
             h.add("x-botgate-verdict", |b| b.push_str(self.outcome()));
         }
+        if let Some(bot) = self.bot.as_deref() {
+            h.add("x-botgate-bot", |b| push_bot_header(b, bot));
+        }
         if let Some((session, binding)) = self.step_up.as_deref() {
             h.add("x-botgate-session", |b| b.push_str(session));
             h.add("x-botgate-binding", |b| b.push_str(binding));
@@ -89,6 +92,17 @@ impl Decision {
             s.push_str(",\"solve_ms\":");
             push_u64(&mut s, ms);
         }
+        if let Some(bot) = self.bot.as_deref() {
+            s.push_str(",\"bot\":{\"name\":");
+            push_json_str(&mut s, &bot.name);
+            s.push_str(",\"operator\":");
+            push_json_str(&mut s, &bot.operator);
+            s.push_str(",\"purpose\":\"");
+            s.push_str(bot.purpose);
+            s.push_str("\",\"verified\":\"");
+            s.push_str(bot.verified);
+            s.push_str("\"}");
+        }
         if let Some(detail) = &self.detail {
             s.push_str(",\"detail\":");
             push_json_str(&mut s, detail);
@@ -102,6 +116,24 @@ impl Decision {
         s.push('}');
         s
     }
+}
+
+/// `x-botgate-bot` as a structured-field item (RFC 8941): the name as a token, the rest as
+/// parameters; the operator is a string (names come from the policy, quotes and backslashes
+/// escaped).
+fn push_bot_header(b: &mut String, bot: &super::record::BotLabel) {
+    b.push_str(&bot.name);
+    b.push_str(";operator=\"");
+    for c in bot.operator.chars().filter(|c| (' '..='~').contains(c)) {
+        if c == '"' || c == '\\' {
+            b.push('\\');
+        }
+        b.push(c);
+    }
+    b.push_str("\";purpose=");
+    b.push_str(bot.purpose);
+    b.push_str(";verified=");
+    b.push_str(bot.verified);
 }
 
 /// Header values built into one buffer.

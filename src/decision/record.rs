@@ -114,6 +114,18 @@ pub struct Decision {
     /// The silent challenge's token for this page, when its response is HTML botgate can add
     /// the script to ([`crate::challenge::beacon`]).
     pub beacon: Option<Box<PageBeacon>>,
+    /// The bot the request claimed to be, and whether it proved it.
+    pub bot: Option<Box<BotLabel>>,
+}
+
+/// A recognised bot: who runs it, what for, and how its claim was proven (`published_ranges`,
+/// `fcrdns`, or `none` for a claim that failed or could not be checked).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BotLabel {
+    pub name: String,
+    pub operator: String,
+    pub purpose: &'static str,
+    pub verified: &'static str,
 }
 
 /// A page's beacon token and the session it is for.
@@ -149,6 +161,7 @@ impl Decision {
             solve_ms: None,
             step_up: None,
             beacon: None,
+            bot: None,
         }
     }
 

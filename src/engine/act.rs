@@ -4,6 +4,7 @@
 //! through carries its follow-up (the upstream's status feeds the session) and, for a navigation
 //! without one, a visitor cookie.
 
+use super::visit::strongest;
 use super::visit::{StepUpCall, Visit};
 use super::Engine;
 use crate::base::telemetry::{Counter, Tally};
@@ -50,7 +51,7 @@ impl Engine {
                 d.follow_up = None;
             }
             Some(r) => {
-                v.would = Some(r.verdict);
+                v.would = strongest(v.would, r.verdict);
                 d.reasons.push(r.reason);
             }
             // The detector in warn mode: flagged requests pass as would-block.

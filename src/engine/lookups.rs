@@ -30,6 +30,21 @@ pub struct Lookup {
 /// How long a failed lookup is remembered (the asker's TTL when that is shorter).
 pub const FAILED_TTL_MS: u64 = 30_000;
 
+/// How long a reader takes answers: a value, and "there is nothing" (a negative answer may be
+/// kept for less time than a positive one, as DNS caches do).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ttl {
+    pub found_ms: u64,
+    pub not_found_ms: u64,
+}
+
+impl Ttl {
+    /// One TTL for every answer.
+    pub fn flat(ms: u64) -> Ttl {
+        Ttl { found_ms: ms, not_found_ms: ms }
+    }
+}
+
 /// What a lookup came back with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Answer {
@@ -64,10 +79,10 @@ impl Lookups {
         Lookups { answers: Lru::new(cap), failing: Lru::new(cap) }
     }
 
-    /// The answer to `q` for a reader that takes answers up to `ttl_ms` old (failures up to
+    /// The answer to `q` for a reader that takes answers as old as `ttl` says (failures up to
     /// [`FAILED_TTL_MS`]); a recent failure of the same client's lookups counts as the answer.
-    pub fn get(&mut self, q: &Lookup, client: &Client, now: u64, ttl_ms: u64) -> Option<Answer> {
-        let fresh = |at: u64, a: &Answer| now < at.saturating_add(max_age(a, ttl_ms));
+    pub fn get(&mut self, q: &Lookup, client: &Client, now: u64, ttl: Ttl) -> Option<Answer> {
+        let fresh = |at: u64, a: &Answer| now < at.saturating_add(max_age(a, ttl));
         if let Some((a, at)) = self.answers.get_mut(q) {
             if fresh(*at, a) {
                 return Some(a.clone());
@@ -78,13 +93,14 @@ impl Lookups {
     }
 
     /// Keeps the answer to `q` had at `now`. A failure does not replace an answer still good for
-    /// `ttl_ms`, and marks the client's lookups of that service as failing.
-    pub fn put(&mut self, q: Lookup, a: Answer, client: &Client, now: u64, ttl_ms: u64) {
+    /// `ttl`, and marks the client's lookups of that service as failing.
+    pub fn put(&mut self, q: Lookup, a: Answer, client: &Client, now: u64, ttl: Ttl) {
         if a == Answer::Failed {
             if let Some(keyed) = client.keyed {
                 *self.failing.get_or_insert_with((q.service, keyed), || now) = now;
             }
-            let good = self.answers.peek(&q).is_some_and(|(old, at)| *old != Answer::Failed && now < at + ttl_ms);
+            let good =
+                self.answers.peek(&q).is_some_and(|(old, at)| *old != Answer::Failed && now < at + max_age(old, ttl));
             if good {
                 return;
             }
@@ -101,12 +117,12 @@ impl Lookups {
     }
 }
 
-/// How old an answer may be for a reader taking `ttl_ms`.
-fn max_age(a: &Answer, ttl_ms: u64) -> u64 {
-    if *a == Answer::Failed {
-        ttl_ms.min(FAILED_TTL_MS)
-    } else {
-        ttl_ms
+/// How old an answer may be for a reader taking `ttl`.
+fn max_age(a: &Answer, ttl: Ttl) -> u64 {
+    match a {
+        Answer::Value(_) => ttl.found_ms,
+        Answer::NotFound => ttl.not_found_ms,
+        Answer::Failed => ttl.found_ms.min(FAILED_TTL_MS),
     }
 }
 
@@ -127,23 +143,23 @@ mod tests {
     #[test]
     fn answers_are_good_for_the_readers_ttl_and_failures_only_briefly() {
         let (mut c, who) = (Lookups::new(8), client("192.0.2.1"));
-        c.put(q("a"), Answer::Value("x".into()), &who, 1_000, 500);
-        c.put(q("n"), Answer::NotFound, &who, 1_000, 500);
-        assert_eq!(c.get(&q("a"), &who, 1_499, 500), Some(Answer::Value("x".into())));
-        assert_eq!(c.get(&q("a"), &who, 1_200, 100), None, "too old for a reader that takes 100 ms");
-        assert_eq!(c.get(&q("n"), &who, 1_200, 500), Some(Answer::NotFound));
-        assert_eq!(c.get(&q("a"), &who, 1_500, 500), None, "expired");
-        c.put(q("f"), Answer::Failed, &who, 1_000, 3_600_000);
-        assert_eq!(c.get(&q("f"), &who, 1_000 + FAILED_TTL_MS - 1, 3_600_000), Some(Answer::Failed));
-        assert_eq!(c.get(&q("f"), &who, 1_000 + FAILED_TTL_MS, 3_600_000), None, "asked again soon");
+        c.put(q("a"), Answer::Value("x".into()), &who, 1_000, Ttl::flat(500));
+        c.put(q("n"), Answer::NotFound, &who, 1_000, Ttl::flat(500));
+        assert_eq!(c.get(&q("a"), &who, 1_499, Ttl::flat(500)), Some(Answer::Value("x".into())));
+        assert_eq!(c.get(&q("a"), &who, 1_200, Ttl::flat(100)), None, "too old for a reader that takes 100 ms");
+        assert_eq!(c.get(&q("n"), &who, 1_200, Ttl::flat(500)), Some(Answer::NotFound));
+        assert_eq!(c.get(&q("a"), &who, 1_500, Ttl::flat(500)), None, "expired");
+        c.put(q("f"), Answer::Failed, &who, 1_000, Ttl::flat(3_600_000));
+        assert_eq!(c.get(&q("f"), &who, 1_000 + FAILED_TTL_MS - 1, Ttl::flat(3_600_000)), Some(Answer::Failed));
+        assert_eq!(c.get(&q("f"), &who, 1_000 + FAILED_TTL_MS, Ttl::flat(3_600_000)), None, "asked again soon");
     }
 
     #[test]
     fn a_failure_does_not_replace_a_good_answer() {
         let (mut c, who) = (Lookups::new(8), client("192.0.2.1"));
-        c.put(q("a"), Answer::Value("liar.example".into()), &who, 0, 60_000);
-        c.put(q("a"), Answer::Failed, &who, 5_000, 60_000);
-        assert_eq!(c.get(&q("a"), &who, 6_000, 60_000), Some(Answer::Value("liar.example".into())));
+        c.put(q("a"), Answer::Value("liar.example".into()), &who, 0, Ttl::flat(60_000));
+        c.put(q("a"), Answer::Failed, &who, 5_000, Ttl::flat(60_000));
+        assert_eq!(c.get(&q("a"), &who, 6_000, Ttl::flat(60_000)), Some(Answer::Value("liar.example".into())));
     }
 
     #[test]
@@ -151,18 +167,18 @@ mod tests {
         let mut c = Lookups::new(8);
         let one = Client { keyed: "2001:db8:1:2::".parse().ok(), ..client("2001:db8:1:2::1") };
         let two = Client { ip: "2001:db8:1:2::2".parse().ok(), ..one };
-        c.put(q("2001:db8:1:2::1"), Answer::Failed, &one, 0, 60_000);
-        assert_eq!(c.get(&q("2001:db8:1:2::2"), &two, 1_000, 60_000), Some(Answer::Failed));
-        assert_eq!(c.get(&q("2001:db8:1:2::2"), &two, FAILED_TTL_MS, 60_000), None);
+        c.put(q("2001:db8:1:2::1"), Answer::Failed, &one, 0, Ttl::flat(60_000));
+        assert_eq!(c.get(&q("2001:db8:1:2::2"), &two, 1_000, Ttl::flat(60_000)), Some(Answer::Failed));
+        assert_eq!(c.get(&q("2001:db8:1:2::2"), &two, FAILED_TTL_MS, Ttl::flat(60_000)), None);
     }
 
     #[test]
     fn the_cache_is_bounded() {
         let (mut c, who) = (Lookups::new(4), client("192.0.2.1"));
         for i in 0..100 {
-            c.put(q(&i.to_string()), Answer::NotFound, &who, 0, 1_000);
+            c.put(q(&i.to_string()), Answer::NotFound, &who, 0, Ttl::flat(1_000));
         }
         assert!(c.len() <= 8);
-        assert_eq!(c.get(&q("99"), &who, 1, 1_000), Some(Answer::NotFound));
+        assert_eq!(c.get(&q("99"), &who, 1, Ttl::flat(1_000)), Some(Answer::NotFound));
     }
 }

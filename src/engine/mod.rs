@@ -11,6 +11,7 @@
 
 mod act;
 mod admit;
+mod crawlers;
 pub mod drive;
 mod identify;
 pub mod lookups;
@@ -39,7 +40,7 @@ use crate::policy::{Mode, Policy};
 use crate::request::head::Head;
 use crate::score::campaigns::Campaigns;
 use crate::score::session::Rendering;
-use lookups::{Answer, Asker, Lookups};
+use lookups::{Answer, Asker, Lookups, Ttl};
 
 /// Most expired entries dropped per table per tick (keeps each tick short).
 const SWEEP_BATCH: usize = 20_000;
@@ -66,6 +67,8 @@ pub struct Engine {
     /// The stages that need lookups, asked in order, and the answers' cache.
     askers: Vec<Box<dyn Asker>>,
     lookups: Lookups,
+    /// Each crawler's recent requests (by its index in the policy), for its rate.
+    crawler_rates: Vec<Option<crate::base::window::RollingWindow>>,
     /// Which engine this is: a wait made by another (before a reconfiguration) starts afresh.
     generation: u64,
     /// The beacon script's CSP hash source (empty when the beacon is off).
@@ -116,6 +119,7 @@ impl Engine {
             rendering: Rendering::default(),
             askers: Vec::new(),
             lookups: Lookups::new(LOOKUP_CACHE.min(limits.max_clients.max(1))),
+            crawler_rates: Vec::new(),
             generation: GENERATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             beacon_hash: if policy.beacon.enabled { crate::challenge::beacon::csp_hash() } else { String::new() },
             policy,
@@ -170,11 +174,27 @@ impl Engine {
             path: None,
             asked: 0,
             answers: Vec::new(),
+            claim: None,
+            bot: None,
+            must_pass: None,
         };
         if own.is_none() {
             if let Some(d) = self.allow(head, &mut p, now) {
                 return Step::Decided(d);
             }
+            if let Some(question) = self.claim(head, &mut p, now) {
+                return Step::NeedLookup(LookupWait { pending: p, question });
+            }
+        }
+        self.after_allow(p, head, now)
+    }
+
+    /// The head stages after the allow tier (and the crawler claim's lookup): the claim's
+    /// verdict, threat intel, the rate limits, botgate's own endpoints; then the waits.
+    fn after_allow(&mut self, mut p: Pending, head: &Head, now: u64) -> Step {
+        let own = head.path().strip_prefix(gate::PREFIX.as_bytes());
+        if let Some(d) = self.judge_claim(&mut p, now) {
+            return Step::Decided(d);
         }
         if let Some(d) = self.block_on_head(&mut p) {
             return Step::Decided(d);
@@ -187,7 +207,7 @@ impl Engine {
             return Step::Decided(d);
         }
         if let Some(rest) = own {
-            return Step::Decided(self.own_endpoint(rest, head, client, now));
+            return Step::Decided(self.own_endpoint(rest, head, p.client, now));
         }
         self.proceed(p, head, now)
     }
@@ -200,7 +220,10 @@ impl Engine {
         if pending.generation != self.generation {
             return self.begin(head, pending.has_body, now);
         }
-        let ttl = self.askers.get(pending.asked).map_or(0, |a| a.ttl_ms());
+        if self.answer_claim(&mut pending, question.clone(), answer.clone(), now) {
+            return self.after_allow(pending, head, now);
+        }
+        let ttl = Ttl::flat(self.askers.get(pending.asked).map_or(0, |a| a.ttl_ms()));
         self.lookups.put(question, answer.clone(), &pending.client, now, ttl);
         pending.answers.push((pending.asked, answer));
         pending.asked += 1;
@@ -221,7 +244,7 @@ impl Engine {
     fn proceed(&mut self, mut p: Pending, head: &Head, now: u64) -> Step {
         while let Some(asker) = self.askers.get(p.asked) {
             if let Some(question) = asker.question(head, &p.client) {
-                match self.lookups.get(&question, &p.client, now, asker.ttl_ms()) {
+                match self.lookups.get(&question, &p.client, now, Ttl::flat(asker.ttl_ms())) {
                     Some(a) => p.answers.push((p.asked, a)),
                     None => return Step::NeedLookup(LookupWait { pending: p, question }),
                 }

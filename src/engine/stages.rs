@@ -3,6 +3,7 @@
 //! what the ones before found in the request's [`Visit`] and adds its own. (Identify is in
 //! `identify.rs`, act in `act.rs`.)
 
+use super::visit::strongest;
 use super::act::passed;
 use super::visit::Visit;
 use super::{Engine, Pending};
@@ -35,6 +36,7 @@ impl Engine {
         let path = p.path(head);
         let tier = self.policy.endpoint_tier(head.method(), path);
         let mut v = Visit::new(head, path, p.client, now, tier, d.would.take());
+        v.must_pass = p.must_pass;
         let Some(det) = self.detector.as_mut().filter(|d| d.config().applies(path)) else { return v };
         let hit = det.observe(head, path, p.client.keyed, body, now);
         d.fingerprint = Some(hit.fingerprint);
@@ -211,8 +213,11 @@ impl Engine {
         if v.campaign.is_some() {
             d.reasons.push("campaign_landings");
         }
-        v.must_pass =
-            if session.must_pass { Some("inherited_challenge_failed") } else { v.campaign.map(|_| "challenge_tier") };
+        v.must_pass = if session.must_pass {
+            Some("inherited_challenge_failed")
+        } else {
+            v.campaign.map(|_| "challenge_tier").or(v.must_pass)
+        };
         d.session_score = session.score.max(v.inherited.1);
         d.score = lift(v, d, score);
         d.session = Some(v.key.id);
@@ -245,7 +250,7 @@ impl Engine {
         let enforced = ruling::rule(tiers, &facts, lift(v, d, v.enforce_score));
         if enforced.map(|r| r.verdict) != ruling.map(|r| r.verdict) {
             if let Some(r) = ruling {
-                v.would = Some(r.verdict);
+                v.would = strongest(v.would, r.verdict);
                 d.reasons.push(r.reason);
             }
             return enforced;

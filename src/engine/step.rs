@@ -64,6 +64,12 @@ pub struct Pending {
     pub(super) asked: usize,
     /// Each answer with the index of the asker that asked it.
     pub(super) answers: Vec<(usize, Answer)>,
+    /// The crawler the user agent claims, and how far its proof got ([`super::crawlers`]).
+    pub(super) claim: Option<super::crawlers::Claim>,
+    /// The recognised bot's label, for the decision.
+    pub(super) bot: Option<Box<crate::decision::record::BotLabel>>,
+    /// A challenge the head stages ask for whatever the score (a crawler the policy challenges).
+    pub(super) must_pass: Option<&'static str>,
 }
 
 impl Pending {

@@ -122,6 +122,7 @@ pub(super) fn carried(p: &Pending) -> Decision {
         d.reasons.push(r);
     }
     d.reasons.extend(p.refused.iter().copied());
+    d.bot = p.bot.clone();
     d
 }
 
@@ -130,4 +131,13 @@ pub(super) fn carried(p: &Pending) -> Decision {
 pub(super) enum StepUpCall {
     Options,
     Verify,
+}
+
+/// What observe mode records when two stages would have acted: a block recorded on the head
+/// (threat intel, an impersonating crawler) is not hidden by a later challenge.
+pub(super) fn strongest(earlier: Option<Verdict>, later: Verdict) -> Option<Verdict> {
+    match earlier {
+        Some(Verdict::Block) => earlier,
+        _ => Some(later),
+    }
 }

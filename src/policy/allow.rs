@@ -1,5 +1,5 @@
-//! The allow tier's settings: internal monitoring, signed CI/CD calls, API consumers (and the
-//! crawler condition that is read but not built yet).
+//! The allow tier's settings: internal monitoring, signed CI/CD calls, API consumers (the
+//! crawler condition's settings are in [`super::crawlers`]).
 
 use super::reader::Obj;
 use super::values::{cidrs, decode_hex32, env_secret, header_pair, named_secrets, parse_date};
@@ -12,8 +12,8 @@ pub(super) enum Allowed {
     Monitoring(Monitoring),
     Ci(CiCd),
     Api(ApiConsumers),
-    /// `verified_search_crawler`: listed, never matching yet.
-    Crawler,
+    /// `verified_search_crawler`: crawler handling on (see [`super::crawlers`]).
+    Crawler(super::crawlers::CrawlerCondition),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -77,16 +77,11 @@ pub(super) fn read_allow(o: Obj<'_>) -> Option<Allowed> {
         return None;
     };
     let allowed = match name {
-        "verified_search_crawler" => {
-            c.bool("rdns_matches_ua", true);
-            c.bool("rate_within_robots_txt", true);
-            c.strings("ip_in_verified_range");
-            ctx.warn(
-                &name_path,
-                "crawler verification (reverse DNS + published ranges) is not built yet: this condition never matches",
-            );
-            Some(Allowed::Crawler)
-        }
+        "verified_search_crawler" => Some(Allowed::Crawler(super::crawlers::CrawlerCondition {
+            rdns: c.bool("rdns_matches_ua", true),
+            robots: c.bool("rate_within_robots_txt", true),
+            names: c.strings("ip_in_verified_range").iter().map(|n| n.to_ascii_lowercase()).collect(),
+        })),
         "allowlisted_api_consumer" => read_api(&c).map(Allowed::Api),
         "internal_monitoring" => {
             let cidrs = cidrs(&c, "source_ip_in_cidr");

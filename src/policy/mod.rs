@@ -6,6 +6,7 @@
 //! written from them lints clean; botgate's additions (`limits`, …) have safe defaults.
 
 pub mod allow;
+pub mod crawlers;
 mod detector;
 pub mod ladder;
 mod limits;
@@ -56,6 +57,8 @@ pub struct Policy {
     pub beacon: BeaconConfig,
     pub weights: Weights,
     pub blocklists: Vec<Blocklist>,
+    /// Known crawlers and how their claims are proven (on with `verified_search_crawler`).
+    pub crawlers: Option<crawlers::Crawlers>,
     /// JA4 fingerprints of automation clients (`tls_fingerprint`).
     pub tls: tls::Fingerprints,
     pub sequence_rules: Vec<SequenceRule>,
@@ -114,6 +117,7 @@ impl Default for Policy {
             beacon: BeaconConfig::default(),
             weights: Weights::default(),
             blocklists: Vec::new(),
+            crawlers: None,
             tls: Default::default(),
             sequence_rules: Vec::new(),
             profiles: Vec::new(),
@@ -188,6 +192,19 @@ fn read_policy(ctx: &Ctx, value: &Value, path: &str) -> Option<Policy> {
     let weights = root.obj("scoring").map(plane::read_scoring).unwrap_or_default();
     let blocklists = root.obj("threat_intel").map(plane::read_threat_intel).unwrap_or_default();
     let tls = root.obj("tls_fingerprint").map(plane::read_tls).unwrap_or_default();
+    let crawlers = match &tiers.crawler {
+        Some(cond) => Some(crawlers::read(ctx, cond, root.obj("dns_over_https"), root.obj("crawlers"))),
+        None => {
+            for key in ["dns_over_https", "crawlers"] {
+                if root.has(key) {
+                    ctx.warn(&root.child_path(key), "read only with the verified_search_crawler allow condition");
+                }
+            }
+            root.informational("dns_over_https");
+            root.informational("crawlers");
+            None
+        }
+    };
     let rules = plane::read_sequence_rules(&root);
     let has = |c: BlockCondition| {
         tiers.block.iter().any(|r| std::mem::discriminant(&r.condition) == std::mem::discriminant(&c))
@@ -227,6 +244,7 @@ fn read_policy(ctx: &Ctx, value: &Value, path: &str) -> Option<Policy> {
         endpoints,
         weights,
         blocklists,
+        crawlers,
         tls,
         sequence_rules,
         profiles: Vec::new(),

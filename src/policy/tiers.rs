@@ -14,9 +14,8 @@ pub struct Tiers {
     pub monitoring: Vec<Monitoring>,
     pub ci: Vec<CiCd>,
     pub api: Vec<ApiConsumers>,
-    /// `verified_search_crawler` is listed: crawler verification is not built yet, so it never
-    /// matches and a crawler user agent earns nothing.
-    pub crawler_listed: bool,
+    /// `verified_search_crawler` as listed (the crawler table is [`super::Policy::crawlers`]).
+    pub crawler: Option<super::crawlers::CrawlerCondition>,
     pub challenge: Vec<ChallengeCondition>,
     pub default_type: ChallengeType,
     pub fallback_type: ChallengeType,
@@ -180,7 +179,7 @@ pub fn read(o: Obj<'_>) -> Tiers {
                     Some(Allowed::Monitoring(m)) => tiers.monitoring.push(m),
                     Some(Allowed::Ci(ci)) => tiers.ci.push(ci),
                     Some(Allowed::Api(api)) => tiers.api.push(api),
-                    Some(Allowed::Crawler) => tiers.crawler_listed = true,
+                    Some(Allowed::Crawler(c)) => tiers.crawler = Some(c),
                     None => {}
                 }
             }

@@ -1,0 +1,195 @@
+//! The crawler stage, on the head right after the allow tier: a user agent that claims a known
+//! crawler must prove it, by an address in the crawler's published ranges or by forward-confirmed
+//! reverse DNS (a lookup the request waits for, [`FCRDNS`]).
+//!
+//! A proven crawler gets what the policy says for it (allow within its rate, challenge, block, or
+//! ordinary scoring). A claim that a configured proof refutes is an impersonation: the block
+//! tier, whatever the score (seed 004: a crawler that presents Googlebot's user agent and fails
+//! both checks is a higher-priority threat, not a lower one). A claim that could not be checked
+//! (the resolver timed out, or the crawler has no proof configured) is never allowed: it is scored
+//! like any client, with `crawler_unverified` among its reasons.
+
+use super::lookups::{Answer, Lookup, Ttl};
+use super::{Engine, Pending};
+use crate::base::telemetry::Counter;
+use crate::base::window::RollingWindow;
+use crate::checks::fcrdns::is_under;
+use crate::decision::record::{BotLabel, Decision, Verdict};
+use crate::policy::crawlers::{Crawler, CrawlerAction};
+use crate::request::head::Head;
+
+/// The lookup service of forward-confirmed reverse DNS: the key is the address, the answer the
+/// confirmed name ([`Answer::NotFound`] when none confirms).
+pub const FCRDNS: &str = "fcrdns";
+
+/// A crawler claim on its way through the stage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    /// Index into the policy's crawler table.
+    pub crawler: usize,
+    pub proof: Proof,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proof {
+    /// Waiting for the reverse-DNS lookup.
+    Awaiting,
+    Ranges,
+    Fcrdns,
+    /// A configured proof says no: impersonation.
+    Refuted,
+    /// Nothing could say yes or no.
+    Unchecked,
+}
+
+impl Proof {
+    fn label(self) -> &'static str {
+        match self {
+            Proof::Ranges => "published_ranges",
+            Proof::Fcrdns => "fcrdns",
+            _ => "none",
+        }
+    }
+}
+
+impl Engine {
+    /// Reads the request's crawler claim into `p`; the lookup to wait for when its proof needs
+    /// one that is not cached.
+    pub(super) fn claim(&mut self, head: &Head, p: &mut Pending, now: u64) -> Option<Lookup> {
+        let crawlers = self.policy.crawlers.as_ref()?;
+        let i = crawlers.claimed(head.first("user-agent")?)?;
+        let c = crawlers.list.get(i)?;
+        let ip = p.client.ip;
+        let in_ranges = ip.is_some_and(|ip| c.ranges.contains(ip));
+        let doh = crawlers.doh.as_ref().filter(|_| !c.rdns_suffixes.is_empty());
+        let proof = match (in_ranges, doh, ip) {
+            (true, _, _) => Proof::Ranges,
+            (false, Some(_), Some(ip)) => {
+                let q = Lookup { service: FCRDNS, key: crate::base::iptable::canonical(ip).to_string() };
+                match self.lookups.get(&q, &p.client, now, self.fcrdns_ttl()) {
+                    Some(a) => proof_of(c, &a),
+                    None => {
+                        p.claim = Some(Claim { crawler: i, proof: Proof::Awaiting });
+                        return Some(q);
+                    }
+                }
+            }
+            _ if c.provable(false) => Proof::Refuted,
+            _ => Proof::Unchecked,
+        };
+        p.claim = Some(Claim { crawler: i, proof });
+        None
+    }
+
+    /// Takes the lookup's answer for a claim that waited for it. False when `p` was not
+    /// waiting for one.
+    pub(super) fn answer_claim(&mut self, p: &mut Pending, question: Lookup, answer: Answer, now: u64) -> bool {
+        let Some(claim) = p.claim.as_mut().filter(|c| c.proof == Proof::Awaiting) else { return false };
+        let ttl = self.fcrdns_ttl();
+        if answer == Answer::Failed {
+            self.tally.bump(Counter::CrawlerLookupFailed);
+        }
+        claim.proof = match self.policy.crawlers.as_ref().and_then(|t| t.list.get(claim.crawler)) {
+            Some(c) => proof_of(c, &answer),
+            None => Proof::Unchecked,
+        };
+        self.lookups.put(question, answer, &p.client, now, ttl);
+        true
+    }
+
+    fn fcrdns_ttl(&self) -> Ttl {
+        let doh = self.policy.crawlers.as_ref().and_then(|c| c.doh.as_ref());
+        doh.map_or(Ttl::flat(0), |d| Ttl { found_ms: d.cache_seconds * 1000, not_found_ms: d.negative_cache_seconds * 1000 })
+    }
+
+    /// What the claim in `p` decides: an allowed, refused or impersonating crawler is decided
+    /// here; a crawler to be scored or challenged goes on, labelled.
+    pub(super) fn judge_claim(&mut self, p: &mut Pending, now: u64) -> Option<Decision> {
+        let claim = p.claim.clone()?;
+        let c = self.policy.crawlers.as_ref()?.list.get(claim.crawler)?;
+        let label = BotLabel {
+            name: c.name.clone(),
+            operator: c.operator.clone(),
+            purpose: c.purpose.name(),
+            verified: claim.proof.label(),
+        };
+        let (action, rate) = (c.action, c.rate);
+        let metric = format!("botgate_crawler_requests_total.crawler.{}.verified.{}", c.name, claim.proof.label());
+        self.tally.bump_named(&metric);
+        p.bot = Some(Box::new(label));
+        match claim.proof {
+            Proof::Ranges | Proof::Fcrdns => match action {
+                CrawlerAction::Allow => Some(self.allow_crawler(p, claim.crawler, rate, now)),
+                CrawlerAction::Block => self.refuse(p, "crawler_refused", Counter::BlockedCrawler),
+                CrawlerAction::Challenge => {
+                    p.must_pass = Some("crawler_challenged");
+                    None
+                }
+                CrawlerAction::Score => None,
+            },
+            Proof::Refuted => {
+                let name = p.bot.as_ref().map(|b| b.name.clone()).unwrap_or_default();
+                self.tally.bump_named(&format!("botgate_crawler_impersonation_total.crawler.{name}"));
+                self.refuse(p, "crawler_impersonation", Counter::BlockedCrawlerImpersonation)
+            }
+            Proof::Unchecked | Proof::Awaiting => {
+                p.refused.push("crawler_unverified");
+                None
+            }
+        }
+    }
+
+    /// A proven crawler within its rate: the allow tier.
+    fn allow_crawler(&mut self, p: &mut Pending, i: usize, rate: Option<crate::policy::RateLimit>, now: u64) -> Decision {
+        let mut d = Decision::pass(p.client.ip);
+        d.bot = p.bot.take();
+        d.detail = d.bot.as_ref().map(|b| b.name.clone());
+        let over = rate.and_then(|r| {
+            if self.crawler_rates.len() <= i {
+                self.crawler_rates.resize_with(i + 1, || None);
+            }
+            let w = self.crawler_rates.get_mut(i)?.get_or_insert_with(|| RollingWindow::for_limit(r.max_requests));
+            w.admit(now, r.max_requests, r.window_ms).err()
+        });
+        if let Some(refused) = over {
+            self.tally.bump(Counter::RateLimitedCrawler);
+            d.reasons.push("crawler_rate_exceeded");
+            if !self.observing(false) {
+                d.verdict = Verdict::RateLimited;
+                d.retry_after_s = refused.retry_after_ms.div_ceil(1000);
+                return self.record(d);
+            }
+            d.would = Some(Verdict::RateLimited);
+        }
+        self.tally.bump(Counter::AllowCrawler);
+        d.verdict = Verdict::Allow;
+        d.reasons.insert(0, "verified_search_crawler");
+        self.record(d)
+    }
+
+    /// The block tier for a crawler claim (observe mode records it and lets the request on).
+    fn refuse(&mut self, p: &mut Pending, reason: &'static str, counter: Counter) -> Option<Decision> {
+        if self.observing(false) {
+            p.observed.push(reason);
+            return None;
+        }
+        self.tally.bump(counter);
+        let mut d = Decision::pass(p.client.ip);
+        d.verdict = Verdict::Block;
+        d.score = 1.0;
+        d.reasons.push(reason);
+        d.bot = p.bot.take();
+        d.detail = d.bot.as_ref().map(|b| b.name.clone());
+        Some(self.record(d))
+    }
+}
+
+/// What a reverse-DNS answer proves for crawler `c`: a confirmed name under its domains, or a
+/// refutation (no name, or another operator's); a failed lookup proves nothing.
+fn proof_of(c: &Crawler, a: &Answer) -> Proof {
+    match a {
+        Answer::Value(name) if c.rdns_suffixes.iter().any(|s| is_under(name, s)) => Proof::Fcrdns,
+        Answer::Value(_) | Answer::NotFound => Proof::Refuted,
+        Answer::Failed => Proof::Unchecked,
+    }
+}

@@ -1,0 +1,371 @@
+//! Known crawlers: the user-agent tokens that claim each one, how a claim is proven (published
+//! ranges, forward-confirmed reverse DNS under the operator's documented domains), and what a
+//! proven one gets (allow, challenge, block, or ordinary scoring), by name or by purpose.
+//!
+//! Crawler handling is on when the allow tier lists `verified_search_crawler`. Its criteria keep
+//! the seed's names: `rdns_matches_ua` turns FCrDNS on (it needs `dns_over_https`),
+//! `ip_in_verified_range` names the crawlers the condition allows (all of them when it names
+//! none), `rate_within_robots_txt` bounds each crawler's rate. Crawlers not named there are still
+//! recognised and verified (an impersonator is blocked either way), and are scored like any
+//! client unless `crawlers` gives them an action.
+
+use super::reader::{Ctx, Obj};
+use super::values::cidrs;
+use super::RateLimit;
+use crate::base::iptable::IpSet;
+
+/// What a crawler is for: a label in headers, evidence and metrics, and a key for the policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    Search,
+    AiTraining,
+    UserFetch,
+    Agent,
+    Preview,
+    Monitoring,
+    Archiver,
+    FeedReader,
+}
+
+pub const PURPOSES: &[(&str, Purpose)] = &[
+    ("search", Purpose::Search),
+    ("ai_training", Purpose::AiTraining),
+    ("user_fetch", Purpose::UserFetch),
+    ("agent", Purpose::Agent),
+    ("preview", Purpose::Preview),
+    ("monitoring", Purpose::Monitoring),
+    ("archiver", Purpose::Archiver),
+    ("feed_reader", Purpose::FeedReader),
+];
+
+impl Purpose {
+    pub fn name(self) -> &'static str {
+        PURPOSES.iter().find(|(_, p)| *p == self).map_or("search", |(n, _)| n)
+    }
+}
+
+/// What a verified crawler's request gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CrawlerAction {
+    /// The allow tier: not scored.
+    Allow,
+    Challenge,
+    Block,
+    /// Nothing special: scored like any client (labelled).
+    Score,
+}
+
+const ACTIONS: &[&str] = &["allow", "challenge", "block", "score"];
+
+fn action_of(s: &str) -> CrawlerAction {
+    match s {
+        "allow" => CrawlerAction::Allow,
+        "challenge" => CrawlerAction::Challenge,
+        "block" => CrawlerAction::Block,
+        _ => CrawlerAction::Score,
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Crawler {
+    pub name: String,
+    pub operator: String,
+    pub purpose: Purpose,
+    /// Lower-case user-agent substrings that claim this crawler.
+    pub user_agents: Vec<String>,
+    /// Domains its reverse-DNS names are under (label boundary).
+    pub rdns_suffixes: Vec<String>,
+    /// Published ranges given inline.
+    pub ranges: IpSet,
+    pub action: CrawlerAction,
+    /// Requests per window one crawler may make on this worker before it is rate limited.
+    pub rate: Option<RateLimit>,
+}
+
+impl Crawler {
+    /// Whether any proof is configured: a claim with nothing to prove it by is unverified, not
+    /// an impersonation.
+    pub fn provable(&self, rdns: bool) -> bool {
+        !self.ranges.is_empty() || (rdns && !self.rdns_suffixes.is_empty())
+    }
+}
+
+/// The resolver cluster for reverse-DNS verification (RFC 8484).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsOverHttps {
+    pub cluster: String,
+    pub path: String,
+    pub authority: String,
+    /// The whole verification's budget (both lookups).
+    pub timeout_ms: u64,
+    pub cache_seconds: u64,
+    pub negative_cache_seconds: u64,
+}
+
+/// Crawler handling, present when `verified_search_crawler` is listed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Crawlers {
+    pub list: Vec<Crawler>,
+    /// FCrDNS on (`rdns_matches_ua`) and a resolver to do it with.
+    pub doh: Option<DnsOverHttps>,
+}
+
+impl Crawlers {
+    /// The crawler `ua` claims to be, by its tokens (first defined wins).
+    pub fn claimed(&self, ua: &[u8]) -> Option<usize> {
+        if ua.len() < 6 {
+            return None;
+        }
+        self.list.iter().position(|c| c.user_agents.iter().any(|t| contains_ignore_case(ua, t.as_bytes())))
+    }
+
+    /// Every suffix worth confirming a PTR name for.
+    pub fn suffixes(&self) -> Vec<String> {
+        let mut all: Vec<String> = self.list.iter().flat_map(|c| c.rdns_suffixes.iter().cloned()).collect();
+        all.sort_unstable();
+        all.dedup();
+        all
+    }
+}
+
+fn contains_ignore_case(hay: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && hay.windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle))
+}
+
+/// The crawlers botgate knows without configuration: name, operator, purpose, user-agent
+/// tokens, reverse-DNS domains as each operator documents them. Crawlers whose operators publish
+/// only IP lists (GPTBot, PerplexityBot, …) are proven by ranges given in the policy (inline or a
+/// feed); without them their claims stay unverified, never allowed.
+const DEFAULTS: &[(&str, &str, Purpose, &[&str], &[&str])] = &[
+    (
+        "googlebot",
+        "Google",
+        Purpose::Search,
+        &["googlebot", "storebot-google", "google-inspectiontool", "googleother", "adsbot-google"],
+        &["googlebot.com", "google.com", "googleusercontent.com"],
+    ),
+    ("bingbot", "Microsoft", Purpose::Search, &["bingbot", "adidxbot", "bingpreview", "msnbot"], &["search.msn.com"]),
+    ("duckduckbot", "DuckDuckGo", Purpose::Search, &["duckduckbot"], &["duckduckgo.com"]),
+    ("yandexbot", "Yandex", Purpose::Search, &["yandexbot", "yandex.com/bots"], &["yandex.ru", "yandex.net", "yandex.com"]),
+    ("applebot", "Apple", Purpose::Search, &["applebot"], &["applebot.apple.com"]),
+    ("baiduspider", "Baidu", Purpose::Search, &["baiduspider"], &["baidu.com", "baidu.jp"]),
+    ("amazonbot", "Amazon", Purpose::Search, &["amazonbot"], &["crawl.amazonbot.amazon"]),
+    ("gptbot", "OpenAI", Purpose::AiTraining, &["gptbot"], &[]),
+    ("oai-searchbot", "OpenAI", Purpose::Search, &["oai-searchbot"], &[]),
+    ("chatgpt-user", "OpenAI", Purpose::UserFetch, &["chatgpt-user"], &[]),
+    ("claudebot", "Anthropic", Purpose::AiTraining, &["claudebot"], &[]),
+    ("claude-user", "Anthropic", Purpose::UserFetch, &["claude-user"], &[]),
+    ("perplexitybot", "Perplexity", Purpose::Search, &["perplexitybot"], &[]),
+    ("perplexity-user", "Perplexity", Purpose::UserFetch, &["perplexity-user"], &[]),
+    ("ccbot", "Common Crawl", Purpose::AiTraining, &["ccbot"], &[]),
+    ("meta-externalagent", "Meta", Purpose::AiTraining, &["meta-externalagent"], &[]),
+    ("facebookexternalhit", "Meta", Purpose::Preview, &["facebookexternalhit"], &[]),
+];
+
+pub fn defaults() -> Vec<Crawler> {
+    DEFAULTS
+        .iter()
+        .map(|(name, operator, purpose, uas, suffixes)| Crawler {
+            name: (*name).into(),
+            operator: (*operator).into(),
+            purpose: *purpose,
+            user_agents: uas.iter().map(|s| (*s).to_string()).collect(),
+            rdns_suffixes: suffixes.iter().map(|s| (*s).to_string()).collect(),
+            ranges: IpSet::new(&[]),
+            action: CrawlerAction::Score,
+            rate: None,
+        })
+        .collect()
+}
+
+/// The `verified_search_crawler` criteria as read.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CrawlerCondition {
+    pub rdns: bool,
+    pub names: Vec<String>,
+    pub robots: bool,
+}
+
+/// `dns_over_https` and `crawlers`, with the allow condition: the crawler table.
+pub(super) fn read(
+    ctx: &Ctx,
+    cond: &CrawlerCondition,
+    doh: Option<Obj<'_>>,
+    crawlers: Option<Obj<'_>>,
+) -> Crawlers {
+    let mut list = defaults();
+    let mut by_purpose: Vec<(Purpose, CrawlerAction)> = Vec::new();
+    let mut explicit: Vec<String> = Vec::new();
+    if let Some(o) = crawlers {
+        if let Some(p) = o.obj("by_purpose") {
+            for (name, purpose) in PURPOSES {
+                if p.has(name) {
+                    by_purpose.push((*purpose, action_of(p.choice(name, "score", ACTIONS))));
+                }
+            }
+            p.finish();
+        }
+        for (path, v) in o.array("definitions") {
+            let Some(d) = Obj::new(ctx, path, v) else { continue };
+            if let Some(name) = read_definition(&d, &mut list) {
+                if d.has("action") {
+                    explicit.push(name);
+                }
+            }
+            d.finish();
+        }
+        o.finish();
+    }
+    for n in &cond.names {
+        if !list.iter().any(|c| &c.name == n) {
+            let known: Vec<&str> = list.iter().map(|c| c.name.as_str()).collect();
+            ctx.warn(
+                "$.tiers.allow.conditions",
+                format!("ip_in_verified_range names \"{n}\", which no crawler definition has (known: {})", known.join(", ")),
+            );
+        }
+    }
+    for c in &mut list {
+        if explicit.contains(&c.name) {
+            continue;
+        }
+        let named = cond.names.is_empty() || cond.names.contains(&c.name);
+        c.action = by_purpose
+            .iter()
+            .find(|(p, _)| *p == c.purpose)
+            .map(|(_, a)| *a)
+            .unwrap_or(if named { CrawlerAction::Allow } else { CrawlerAction::Score });
+        if cond.robots && c.rate.is_none() {
+            c.rate = Some(RateLimit { max_requests: 600, window_ms: 60_000, static_assets: true });
+        }
+    }
+    let doh = match (cond.rdns, doh) {
+        (_, Some(o)) => read_doh(o).filter(|_| cond.rdns),
+        (true, None) => {
+            ctx.warn(
+                "$.tiers.allow.conditions",
+                "rdns_matches_ua is on but dns_over_https is not configured: crawlers are proven by published \
+                 ranges only",
+            );
+            None
+        }
+        (false, None) => None,
+    };
+    Crawlers { list, doh }
+}
+
+/// One entry of `crawlers.definitions`: a default changed (by `name`) or a new crawler.
+fn read_definition(d: &Obj<'_>, list: &mut Vec<Crawler>) -> Option<String> {
+    let name_path = d.child_path("name");
+    let Some(name) = d.string("name").map(str::to_ascii_lowercase) else {
+        d.ctx.error(&name_path, "missing");
+        return None;
+    };
+    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        d.ctx.error(&name_path, "letters, digits, '-' and '_' only (it is a metric label)");
+        return None;
+    }
+    let i = match list.iter().position(|c| c.name == name) {
+        Some(i) => i,
+        None => {
+            list.push(Crawler {
+                name: name.clone(),
+                operator: String::new(),
+                purpose: Purpose::Search,
+                user_agents: vec![name.clone()],
+                rdns_suffixes: Vec::new(),
+                ranges: IpSet::new(&[]),
+                action: CrawlerAction::Score,
+                rate: None,
+            });
+            list.len() - 1
+        }
+    };
+    let c = list.get_mut(i)?;
+    if let Some(op) = d.string("operator") {
+        c.operator = op.to_string();
+    }
+    if let Some(p) = d.string("purpose") {
+        match PURPOSES.iter().find(|(n, _)| *n == p) {
+            Some((_, purpose)) => c.purpose = *purpose,
+            None => {
+                let names: Vec<&str> = PURPOSES.iter().map(|(n, _)| *n).collect();
+                d.ctx.error(&d.child_path("purpose"), format!("\"{p}\" is not one of {}", names.join(", ")));
+            }
+        }
+    }
+    if d.has("user_agents") {
+        c.user_agents = d.strings("user_agents").iter().map(|s| s.to_ascii_lowercase()).collect();
+        if c.user_agents.iter().any(|t| t.len() < 3) {
+            d.ctx.error(&d.child_path("user_agents"), "a token shorter than 3 characters would match nearly anyone");
+        }
+    }
+    if d.has("rdns_suffixes") {
+        c.rdns_suffixes = d.strings("rdns_suffixes").iter().map(|s| s.trim_matches('.').to_ascii_lowercase()).collect();
+        if c.rdns_suffixes.iter().any(|s| !s.contains('.')) {
+            d.ctx.error(&d.child_path("rdns_suffixes"), "a suffix needs at least two labels (e.g. \"googlebot.com\")");
+        }
+    }
+    if d.has("ranges") {
+        c.ranges = IpSet::new(&cidrs(d, "ranges"));
+    }
+    if d.has("action") {
+        c.action = action_of(d.choice("action", "score", ACTIONS));
+    }
+    if let Some(r) = d.obj("rate") {
+        let max_requests = r.u64_in("max_requests", 600, 1, 1_000_000) as u32;
+        let window_ms = r.u64_in("window_seconds", 60, 1, super::MAX_WINDOW_SECONDS) * 1000;
+        r.finish();
+        c.rate = Some(RateLimit { max_requests, window_ms, static_assets: true });
+    }
+    Some(name)
+}
+
+fn read_doh(o: Obj<'_>) -> Option<DnsOverHttps> {
+    let cluster = o.string("cluster").map(str::to_string);
+    let path = o.string("path").unwrap_or("/dns-query").to_string();
+    if !path.starts_with('/') {
+        o.ctx.error(&o.child_path("path"), "must start with '/'");
+    }
+    let authority = o.string("authority").map(str::to_string);
+    let timeout_ms = o.u64_in("timeout_ms", 1_000, 10, 30_000);
+    let cache_seconds = o.u64_in("cache_seconds", 3_600, 1, 7 * 86_400);
+    let negative_cache_seconds = o.u64_in("negative_cache_seconds", 600, 1, 86_400);
+    let Some(cluster) = cluster else {
+        o.ctx.error(&o.child_path("cluster"), "missing: the Envoy cluster of the DNS-over-HTTPS resolver");
+        o.finish();
+        return None;
+    };
+    o.finish();
+    let authority = authority.unwrap_or_else(|| cluster.clone());
+    Some(DnsOverHttps { cluster, path, authority, timeout_ms, cache_seconds, negative_cache_seconds })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table() -> Crawlers {
+        Crawlers { list: defaults(), doh: None }
+    }
+
+    #[test]
+    fn claims_are_read_from_user_agent_tokens_in_any_case() {
+        let t = table();
+        let ua = b"Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)";
+        assert_eq!(t.claimed(ua).map(|i| t.list[i].name.as_str()), Some("googlebot"));
+        let gpt = b"Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; GPTBot/1.2; +https://openai.com/gptbot)";
+        assert_eq!(t.claimed(gpt).map(|i| t.list[i].name.as_str()), Some("gptbot"));
+        assert_eq!(t.claimed(b"Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0"), None);
+    }
+
+    #[test]
+    fn a_crawler_without_any_proof_configured_is_not_provable() {
+        let t = table();
+        let gpt = t.list.iter().find(|c| c.name == "gptbot").unwrap();
+        assert!(!gpt.provable(true));
+        let google = t.list.iter().find(|c| c.name == "googlebot").unwrap();
+        assert!(google.provable(true));
+        assert!(!google.provable(false), "ranges only, and none given");
+    }
+}
