@@ -14,7 +14,8 @@ use serde_json::{json, Value};
 
 const T0: u64 = 1_795_305_600_000;
 const GOOGLEBOT: &str = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)";
-const GPTBOT: &str = "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; GPTBot/1.2; +https://openai.com/gptbot)";
+const GPTBOT: &str =
+    "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; GPTBot/1.2; +https://openai.com/gptbot)";
 
 /// The example policy with a resolver and `extra` merged at the top level.
 fn policy(extra: Value) -> String {
@@ -31,7 +32,13 @@ fn crawler(ua: &str, ip: &str, path: &str) -> Req {
 }
 
 /// Decides `r`, answering each lookup with `answer` and counting them.
-fn decide(e: &mut botgate::engine::Engine, r: &Req, now: u64, answer: &Answer, asked: &mut Vec<Lookup>) -> botgate::decision::record::Decision {
+fn decide(
+    e: &mut botgate::engine::Engine,
+    r: &Req,
+    now: u64,
+    answer: &Answer,
+    asked: &mut Vec<Lookup>,
+) -> botgate::decision::record::Decision {
     drive::decide_with(e, &r.head, None, now, &mut |q| {
         asked.push(q.clone());
         answer.clone()
@@ -53,10 +60,8 @@ fn a_googlebot_that_forward_confirms_is_allowed_without_scoring() {
     assert_eq!(evidence["bot"]["operator"], "Google");
     let headers: Vec<(String, String)> =
         d.upstream_header_buf().pairs().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    assert!(headers.contains(&(
-        "x-botgate-bot".into(),
-        "googlebot;operator=\"Google\";purpose=search;verified=fcrdns".into()
-    )));
+    assert!(headers
+        .contains(&("x-botgate-bot".into(), "googlebot;operator=\"Google\";purpose=search;verified=fcrdns".into())));
 }
 
 #[test]
@@ -135,7 +140,8 @@ fn a_crawler_with_no_proof_configured_is_scored_not_blocked() {
 fn a_crawler_not_named_in_the_condition_is_verified_but_scored() {
     // The example names googlebot, bingbot, duckduckbot and yandexbot: Applebot is not allowed.
     let mut e = engine(&policy(json!({})));
-    let ua = "Mozilla/5.0 (Macintosh) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Safari/605.1.15 (Applebot/0.1)";
+    let ua =
+        "Mozilla/5.0 (Macintosh) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Safari/605.1.15 (Applebot/0.1)";
     let ok = Answer::Value("17-58-101-179.applebot.apple.com".into());
     let d = decide(&mut e, &crawler(ua, "17.58.101.179", "/"), T0, &ok, &mut Vec::new());
     assert_ne!(d.verdict, Verdict::Allow);
@@ -158,7 +164,16 @@ fn a_verified_crawler_over_its_rate_is_rate_limited() {
     ]}});
     let mut e = engine(&policy(defs));
     let outcomes: Vec<Verdict> = (0..7)
-        .map(|i| decide(&mut e, &crawler(GOOGLEBOT, "66.249.70.3", &format!("/p/{i}")), T0 + i, &Answer::Failed, &mut Vec::new()).verdict)
+        .map(|i| {
+            decide(
+                &mut e,
+                &crawler(GOOGLEBOT, "66.249.70.3", &format!("/p/{i}")),
+                T0 + i,
+                &Answer::Failed,
+                &mut Vec::new(),
+            )
+            .verdict
+        })
         .collect();
     assert_eq!(outcomes[..5], [Verdict::Allow; 5]);
     assert_eq!(outcomes[5], Verdict::RateLimited);

@@ -72,6 +72,8 @@ counters! {
     BlockedCrawlerImpersonation => "botgate_blocked_total.tier.block.reason.crawler_impersonation",
     RateLimitedCrawler => "botgate_rate_limited_total.scope.crawler",
     CrawlerLookupFailed => "botgate_crawler_lookups_total.result.failed",
+    CalloutDnsAnswered => "botgate_callouts_total.service.dns.result.answered",
+    CalloutDnsFailed => "botgate_callouts_total.service.dns.result.failed",
 }
 
 impl Counter {
@@ -110,6 +112,8 @@ pub const GAUGE_NAMES: &[&str] = &[
 
 /// Bot scores are recorded ×1000 (histograms take whole numbers).
 pub const SCORE_HISTOGRAM: &str = "botgate_score";
+/// Milliseconds a lookup's callouts took (both DNS queries of a verification).
+pub const CALLOUT_HISTOGRAM: &str = "botgate_callout_duration_ms.service.dns";
 /// Milliseconds from a puzzle's issue to its accepted solution.
 pub const SOLVE_HISTOGRAM: &str = "botgate_challenge_solve_ms";
 

@@ -99,7 +99,10 @@ impl Engine {
 
     fn fcrdns_ttl(&self) -> Ttl {
         let doh = self.policy.crawlers.as_ref().and_then(|c| c.doh.as_ref());
-        doh.map_or(Ttl::flat(0), |d| Ttl { found_ms: d.cache_seconds * 1000, not_found_ms: d.negative_cache_seconds * 1000 })
+        doh.map_or(Ttl::flat(0), |d| Ttl {
+            found_ms: d.cache_seconds * 1000,
+            not_found_ms: d.negative_cache_seconds * 1000,
+        })
     }
 
     /// What the claim in `p` decides: an allowed, refused or impersonating crawler is decided
@@ -140,7 +143,13 @@ impl Engine {
     }
 
     /// A proven crawler within its rate: the allow tier.
-    fn allow_crawler(&mut self, p: &mut Pending, i: usize, rate: Option<crate::policy::RateLimit>, now: u64) -> Decision {
+    fn allow_crawler(
+        &mut self,
+        p: &mut Pending,
+        i: usize,
+        rate: Option<crate::policy::RateLimit>,
+        now: u64,
+    ) -> Decision {
         let mut d = Decision::pass(p.client.ip);
         d.bot = p.bot.take();
         d.detail = d.bot.as_ref().map(|b| b.name.clone());

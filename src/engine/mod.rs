@@ -21,6 +21,7 @@ mod stages;
 pub mod step;
 mod visit;
 
+pub use crawlers::FCRDNS;
 pub use routes::{Engines, Route};
 pub use step::{BodyWait, LookupWait, Pending, Step};
 

@@ -3,8 +3,8 @@
 //! what the ones before found in the request's [`Visit`] and adds its own. (Identify is in
 //! `identify.rs`, act in `act.rs`.)
 
-use super::visit::strongest;
 use super::act::passed;
+use super::visit::strongest;
 use super::visit::Visit;
 use super::{Engine, Pending};
 use crate::base::telemetry::Counter;

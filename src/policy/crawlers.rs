@@ -136,7 +136,10 @@ fn contains_ignore_case(hay: &[u8], needle: &[u8]) -> bool {
 /// tokens, reverse-DNS domains as each operator documents them. Crawlers whose operators publish
 /// only IP lists (GPTBot, PerplexityBot, …) are proven by ranges given in the policy (inline or a
 /// feed); without them their claims stay unverified, never allowed.
-const DEFAULTS: &[(&str, &str, Purpose, &[&str], &[&str])] = &[
+/// (name, operator, purpose, user-agent tokens, reverse-DNS domains).
+type Known = (&'static str, &'static str, Purpose, &'static [&'static str], &'static [&'static str]);
+
+const DEFAULTS: &[Known] = &[
     (
         "googlebot",
         "Google",
@@ -146,7 +149,13 @@ const DEFAULTS: &[(&str, &str, Purpose, &[&str], &[&str])] = &[
     ),
     ("bingbot", "Microsoft", Purpose::Search, &["bingbot", "adidxbot", "bingpreview", "msnbot"], &["search.msn.com"]),
     ("duckduckbot", "DuckDuckGo", Purpose::Search, &["duckduckbot"], &["duckduckgo.com"]),
-    ("yandexbot", "Yandex", Purpose::Search, &["yandexbot", "yandex.com/bots"], &["yandex.ru", "yandex.net", "yandex.com"]),
+    (
+        "yandexbot",
+        "Yandex",
+        Purpose::Search,
+        &["yandexbot", "yandex.com/bots"],
+        &["yandex.ru", "yandex.net", "yandex.com"],
+    ),
     ("applebot", "Apple", Purpose::Search, &["applebot"], &["applebot.apple.com"]),
     ("baiduspider", "Baidu", Purpose::Search, &["baiduspider"], &["baidu.com", "baidu.jp"]),
     ("amazonbot", "Amazon", Purpose::Search, &["amazonbot"], &["crawl.amazonbot.amazon"]),
@@ -187,12 +196,7 @@ pub struct CrawlerCondition {
 }
 
 /// `dns_over_https` and `crawlers`, with the allow condition: the crawler table.
-pub(super) fn read(
-    ctx: &Ctx,
-    cond: &CrawlerCondition,
-    doh: Option<Obj<'_>>,
-    crawlers: Option<Obj<'_>>,
-) -> Crawlers {
+pub(super) fn read(ctx: &Ctx, cond: &CrawlerCondition, doh: Option<Obj<'_>>, crawlers: Option<Obj<'_>>) -> Crawlers {
     let mut list = defaults();
     let mut by_purpose: Vec<(Purpose, CrawlerAction)> = Vec::new();
     let mut explicit: Vec<String> = Vec::new();
@@ -221,7 +225,10 @@ pub(super) fn read(
             let known: Vec<&str> = list.iter().map(|c| c.name.as_str()).collect();
             ctx.warn(
                 "$.tiers.allow.conditions",
-                format!("ip_in_verified_range names \"{n}\", which no crawler definition has (known: {})", known.join(", ")),
+                format!(
+                    "ip_in_verified_range names \"{n}\", which no crawler definition has (known: {})",
+                    known.join(", ")
+                ),
             );
         }
     }
@@ -230,11 +237,11 @@ pub(super) fn read(
             continue;
         }
         let named = cond.names.is_empty() || cond.names.contains(&c.name);
-        c.action = by_purpose
-            .iter()
-            .find(|(p, _)| *p == c.purpose)
-            .map(|(_, a)| *a)
-            .unwrap_or(if named { CrawlerAction::Allow } else { CrawlerAction::Score });
+        c.action = by_purpose.iter().find(|(p, _)| *p == c.purpose).map(|(_, a)| *a).unwrap_or(if named {
+            CrawlerAction::Allow
+        } else {
+            CrawlerAction::Score
+        });
         if cond.robots && c.rate.is_none() {
             c.rate = Some(RateLimit { max_requests: 600, window_ms: 60_000, static_assets: true });
         }
@@ -354,7 +361,8 @@ mod tests {
         let t = table();
         let ua = b"Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)";
         assert_eq!(t.claimed(ua).map(|i| t.list[i].name.as_str()), Some("googlebot"));
-        let gpt = b"Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; GPTBot/1.2; +https://openai.com/gptbot)";
+        let gpt =
+            b"Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; GPTBot/1.2; +https://openai.com/gptbot)";
         assert_eq!(t.claimed(gpt).map(|i| t.list[i].name.as_str()), Some("gptbot"));
         assert_eq!(t.claimed(b"Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0"), None);
     }

@@ -1,4 +1,5 @@
-//! The two host calls the shell makes through the raw ABI instead of the SDK.
+//! The host calls the shell makes through the raw ABI instead of the SDK (whose wrappers panic
+//! on a status they do not expect).
 //!
 //! The SDK's `get_map_bytes` turns the host's serialized header map into a `String` and a `Vec`
 //! per header (about 25 allocations for a browser GET, ≈ 5 % of botgate's CPU per request in
@@ -14,6 +15,8 @@ use proxy_wasm::types::MapType;
 extern "C" {
     fn proxy_get_header_map_pairs(map_type: u32, return_data: *mut *mut u8, return_size: *mut usize) -> u32;
     fn proxy_remove_header_map_value(map_type: u32, key_data: *const u8, key_size: usize) -> u32;
+    fn proxy_set_effective_context(context_id: u32) -> u32;
+    fn proxy_continue_stream(stream_type: u32) -> u32;
 }
 
 const OK: u32 = 0;
@@ -40,4 +43,17 @@ pub fn request_headers() -> Vec<u8> {
 pub fn remove_request_header(name: &[u8]) {
     // SAFETY: the host only reads `name.len()` bytes from `name`, which outlives the call.
     let _ = unsafe { proxy_remove_header_map_value(MapType::HttpRequestHeaders as u32, name.as_ptr(), name.len()) };
+}
+
+/// Makes `context_id` the context later host calls act on; false when it is gone (its client
+/// left while it waited).
+pub fn set_effective_context(context_id: u32) -> bool {
+    // SAFETY: plain integers in, a status out.
+    unsafe { proxy_set_effective_context(context_id) == OK }
+}
+
+/// Lets the effective context's paused request go on.
+pub fn resume_request() -> bool {
+    // SAFETY: plain integers in, a status out (0: the request stream).
+    unsafe { proxy_continue_stream(0) == OK }
 }

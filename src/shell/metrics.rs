@@ -1,10 +1,11 @@
 //! Botgate's metrics in Envoy's stats: counters flushed from the engine's tally on the tick,
 //! gauges of the tables' sizes, and the score and solve-time histograms.
 
-use crate::base::telemetry::{Tally, COUNTER_NAMES, GAUGE_NAMES, SCORE_HISTOGRAM, SOLVE_HISTOGRAM};
+use crate::base::telemetry::{Tally, CALLOUT_HISTOGRAM, COUNTER_NAMES, GAUGE_NAMES, SCORE_HISTOGRAM, SOLVE_HISTOGRAM};
 use crate::engine::Footprint;
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::MetricType;
+use std::collections::HashMap;
 
 /// Metric ids, defined once per worker VM.
 ///
@@ -17,6 +18,9 @@ pub struct Metrics {
     reported: Vec<u64>,
     pub score: Option<u32>,
     pub solve_ms: Option<u32>,
+    pub callout_ms: Option<u32>,
+    /// Counters named by the policy (a crawler's), defined when first counted.
+    named: HashMap<String, u32>,
 }
 
 impl Metrics {
@@ -28,12 +32,25 @@ impl Metrics {
             reported: vec![0; GAUGE_NAMES.len()],
             score: define(MetricType::Histogram, SCORE_HISTOGRAM),
             solve_ms: define(MetricType::Histogram, SOLVE_HISTOGRAM),
+            callout_ms: define(MetricType::Histogram, CALLOUT_HISTOGRAM),
+            named: HashMap::new(),
         }
     }
 
-    pub fn flush(&self, tally: &mut Tally) {
+    pub fn flush(&mut self, tally: &mut Tally) {
         for (counter, n) in tally.drain() {
             if let Some(&id) = self.counters.get(counter.index()) {
+                let _ = hostcalls::increment_metric(id, n as i64);
+            }
+        }
+        for (name, n) in tally.drain_named() {
+            let id = match self.named.get(&name) {
+                Some(id) => Some(*id),
+                None => hostcalls::define_metric(MetricType::Counter, &name).ok().inspect(|id| {
+                    self.named.insert(name.clone(), *id);
+                }),
+            };
+            if let Some(id) = id {
                 let _ = hostcalls::increment_metric(id, n as i64);
             }
         }

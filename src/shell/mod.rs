@@ -24,6 +24,7 @@
 #![allow(unsafe_code)] // `proxy_wasm::main!` exports the `#[no_mangle]` entry point.
 
 mod abi;
+mod callouts;
 mod metrics;
 mod nonces;
 
@@ -34,20 +35,22 @@ use crate::base::telemetry::Counter;
 use crate::challenge::inject;
 use crate::decision::record::{Decision, FollowUp, PageBeacon};
 use crate::engine::lookups::Answer;
-use crate::engine::{BodyWait, Engines, Route, Step};
+use crate::engine::{BodyWait, Engines, LookupWait, Route, Step};
 use crate::identity::client::parse_peer;
 use crate::policy::{self, Severity};
 use crate::request::head::Head;
+use callouts::{Asked, Callouts, Finished};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType};
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::{Duration, UNIX_EPOCH};
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);
-    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root::default()) });
+    proxy_wasm::set_root_context(|id| -> Box<dyn RootContext> { Box::new(Root { id, worker: None }) });
 }}
 
 const TICK: Duration = Duration::from_secs(1);
@@ -60,6 +63,25 @@ struct Worker {
     /// mode must not turn into one synchronous log write per request.
     log_budget: u32,
     log_suppressed: u64,
+    /// Lookups on their way, the requests waiting for them, and the state of requests a lookup
+    /// has resumed until their own context picks it up ([`Request::adopt`]).
+    calls: Callouts,
+    parked: HashMap<u32, Parked>,
+    settled: HashMap<u32, Stream>,
+}
+
+/// A request waiting for a lookup: where it is, and how much of its body has arrived meanwhile.
+struct Parked {
+    stream: Stream,
+    wait: LookupWait,
+    body: BodyProgress,
+}
+
+#[derive(Default, Clone, Copy)]
+struct BodyProgress {
+    size: usize,
+    /// All of it (or as much as the policy reads) is buffered.
+    complete: bool,
 }
 
 /// Flagged decisions logged per worker per second (all of them are in the access log).
@@ -67,8 +89,8 @@ const LOG_LINES_PER_SECOND: u32 = 20;
 
 type Shared = Rc<RefCell<Worker>>;
 
-#[derive(Default)]
 struct Root {
+    id: u32,
     worker: Option<Shared>,
 }
 
@@ -112,8 +134,15 @@ impl RootContext for Root {
             // A reconfiguration keeps the metric ids and starts the windows afresh.
             Some(w) => w.borrow_mut().engines = engines,
             None => {
-                let worker =
-                    Worker { engines, metrics: Metrics::define(), log_budget: LOG_LINES_PER_SECOND, log_suppressed: 0 };
+                let worker = Worker {
+                    engines,
+                    metrics: Metrics::define(),
+                    log_budget: LOG_LINES_PER_SECOND,
+                    log_suppressed: 0,
+                    calls: Callouts::default(),
+                    parked: HashMap::new(),
+                    settled: HashMap::new(),
+                };
                 self.worker = Some(Rc::new(RefCell::new(worker)));
             }
         }
@@ -123,9 +152,16 @@ impl RootContext for Root {
     }
 
     fn on_tick(&mut self) {
-        let Some(w) = &self.worker else { return };
-        let mut w = w.borrow_mut();
-        let Worker { engines, metrics, log_budget, log_suppressed } = &mut *w;
+        let Some(shared) = &self.worker else { return };
+        let expired = shared.borrow_mut().calls.expired(now_ms());
+        if !expired.is_empty() {
+            for (_, f) in expired {
+                settle(shared, f);
+            }
+            abi::set_effective_context(self.id);
+        }
+        let mut w = shared.borrow_mut();
+        let Worker { engines, metrics, log_budget, log_suppressed, .. } = &mut *w;
         if *log_suppressed > 0 {
             log::warn!("botgate: {log_suppressed} more flagged decisions this second (see the access log)");
             *log_suppressed = 0;
@@ -138,8 +174,8 @@ impl RootContext for Root {
         metrics.set_gauges(footprint);
     }
 
-    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
-        Some(Box::new(Request { worker: self.worker.clone(), engine: 0, head: Head::default(), flow: Flow::Done }))
+    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
+        Some(Box::new(Request { worker: self.worker.clone(), id: context_id, s: Stream::default() }))
     }
 
     fn get_type(&self) -> Option<ContextType> {
@@ -150,6 +186,14 @@ impl RootContext for Root {
 struct Request {
     /// `None` only if no policy was ever loaded; such requests pass untouched.
     worker: Option<Shared>,
+    /// The host's id of this request's context (lookups resume it by its id).
+    id: u32,
+    s: Stream,
+}
+
+/// A request's own state: what a lookup's answer resumes (in the worker while it waits).
+#[derive(Default)]
+struct Stream {
     /// Which engine (base policy or profile) serves this request.
     engine: usize,
     head: Head,
@@ -157,9 +201,13 @@ struct Request {
 }
 
 /// Where a request is in botgate: one state, not loose options.
+#[derive(Default)]
 enum Flow {
     /// Nothing to do (not begun, botgate off on the route, answered locally, or finished).
+    #[default]
     Done,
+    /// Waiting for a lookup: the stream is parked in the worker ([`Parked`]).
+    Parked,
     /// Paused for the body, with what the head stages found.
     WaitingBody(BodyWait),
     /// Decided: what the response (the upstream's, or a local reply) carries and feeds back.
@@ -187,50 +235,113 @@ struct ForResponse {
     beacon: Option<Box<PageBeacon>>,
 }
 
-impl Context for Request {}
+impl Context for Request {
+    /// A DNS-over-HTTPS answer for a lookup this request sent (on its own behalf and for every
+    /// request that joined it).
+    fn on_http_call_response(&mut self, token: u32, headers: usize, body_size: usize, _trailers: usize) {
+        let Some(worker) = self.worker.clone() else { return };
+        let status = (headers > 0)
+            .then(|| hostcalls::get_map_value_bytes(MapType::HttpCallResponseHeaders, ":status").ok().flatten())
+            .flatten()
+            .and_then(|s| std::str::from_utf8(&s).ok().and_then(|s| s.parse::<u32>().ok()));
+        let body = match body_size {
+            0 => Vec::new(),
+            n => hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, n.min(MAX_DNS_REPLY))
+                .ok()
+                .flatten()
+                .unwrap_or_default(),
+        };
+        let finished = worker.borrow_mut().calls.on_response(token, status, &body, now_ms());
+        if let Some((_, f)) = finished {
+            settle(&worker, f);
+            abi::set_effective_context(self.id);
+        }
+        self.adopt();
+    }
+}
+
+/// Larger DNS replies are not read (a verification needs a few records).
+const MAX_DNS_REPLY: usize = 16 * 1024;
+
+impl Drop for Request {
+    /// A request whose client left while it waited stops waiting.
+    fn drop(&mut self) {
+        if !matches!(self.s.flow, Flow::Parked) {
+            return;
+        }
+        if let Some(Ok(mut w)) = self.worker.as_ref().map(|w| w.try_borrow_mut()) {
+            w.parked.remove(&self.id);
+            w.settled.remove(&self.id);
+            w.calls.forget(self.id);
+        }
+    }
+}
 
 impl HttpContext for Request {
     fn on_http_request_headers(&mut self, _headers: usize, end_of_stream: bool) -> Action {
         let Some(worker) = self.worker.clone() else { return Action::Continue };
         let mut w = worker.borrow_mut();
         let route = if w.engines.per_route() { route(&w.engines) } else { Route::Engine(0) };
-        self.head = Head::from_serialized(abi::request_headers());
+        self.s.head = Head::from_serialized(abi::request_headers());
         // Even where botgate is off, upstreams must not take a client's word for its verdict.
-        for name in self.head.spoofed_botgate_headers() {
+        for name in self.s.head.spoofed_botgate_headers() {
             abi::remove_request_header(name);
         }
         match route {
             Route::Disabled => return Action::Continue,
-            Route::Engine(i) => self.engine = i,
+            Route::Engine(i) => self.s.engine = i,
         }
-        let Some(engine) = w.engines.get(self.engine) else { return Action::Continue };
+        let Some(engine) = w.engines.get(self.s.engine) else { return Action::Continue };
         // The peer says whether `x-forwarded-for` is believed (only from trusted proxies).
-        self.head.peer = hostcalls::get_property(vec!["source", "address"]).ok().flatten().and_then(|a| parse_peer(&a));
-        let step = engine.begin(&self.head, !end_of_stream, now_ms());
+        self.s.head.peer =
+            hostcalls::get_property(vec!["source", "address"]).ok().flatten().and_then(|a| parse_peer(&a));
+        let step = engine.begin(&self.s.head, !end_of_stream, now_ms());
         drop(w);
-        self.take(&worker, step)
+        self.drive(&worker, step)
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
-        let (Some(worker), Flow::WaitingBody(_)) = (self.worker.clone(), &self.flow) else { return Action::Continue };
-        let limit = worker.borrow().engines.limits_of(self.engine).max_body_bytes;
+        self.adopt();
+        let Some(worker) = self.worker.clone() else { return Action::Continue };
+        let limit = worker.borrow().engines.limits_of(self.s.engine).max_body_bytes;
+        if let Flow::Parked = self.s.flow {
+            // Buffered until the lookup answers; the decision then reads it.
+            if let Some(p) = worker.borrow_mut().parked.get_mut(&self.id) {
+                p.body = BodyProgress { size: body_size, complete: end_of_stream || body_size >= limit };
+            }
+            return Action::Pause;
+        }
+        if !matches!(self.s.flow, Flow::WaitingBody(_)) {
+            return Action::Continue;
+        }
         if !end_of_stream && body_size < limit {
             return Action::Pause; // keep buffering
         }
-        self.decide_with_body(&worker, body_size.min(limit), body_size > limit)
+        self.s.decide_with_body(&worker, body_size.min(limit), body_size > limit)
     }
 
     fn on_http_request_trailers(&mut self, _trailers: usize) -> Action {
-        let (Some(worker), Flow::WaitingBody(_)) = (self.worker.clone(), &self.flow) else { return Action::Continue };
-        let limit = worker.borrow().engines.limits_of(self.engine).max_body_bytes;
-        self.decide_with_body(&worker, limit, false)
+        self.adopt();
+        let Some(worker) = self.worker.clone() else { return Action::Continue };
+        let limit = worker.borrow().engines.limits_of(self.s.engine).max_body_bytes;
+        match self.s.flow {
+            Flow::Parked => {
+                if let Some(p) = worker.borrow_mut().parked.get_mut(&self.id) {
+                    p.body.complete = true;
+                }
+                Action::Pause
+            }
+            Flow::WaitingBody(_) => self.s.decide_with_body(&worker, limit, false),
+            _ => Action::Continue,
+        }
     }
 
     fn on_http_response_headers(&mut self, _headers: usize, end_of_stream: bool) -> Action {
-        let Flow::Response(out) = std::mem::replace(&mut self.flow, Flow::Done) else { return Action::Continue };
+        self.adopt();
+        let Flow::Response(out) = std::mem::replace(&mut self.s.flow, Flow::Done) else { return Action::Continue };
         let ForResponse { follow_up, clearance, visitor, beacon } = *out;
         if let (Some(b), false, Some(worker)) = (beacon, end_of_stream, self.worker.clone()) {
-            self.prepare_injection(&worker, *b);
+            self.s.prepare_injection(&worker, *b);
         }
         if let Some(c) = clearance {
             let (cookie, token) = *c;
@@ -245,14 +356,14 @@ impl HttpContext for Request {
             .ok()
             .flatten()
             .and_then(|s| std::str::from_utf8(&s).ok().and_then(|s| s.parse::<u32>().ok()));
-        if let (Some(status), Some(engine)) = (status, worker.borrow_mut().engines.get(self.engine)) {
+        if let (Some(status), Some(engine)) = (status, worker.borrow_mut().engines.get(self.s.engine)) {
             engine.on_response(follow_up, status);
         }
         Action::Continue
     }
 
     fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
-        let Flow::Injecting(inj) = &mut self.flow else { return Action::Continue };
+        let Flow::Injecting(inj) = &mut self.s.flow else { return Action::Continue };
         let chunk =
             hostcalls::get_buffer(BufferType::HttpResponseBody, 0, body_size).ok().flatten().unwrap_or_default();
         let sent = match inject::spot(&chunk) {
@@ -270,9 +381,9 @@ impl HttpContext for Request {
             }
         };
         let session = inj.session;
-        self.flow = Flow::Done;
+        self.s.flow = Flow::Done;
         if let Some(worker) = self.worker.clone() {
-            if let Some(engine) = worker.borrow_mut().engines.get(self.engine) {
+            if let Some(engine) = worker.borrow_mut().engines.get(self.s.engine) {
                 if sent {
                     engine.beacon_sent(session, now_ms());
                 } else {
@@ -285,6 +396,133 @@ impl HttpContext for Request {
 }
 
 impl Request {
+    /// Carries out the engine's steps; a lookup is answered from shared data, joined, sent, or
+    /// (when none can be sent) answered as failed. A request that waits is parked in the worker.
+    fn drive(&mut self, worker: &Shared, mut step: Step) -> Action {
+        loop {
+            let wait = match self.s.take(worker, step, BodyProgress::default()) {
+                Ok(action) => return action,
+                Err(wait) => wait,
+            };
+            let now = now_ms();
+            let asked = ask(worker, self.s.engine, &wait, self.id, now);
+            let answer = match asked {
+                Asked::Waiting => {
+                    let stream = std::mem::replace(&mut self.s, Stream { flow: Flow::Parked, ..Stream::default() });
+                    self.s.engine = stream.engine;
+                    let parked = Parked { stream, wait: *wait, body: BodyProgress::default() };
+                    worker.borrow_mut().parked.insert(self.id, parked);
+                    return Action::Pause;
+                }
+                Asked::Known(a) => a,
+                Asked::Failed(why) => {
+                    count_callout(worker, Some(why), None);
+                    Answer::Failed
+                }
+            };
+            let mut guard = worker.borrow_mut();
+            let Some(engine) = guard.engines.get_or_base(self.s.engine) else { return Action::Continue };
+            step = engine.resume_lookup(*wait, &self.s.head, answer, now);
+        }
+    }
+
+    /// Takes back the state a lookup's answer left in the worker for this request.
+    fn adopt(&mut self) {
+        if !matches!(self.s.flow, Flow::Parked) {
+            return;
+        }
+        if let Some(s) = self.worker.as_ref().and_then(|w| w.borrow_mut().settled.remove(&self.id)) {
+            self.s = s;
+        }
+    }
+}
+
+/// Asks the lookup `wait` needs through the engine's policy (only reverse DNS has a callout).
+fn ask(worker: &Shared, engine: usize, wait: &LookupWait, context: u32, now: u64) -> Asked {
+    let mut guard = worker.borrow_mut();
+    let w = &mut *guard;
+    let q = wait.question();
+    let crawlers = w.engines.get_or_base(engine).and_then(|e| e.policy().crawlers.clone());
+    match crawlers.as_ref().and_then(|c| c.doh.as_ref().map(|d| (d, c.suffixes()))) {
+        Some((doh, suffixes)) if q.service == crate::engine::FCRDNS => {
+            w.calls.ask(&q.key, doh, &suffixes, context, now)
+        }
+        _ => Asked::Failed("no_callout"),
+    }
+}
+
+/// Resumes every request waiting for a finished lookup, each in its own context.
+fn settle(worker: &Shared, f: Finished) {
+    count_callout(worker, f.failure, Some(f.elapsed_ms));
+    let now = now_ms();
+    for id in f.waiters {
+        let Some(parked) = worker.borrow_mut().parked.remove(&id) else { continue };
+        if !abi::set_effective_context(id) {
+            continue;
+        }
+        let Parked { mut stream, wait, body } = parked;
+        let step = {
+            let mut guard = worker.borrow_mut();
+            let Some(engine) = guard.engines.get_or_base(stream.engine) else { continue };
+            engine.resume_lookup(wait, &stream.head, f.answer.clone(), now)
+        };
+        let action = stream.finish_resumed(worker, step, body);
+        if action == Action::Continue {
+            abi::resume_request();
+        }
+        worker.borrow_mut().settled.insert(id, stream);
+    }
+}
+
+/// The callout metrics: answered or failed (and why), and how long the lookup took.
+fn count_callout(worker: &Shared, failure: Option<&'static str>, elapsed_ms: Option<u64>) {
+    let mut w = worker.borrow_mut();
+    if let (Some(id), Some(ms)) = (w.metrics.callout_ms, elapsed_ms) {
+        let _ = hostcalls::record_metric(id, ms);
+    }
+    let Some(engine) = w.engines.get_or_base(0) else { return };
+    match failure {
+        None => engine.tally.bump(Counter::CalloutDnsAnswered),
+        Some(why) => {
+            engine.tally.bump(Counter::CalloutDnsFailed);
+            engine.tally.bump_named(&format!("botgate_callout_failures_total.service.dns.reason.{why}"));
+        }
+    }
+}
+
+impl Stream {
+    /// Carries out the engine's steps until one needs a lookup (`Err`). `body`: what has arrived
+    /// of the body while the request waited (nothing on the first pass).
+    fn take(&mut self, worker: &Shared, step: Step, body: BodyProgress) -> Result<Action, Box<LookupWait>> {
+        match step {
+            Step::Decided(d) => Ok(self.carry_out(worker, d)),
+            Step::NeedBody(w) => {
+                self.flow = Flow::WaitingBody(w);
+                if !body.complete {
+                    return Ok(Action::Pause);
+                }
+                let limit = worker.borrow().engines.limits_of(self.engine).max_body_bytes;
+                Ok(self.decide_with_body(worker, body.size.min(limit), body.size > limit))
+            }
+            Step::NeedLookup(w) => Err(Box::new(w)),
+        }
+    }
+
+    /// [`Stream::take`] for a request a lookup resumed: a further lookup is not sent from
+    /// another request's callback, it is answered as failed.
+    fn finish_resumed(&mut self, worker: &Shared, mut step: Step, body: BodyProgress) -> Action {
+        loop {
+            match self.take(worker, step, body) {
+                Ok(action) => return action,
+                Err(w) => {
+                    let mut guard = worker.borrow_mut();
+                    let Some(engine) = guard.engines.get_or_base(self.engine) else { return Action::Continue };
+                    step = engine.resume_lookup(*w, &self.head, Answer::Failed, now_ms());
+                }
+            }
+        }
+    }
+
     /// A page's beacon: added to a 200 of plain HTML whose CSP lets the script run (one read
     /// of the response headers); the length is then the codec's to write.
     fn prepare_injection(&mut self, worker: &Shared, b: PageBeacon) {
@@ -313,26 +551,6 @@ impl Request {
         let _ = hostcalls::set_map_value(MapType::HttpResponseHeaders, "content-length", None);
         let element = inject::element(&b.token, &admit);
         self.flow = Flow::Injecting(Box::new(Injecting { element, session: b.session, scanned: 0, limit }));
-    }
-
-    /// Carries out the engine's step: a decision, or a wait.
-    fn take(&mut self, worker: &Shared, mut step: Step) -> Action {
-        loop {
-            step = match step {
-                Step::Decided(d) => return self.carry_out(worker, d),
-                Step::NeedBody(w) => {
-                    self.flow = Flow::WaitingBody(w);
-                    return Action::Pause;
-                }
-                // No lookup has a callout yet (the crawler and vendor issues add them; no asker
-                // is registered until then): answered as failed, decided without it.
-                Step::NeedLookup(w) => {
-                    let mut guard = worker.borrow_mut();
-                    let Some(engine) = guard.engines.get_or_base(self.engine) else { return Action::Continue };
-                    engine.resume_lookup(w, &self.head, Answer::Failed, now_ms())
-                }
-            };
-        }
     }
 
     fn decide_with_body(&mut self, worker: &Shared, len: usize, truncated: bool) -> Action {
