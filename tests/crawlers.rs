@@ -78,7 +78,10 @@ fn the_answer_is_cached_so_a_crawl_costs_one_lookup() {
 
 #[test]
 fn a_claim_the_reverse_dns_refutes_is_blocked_as_impersonation() {
-    for answer in [Answer::NotFound, Answer::Value("crawl.evilgooglebot.com".into())] {
+    // No name, another domain, and a Compute Engine VM's own name under googleusercontent.com
+    // (which forward-confirms for any Google Cloud customer).
+    let vm = Answer::Value("9.113.0.203.bc.googleusercontent.com".into());
+    for answer in [Answer::NotFound, Answer::Value("crawl.evilgooglebot.com".into()), vm] {
         let mut e = engine(&policy(json!({})));
         let d = decide(&mut e, &crawler(GOOGLEBOT, "203.0.113.9", "/products/1"), T0, &answer, &mut Vec::new());
         assert_eq!(d.verdict, Verdict::Block, "{answer:?}: {d:?}");

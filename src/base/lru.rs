@@ -112,6 +112,14 @@ impl<K: Hash + Eq + Clone, V> Lru<K, V> {
         Some(&node.value)
     }
 
+    /// Removes `key`'s entry, if any.
+    pub fn remove(&mut self, key: &K) {
+        if let Some(idx) = self.map.remove(key) {
+            self.unlink(idx);
+            self.free.push(idx);
+        }
+    }
+
     /// The least recently used entry's value.
     pub fn oldest(&self) -> Option<&V> {
         self.nodes.get(self.tail as usize).map(|n| &n.value)

@@ -15,7 +15,7 @@ use crate::base::telemetry::Counter;
 use crate::base::window::RollingWindow;
 use crate::checks::fcrdns::is_under;
 use crate::decision::record::{BotLabel, Decision, Verdict};
-use crate::policy::crawlers::{Crawler, CrawlerAction};
+use crate::policy::crawlers::{Crawler, CrawlerAction, Purpose, CUSTOMER_DOMAINS};
 use crate::request::head::Head;
 
 /// The lookup service of forward-confirmed reverse DNS: the key is the address, the answer the
@@ -81,19 +81,21 @@ impl Engine {
         None
     }
 
-    /// Takes the lookup's answer for a claim that waited for it. False when `p` was not
-    /// waiting for one.
-    pub(super) fn answer_claim(&mut self, p: &mut Pending, question: Lookup, answer: Answer, now: u64) -> bool {
+    /// Takes the lookup's answer (`None`: it could not be asked) for a claim that waited for it.
+    /// False when `p` was not waiting for one.
+    pub(super) fn answer_claim(&mut self, p: &mut Pending, question: Lookup, answer: Option<Answer>, now: u64) -> bool {
         let Some(claim) = p.claim.as_mut().filter(|c| c.proof == Proof::Awaiting) else { return false };
         let ttl = self.fcrdns_ttl();
-        if answer == Answer::Failed {
+        if !matches!(answer, Some(Answer::Value(_) | Answer::NotFound)) {
             self.tally.bump(Counter::CrawlerLookupFailed);
         }
-        claim.proof = match self.policy.crawlers.as_ref().and_then(|t| t.list.get(claim.crawler)) {
-            Some(c) => proof_of(c, &answer),
-            None => Proof::Unchecked,
+        claim.proof = match (self.policy.crawlers.as_ref().and_then(|t| t.list.get(claim.crawler)), &answer) {
+            (Some(c), Some(a)) => proof_of(c, a),
+            _ => Proof::Unchecked,
         };
-        self.lookups.put(question, answer, &p.client, now, ttl);
+        if let Some(a) = answer {
+            self.lookups.put(question, a, &p.client, now, ttl);
+        }
         true
     }
 
@@ -107,16 +109,25 @@ impl Engine {
 
     /// What the claim in `p` decides: an allowed, refused or impersonating crawler is decided
     /// here; a crawler to be scored or challenged goes on, labelled.
-    pub(super) fn judge_claim(&mut self, p: &mut Pending, now: u64) -> Option<Decision> {
-        let claim = p.claim.clone()?;
+    pub(super) fn judge_claim(&mut self, p: &mut Pending, head: &Head, now: u64) -> Option<Decision> {
+        let mut claim = p.claim.clone()?;
         let c = self.policy.crawlers.as_ref()?.list.get(claim.crawler)?;
+        // Link previews and user-triggered fetches also come from people's own devices with the
+        // same token in a browser's user agent (iMessage says facebookexternalhit): a miss is
+        // not proof of a lie there.
+        if claim.proof == Proof::Refuted && matches!(c.purpose, Purpose::Preview | Purpose::UserFetch) {
+            claim.proof = Proof::Unchecked;
+        }
         let label = BotLabel {
             name: c.name.clone(),
             operator: c.operator.clone(),
             purpose: c.purpose.name(),
             verified: claim.proof.label(),
         };
-        let (action, rate) = (c.action, c.rate);
+        // Crawlers read; a proven one writing (a form, a login) is scored like anyone.
+        let reads = matches!(head.method(), b"GET" | b"HEAD");
+        let action = if c.action == CrawlerAction::Allow && !reads { CrawlerAction::Score } else { c.action };
+        let rate = c.rate;
         let metric = format!("botgate_crawler_requests_total.crawler.{}.verified.{}", c.name, claim.proof.label());
         self.tally.bump_named(&metric);
         p.bot = Some(Box::new(label));
@@ -197,7 +208,12 @@ impl Engine {
 /// refutation (no name, or another operator's); a failed lookup proves nothing.
 fn proof_of(c: &Crawler, a: &Answer) -> Proof {
     match a {
-        Answer::Value(name) if c.rdns_suffixes.iter().any(|s| is_under(name, s)) => Proof::Fcrdns,
+        Answer::Value(name)
+            if c.rdns_suffixes.iter().any(|s| is_under(name, s))
+                && !CUSTOMER_DOMAINS.iter().any(|d| is_under(name, d)) =>
+        {
+            Proof::Fcrdns
+        }
         Answer::Value(_) | Answer::NotFound => Proof::Refuted,
         Answer::Failed => Proof::Unchecked,
     }

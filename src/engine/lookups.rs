@@ -66,54 +66,62 @@ pub trait Asker {
     fn signal(&self, head: &Head, answer: &Answer) -> Option<Signal>;
 }
 
-/// Answers by question, with when each was had; failures also by client. Bounded, the least
-/// recently used go first.
+/// Answers by question, with when each was had; negative answers and failures also by client
+/// (its keyed address: an IPv6 /64 asks once, whichever of its addresses it uses). Bounded, the
+/// least recently used go first; values are kept apart from the rest, so a flood of questions
+/// answered "nothing" cannot push out the answers that let someone in.
 pub struct Lookups {
+    values: Lru<Lookup, (Answer, u64)>,
     answers: Lru<Lookup, (Answer, u64)>,
-    /// (service, keyed client) → when its last lookup failed.
-    failing: Lru<(&'static str, IpAddr), u64>,
+    /// (service, keyed client) → its last negative answer or failure, and when.
+    failing: Lru<(&'static str, IpAddr), (Answer, u64)>,
 }
 
 impl Lookups {
     pub fn new(cap: usize) -> Self {
-        Lookups { answers: Lru::new(cap), failing: Lru::new(cap) }
+        Lookups { values: Lru::new(cap), answers: Lru::new(cap), failing: Lru::new(cap) }
     }
 
     /// The answer to `q` for a reader that takes answers as old as `ttl` says (failures up to
     /// [`FAILED_TTL_MS`]); a recent failure of the same client's lookups counts as the answer.
     pub fn get(&mut self, q: &Lookup, client: &Client, now: u64, ttl: Ttl) -> Option<Answer> {
         let fresh = |at: u64, a: &Answer| now < at.saturating_add(max_age(a, ttl));
-        if let Some((a, at)) = self.answers.get_mut(q) {
-            if fresh(*at, a) {
-                return Some(a.clone());
+        for table in [&mut self.values, &mut self.answers] {
+            if let Some((a, at)) = table.get_mut(q) {
+                if fresh(*at, a) {
+                    return Some(a.clone());
+                }
             }
         }
-        let failed_at = *self.failing.get_mut(&(q.service, client.keyed?))?;
-        fresh(failed_at, &Answer::Failed).then_some(Answer::Failed)
+        let (a, at) = self.failing.get_mut(&(q.service, client.keyed?))?;
+        fresh(*at, a).then(|| a.clone())
     }
 
     /// Keeps the answer to `q` had at `now`. A failure does not replace an answer still good for
     /// `ttl`, and marks the client's lookups of that service as failing.
     pub fn put(&mut self, q: Lookup, a: Answer, client: &Client, now: u64, ttl: Ttl) {
-        if a == Answer::Failed {
-            if let Some(keyed) = client.keyed {
-                *self.failing.get_or_insert_with((q.service, keyed), || now) = now;
-            }
-            let good =
-                self.answers.peek(&q).is_some_and(|(old, at)| *old != Answer::Failed && now < at + max_age(old, ttl));
-            if good {
-                return;
-            }
+        if let Answer::Value(_) = a {
+            self.answers.remove(&q);
+            *self.values.get_or_insert_with(q, || (Answer::Failed, now)) = (a, now);
+            return;
         }
+        if let Some(keyed) = client.keyed {
+            *self.failing.get_or_insert_with((q.service, keyed), || (Answer::Failed, now)) = (a.clone(), now);
+        }
+        let good = self.values.peek(&q).is_some_and(|(old, at)| now < at + max_age(old, ttl));
+        if a == Answer::Failed && good {
+            return;
+        }
+        self.values.remove(&q);
         *self.answers.get_or_insert_with(q, || (Answer::Failed, now)) = (a, now);
     }
 
     pub fn len(&self) -> usize {
-        self.answers.len() + self.failing.len()
+        self.values.len() + self.answers.len() + self.failing.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.answers.is_empty() && self.failing.is_empty()
+        self.len() == 0
     }
 }
 

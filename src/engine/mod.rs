@@ -183,21 +183,25 @@ impl Engine {
             if let Some(d) = self.allow(head, &mut p, now) {
                 return Step::Decided(d);
             }
+        }
+        // A listed client is refused before anything is asked on its behalf, a crawler claim
+        // included.
+        if let Some(d) = self.block_on_head(&mut p) {
+            return Step::Decided(d);
+        }
+        if own.is_none() {
             if let Some(question) = self.claim(head, &mut p, now) {
                 return Step::NeedLookup(LookupWait { pending: p, question });
             }
         }
-        self.after_allow(p, head, now)
+        self.after_claim(p, head, now)
     }
 
-    /// The head stages after the allow tier (and the crawler claim's lookup): the claim's
-    /// verdict, threat intel, the rate limits, botgate's own endpoints; then the waits.
-    fn after_allow(&mut self, mut p: Pending, head: &Head, now: u64) -> Step {
+    /// The head stages after the crawler claim's lookup: the claim's verdict, the rate limits,
+    /// botgate's own endpoints; then the waits.
+    fn after_claim(&mut self, mut p: Pending, head: &Head, now: u64) -> Step {
         let own = head.path().strip_prefix(gate::PREFIX.as_bytes());
-        if let Some(d) = self.judge_claim(&mut p, now) {
-            return Step::Decided(d);
-        }
-        if let Some(d) = self.block_on_head(&mut p) {
+        if let Some(d) = self.judge_claim(&mut p, head, now) {
             return Step::Decided(d);
         }
         // Normalised once, as Envoy routes it: what the limits and every rule compare.
@@ -221,12 +225,27 @@ impl Engine {
         if pending.generation != self.generation {
             return self.begin(head, pending.has_body, now);
         }
-        if self.answer_claim(&mut pending, question.clone(), answer.clone(), now) {
-            return self.after_allow(pending, head, now);
+        if self.answer_claim(&mut pending, question.clone(), Some(answer.clone()), now) {
+            return self.after_claim(pending, head, now);
         }
         let ttl = Ttl::flat(self.askers.get(pending.asked).map_or(0, |a| a.ttl_ms()));
         self.lookups.put(question, answer.clone(), &pending.client, now, ttl);
         pending.answers.push((pending.asked, answer));
+        pending.asked += 1;
+        self.proceed(pending, head, now)
+    }
+
+    /// Resumes a request whose lookup could not even be asked (the shell had no room for another
+    /// callout): decided without it, and nothing is remembered against the client.
+    pub fn resume_unasked(&mut self, w: LookupWait, head: &Head, now: u64) -> Step {
+        let LookupWait { mut pending, question } = w;
+        if pending.generation != self.generation {
+            return self.begin(head, pending.has_body, now);
+        }
+        if self.answer_claim(&mut pending, question, None, now) {
+            return self.after_claim(pending, head, now);
+        }
+        pending.answers.push((pending.asked, Answer::Failed));
         pending.asked += 1;
         self.proceed(pending, head, now)
     }

@@ -145,7 +145,7 @@ const DEFAULTS: &[Known] = &[
         "Google",
         Purpose::Search,
         &["googlebot", "storebot-google", "google-inspectiontool", "googleother", "adsbot-google"],
-        &["googlebot.com", "google.com", "googleusercontent.com"],
+        &["googlebot.com", "google.com"],
     ),
     ("bingbot", "Microsoft", Purpose::Search, &["bingbot", "adidxbot", "bingpreview", "msnbot"], &["search.msn.com"]),
     ("duckduckbot", "DuckDuckGo", Purpose::Search, &["duckduckbot"], &["duckduckgo.com"]),
@@ -186,6 +186,13 @@ pub fn defaults() -> Vec<Crawler> {
         })
         .collect()
 }
+
+/// Domains whose machines belong to an operator's cloud customers, not to its crawlers: Google
+/// documents `googleusercontent.com` for its user-triggered fetchers, but every Compute Engine VM
+/// forward-confirms as `*.bc.googleusercontent.com` and App Engine apps fetch from
+/// `*.gae.googleusercontent.com`. So Googlebot's defaults leave `googleusercontent.com` out, and
+/// a name under one of these proves nothing even where a policy adds it.
+pub const CUSTOMER_DOMAINS: &[&str] = &["googleusercontent.com"];
 
 /// The `verified_search_crawler` criteria as read.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -24,6 +24,8 @@ pub const MAX_IN_FLIGHT: usize = 256;
 const SLOTS: u64 = 4096;
 /// Past its deadline, how long a lookup is given before the tick ends it.
 const GRACE_MS: u64 = 250;
+/// Requests one lookup may hold waiting (more are decided without it).
+const MAX_WAITERS: usize = 64;
 
 struct InFlight {
     fcrdns: Fcrdns,
@@ -40,7 +42,8 @@ pub enum Asked {
     Known(Answer),
     /// The request waits (a callout was sent, or one for the same address is on its way).
     Waiting,
-    /// No callout could be sent: decide without the answer (why, for the metric).
+    /// No callout could be sent: decide without the answer and remember nothing against the
+    /// client (why, for the metric).
     Failed(&'static str),
 }
 
@@ -67,6 +70,9 @@ impl Callouts {
             return Asked::Known(a);
         }
         if let Some(f) = self.in_flight.get_mut(key) {
+            if f.waiters.len() >= MAX_WAITERS {
+                return Asked::Failed("busy");
+            }
             f.waiters.push(context);
             return Asked::Waiting;
         }
@@ -144,11 +150,19 @@ impl Callouts {
             .collect()
     }
 
-    /// Forgets a request that no longer waits (its client left).
+    /// Forgets a request that no longer waits (its client left); a lookup nobody waits for
+    /// any more gives its place back (its answer, if it comes, is dropped: Envoy cancels the
+    /// callouts of a context that is gone).
     pub fn forget(&mut self, context: u32) {
         for f in self.in_flight.values_mut() {
             f.waiters.retain(|w| *w != context);
         }
+        let abandoned: Vec<String> =
+            self.in_flight.iter().filter(|(_, f)| f.waiters.is_empty()).map(|(k, _)| k.clone()).collect();
+        for k in &abandoned {
+            self.in_flight.remove(k);
+        }
+        self.tokens.retain(|_, k| !abandoned.contains(k));
     }
 }
 

@@ -34,7 +34,6 @@ use nonces::SharedNonces;
 use crate::base::telemetry::Counter;
 use crate::challenge::inject;
 use crate::decision::record::{Decision, FollowUp, PageBeacon};
-use crate::engine::lookups::Answer;
 use crate::engine::{BodyWait, Engines, LookupWait, Route, Step};
 use crate::identity::client::parse_peer;
 use crate::policy::{self, Severity};
@@ -414,15 +413,18 @@ impl Request {
                     worker.borrow_mut().parked.insert(self.id, parked);
                     return Action::Pause;
                 }
-                Asked::Known(a) => a,
+                Asked::Known(a) => Some(a),
                 Asked::Failed(why) => {
                     count_callout(worker, Some(why), None);
-                    Answer::Failed
+                    None
                 }
             };
             let mut guard = worker.borrow_mut();
             let Some(engine) = guard.engines.get_or_base(self.s.engine) else { return Action::Continue };
-            step = engine.resume_lookup(*wait, &self.s.head, answer, now);
+            step = match answer {
+                Some(a) => engine.resume_lookup(*wait, &self.s.head, a, now),
+                None => engine.resume_unasked(*wait, &self.s.head, now),
+            };
         }
     }
 
@@ -517,7 +519,7 @@ impl Stream {
                 Err(w) => {
                     let mut guard = worker.borrow_mut();
                     let Some(engine) = guard.engines.get_or_base(self.engine) else { return Action::Continue };
-                    step = engine.resume_lookup(*w, &self.head, Answer::Failed, now_ms());
+                    step = engine.resume_unasked(*w, &self.head, now_ms());
                 }
             }
         }
