@@ -20,7 +20,8 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("challenge", &["base", "request", "policy", "identity"]),
     ("decision", &["base", "request", "policy", "challenge"]),
     ("engine", &["base", "request", "policy", "identity", "checks", "score", "challenge", "decision"]),
-    ("shell", &["base", "request", "policy", "identity", "challenge", "decision", "engine"]),
+    // The shell drives the DNS steps of crawler verification (`checks/fcrdns`) between callouts.
+    ("shell", &["base", "request", "policy", "identity", "checks", "challenge", "decision", "engine"]),
     ("lab", &["base", "request", "policy", "challenge", "decision", "engine"]),
 ];
 
