@@ -4,34 +4,15 @@
 
 mod common;
 
-use botgate::decision::record::{Decision, Verdict};
-use botgate::engine::drive;
-use botgate::engine::lookups::{Answer, Lookup};
+use botgate::decision::record::Verdict;
+use botgate::engine::lookups::Answer;
 use common::*;
-use serde_json::{json, Value};
+use serde_json::json;
 
 const GOOGLEBOT: &str = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)";
 
-/// The example policy with a resolver and `extra` merged at the top level (as tests/crawlers.rs).
-fn policy(extra: Value) -> String {
-    let mut p: Value = serde_json::from_str(&example_policy(&[])).unwrap();
-    p["dns_over_https"] = json!({"cluster": "doh", "timeout_ms": 500});
-    for (k, v) in extra.as_object().unwrap() {
-        p[k] = v.clone();
-    }
-    p.to_string()
-}
-
 fn crawler(ua: &str, ip: &str, method: &str, path: &str) -> Req {
     Req::new(method, path, ip).header("user-agent", ua).header("accept", "*/*").header("accept-encoding", "gzip")
-}
-
-fn decide(e: &mut botgate::engine::Engine, r: &Req, now: u64, answer: &Answer, asked: &mut Vec<Lookup>) -> Decision {
-    let body = (!r.body.is_empty()).then_some(r.body.as_slice());
-    drive::decide_with(e, &r.head, body, now, &mut |q| {
-        asked.push(q.clone());
-        answer.clone()
-    })
 }
 
 /// HIGH. Any Google Cloud customer's VM has a PTR `a.b.c.d.bc.googleusercontent.com` that
@@ -41,7 +22,7 @@ fn decide(e: &mut botgate::engine::Engine, r: &Req, now: u64, answer: &Answer, a
 /// /login included, past the detector, challenges and the per-IP limits.
 #[test]
 fn a_google_cloud_vm_is_not_a_verified_googlebot() {
-    let mut e = engine(&policy(json!({})));
+    let mut e = engine(&with_resolver(json!({})));
     for (ip, ptr) in [
         ("34.118.10.20", "20.10.118.34.bc.googleusercontent.com"),
         ("35.187.132.7", "7.132.187.35.bc.googleusercontent.com"),
@@ -52,7 +33,7 @@ fn a_google_cloud_vm_is_not_a_verified_googlebot() {
             if method == "POST" {
                 r = r.header("content-type", "application/x-www-form-urlencoded").body("u=victim&p=guess");
             }
-            let d = decide(&mut e, &r, T0, &Answer::Value(ptr.into()), &mut Vec::new());
+            let d = decide_answering(&mut e, &r, T0, &Answer::Value(ptr.into()), &mut Vec::new());
             assert_ne!(d.verdict, Verdict::Allow, "{ip} ({ptr}) {method} {path}: {d:?}");
             assert!(!d.reasons.contains(&"verified_search_crawler"), "{ip}: {d:?}");
         }
@@ -67,11 +48,12 @@ fn a_google_cloud_vm_is_not_a_verified_googlebot() {
 /// worker, shared with genuine crawlers) and the caches (next test).
 #[test]
 fn impersonation_lookups_from_one_ipv6_prefix_are_bounded() {
-    let mut e = engine(&policy(json!({})));
+    let mut e = engine(&with_resolver(json!({})));
     let mut asked = Vec::new();
     for i in 0..300u64 {
         let ip = format!("2001:db8:77:1::{:x}", i + 1);
-        let d = decide(&mut e, &crawler(GOOGLEBOT, &ip, "GET", "/"), T0 + i * 50, &Answer::NotFound, &mut asked);
+        let d =
+            decide_answering(&mut e, &crawler(GOOGLEBOT, &ip, "GET", "/"), T0 + i * 50, &Answer::NotFound, &mut asked);
         assert_eq!(d.verdict, Verdict::Block);
     }
     // The example's ip_rate_limit is 40 a minute per /64: the lookups should be bounded like it.
@@ -84,18 +66,30 @@ fn impersonation_lookups_from_one_ipv6_prefix_are_bounded() {
 /// then unverified (scored as automation) and its address is marked failing for 30 s.
 #[test]
 fn an_impersonation_flood_does_not_evict_a_verified_crawler() {
-    let mut e = engine(&policy(json!({})));
+    let mut e = engine(&with_resolver(json!({})));
     let ok = Answer::Value("crawl-66-249-66-1.googlebot.com".into());
     let mut asked = Vec::new();
-    let d = decide(&mut e, &crawler(GOOGLEBOT, "66.249.66.1", "GET", "/sitemap.xml"), T0, &ok, &mut asked);
+    let d = decide_answering(&mut e, &crawler(GOOGLEBOT, "66.249.66.1", "GET", "/sitemap.xml"), T0, &ok, &mut asked);
     assert_eq!(d.verdict, Verdict::Allow);
     for i in 0..10_050u64 {
         let ip = format!("2001:db8:77:2::{:x}", i + 1);
-        decide(&mut e, &crawler(GOOGLEBOT, &ip, "GET", "/"), T0 + 1_000 + i, &Answer::NotFound, &mut Vec::new());
+        decide_answering(
+            &mut e,
+            &crawler(GOOGLEBOT, &ip, "GET", "/"),
+            T0 + 1_000 + i,
+            &Answer::NotFound,
+            &mut Vec::new(),
+        );
     }
     // The budget is held by the flood: a new lookup would come back failed.
     let mut again = Vec::new();
-    let d = decide(&mut e, &crawler(GOOGLEBOT, "66.249.66.1", "GET", "/p/2"), T0 + 20_000, &Answer::Failed, &mut again);
+    let d = decide_answering(
+        &mut e,
+        &crawler(GOOGLEBOT, "66.249.66.1", "GET", "/p/2"),
+        T0 + 20_000,
+        &Answer::Failed,
+        &mut again,
+    );
     assert!(again.is_empty(), "Googlebot's verified answer was flushed by impersonators: asked {again:?}");
     assert_eq!(d.verdict, Verdict::Allow, "{d:?}");
 }
@@ -105,9 +99,9 @@ fn an_impersonation_flood_does_not_evict_a_verified_crawler() {
 /// the example) is waved through, unscored, as soon as its reverse DNS confirms.
 #[test]
 fn a_threat_listed_address_is_not_allowed_by_a_crawler_claim() {
-    let mut e = engine(&policy(json!({})));
+    let mut e = engine(&with_resolver(json!({})));
     let ok = Answer::Value("crawl-198-18-0-9.googlebot.com".into());
-    let d = decide(&mut e, &crawler(GOOGLEBOT, "198.18.0.9", "GET", "/products/1"), T0, &ok, &mut Vec::new());
+    let d = decide_answering(&mut e, &crawler(GOOGLEBOT, "198.18.0.9", "GET", "/products/1"), T0, &ok, &mut Vec::new());
     assert_eq!(d.verdict, Verdict::Block, "{d:?}");
 }
 
@@ -121,11 +115,16 @@ fn an_imessage_link_preview_is_not_blocked_as_a_meta_impersonator() {
     let defs = json!({"crawlers": {"definitions": [
         {"name": "facebookexternalhit", "ranges": ["31.13.24.0/21", "66.220.144.0/20", "69.171.224.0/19"]}
     ]}});
-    let mut e = engine(&policy(defs));
+    let mut e = engine(&with_resolver(defs));
     let imessage = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_11_1) AppleWebKit/601.2.4 (KHTML, like Gecko) \
                     Version/9.0.1 Safari/601.2.4 facebookexternalhit/1.1 Facebot Twitterbot/1.0";
-    let d =
-        decide(&mut e, &crawler(imessage, "81.2.69.160", "GET", "/blog/post"), T0, &Answer::Failed, &mut Vec::new());
+    let d = decide_answering(
+        &mut e,
+        &crawler(imessage, "81.2.69.160", "GET", "/blog/post"),
+        T0,
+        &Answer::Failed,
+        &mut Vec::new(),
+    );
     assert!(!d.reasons.contains(&"crawler_impersonation"), "{d:?}");
     assert_ne!(d.verdict, Verdict::Block, "{d:?}");
 }

@@ -442,13 +442,11 @@ impl Request {
 /// Asks the lookup `wait` needs through the engine's policy (only reverse DNS has a callout).
 fn ask(worker: &Shared, engine: usize, wait: &LookupWait, context: u32, now: u64) -> Asked {
     let mut guard = worker.borrow_mut();
-    let w = &mut *guard;
+    let Worker { engines, calls, .. } = &mut *guard;
     let q = wait.question();
-    let crawlers = w.engines.get_or_base(engine).and_then(|e| e.policy().crawlers.clone());
-    match crawlers.as_ref().and_then(|c| c.doh.as_ref().map(|d| (d, c.suffixes()))) {
-        Some((doh, suffixes)) if q.service == crate::engine::FCRDNS => {
-            w.calls.ask(&q.key, doh, &suffixes, context, now)
-        }
+    let crawlers = engines.get_or_base(engine).and_then(|e| e.policy().crawlers.as_ref());
+    match crawlers.and_then(|c| c.doh.as_ref().map(|d| (d, c.suffixes()))) {
+        Some((doh, suffixes)) if q.service == crate::engine::FCRDNS => calls.ask(&q.key, doh, &suffixes, context, now),
         _ => Asked::Failed("no_callout"),
     }
 }

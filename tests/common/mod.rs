@@ -189,3 +189,29 @@ pub fn cookies_set(d: &Decision) -> Vec<String> {
         .filter_map(|(_, v)| v.split(';').next().map(str::to_string))
         .collect()
 }
+
+/// The example policy with a DNS-over-HTTPS resolver (cluster `doh`) and `extra` merged at the
+/// top level: the crawler tests' policy.
+pub fn with_resolver(extra: serde_json::Value) -> String {
+    let mut p: serde_json::Value = serde_json::from_str(&example_policy(&[])).unwrap_or_else(|e| panic!("{e}"));
+    p["dns_over_https"] = serde_json::json!({"cluster": "doh", "timeout_ms": 500});
+    for (k, v) in extra.as_object().into_iter().flatten() {
+        p[k] = v.clone();
+    }
+    p.to_string()
+}
+
+/// Decides `r`, answering each lookup the engine asks with `answer` and recording the questions.
+pub fn decide_answering(
+    e: &mut Engine,
+    r: &Req,
+    now: u64,
+    answer: &botgate::engine::lookups::Answer,
+    asked: &mut Vec<botgate::engine::lookups::Lookup>,
+) -> Decision {
+    let body = (!r.body.is_empty()).then_some(r.body.as_slice());
+    drive::decide_with(e, &r.head, body, now, &mut |q| {
+        asked.push(q.clone());
+        answer.clone()
+    })
+}
