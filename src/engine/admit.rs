@@ -54,7 +54,7 @@ impl Engine {
     /// ([`crate::decision::ruling`]).
     pub(super) fn block_on_head(&mut self, p: &mut Pending) -> Option<Decision> {
         let client = p.client.ip;
-        let list = client.and_then(|ip| self.policy.blocklists.iter().find(|l| l.set.contains(ip)))?;
+        let list = client.and_then(|ip| self.policy.blocklists.iter().find(|l| l.contains(ip)))?;
         let r = block_tier(&self.policy.tiers, &Facts::on_head(&list.name), None)?;
         if self.observing(r.observe) {
             p.observed.push(r.reason);

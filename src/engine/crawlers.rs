@@ -60,7 +60,7 @@ impl Engine {
         let i = crawlers.claimed(head.first("user-agent")?)?;
         let c = crawlers.list.get(i)?;
         let ip = p.client.ip;
-        let in_ranges = ip.is_some_and(|ip| c.ranges.contains(ip));
+        let in_ranges = ip.is_some_and(|ip| c.in_ranges(ip));
         let doh = crawlers.doh.as_ref().filter(|_| !c.rdns_suffixes.is_empty());
         let proof = match (in_ranges, doh, ip) {
             (true, _, _) => Proof::Ranges,

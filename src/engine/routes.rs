@@ -75,6 +75,24 @@ impl Engines {
         self.engines.iter_mut().map(|(_, e)| e)
     }
 
+    /// The feeds of every engine, each once (by [`Feed::id`](crate::policy::feeds::Feed::id)).
+    pub fn feeds(&self) -> Vec<crate::policy::feeds::Feed> {
+        let mut out: Vec<crate::policy::feeds::Feed> = Vec::new();
+        for f in self.engines.iter().flat_map(|(_, e)| e.policy().feeds()) {
+            if !out.iter().any(|o| o.id() == f.id()) {
+                out.push(f.clone());
+            }
+        }
+        out
+    }
+
+    /// A feed's new list, for every engine whose lists it feeds.
+    pub fn load_feed(&mut self, id: &str, set: &std::sync::Arc<crate::base::iptable::IpSet>) {
+        for e in self.iter_mut() {
+            e.load_feed(id, set);
+        }
+    }
+
     /// Ticks every engine; the footprint is their sum.
     pub fn tick(&mut self, now: u64) -> Footprint {
         self.iter_mut().map(|e| e.tick(now)).fold(Footprint::default(), |a, b| Footprint {

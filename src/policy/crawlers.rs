@@ -77,6 +77,9 @@ pub struct Crawler {
     pub rdns_suffixes: Vec<String>,
     /// Published ranges given inline.
     pub ranges: IpSet,
+    /// Where its published ranges are fetched from, and the last good list.
+    pub feed: Option<super::feeds::Feed>,
+    pub fed: std::sync::Arc<IpSet>,
     pub action: CrawlerAction,
     /// Requests per window one crawler may make on this worker before it is rate limited.
     pub rate: Option<RateLimit>,
@@ -86,7 +89,12 @@ impl Crawler {
     /// Whether any proof is configured: a claim with nothing to prove it by is unverified, not
     /// an impersonation.
     pub fn provable(&self, rdns: bool) -> bool {
-        !self.ranges.is_empty() || (rdns && !self.rdns_suffixes.is_empty())
+        !self.ranges.is_empty() || !self.fed.is_empty() || (rdns && !self.rdns_suffixes.is_empty())
+    }
+
+    /// Whether `ip` is in its published ranges (inline or fetched).
+    pub fn in_ranges(&self, ip: std::net::IpAddr) -> bool {
+        self.ranges.contains(ip) || self.fed.contains(ip)
     }
 }
 
@@ -181,6 +189,8 @@ pub fn defaults() -> Vec<Crawler> {
             user_agents: uas.iter().map(|s| (*s).to_string()).collect(),
             rdns_suffixes: suffixes.iter().map(|s| (*s).to_string()).collect(),
             ranges: IpSet::new(&[]),
+            feed: None,
+            fed: Default::default(),
             action: CrawlerAction::Score,
             rate: None,
         })
@@ -289,6 +299,8 @@ fn read_definition(d: &Obj<'_>, list: &mut Vec<Crawler>) -> Option<String> {
                 user_agents: vec![name.clone()],
                 rdns_suffixes: Vec::new(),
                 ranges: IpSet::new(&[]),
+                feed: None,
+                fed: Default::default(),
                 action: CrawlerAction::Score,
                 rate: None,
             });
@@ -322,6 +334,9 @@ fn read_definition(d: &Obj<'_>, list: &mut Vec<Crawler>) -> Option<String> {
     }
     if d.has("ranges") {
         c.ranges = IpSet::new(&cidrs(d, "ranges"));
+    }
+    if d.has("source") {
+        c.feed = super::feeds::read_source(d, &name, super::feeds::Kind::Ranges);
     }
     if d.has("action") {
         c.action = action_of(d.choice("action", "score", ACTIONS));

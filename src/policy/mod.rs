@@ -8,6 +8,7 @@
 pub mod allow;
 pub mod crawlers;
 mod detector;
+pub mod feeds;
 pub mod ladder;
 mod limits;
 mod plane;
@@ -76,6 +77,25 @@ pub enum RouteChoice {
 }
 
 impl Policy {
+    /// The feeds its lists name (each list's own; the same file may appear twice).
+    pub fn feeds(&self) -> impl Iterator<Item = &feeds::Feed> {
+        let lists = self.blocklists.iter().filter_map(|l| l.feed.as_ref());
+        let crawlers = self.crawlers.iter().flat_map(|c| c.list.iter()).filter_map(|c| c.feed.as_ref());
+        lists.chain(crawlers)
+    }
+
+    /// Puts the list fetched for feed `id` in every list fed by it.
+    pub fn load_feed(&mut self, id: &str, set: &std::sync::Arc<crate::base::iptable::IpSet>) {
+        for l in self.blocklists.iter_mut().filter(|l| l.feed.as_ref().is_some_and(|f| f.id() == id)) {
+            l.fed = set.clone();
+        }
+        for c in self.crawlers.iter_mut().flat_map(|c| c.list.iter_mut()) {
+            if c.feed.as_ref().is_some_and(|f| f.id() == id) {
+                c.fed = set.clone();
+            }
+        }
+    }
+
     /// The risk tier of an endpoint, by its normalised path (medium when no rule matches).
     pub fn endpoint_tier(&self, method: &[u8], path: &[u8]) -> RiskTier {
         self.endpoints.iter().find(|r| r.matches(method, path)).map_or(RiskTier::Medium, |r| r.tier)

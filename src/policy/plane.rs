@@ -263,7 +263,17 @@ pub fn read_scoring(o: Obj<'_>) -> Weights {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Blocklist {
     pub name: String,
+    /// Given inline.
     pub set: IpSet,
+    /// Where more come from, and the last good list fetched from there.
+    pub feed: Option<super::feeds::Feed>,
+    pub fed: std::sync::Arc<IpSet>,
+}
+
+impl Blocklist {
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        self.set.contains(ip) || self.fed.contains(ip)
+    }
 }
 
 /// `tls_fingerprint`: the header Envoy copies the JA4 into, and the automation clients' JA4s.
@@ -310,9 +320,12 @@ pub fn read_threat_intel(o: Obj<'_>) -> Vec<Blocklist> {
         let Some(l) = Obj::new(o.ctx, path, v) else { continue };
         let name = l.string("name").unwrap_or("blocklist").to_string();
         let nets = cidrs(&l, "cidrs");
-        l.informational("source");
+        let feed = super::feeds::read_source(&l, &name, super::feeds::Kind::Blocklist);
+        if nets.is_empty() && feed.is_none() {
+            l.ctx.warn(&l.path, "no cidrs and no source feed: this list never matches");
+        }
         l.finish();
-        lists.push(Blocklist { name, set: IpSet::new(&nets) });
+        lists.push(Blocklist { name, set: IpSet::new(&nets), feed, fed: Default::default() });
     }
     o.finish();
     lists

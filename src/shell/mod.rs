@@ -25,6 +25,7 @@
 
 mod abi;
 mod callouts;
+mod feeds;
 mod metrics;
 mod nonces;
 
@@ -65,6 +66,8 @@ struct Worker {
     /// Lookups on their way, the requests waiting for them, and the state of requests a lookup
     /// has resumed until their own context picks it up ([`Request::adopt`]).
     calls: Callouts,
+    /// Lists kept fresh from the policy's feeds.
+    feeds: feeds::Feeds,
     parked: HashMap<u32, Parked>,
     settled: HashMap<u32, Stream>,
 }
@@ -93,7 +96,29 @@ struct Root {
     worker: Option<Shared>,
 }
 
-impl Context for Root {}
+impl Context for Root {
+    /// A feed's list (feeds are fetched by the root, on the tick).
+    fn on_http_call_response(&mut self, token: u32, headers: usize, body_size: usize, _trailers: usize) {
+        let Some(shared) = &self.worker else { return };
+        let (status, body) = call_response(headers, body_size, policy::feeds::MAX_BODY + 1);
+        let mut w = shared.borrow_mut();
+        let Worker { engines, feeds, .. } = &mut *w;
+        feeds.on_response(token, status, &body, engines, now_ms());
+    }
+}
+
+/// A callout's status and (up to `max` bytes of) body.
+fn call_response(headers: usize, body_size: usize, max: usize) -> (Option<u32>, Vec<u8>) {
+    let status = (headers > 0)
+        .then(|| hostcalls::get_map_value_bytes(MapType::HttpCallResponseHeaders, ":status").ok().flatten())
+        .flatten()
+        .and_then(|s| std::str::from_utf8(&s).ok().and_then(|s| s.parse::<u32>().ok()));
+    let body = match body_size {
+        0 => Vec::new(),
+        n => hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, n.min(max)).ok().flatten().unwrap_or_default(),
+    };
+    (status, body)
+}
 
 impl RootContext for Root {
     fn on_configure(&mut self, _size: usize) -> bool {
@@ -129,9 +154,14 @@ impl RootContext for Root {
         for engine in engines.iter_mut() {
             engine.set_nonce_store(Box::new(SharedNonces));
         }
+        let feeds = feeds::Feeds::new(&mut engines, now_ms());
         match &self.worker {
             // A reconfiguration keeps the metric ids and starts the windows afresh.
-            Some(w) => w.borrow_mut().engines = engines,
+            Some(w) => {
+                let mut w = w.borrow_mut();
+                w.engines = engines;
+                w.feeds = feeds;
+            }
             None => {
                 let worker = Worker {
                     engines,
@@ -139,6 +169,7 @@ impl RootContext for Root {
                     log_budget: LOG_LINES_PER_SECOND,
                     log_suppressed: 0,
                     calls: Callouts::default(),
+                    feeds,
                     parked: HashMap::new(),
                     settled: HashMap::new(),
                 };
@@ -160,7 +191,8 @@ impl RootContext for Root {
             abi::set_effective_context(self.id);
         }
         let mut w = shared.borrow_mut();
-        let Worker { engines, metrics, log_budget, log_suppressed, .. } = &mut *w;
+        let Worker { engines, metrics, log_budget, log_suppressed, feeds, .. } = &mut *w;
+        feeds.tick(engines, now_ms());
         if *log_suppressed > 0 {
             log::warn!("botgate: {log_suppressed} more flagged decisions this second (see the access log)");
             *log_suppressed = 0;
@@ -239,17 +271,7 @@ impl Context for Request {
     /// request that joined it).
     fn on_http_call_response(&mut self, token: u32, headers: usize, body_size: usize, _trailers: usize) {
         let Some(worker) = self.worker.clone() else { return };
-        let status = (headers > 0)
-            .then(|| hostcalls::get_map_value_bytes(MapType::HttpCallResponseHeaders, ":status").ok().flatten())
-            .flatten()
-            .and_then(|s| std::str::from_utf8(&s).ok().and_then(|s| s.parse::<u32>().ok()));
-        let body = match body_size {
-            0 => Vec::new(),
-            n => hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, n.min(MAX_DNS_REPLY))
-                .ok()
-                .flatten()
-                .unwrap_or_default(),
-        };
+        let (status, body) = call_response(headers, body_size, MAX_DNS_REPLY);
         let finished = worker.borrow_mut().calls.on_response(token, status, &body, now_ms());
         if let Some((_, f)) = finished {
             settle(&worker, f);

@@ -1,0 +1,320 @@
+//! Lists that stay fresh without a restart: a threat-intel blocklist or a crawler's published
+//! ranges may name a feed (`source: {cluster, path, refresh_seconds}`) that one worker fetches
+//! on its period and shares with the others.
+//!
+//! A feed is someone else's file, so an update is checked whole before it replaces anything: a
+//! body that does not parse, is empty, or (for ranges that let a crawler in) holds a prefix wide
+//! enough to let in a large part of the internet is refused, and the last good list stays (stale
+//! beats empty). The formats are the ones published: one prefix a line with `#` or `;` comments
+//! (FireHOL, Spamhaus DROP), or the JSON `prefixes[].ipv4Prefix|ipv6Prefix` of Google and Bing.
+
+use super::reader::Obj;
+use crate::base::iptable::IpSet;
+use ipnet::IpNet;
+use std::sync::Arc;
+
+/// What a feed's list is for (it decides how strictly an update is checked).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Addresses to block.
+    Blocklist,
+    /// Addresses a crawler is allowed from: a wide prefix here would allow anyone claiming it.
+    Ranges,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Blocklist => "blocklist",
+            Kind::Ranges => "ranges",
+        }
+    }
+}
+
+/// Where a list comes from and how often it is fetched again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Feed {
+    /// The list it feeds (a blocklist's or a crawler's name): the metric label.
+    pub name: String,
+    pub kind: Kind,
+    pub cluster: String,
+    pub path: String,
+    pub authority: String,
+    pub refresh_ms: u64,
+    pub timeout_ms: u64,
+}
+
+impl Feed {
+    /// Its key in shared data: the same file fetched for the same use is one feed, whichever
+    /// list or profile names it.
+    pub fn id(&self) -> String {
+        let h = crate::base::fasthash::hash(&[
+            self.kind.as_str().as_bytes(),
+            self.cluster.as_bytes(),
+            self.authority.as_bytes(),
+            self.path.as_bytes(),
+        ]);
+        format!("{h:016x}")
+    }
+}
+
+/// Largest feed body read (FireHOL level 1 is about 100 KB; a country-sized list a few MB).
+pub const MAX_BODY: usize = 8 << 20;
+/// Most prefixes one feed may hold.
+pub const MAX_PREFIXES: usize = 500_000;
+/// Narrowest a published crawler range may be: wider would let a claimed crawler in from a
+/// whole provider's space.
+const MIN_RANGE_V4: u8 = 16;
+const MIN_RANGE_V6: u8 = 32;
+
+/// Reads `source` (an object) of the list `name`; a string stays informational (what the
+/// operator noted as the list's origin).
+pub fn read_source(o: &Obj<'_>, name: &str, kind: Kind) -> Option<Feed> {
+    if o.get("source").is_some_and(|v| v.is_string()) {
+        return None;
+    }
+    let s = o.obj("source")?;
+    let cluster = s.string("cluster").map(str::to_string);
+    let path = s.string("path").map(str::to_string);
+    let authority = s.string("authority").map(str::to_string);
+    let refresh_ms = s.u64_in("refresh_seconds", 3_600, 1, 7 * 86_400) * 1000;
+    let timeout_ms = s.u64_in("timeout_ms", 5_000, 100, 60_000);
+    let (Some(cluster), Some(path)) = (cluster, path) else {
+        for (key, what) in
+            [("cluster", "the Envoy cluster serving the list"), ("path", "the list's path, like /drop.txt")]
+        {
+            if !s.has(key) {
+                s.ctx.error(&s.child_path(key), format!("missing: {what}"));
+            }
+        }
+        s.finish();
+        return None;
+    };
+    if !path.starts_with('/') {
+        s.ctx.error(&s.child_path("path"), "must start with '/'");
+    }
+    s.finish();
+    let authority = authority.unwrap_or_else(|| cluster.clone());
+    Some(Feed { name: name.to_string(), kind, cluster, path, authority, refresh_ms, timeout_ms })
+}
+
+/// A feed's body checked whole: its prefixes, or why the update is refused.
+pub fn parse(kind: Kind, body: &[u8]) -> Result<Vec<IpNet>, String> {
+    if body.len() > MAX_BODY {
+        return Err(format!("larger than {} bytes", MAX_BODY));
+    }
+    let text = std::str::from_utf8(body).map_err(|_| "not UTF-8 text".to_string())?;
+    let nets = match text.trim_start().starts_with('{') {
+        true => from_json(text)?,
+        false => from_lines(text)?,
+    };
+    if nets.is_empty() {
+        return Err("no prefixes (an empty update is refused; the last list stays)".into());
+    }
+    if nets.len() > MAX_PREFIXES {
+        return Err(format!("more than {MAX_PREFIXES} prefixes"));
+    }
+    for net in &nets {
+        check_width(kind, net)?;
+    }
+    Ok(nets)
+}
+
+/// One prefix a line; `#` and `;` start comments; a bare address is its /32 or /128.
+fn from_lines(text: &str) -> Result<Vec<IpNet>, String> {
+    let mut nets = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.split(['#', ';']).next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        match prefix(line) {
+            Some(net) => nets.push(net),
+            None => return Err(format!("line {}: {:?} is not a prefix", i + 1, clip(line))),
+        }
+        if nets.len() > MAX_PREFIXES {
+            break;
+        }
+    }
+    Ok(nets)
+}
+
+/// `{"prefixes": [{"ipv4Prefix": "…"} | {"ipv6Prefix": "…"}, …]}` (other top-level keys, like
+/// `creationTime` and `syncToken`, are ignored).
+fn from_json(text: &str) -> Result<Vec<IpNet>, String> {
+    let v: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+    let Some(entries) = v.get("prefixes").and_then(|p| p.as_array()) else {
+        return Err("JSON without a \"prefixes\" array".into());
+    };
+    if entries.len() > MAX_PREFIXES {
+        return Err(format!("more than {MAX_PREFIXES} prefixes"));
+    }
+    let mut nets = Vec::with_capacity(entries.len());
+    for (i, e) in entries.iter().enumerate() {
+        let text = e.get("ipv4Prefix").or_else(|| e.get("ipv6Prefix")).and_then(|p| p.as_str());
+        match text.and_then(prefix) {
+            Some(net) => nets.push(net),
+            None => return Err(format!("prefixes[{i}] has no valid ipv4Prefix or ipv6Prefix")),
+        }
+    }
+    Ok(nets)
+}
+
+fn prefix(s: &str) -> Option<IpNet> {
+    s.parse::<IpNet>().ok().or_else(|| s.parse::<std::net::IpAddr>().ok().map(IpNet::from)).map(|n| n.trunc())
+}
+
+fn check_width(kind: Kind, net: &IpNet) -> Result<(), String> {
+    let (len, min) = match net {
+        IpNet::V4(n) => (n.prefix_len(), if kind == Kind::Ranges { MIN_RANGE_V4 } else { 1 }),
+        IpNet::V6(n) => (n.prefix_len(), if kind == Kind::Ranges { MIN_RANGE_V6 } else { 1 }),
+    };
+    match len >= min {
+        true => Ok(()),
+        false if kind == Kind::Ranges => Err(format!("{net} is wider than a crawler's range can be (/{min} at most)")),
+        false => Err(format!("{net} would block every address")),
+    }
+}
+
+fn clip(s: &str) -> &str {
+    let end = (0..=s.len().min(60)).rev().find(|&i| s.is_char_boundary(i)).unwrap_or(0);
+    s.get(..end).unwrap_or("")
+}
+
+/// A checked list as the workers share it: one prefix a line.
+pub fn normalised(nets: &[IpNet]) -> Vec<u8> {
+    let mut out = String::with_capacity(nets.len() * 18);
+    for n in nets {
+        out.push_str(&n.to_string());
+        out.push('\n');
+    }
+    out.into_bytes()
+}
+
+/// A shared list as a set (a list that was checked before it was shared).
+pub fn load(kind: Kind, shared: &[u8]) -> Option<Arc<IpSet>> {
+    parse(kind, shared).ok().map(|nets| Arc::new(IpSet::new(&nets)))
+}
+
+/// What the workers know of a feed, in shared data: the generation of its list, when that list
+/// was fetched, and how many prefixes it holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Meta {
+    pub seq: u64,
+    pub fetched_ms: u64,
+    pub entries: u64,
+}
+
+impl Meta {
+    pub fn encode(&self) -> Vec<u8> {
+        format!("{} {} {}", self.seq, self.fetched_ms, self.entries).into_bytes()
+    }
+
+    pub fn decode(b: &[u8]) -> Option<Meta> {
+        let text = std::str::from_utf8(b).ok()?;
+        let mut it = text.split(' ').map(|p| p.parse::<u64>().ok());
+        let meta = Meta { seq: it.next()??, fetched_ms: it.next()??, entries: it.next()?? };
+        it.next().is_none().then_some(meta)
+    }
+}
+
+/// When the next fetch is due, as the lease in shared data says (a worker takes the lease by
+/// moving it forward with compare-and-swap, so one worker fetches). Unreadable means due now.
+pub fn lease_due(b: Option<&[u8]>) -> u64 {
+    b.and_then(|b| std::str::from_utf8(b).ok()).and_then(|s| s.parse().ok()).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nets(kind: Kind, body: &str) -> Result<Vec<String>, String> {
+        parse(kind, body.as_bytes()).map(|v| v.iter().map(|n| n.to_string()).collect())
+    }
+
+    #[test]
+    fn a_plain_list_with_comments_in_both_styles_parses() {
+        let body = "# FireHOL-like header\n\n1.10.16.0/20 ; SBL256894\n2001:db8:bad::/48\r\n203.0.113.7\n  # indented comment\n";
+        assert_eq!(nets(Kind::Blocklist, body).unwrap(), ["1.10.16.0/20", "2001:db8:bad::/48", "203.0.113.7/32"]);
+    }
+
+    #[test]
+    fn googles_published_json_parses() {
+        let body = r#"{"creationTime": "2026-11-27T10:00:00.000000", "prefixes": [
+            {"ipv6Prefix": "2001:4860:4801:10::/64"}, {"ipv4Prefix": "66.249.64.0/27"}]}"#;
+        assert_eq!(nets(Kind::Ranges, body).unwrap(), ["2001:4860:4801:10::/64", "66.249.64.0/27"]);
+    }
+
+    #[test]
+    fn one_bad_line_refuses_the_whole_update() {
+        let err = nets(Kind::Blocklist, "10.0.0.0/8\n<html>oops</html>\n192.0.2.0/24\n").unwrap_err();
+        assert!(err.starts_with("line 2:"), "{err}");
+        let err = nets(Kind::Ranges, r#"{"prefixes": [{"ipv4Prefix": "66.249.64.0/27"}, {"ipv4Prefix": "nope"}]}"#)
+            .unwrap_err();
+        assert!(err.contains("prefixes[1]"), "{err}");
+    }
+
+    #[test]
+    fn an_empty_or_comment_only_update_is_refused() {
+        assert!(nets(Kind::Blocklist, "").is_err());
+        assert!(nets(Kind::Blocklist, "# nothing today\n").is_err());
+        assert!(nets(Kind::Ranges, r#"{"prefixes": []}"#).is_err());
+    }
+
+    #[test]
+    fn a_crawler_range_wider_than_a_slash_16_is_refused() {
+        assert!(nets(Kind::Ranges, "66.0.0.0/8\n").is_err());
+        assert!(nets(Kind::Ranges, "2001::/16\n").is_err());
+        assert!(nets(Kind::Ranges, "66.249.0.0/16\n2001:4860::/32\n").is_ok());
+        assert!(nets(Kind::Blocklist, "66.0.0.0/8\n").is_ok(), "blocklists may be wide");
+    }
+
+    #[test]
+    fn a_prefix_covering_everything_is_refused_even_in_a_blocklist() {
+        assert!(nets(Kind::Blocklist, "0.0.0.0/0\n").is_err());
+        assert!(nets(Kind::Blocklist, "::/0\n").is_err());
+    }
+
+    #[test]
+    fn html_error_pages_and_binary_are_not_lists() {
+        assert!(nets(Kind::Blocklist, "<!doctype html><title>502</title>").is_err());
+        assert!(parse(Kind::Blocklist, &[0xff, 0xfe, 0x00]).is_err());
+        assert!(nets(Kind::Ranges, r#"{"error": "rate limited"}"#).is_err());
+    }
+
+    #[test]
+    fn a_normalised_list_loads_as_the_same_set() {
+        let list = parse(Kind::Blocklist, b"192.0.2.0/24\n2001:db8::1\n").unwrap();
+        let set = load(Kind::Blocklist, &normalised(&list)).unwrap();
+        assert!(set.contains("192.0.2.9".parse().unwrap()));
+        assert!(set.contains("2001:db8::1".parse().unwrap()));
+        assert!(!set.contains("198.51.100.1".parse().unwrap()));
+    }
+
+    #[test]
+    fn meta_round_trips_and_rejects_garbage() {
+        let m = Meta { seq: 3, fetched_ms: 1_700_000_000_000, entries: 42 };
+        assert_eq!(Meta::decode(&m.encode()), Some(m));
+        for bad in ["", "1 2", "1 2 3 4", "a b c", "1 2 -3"] {
+            assert_eq!(Meta::decode(bad.as_bytes()), None, "{bad}");
+        }
+        assert_eq!(lease_due(Some(b"123")), 123);
+        assert_eq!(lease_due(Some(b"x")), 0);
+        assert_eq!(lease_due(None), 0);
+    }
+
+    #[test]
+    fn the_same_file_for_the_same_use_is_one_feed() {
+        let f = |name: &str, kind| Feed {
+            name: name.into(),
+            kind,
+            cluster: "feeds".into(),
+            path: "/drop.txt".into(),
+            authority: "feeds".into(),
+            refresh_ms: 1000,
+            timeout_ms: 1000,
+        };
+        assert_eq!(f("a", Kind::Blocklist).id(), f("b", Kind::Blocklist).id());
+        assert_ne!(f("a", Kind::Blocklist).id(), f("a", Kind::Ranges).id());
+    }
+}

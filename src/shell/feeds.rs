@@ -1,0 +1,221 @@
+//! Feeds fetched by one worker and shared with all ([`crate::policy::feeds`]).
+//!
+//! Each feed has three shared-data keys: a lease (when the next fetch is due), the list (the
+//! last good one, checked and normalised), and its meta (generation, fetch time, size). On the
+//! tick every worker loads a generation it has not seen, and the worker that moves a due lease
+//! forward with compare-and-swap is the one that fetches; a worker that dies holding it gives it
+//! up when the lease runs out. A failed or refused update leaves the list and its meta alone, so
+//! its age keeps growing in `botgate_feed_age_seconds`, and the fetch is tried again sooner than
+//! the period.
+
+use crate::engine::Engines;
+use crate::policy::feeds::{self, Feed, Meta};
+use proxy_wasm::hostcalls;
+use proxy_wasm::types::MetricType;
+use std::time::Duration;
+
+/// A failed fetch is tried again after this (or the feed's period, if shorter).
+const RETRY_MS: u64 = 30_000;
+/// Past its timeout, how long a fetch holds the lease before another worker may take it.
+const LEASE_GRACE_MS: u64 = 5_000;
+
+struct State {
+    feed: Feed,
+    id: String,
+    /// This worker's fetch on its way.
+    token: Option<u32>,
+    /// The generation of the list this worker's engines hold.
+    loaded: Option<u64>,
+    age: Option<u32>,
+    prefixes: Option<u32>,
+}
+
+#[derive(Default)]
+pub struct Feeds {
+    list: Vec<State>,
+}
+
+/// How a fetch ended, for its counter and the log.
+enum Fetched {
+    Applied(usize),
+    Failed(String),
+    Refused(String),
+}
+
+impl Feeds {
+    /// The feeds of `engines`; lists already shared are loaded at once.
+    pub fn new(engines: &mut Engines, now: u64) -> Feeds {
+        let gauge = |kind: &str, name: &str| {
+            hostcalls::define_metric(MetricType::Gauge, &format!("botgate_feed_{kind}.feed.{}", label(name))).ok()
+        };
+        let list = engines
+            .feeds()
+            .into_iter()
+            .map(|feed| State {
+                id: feed.id(),
+                age: gauge("age_seconds", &feed.name),
+                prefixes: gauge("prefixes", &feed.name),
+                feed,
+                token: None,
+                loaded: None,
+            })
+            .collect();
+        let mut feeds = Feeds { list };
+        for s in &mut feeds.list {
+            s.adopt(engines, now);
+        }
+        feeds
+    }
+
+    /// Loads lists fetched since the last tick, and fetches the feeds that are due.
+    pub fn tick(&mut self, engines: &mut Engines, now: u64) {
+        for s in &mut self.list {
+            s.adopt(engines, now);
+            if s.token.is_none() && s.take_lease(now) {
+                s.token = s.send();
+            }
+        }
+    }
+
+    /// A feed's answer: `false` if the token is not a feed's.
+    pub fn on_response(
+        &mut self,
+        token: u32,
+        status: Option<u32>,
+        body: &[u8],
+        engines: &mut Engines,
+        now: u64,
+    ) -> bool {
+        let Some(s) = self.list.iter_mut().find(|s| s.token == Some(token)) else { return false };
+        s.token = None;
+        let fetched = match status {
+            Some(200..=299) => match feeds::parse(s.feed.kind, body) {
+                Ok(nets) => Fetched::Applied(s.share(&nets, now)),
+                Err(why) => Fetched::Refused(why),
+            },
+            Some(code) => Fetched::Failed(format!("status {code}")),
+            None => Fetched::Failed("no response (reset, timeout or cluster unreachable)".into()),
+        };
+        let next = match &fetched {
+            Fetched::Applied(_) => now + s.feed.refresh_ms,
+            _ => now + s.feed.refresh_ms.min(RETRY_MS),
+        };
+        set(&s.key("lease"), next.to_string().as_bytes(), None);
+        s.report(&fetched);
+        s.adopt(engines, now);
+        true
+    }
+}
+
+impl State {
+    fn key(&self, part: &str) -> String {
+        format!("botgate/v1/feed/{}/{part}", self.id)
+    }
+
+    /// Loads the shared list if its generation is new to this worker; updates the age gauge.
+    fn adopt(&mut self, engines: &mut Engines, now: u64) {
+        let Some(meta) = get(&self.key("meta")).0.and_then(|b| Meta::decode(&b)) else { return };
+        if let Some(id) = self.age {
+            let _ = hostcalls::record_metric(id, now.saturating_sub(meta.fetched_ms) / 1000);
+        }
+        if self.loaded == Some(meta.seq) {
+            return;
+        }
+        let Some(list) = get(&self.key("list")).0 else { return };
+        let (seq, body) = split_generation(&list);
+        match feeds::load(self.feed.kind, body) {
+            Some(set) => {
+                engines.load_feed(&self.id, &set);
+                self.loaded = seq;
+                if let Some(id) = self.prefixes {
+                    let _ = hostcalls::record_metric(id, meta.entries);
+                }
+            }
+            None => log::warn!("botgate: the shared list of feed {:?} does not load; keeping the last", self.feed.name),
+        }
+    }
+
+    /// Moves a due lease forward; `true` if this worker now fetches.
+    fn take_lease(&self, now: u64) -> bool {
+        let key = self.key("lease");
+        let (mut value, mut cas) = get(&key);
+        if cas.is_none() {
+            // The host's compare-and-swap needs a version: the key is made first (two workers
+            // making it at once may both fetch, once).
+            set(&key, b"0", None);
+            (value, cas) = get(&key);
+        }
+        let Some(cas) = cas else { return false };
+        if feeds::lease_due(value.as_deref()) > now {
+            return false;
+        }
+        let held = now + self.feed.timeout_ms + LEASE_GRACE_MS;
+        set(&key, held.to_string().as_bytes(), Some(cas))
+    }
+
+    fn send(&self) -> Option<u32> {
+        let f = &self.feed;
+        let headers = vec![(":method", "GET"), (":path", f.path.as_str()), (":authority", f.authority.as_str())];
+        match hostcalls::dispatch_http_call(&f.cluster, headers, None, vec![], Duration::from_millis(f.timeout_ms)) {
+            Ok(token) => Some(token),
+            Err(e) => {
+                log::warn!("botgate: feed {:?}: cannot call cluster {:?}: {e:?}", f.name, f.cluster);
+                None
+            }
+        }
+    }
+
+    /// Shares a checked list as the next generation; its size.
+    fn share(&self, nets: &[ipnet::IpNet], now: u64) -> usize {
+        let seq = get(&self.key("meta")).0.and_then(|b| Meta::decode(&b)).map_or(1, |m| m.seq + 1);
+        let mut list = format!("{seq}\n").into_bytes();
+        list.extend_from_slice(&feeds::normalised(nets));
+        // The list first: a worker that sees the new meta finds the new list.
+        set(&self.key("list"), &list, None);
+        set(&self.key("meta"), &Meta { seq, fetched_ms: now, entries: nets.len() as u64 }.encode(), None);
+        nets.len()
+    }
+
+    fn report(&self, fetched: &Fetched) {
+        let name = &self.feed.name;
+        let result = match fetched {
+            Fetched::Applied(n) => {
+                log::info!("botgate: feed {name:?} refreshed: {n} prefixes");
+                "ok"
+            }
+            Fetched::Failed(why) => {
+                log::warn!("botgate: feed {name:?} refresh failed ({why}); keeping the last good list");
+                "failed"
+            }
+            Fetched::Refused(why) => {
+                log::warn!("botgate: feed {name:?} update refused: {why}; keeping the last good list");
+                "refused"
+            }
+        };
+        let metric = format!("botgate_feed_refreshes_total.feed.{}.result.{result}", label(name));
+        if let Ok(id) = hostcalls::define_metric(MetricType::Counter, &metric) {
+            let _ = hostcalls::increment_metric(id, 1);
+        }
+    }
+}
+
+/// `seq\nlist…` → (seq, list).
+fn split_generation(b: &[u8]) -> (Option<u64>, &[u8]) {
+    let at = b.iter().position(|&c| c == b'\n').unwrap_or(b.len());
+    let (head, rest) = b.split_at(at);
+    let seq = std::str::from_utf8(head).ok().and_then(|s| s.parse().ok());
+    (seq, rest.get(1..).unwrap_or(&[]))
+}
+
+/// A list's name as a metric label (letters, digits, `-` and `_`).
+fn label(name: &str) -> String {
+    name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
+}
+
+fn get(key: &str) -> (Option<Vec<u8>>, Option<u32>) {
+    hostcalls::get_shared_data(key).unwrap_or((None, None))
+}
+
+fn set(key: &str, value: &[u8], cas: Option<u32>) -> bool {
+    hostcalls::set_shared_data(key, Some(value), cas).is_ok()
+}
