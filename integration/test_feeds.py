@@ -70,7 +70,7 @@ def test_a_blocklist_feed_refreshes_without_restart_and_keeps_the_last_good_list
         assert until(lambda: blocked(e, "203.0.113.5")), "the fetched list blocks"
         # Every worker has it, whichever fetched it.
         assert all(blocked(e, "203.0.113.5") for _ in range(8))
-        assert e.wait_metric("botgate_feed_prefixes", lambda v: v == 1, feed="drop") == 1
+        assert e.wait_metric("botgate_feed_entries", lambda v: v == 1, feed="drop") == 1
         assert e.metric("botgate_feed_refreshes_total", feed="drop", result="ok") >= 1
         assert not blocked(e, "198.51.100.7")
 
@@ -121,3 +121,26 @@ def test_a_crawler_is_verified_by_ranges_fetched_in_googles_json_format(envoy_wi
         assert crawl("192.0.2.70")[0] == 200
         status, _, body = crawl("192.0.2.10")
         assert status == 403, "a refused update lets nobody new in"
+
+
+def test_a_verified_crawler_is_held_to_the_origins_robots_txt(envoy_with, example_policy):
+    """robots.txt fetched through a cluster: a verified Googlebot is refused a disallowed path and
+    served the rest; a new file applies without a restart."""
+    with FileServer() as origin:
+        origin.put("robots.txt", "User-agent: *\nDisallow: /private/\n\nUser-agent: Googlebot\nDisallow: /search\n")
+        example_policy.pop("dns_over_https", None)
+        example_policy["crawlers"] = {
+            "definitions": [{"name": "googlebot", "ranges": ["192.0.2.64/27"]}],
+            "robots_txt": {"cluster": "feeds", "refresh_seconds": 1}}
+        e = envoy_with(example_policy, feeds=origin.port)
+
+        def crawl(path):
+            return e.get(path, headers={"user-agent": GOOGLEBOT, "accept": "*/*", "x-forwarded-for": "192.0.2.70"})
+
+        assert until(lambda: crawl("/search?q=1")[0] == 403)
+        status, _, body = crawl("/search?q=1")
+        assert b"robots_disallowed" in body, body
+        assert crawl("/private/page")[0] == 200, "Googlebot's own group replaces the * group"
+        assert e.wait_metric("botgate_crawler_robots_disallowed_total", lambda v: v >= 2, crawler="googlebot") >= 2
+        origin.put("robots.txt", "User-agent: Googlebot\nAllow: /\n")
+        assert until(lambda: crawl("/search?q=1")[0] == 200)

@@ -10,7 +10,6 @@ use botgate::decision::record::Verdict;
 use botgate::policy::feeds::{self, Kind};
 use common::*;
 use serde_json::json;
-use std::sync::Arc;
 
 const T0: u64 = 1_795_305_600_000;
 const GOOGLEBOT: &str = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)";
@@ -25,8 +24,9 @@ fn feed_id(e: &botgate::engine::Engine) -> String {
     e.policy().feeds().next().expect("a feed").id()
 }
 
-fn set(kind: Kind, body: &str) -> Arc<botgate::base::iptable::IpSet> {
-    feeds::load(kind, body.as_bytes()).expect("a valid list")
+fn set(kind: Kind, body: &str) -> feeds::List {
+    let (shared, _) = feeds::check(kind, Some(200), body.as_bytes()).expect("a valid list");
+    feeds::load(kind, &shared).expect("loads")
 }
 
 #[test]
@@ -112,4 +112,92 @@ fn a_string_source_stays_a_note_and_fetches_nothing() {
         {"name": "drop", "source": "https://www.spamhaus.org/drop/drop.txt", "cidrs": ["192.0.2.0/24"]}
     ]}})));
     assert_eq!(e.policy().feeds().count(), 0);
+}
+
+fn with_robots(disallowed: &str) -> String {
+    with_resolver(json!({"crawlers": {
+        "definitions": [{"name": "googlebot", "ranges": ["66.249.64.0/19"]}],
+        "robots_txt": {"cluster": "upstream", "refresh_seconds": 600, "disallowed": disallowed}
+    }}))
+}
+
+fn googlebot(path: &str) -> Req {
+    Req::new("GET", path, "66.249.66.1").header("user-agent", GOOGLEBOT).header("accept", "*/*")
+}
+
+fn robots(status: u32, body: &str) -> feeds::List {
+    let (shared, _) = feeds::check(Kind::Robots, Some(status), body.as_bytes()).expect("an answer to keep");
+    feeds::load(Kind::Robots, &shared).expect("loads")
+}
+
+fn load_robots(e: &mut botgate::engine::Engine, list: feeds::List) {
+    let id = e.policy().feeds().find(|f| f.kind == Kind::Robots).expect("robots feed").id();
+    e.load_feed(&id, &list);
+}
+
+const ROBOTS: &str =
+    "User-agent: *\nDisallow: /private/\n\nUser-agent: Googlebot\nDisallow: /search\nAllow: /search/about\n";
+
+#[test]
+fn a_verified_crawler_is_refused_what_robots_txt_disallows_it() {
+    let mut e = engine(&with_robots("refuse"));
+    assert_eq!(send(&mut e, &googlebot("/search?q=x"), T0, 200).verdict, Verdict::Allow, "no file yet");
+    load_robots(&mut e, robots(200, ROBOTS));
+    let d = send(&mut e, &googlebot("/search?q=x"), T0, 200);
+    assert_eq!((d.verdict, d.reasons.clone()), (Verdict::Block, vec!["robots_disallowed"]), "{d:?}");
+    assert_eq!(send(&mut e, &googlebot("/search/about"), T0, 200).verdict, Verdict::Allow, "the longer allow wins");
+    assert_eq!(
+        send(&mut e, &googlebot("/private/x"), T0, 200).verdict,
+        Verdict::Allow,
+        "Googlebot's own group replaces the * group"
+    );
+}
+
+#[test]
+fn counting_lets_the_disallowed_fetch_through_with_the_reason() {
+    let mut e = engine(&with_robots("count"));
+    load_robots(&mut e, robots(200, ROBOTS));
+    let d = send(&mut e, &googlebot("/search?q=x"), T0, 200);
+    assert_eq!(d.verdict, Verdict::Allow);
+    assert_eq!(d.reasons, vec!["verified_search_crawler", "robots_disallowed"]);
+}
+
+#[test]
+fn the_crawl_delay_bounds_a_verified_crawlers_rate() {
+    let mut e = engine(&with_robots("refuse"));
+    load_robots(&mut e, robots(200, "User-agent: googlebot\nCrawl-delay: 10\n"));
+    // One fetch per 10 s, with half again for jitter: 9 in a minute.
+    let verdicts: Vec<Verdict> =
+        (0..10).map(|i| send(&mut e, &googlebot(&format!("/p/{i}")), T0 + i, 200).verdict).collect();
+    assert!(verdicts[..9].iter().all(|v| *v == Verdict::Allow), "{verdicts:?}");
+    let d = send(&mut e, &googlebot("/p/x"), T0 + 20, 200);
+    assert_eq!(d.verdict, Verdict::RateLimited, "{d:?}");
+    assert!(d.reasons.contains(&"crawler_rate_exceeded"));
+}
+
+#[test]
+fn a_missing_robots_txt_allows_everything_and_a_failing_origin_keeps_the_last_file() {
+    let mut e = engine(&with_robots("refuse"));
+    load_robots(&mut e, robots(404, "<html>not found</html>"));
+    assert_eq!(send(&mut e, &googlebot("/search"), T0, 200).verdict, Verdict::Allow);
+    for status in [Some(500), Some(503), Some(429), None] {
+        assert!(
+            matches!(
+                feeds::check(Kind::Robots, status, b"User-agent: *\nDisallow: /\n"),
+                Err(feeds::Problem::Failed(_))
+            ),
+            "{status:?} changes nothing"
+        );
+    }
+}
+
+#[test]
+fn robots_txt_does_not_bind_an_unverified_claim_or_a_person() {
+    let mut e = engine(&with_robots("refuse"));
+    load_robots(&mut e, robots(200, "User-agent: *\nDisallow: /\n"));
+    let person = Req::new("GET", "/search", "203.0.113.20").browser();
+    assert_ne!(send(&mut e, &person, T0, 200).reasons, vec!["robots_disallowed"]);
+    let elsewhere = Req::new("GET", "/search", "203.0.113.21").header("user-agent", GOOGLEBOT);
+    let d = send(&mut e, &elsewhere, T0, 200);
+    assert!(!d.reasons.contains(&"robots_disallowed"), "{d:?}");
 }

@@ -70,6 +70,7 @@ counters! {
     AllowCrawler => "botgate_allowlisted_total.condition.verified_search_crawler",
     BlockedCrawler => "botgate_blocked_total.tier.block.reason.crawler_refused",
     BlockedCrawlerImpersonation => "botgate_blocked_total.tier.block.reason.crawler_impersonation",
+    BlockedCrawlerRobots => "botgate_blocked_total.tier.block.reason.robots_disallowed",
     RateLimitedCrawler => "botgate_rate_limited_total.scope.crawler",
     CrawlerLookupFailed => "botgate_crawler_lookups_total.result.failed",
     CalloutDnsAnswered => "botgate_callouts_total.service.dns.result.answered",

@@ -16,6 +16,7 @@ use crate::base::window::RollingWindow;
 use crate::checks::fcrdns::is_under;
 use crate::decision::record::{BotLabel, Decision, Verdict};
 use crate::policy::crawlers::{Crawler, CrawlerAction, Purpose, CUSTOMER_DOMAINS};
+use crate::policy::RateLimit;
 use crate::request::head::Head;
 
 /// The lookup service of forward-confirmed reverse DNS: the key is the address, the answer the
@@ -127,13 +128,27 @@ impl Engine {
         // Crawlers read; a proven one writing (a form, a login) is scored like anyone.
         let reads = matches!(head.method(), b"GET" | b"HEAD");
         let action = if c.action == CrawlerAction::Allow && !reads { CrawlerAction::Score } else { c.action };
-        let rate = c.rate;
+        let robots = self.policy.crawlers.as_ref().and_then(|t| t.robots.as_ref());
+        let path = String::from_utf8_lossy(head.first(":path").unwrap_or(b"/"));
+        // A verified crawler reading what the origin's robots.txt disallows: refused or noted.
+        let disallowed = robots.filter(|r| !r.allows(&c.name, &path)).map(|r| r.refuse);
+        let rate = stricter(c.rate, robots.and_then(|r| r.rate(&c.name)));
+        if disallowed.is_some()
+            && action == CrawlerAction::Allow
+            && matches!(claim.proof, Proof::Ranges | Proof::Fcrdns)
+        {
+            self.tally.bump_named(&format!("botgate_crawler_robots_disallowed_total.crawler.{}", c.name));
+        }
         let metric = format!("botgate_crawler_requests_total.crawler.{}.verified.{}", c.name, claim.proof.label());
         self.tally.bump_named(&metric);
         p.bot = Some(Box::new(label));
         match claim.proof {
             Proof::Ranges | Proof::Fcrdns => match action {
-                CrawlerAction::Allow => Some(self.allow_crawler(p, claim.crawler, rate, now)),
+                CrawlerAction::Allow => match disallowed {
+                    Some(true) => self.refuse(p, "robots_disallowed", Counter::BlockedCrawlerRobots),
+                    Some(false) => Some(self.allow_crawler(p, claim.crawler, rate, Some("robots_disallowed"), now)),
+                    None => Some(self.allow_crawler(p, claim.crawler, rate, None, now)),
+                },
                 CrawlerAction::Block => self.refuse(p, "crawler_refused", Counter::BlockedCrawler),
                 CrawlerAction::Challenge => {
                     p.must_pass = Some("crawler_challenged");
@@ -159,6 +174,7 @@ impl Engine {
         p: &mut Pending,
         i: usize,
         rate: Option<crate::policy::RateLimit>,
+        noted: Option<&'static str>,
         now: u64,
     ) -> Decision {
         let mut d = Decision::pass(p.client.ip);
@@ -184,6 +200,7 @@ impl Engine {
         self.tally.bump(Counter::AllowCrawler);
         d.verdict = Verdict::Allow;
         d.reasons.insert(0, "verified_search_crawler");
+        d.reasons.extend(noted);
         self.record(d)
     }
 
@@ -201,6 +218,17 @@ impl Engine {
         d.bot = p.bot.take();
         d.detail = d.bot.as_ref().map(|b| b.name.clone());
         Some(self.record(d))
+    }
+}
+
+/// The lower of two rates (by requests allowed per millisecond of window).
+fn stricter(a: Option<RateLimit>, b: Option<RateLimit>) -> Option<RateLimit> {
+    match (a, b) {
+        (Some(a), Some(b)) => {
+            let (ra, rb) = (u64::from(a.max_requests) * b.window_ms, u64::from(b.max_requests) * a.window_ms);
+            Some(if rb < ra { b } else { a })
+        }
+        (a, b) => a.or(b),
     }
 }
 

@@ -130,8 +130,8 @@ impl Engine {
     }
 
     /// A feed's new list (see [`Policy::load_feed`]).
-    pub fn load_feed(&mut self, id: &str, set: &std::sync::Arc<crate::base::iptable::IpSet>) {
-        self.policy.load_feed(id, set);
+    pub fn load_feed(&mut self, id: &str, list: &crate::policy::feeds::List) {
+        self.policy.load_feed(id, list);
     }
 
     pub fn policy(&self) -> &Policy {

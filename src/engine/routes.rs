@@ -87,9 +87,9 @@ impl Engines {
     }
 
     /// A feed's new list, for every engine whose lists it feeds.
-    pub fn load_feed(&mut self, id: &str, set: &std::sync::Arc<crate::base::iptable::IpSet>) {
+    pub fn load_feed(&mut self, id: &str, list: &crate::policy::feeds::List) {
         for e in self.iter_mut() {
-            e.load_feed(id, set);
+            e.load_feed(id, list);
         }
     }
 

@@ -116,6 +116,40 @@ pub struct Crawlers {
     pub list: Vec<Crawler>,
     /// FCrDNS on (`rdns_matches_ua`) and a resolver to do it with.
     pub doh: Option<DnsOverHttps>,
+    /// The origin's robots.txt, with `rate_within_robots_txt`.
+    pub robots: Option<RobotsTxt>,
+}
+
+/// Where the origin's robots.txt is fetched from, what a disallowed fetch by a verified crawler
+/// costs it, and the last file fetched (none yet: no path is refused, no delay imposed).
+#[derive(Debug, Clone)]
+pub struct RobotsTxt {
+    pub feed: super::feeds::Feed,
+    /// Refused (the block tier), or let through and counted.
+    pub refuse: bool,
+    pub file: Option<std::sync::Arc<crate::checks::robots::Fetched>>,
+}
+
+impl PartialEq for RobotsTxt {
+    fn eq(&self, other: &Self) -> bool {
+        self.feed == other.feed && self.refuse == other.refuse
+    }
+}
+
+impl RobotsTxt {
+    /// Whether `token` may fetch `path` (yes, while no file is known).
+    pub fn allows(&self, token: &str, path: &str) -> bool {
+        self.file.as_ref().is_none_or(|f| f.allows(token, path))
+    }
+
+    /// The rate a crawl delay asks of `token`, with half again for timing jitter, over at least
+    /// a minute.
+    pub fn rate(&self, token: &str) -> Option<RateLimit> {
+        let delay = self.file.as_ref()?.crawl_delay_ms(token)?.max(1);
+        let window_ms = (4 * delay).max(60_000);
+        let max_requests = ((window_ms * 3 / 2).div_ceil(delay)).min(u64::from(u32::MAX)) as u32;
+        Some(RateLimit { max_requests, window_ms, static_assets: true })
+    }
 }
 
 impl Crawlers {
@@ -215,6 +249,7 @@ pub struct CrawlerCondition {
 /// `dns_over_https` and `crawlers`, with the allow condition: the crawler table.
 pub(super) fn read(ctx: &Ctx, cond: &CrawlerCondition, doh: Option<Obj<'_>>, crawlers: Option<Obj<'_>>) -> Crawlers {
     let mut list = defaults();
+    let mut robots = None;
     let mut by_purpose: Vec<(Purpose, CrawlerAction)> = Vec::new();
     let mut explicit: Vec<String> = Vec::new();
     if let Some(o) = crawlers {
@@ -234,6 +269,9 @@ pub(super) fn read(ctx: &Ctx, cond: &CrawlerCondition, doh: Option<Obj<'_>>, cra
                 }
             }
             d.finish();
+        }
+        if let Some(r) = o.obj("robots_txt") {
+            robots = read_robots(r, cond);
         }
         o.finish();
     }
@@ -275,7 +313,17 @@ pub(super) fn read(ctx: &Ctx, cond: &CrawlerCondition, doh: Option<Obj<'_>>, cra
         }
         (false, None) => None,
     };
-    Crawlers { list, doh }
+    Crawlers { list, doh, robots }
+}
+
+/// `crawlers.robots_txt`: `{cluster, path, authority, refresh_seconds, disallowed}`.
+fn read_robots(r: Obj<'_>, cond: &CrawlerCondition) -> Option<RobotsTxt> {
+    let refuse = r.choice("disallowed", "refuse", &["refuse", "count"]) == "refuse";
+    if !cond.robots {
+        r.ctx.warn(&r.path, "rate_within_robots_txt is off in the crawler condition: robots.txt is not read");
+    }
+    let feed = super::feeds::read_feed(r, "robots_txt", super::feeds::Kind::Robots, Some("/robots.txt"));
+    feed.filter(|_| cond.robots).map(|feed| RobotsTxt { feed, refuse, file: None })
 }
 
 /// One entry of `crawlers.definitions`: a default changed (by `name`) or a new crawler.
@@ -375,7 +423,7 @@ mod tests {
     use super::*;
 
     fn table() -> Crawlers {
-        Crawlers { list: defaults(), doh: None }
+        Crawlers { list: defaults(), doh: None, robots: None }
     }
 
     #[test]

@@ -20,6 +20,8 @@ pub enum Kind {
     Blocklist,
     /// Addresses a crawler is allowed from: a wide prefix here would allow anyone claiming it.
     Ranges,
+    /// The origin's robots.txt: what verified crawlers may fetch, and how fast.
+    Robots,
 }
 
 impl Kind {
@@ -27,6 +29,7 @@ impl Kind {
         match self {
             Kind::Blocklist => "blocklist",
             Kind::Ranges => "ranges",
+            Kind::Robots => "robots",
         }
     }
 }
@@ -73,9 +76,13 @@ pub fn read_source(o: &Obj<'_>, name: &str, kind: Kind) -> Option<Feed> {
     if o.get("source").is_some_and(|v| v.is_string()) {
         return None;
     }
-    let s = o.obj("source")?;
+    read_feed(o.obj("source")?, name, kind, None)
+}
+
+/// A feed's fields (`path` may have a default).
+pub fn read_feed(s: Obj<'_>, name: &str, kind: Kind, default_path: Option<&str>) -> Option<Feed> {
     let cluster = s.string("cluster").map(str::to_string);
-    let path = s.string("path").map(str::to_string);
+    let path = s.string("path").or(default_path).map(str::to_string);
     let authority = s.string("authority").map(str::to_string);
     let refresh_ms = s.u64_in("refresh_seconds", 3_600, 1, 7 * 86_400) * 1000;
     let timeout_ms = s.u64_in("timeout_ms", 5_000, 100, 60_000);
@@ -181,6 +188,63 @@ fn clip(s: &str) -> &str {
     s.get(..end).unwrap_or("")
 }
 
+/// A fetch's answer checked: what the workers share (and how many entries it holds), or why
+/// the last good list stays.
+pub fn check(kind: Kind, status: Option<u32>, body: &[u8]) -> Result<(Vec<u8>, u64), Problem> {
+    match (kind, status) {
+        (Kind::Robots, Some(code)) => robots_answer(code, body),
+        (_, Some(200..=299)) => {
+            let nets = parse(kind, body).map_err(Problem::Refused)?;
+            Ok((normalised(&nets), nets.len() as u64))
+        }
+        (_, Some(code)) => Err(Problem::Failed(format!("status {code}"))),
+        (_, None) => Err(Problem::Failed("no response (reset, timeout or cluster unreachable)".into())),
+    }
+}
+
+/// Why a fetch changed nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    /// No usable answer (a status, a timeout): tried again sooner than the period.
+    Failed(String),
+    /// An answer that is not a list botgate will use.
+    Refused(String),
+}
+
+/// robots.txt as RFC 9309 reads the origin's answer, except that an origin that cannot answer
+/// (5xx, 429, no answer) keeps the last file rather than disallowing everything: botgate
+/// bounds crawlers by the file, it does not invent a stricter one.
+fn robots_answer(code: u32, body: &[u8]) -> Result<(Vec<u8>, u64), Problem> {
+    use crate::checks::robots::MAX_BODY as ROBOTS_MAX;
+    if code == 429 || !(200..500).contains(&code) {
+        return Err(Problem::Failed(format!("status {code}")));
+    }
+    let body = if (200..300).contains(&code) { body.get(..body.len().min(ROBOTS_MAX)).unwrap_or(&[]) } else { &[] };
+    let mut shared = format!("{code}\n").into_bytes();
+    shared.extend_from_slice(body);
+    Ok((shared, body.iter().filter(|&&b| b == b'\n').count() as u64))
+}
+
+/// A feed's list, loaded.
+#[derive(Debug, Clone)]
+pub enum List {
+    Prefixes(Arc<IpSet>),
+    Robots(Arc<crate::checks::robots::Fetched>),
+}
+
+/// A shared list loaded (a list that was checked before it was shared).
+pub fn load(kind: Kind, shared: &[u8]) -> Option<List> {
+    match kind {
+        Kind::Robots => {
+            let at = shared.iter().position(|&b| b == b'\n')?;
+            let code: u32 = std::str::from_utf8(shared.get(..at)?).ok()?.parse().ok()?;
+            let fetched = crate::checks::robots::Fetched::from_reply(Some(code), shared.get(at + 1..)?);
+            Some(List::Robots(Arc::new(fetched)))
+        }
+        _ => parse(kind, shared).ok().map(|nets| List::Prefixes(Arc::new(IpSet::new(&nets)))),
+    }
+}
+
 /// A checked list as the workers share it: one prefix a line.
 pub fn normalised(nets: &[IpNet]) -> Vec<u8> {
     let mut out = String::with_capacity(nets.len() * 18);
@@ -189,11 +253,6 @@ pub fn normalised(nets: &[IpNet]) -> Vec<u8> {
         out.push('\n');
     }
     out.into_bytes()
-}
-
-/// A shared list as a set (a list that was checked before it was shared).
-pub fn load(kind: Kind, shared: &[u8]) -> Option<Arc<IpSet>> {
-    parse(kind, shared).ok().map(|nets| Arc::new(IpSet::new(&nets)))
 }
 
 /// What the workers know of a feed, in shared data: the generation of its list, when that list
@@ -285,7 +344,7 @@ mod tests {
     #[test]
     fn a_normalised_list_loads_as_the_same_set() {
         let list = parse(Kind::Blocklist, b"192.0.2.0/24\n2001:db8::1\n").unwrap();
-        let set = load(Kind::Blocklist, &normalised(&list)).unwrap();
+        let Some(List::Prefixes(set)) = load(Kind::Blocklist, &normalised(&list)) else { panic!() };
         assert!(set.contains("192.0.2.9".parse().unwrap()));
         assert!(set.contains("2001:db8::1".parse().unwrap()));
         assert!(!set.contains("198.51.100.1".parse().unwrap()));

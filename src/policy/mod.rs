@@ -81,17 +81,26 @@ impl Policy {
     pub fn feeds(&self) -> impl Iterator<Item = &feeds::Feed> {
         let lists = self.blocklists.iter().filter_map(|l| l.feed.as_ref());
         let crawlers = self.crawlers.iter().flat_map(|c| c.list.iter()).filter_map(|c| c.feed.as_ref());
-        lists.chain(crawlers)
+        let robots = self.crawlers.iter().filter_map(|c| c.robots.as_ref().map(|r| &r.feed));
+        lists.chain(crawlers).chain(robots)
     }
 
     /// Puts the list fetched for feed `id` in every list fed by it.
-    pub fn load_feed(&mut self, id: &str, set: &std::sync::Arc<crate::base::iptable::IpSet>) {
-        for l in self.blocklists.iter_mut().filter(|l| l.feed.as_ref().is_some_and(|f| f.id() == id)) {
-            l.fed = set.clone();
-        }
-        for c in self.crawlers.iter_mut().flat_map(|c| c.list.iter_mut()) {
-            if c.feed.as_ref().is_some_and(|f| f.id() == id) {
-                c.fed = set.clone();
+    pub fn load_feed(&mut self, id: &str, list: &feeds::List) {
+        let fed_by = |f: &Option<feeds::Feed>| f.as_ref().is_some_and(|f| f.id() == id);
+        match list {
+            feeds::List::Prefixes(set) => {
+                for l in self.blocklists.iter_mut().filter(|l| fed_by(&l.feed)) {
+                    l.fed = set.clone();
+                }
+                for c in self.crawlers.iter_mut().flat_map(|c| c.list.iter_mut()).filter(|c| fed_by(&c.feed)) {
+                    c.fed = set.clone();
+                }
+            }
+            feeds::List::Robots(file) => {
+                if let Some(r) = self.crawlers.as_mut().and_then(|c| c.robots.as_mut()).filter(|r| r.feed.id() == id) {
+                    r.file = Some(file.clone());
+                }
             }
         }
     }

@@ -9,7 +9,7 @@
 //! the period.
 
 use crate::engine::Engines;
-use crate::policy::feeds::{self, Feed, Meta};
+use crate::policy::feeds::{self, Feed, Meta, Problem};
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::MetricType;
 use std::time::Duration;
@@ -27,7 +27,7 @@ struct State {
     /// The generation of the list this worker's engines hold.
     loaded: Option<u64>,
     age: Option<u32>,
-    prefixes: Option<u32>,
+    entries: Option<u32>,
 }
 
 #[derive(Default)]
@@ -37,7 +37,7 @@ pub struct Feeds {
 
 /// How a fetch ended, for its counter and the log.
 enum Fetched {
-    Applied(usize),
+    Applied(u64),
     Failed(String),
     Refused(String),
 }
@@ -54,7 +54,7 @@ impl Feeds {
             .map(|feed| State {
                 id: feed.id(),
                 age: gauge("age_seconds", &feed.name),
-                prefixes: gauge("prefixes", &feed.name),
+                entries: gauge("entries", &feed.name),
                 feed,
                 token: None,
                 loaded: None,
@@ -88,13 +88,10 @@ impl Feeds {
     ) -> bool {
         let Some(s) = self.list.iter_mut().find(|s| s.token == Some(token)) else { return false };
         s.token = None;
-        let fetched = match status {
-            Some(200..=299) => match feeds::parse(s.feed.kind, body) {
-                Ok(nets) => Fetched::Applied(s.share(&nets, now)),
-                Err(why) => Fetched::Refused(why),
-            },
-            Some(code) => Fetched::Failed(format!("status {code}")),
-            None => Fetched::Failed("no response (reset, timeout or cluster unreachable)".into()),
+        let fetched = match feeds::check(s.feed.kind, status, body) {
+            Ok((list, entries)) => Fetched::Applied(s.share(&list, entries, now)),
+            Err(Problem::Failed(why)) => Fetched::Failed(why),
+            Err(Problem::Refused(why)) => Fetched::Refused(why),
         };
         let next = match &fetched {
             Fetched::Applied(_) => now + s.feed.refresh_ms,
@@ -124,10 +121,10 @@ impl State {
         let Some(list) = get(&self.key("list")).0 else { return };
         let (seq, body) = split_generation(&list);
         match feeds::load(self.feed.kind, body) {
-            Some(set) => {
-                engines.load_feed(&self.id, &set);
+            Some(list) => {
+                engines.load_feed(&self.id, &list);
                 self.loaded = seq;
-                if let Some(id) = self.prefixes {
+                if let Some(id) = self.entries {
                     let _ = hostcalls::record_metric(id, meta.entries);
                 }
             }
@@ -166,21 +163,21 @@ impl State {
     }
 
     /// Shares a checked list as the next generation; its size.
-    fn share(&self, nets: &[ipnet::IpNet], now: u64) -> usize {
+    fn share(&self, checked: &[u8], entries: u64, now: u64) -> u64 {
         let seq = get(&self.key("meta")).0.and_then(|b| Meta::decode(&b)).map_or(1, |m| m.seq + 1);
         let mut list = format!("{seq}\n").into_bytes();
-        list.extend_from_slice(&feeds::normalised(nets));
+        list.extend_from_slice(checked);
         // The list first: a worker that sees the new meta finds the new list.
         set(&self.key("list"), &list, None);
-        set(&self.key("meta"), &Meta { seq, fetched_ms: now, entries: nets.len() as u64 }.encode(), None);
-        nets.len()
+        set(&self.key("meta"), &Meta { seq, fetched_ms: now, entries }.encode(), None);
+        entries
     }
 
     fn report(&self, fetched: &Fetched) {
         let name = &self.feed.name;
         let result = match fetched {
             Fetched::Applied(n) => {
-                log::info!("botgate: feed {name:?} refreshed: {n} prefixes");
+                log::info!("botgate: feed {name:?} refreshed: {n} entries");
                 "ok"
             }
             Fetched::Failed(why) => {
