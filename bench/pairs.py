@@ -9,7 +9,8 @@ absolute numbers would not. The same configuration against itself is the noise c
     BENCH_ROUNDS=5 BENCH_SECONDS=10 [BENCH_PAIRS=botgate:empty-wasm,...] python3 bench/pairs.py
     python3 bench/pairs.py --write-policy    # only regenerate bench/policy.bench.json
 
-Writes bench/results/latest.md (and latest.json with every round) and prints the table.
+Writes bench/results/latest.md (and latest.json with every round) and prints the table;
+BENCH_TRAFFIC=crawler (a verified Googlebot, its verification cached) writes latest-crawler.*.
 """
 import contextlib
 import datetime
@@ -30,6 +31,7 @@ import urllib.request
 BENCH = pathlib.Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(ROOT / "envoy"))
+sys.path.insert(0, str(ROOT / "integration"))
 from render import render  # noqa: E402  (envoy/render.py, shared with the tests)
 
 ENVOY = os.environ.get("ENVOY", str(ROOT / ".venv/bin/envoy"))
@@ -39,7 +41,10 @@ HOSTCALLS_WASM = BENCH / "empty-filter/target/hostcalls/wasm32-wasip1/release/em
 TEMPLATE = BENCH / "envoy.bench.template.yaml"
 BENCH_POLICY = BENCH / "policy.bench.json"
 EXAMPLE_POLICY = ROOT / "envoy/policy.example.json"
-TRAFFIC = BENCH / "traffic.lua"
+# BENCH_TRAFFIC=crawler: a verified Googlebot instead of browsers (with a local resolver).
+CRAWLER_TRAFFIC = os.environ.get("BENCH_TRAFFIC") == "crawler"
+TRAFFIC = BENCH / ("traffic-crawler.lua" if CRAWLER_TRAFFIC else "traffic.lua")
+CRAWLER_POLICY = BENCH / "policy.crawlers.json"
 RESULTS = BENCH / "results"
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
@@ -56,6 +61,8 @@ TARGET = 0.85  # botgate's throughput as a share of the empty Wasm filter's
 CONFIGS = {
     "botgate": (BOTGATE_WASM, BENCH_POLICY),
     "botgate-example": (BOTGATE_WASM, EXAMPLE_POLICY),
+    # The bench policy verifying crawlers by FCrDNS through the bench's resolver.
+    "botgate-crawlers": (BOTGATE_WASM, CRAWLER_POLICY),
     "empty-wasm": (EMPTY_WASM, BENCH_POLICY),
     # The empty filter making botgate's per-request host calls, without botgate's own work.
     "hostcalls-only": (HOSTCALLS_WASM, BENCH_POLICY),
@@ -99,10 +106,13 @@ def label(name):
     return (parts[parts.index("target") + 1] if "target" in parts else pathlib.Path(name).stem) + ".wasm"
 
 
+DOH_PORT = 20053  # the bench's resolver (BENCH_TRAFFIC=crawler)
+
+
 def envoy_yaml(config, listen, admin):
     wasm, policy = config_of(config)
     text = render(policy.read_text(), listen=listen, admin=admin, wasm=wasm or "unused",
-                  template=TEMPLATE)
+                  template=TEMPLATE, doh=DOH_PORT)
     if wasm is None:
         # Drop the Wasm filter: everything between the BEGIN/END markers.
         text = re.sub(r"\n *# BEGIN wasm\n.*?\n *# END wasm\n", "\n", text, flags=re.S)
@@ -298,6 +308,19 @@ def write_bench_policy():
     for key in ("global_rate_limit", "ip_rate_limit"):
         policy[key]["max_requests"] = 10_000_000
     BENCH_POLICY.write_text(json.dumps(policy, indent=2) + "\n")
+    # The same, verifying crawlers by FCrDNS (and a crawl rate as high as the rest).
+    policy["dns_over_https"] = {"cluster": "doh", "timeout_ms": 800, "cache_seconds": 3600}
+    policy["crawlers"] = {"definitions": [
+        {"name": "googlebot", "rate": {"max_requests": 1_000_000, "window_seconds": 60}}]}
+    CRAWLER_POLICY.write_text(json.dumps(policy, indent=2) + "\n")
+
+
+def crawler_resolver():
+    """unbound with a forward-confirming PTR for each of the crawler traffic's addresses."""
+    from resolver import Unbound
+    ips = [f"192.0.2.{i}" for i in range(256)]
+    names = {ip: f"crawl-192-0-2-{ip.rsplit('.', 1)[1]}.googlebot.com" for ip in ips}
+    return Unbound(ptr=names, a={n: ip for ip, n in names.items()}, port=DOH_PORT)
 
 
 def git_state():
@@ -362,7 +385,8 @@ def main():
     RESULTS.mkdir(exist_ok=True)
     started = datetime.datetime.now(datetime.timezone.utc)
     summaries, raw = [], {}
-    with tempfile.TemporaryDirectory(prefix="botgate-bench-") as tmp:
+    resolver = crawler_resolver() if CRAWLER_TRAFFIC else contextlib.nullcontext()
+    with resolver, tempfile.TemporaryDirectory(prefix="botgate-bench-") as tmp:
         for a, b in PAIRS:
             rounds = []
             for r in range(ROUNDS):
@@ -381,8 +405,9 @@ def main():
             raw[f"{a} vs {b}"] = rounds
             summaries.append(summarise((a, b), rounds))
     text = report(summaries, started)
-    (RESULTS / "latest.md").write_text(text)
-    (RESULTS / "latest.json").write_text(json.dumps(raw, indent=1))
+    stem = "latest-crawler" if CRAWLER_TRAFFIC else "latest"
+    (RESULTS / f"{stem}.md").write_text(text)
+    (RESULTS / f"{stem}.json").write_text(json.dumps(raw, indent=1))
     print()
     print(text, end="")
 

@@ -36,6 +36,8 @@ fi
 
 mkdir -p bench/results
 "$PY" bench/pairs.py
+# What a cached crawler verification costs, against the host calls alone (issue 13).
+BENCH_TRAFFIC=crawler BENCH_PAIRS="${BENCH_CRAWLER_PAIRS:-botgate-crawlers:hostcalls-only}" "$PY" bench/pairs.py
 
 if [ "${BENCH_SKIP_ENGINE:-0}" != 1 ]; then
   echo

@@ -21,9 +21,9 @@ UNBOUND = shutil.which("unbound") or "/usr/sbin/unbound"
 
 
 class Unbound:
-    def __init__(self, ptr=None, a=None, silent_reverse=None):
+    def __init__(self, ptr=None, a=None, silent_reverse=None, port=None):
         self.dir = pathlib.Path(tempfile.mkdtemp(prefix="botgate-dns-"))
-        self.port = free_port()
+        self.port = port or free_port()
         self.ptr, self.a = ptr or {}, a or {}
         self.silent = None
         lines = [
