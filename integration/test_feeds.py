@@ -144,3 +144,15 @@ def test_a_verified_crawler_is_held_to_the_origins_robots_txt(envoy_with, exampl
         assert e.wait_metric("botgate_crawler_robots_disallowed_total", lambda v: v >= 2, crawler="googlebot") >= 2
         origin.put("robots.txt", "User-agent: Googlebot\nAllow: /\n")
         assert until(lambda: crawl("/search?q=1")[0] == 200)
+
+
+def test_a_feed_that_never_loads_shows_as_failing_and_ageing(envoy_with, example_policy):
+    """A misspelt cluster: every attempt counts as failed, and the list's age grows from the
+    start, so an alert on age fires as it would for a feed that stopped."""
+    example_policy["threat_intel"]["blocklists"].append(
+        {"name": "typo", "source": {"cluster": "no-such-cluster", "path": "/drop.txt", "refresh_seconds": 1}})
+    e = envoy_with(example_policy)
+    assert e.wait_metric("botgate_feed_refreshes_total", lambda v: v >= 1, timeout=8, feed="typo",
+                         result="failed") >= 1
+    assert e.wait_metric("botgate_feed_age_seconds", lambda v: v >= 2, timeout=8, feed="typo") >= 2
+    assert "cannot call cluster" in e.log_text()

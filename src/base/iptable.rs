@@ -33,6 +33,27 @@ impl IpSet {
         self.v4.len() + self.v6.len()
     }
 
+    /// Addresses held: IPv4 (outside the blocks in `except`, themselves disjoint) and IPv6.
+    pub fn coverage(&self, except: &[(u32, u32)]) -> (u64, u128) {
+        let v4 = self
+            .v4
+            .iter()
+            .map(|&(a, b)| {
+                let all = u64::from(b - a) + 1;
+                let reserved: u64 = except
+                    .iter()
+                    .map(|&(x, y)| match (a.max(x), b.min(y)) {
+                        (lo, hi) if lo <= hi => u64::from(hi - lo) + 1,
+                        _ => 0,
+                    })
+                    .sum();
+                all.saturating_sub(reserved)
+            })
+            .sum();
+        let v6 = self.v6.iter().fold(0u128, |n, &(a, b)| n.saturating_add((b - a).saturating_add(1)));
+        (v4, v6)
+    }
+
     pub fn contains(&self, ip: IpAddr) -> bool {
         match canonical(ip) {
             IpAddr::V4(a) => find(&self.v4, u32::from(a)),

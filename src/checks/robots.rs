@@ -178,6 +178,13 @@ impl Robots {
         self.rules_for(token).allows(path_and_query)
     }
 
+    /// Whether a group names `token` (not just `*`).
+    pub fn names(&self, token: &str) -> bool {
+        let token = product(token.trim().as_bytes());
+        !token.is_empty()
+            && self.groups.iter().any(|g| g.names.iter().any(|n| n.as_bytes().eq_ignore_ascii_case(token)))
+    }
+
     /// The crawl delay for crawler `token`, in milliseconds.
     pub fn crawl_delay_ms(&self, token: &str) -> Option<u64> {
         self.rules_for(token).crawl_delay_ms()
@@ -411,6 +418,13 @@ impl Fetched {
             Fetched::AllowAll => true,
             Fetched::DisallowAll => Target::new(path_and_query).robots_txt,
         }
+    }
+
+    /// The first of `tokens` a group names, else the last (a crawler's own token, then the
+    /// family's: Googlebot-Image obeys `Googlebot-Image`, else `Googlebot`, as Google documents).
+    pub fn pick<'a>(&self, tokens: &[&'a str]) -> &'a str {
+        let named = |t: &&&str| matches!(self, Fetched::Body(r) if r.names(t));
+        tokens.iter().find(named).or(tokens.last()).copied().unwrap_or("")
     }
 
     /// The crawl delay for crawler `token`, in milliseconds.

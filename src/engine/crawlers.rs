@@ -129,10 +129,11 @@ impl Engine {
         let reads = matches!(head.method(), b"GET" | b"HEAD");
         let action = if c.action == CrawlerAction::Allow && !reads { CrawlerAction::Score } else { c.action };
         let robots = self.policy.crawlers.as_ref().and_then(|t| t.robots.as_ref());
-        let path = String::from_utf8_lossy(head.first(":path").unwrap_or(b"/"));
         // A verified crawler reading what the origin's robots.txt disallows: refused or noted.
-        let disallowed = robots.filter(|r| !r.allows(&c.name, &path)).map(|r| r.refuse);
-        let rate = stricter(c.rate, robots.and_then(|r| r.rate(&c.name)));
+        let (path, own) = robots.map(|_| (robots_path(head), own_token(c, head))).unwrap_or_default();
+        let tokens = [own.as_str(), c.name.as_str()];
+        let disallowed = robots.filter(|r| !r.allows(&tokens, &path)).map(|r| r.refuse);
+        let rate = stricter(c.rate, robots.and_then(|r| r.rate(&tokens)));
         if disallowed.is_some()
             && action == CrawlerAction::Allow
             && matches!(claim.proof, Proof::Ranges | Proof::Fcrdns)
@@ -219,6 +220,33 @@ impl Engine {
         d.detail = d.bot.as_ref().map(|b| b.name.clone());
         Some(self.record(d))
     }
+}
+
+/// The path robots.txt is matched against: as the origin will route it (`//`, dot segments and
+/// `;params` would otherwise spell a disallowed path another way), with its query.
+fn robots_path(head: &Head) -> String {
+    let path = crate::request::path::normalise(head.path(), false);
+    let mut out = String::from_utf8_lossy(&path).into_owned();
+    if !head.query().is_empty() {
+        out.push('?');
+        out.push_str(&String::from_utf8_lossy(head.query()));
+    }
+    out
+}
+
+/// The crawler's own product token in its user agent (`Googlebot-Image` for
+/// `Googlebot-Image/1.0`), lower case: the token it claimed, widened to the whole word.
+fn own_token(c: &Crawler, head: &Head) -> String {
+    let ua = head.first("user-agent").unwrap_or_default();
+    let word = |b: &u8| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_';
+    let found = c.user_agents.iter().find_map(|t| {
+        let t = t.as_bytes();
+        ua.windows(t.len().max(1)).position(|w| w.eq_ignore_ascii_case(t))
+    });
+    let Some(at) = found else { return c.name.clone() };
+    let start = ua.get(..at).map_or(at, |before| before.iter().rposition(|b| !word(b)).map_or(0, |i| i + 1));
+    let end = ua.get(at..).map_or(at, |after| at + after.iter().position(|b| !word(b)).unwrap_or(after.len()));
+    ua.get(start..end).map(|w| String::from_utf8_lossy(w).to_ascii_lowercase()).unwrap_or_else(|| c.name.clone())
 }
 
 /// The lower of two rates (by requests allowed per millisecond of window).

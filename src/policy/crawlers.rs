@@ -137,15 +137,17 @@ impl PartialEq for RobotsTxt {
 }
 
 impl RobotsTxt {
-    /// Whether `token` may fetch `path` (yes, while no file is known).
-    pub fn allows(&self, token: &str, path: &str) -> bool {
-        self.file.as_ref().is_none_or(|f| f.allows(token, path))
+    /// Whether the crawler known by `tokens` (its own, then its family's) may fetch `path` (yes,
+    /// while no file is known).
+    pub fn allows(&self, tokens: &[&str], path: &str) -> bool {
+        self.file.as_ref().is_none_or(|f| f.allows(f.pick(tokens), path))
     }
 
-    /// The rate a crawl delay asks of `token`, with half again for timing jitter, over at least
-    /// a minute.
-    pub fn rate(&self, token: &str) -> Option<RateLimit> {
-        let delay = self.file.as_ref()?.crawl_delay_ms(token)?.max(1);
+    /// The rate a crawl delay asks of the crawler known by `tokens`, with half again for timing
+    /// jitter, over at least a minute.
+    pub fn rate(&self, tokens: &[&str]) -> Option<RateLimit> {
+        let file = self.file.as_ref()?;
+        let delay = file.crawl_delay_ms(file.pick(tokens))?.max(1);
         let window_ms = (4 * delay).max(60_000);
         let max_requests = ((window_ms * 3 / 2).div_ceil(delay)).min(u64::from(u32::MAX)) as u32;
         Some(RateLimit { max_requests, window_ms, static_assets: true })
@@ -321,6 +323,13 @@ fn read_robots(r: Obj<'_>, cond: &CrawlerCondition) -> Option<RobotsTxt> {
     let refuse = r.choice("disallowed", "refuse", &["refuse", "count"]) == "refuse";
     if !cond.robots {
         r.ctx.warn(&r.path, "rate_within_robots_txt is off in the crawler condition: robots.txt is not read");
+    }
+    if !r.has("authority") {
+        r.ctx.warn(
+            &r.child_path("authority"),
+            "not set: robots.txt is asked for with the cluster's name as Host; set the site's host name \
+             (a virtual host may answer another site's file, or 404, which allows everything)",
+        );
     }
     let feed = super::feeds::read_feed(r, "robots_txt", super::feeds::Kind::Robots, Some("/robots.txt"));
     feed.filter(|_| cond.robots).map(|feed| RobotsTxt { feed, refuse, file: None })

@@ -69,6 +69,26 @@ pub const MAX_PREFIXES: usize = 500_000;
 /// whole provider's space.
 const MIN_RANGE_V4: u8 = 16;
 const MIN_RANGE_V6: u8 = 32;
+/// Most addresses a crawler's ranges may hold in all (sixteen /16s; Googlebot's published
+/// ranges hold a few thousand): many narrow prefixes are as wide as one broad one.
+const MAX_RANGES_V4: u64 = 1 << 20;
+const MAX_RANGES_V6: u128 = 1 << 100;
+/// Most of the public address space a blocklist may hold: an eighth (FireHOL level 1, the
+/// broadest list in common use, holds about 1% of it besides the reserved blocks it lists).
+const MAX_BLOCKED_V4: u64 = PUBLIC_V4 / 8;
+const MAX_BLOCKED_V6: u128 = 1 << 122; // an eighth of 2000::/3
+/// IPv4 blocks no client on the internet comes from (lists such as FireHOL's include them).
+const RESERVED_V4: &[(u32, u32)] = &[
+    (0x0000_0000, 0x00FF_FFFF), // 0.0.0.0/8
+    (0x0A00_0000, 0x0AFF_FFFF), // 10.0.0.0/8
+    (0x6440_0000, 0x647F_FFFF), // 100.64.0.0/10
+    (0x7F00_0000, 0x7FFF_FFFF), // 127.0.0.0/8
+    (0xA9FE_0000, 0xA9FE_FFFF), // 169.254.0.0/16
+    (0xAC10_0000, 0xAC1F_FFFF), // 172.16.0.0/12
+    (0xC0A8_0000, 0xC0A8_FFFF), // 192.168.0.0/16
+    (0xE000_0000, 0xFFFF_FFFF), // 224.0.0.0/3
+];
+const PUBLIC_V4: u64 = (1 << 32) - 3 * (1 << 24) - (1 << 22) - (1 << 16) - (1 << 20) - (1 << 16) - (1 << 29);
 
 /// Reads `source` (an object) of the list `name`; a string stays informational (what the
 /// operator noted as the list's origin).
@@ -124,7 +144,23 @@ pub fn parse(kind: Kind, body: &[u8]) -> Result<Vec<IpNet>, String> {
     for net in &nets {
         check_width(kind, net)?;
     }
+    check_coverage(kind, &nets)?;
     Ok(nets)
+}
+
+/// Refuses a list that holds too much in all, however it is cut up.
+fn check_coverage(kind: Kind, nets: &[IpNet]) -> Result<(), String> {
+    let set = IpSet::new(nets);
+    let (reserved, max_v4, max_v6) = match kind {
+        Kind::Ranges => (&[][..], MAX_RANGES_V4, MAX_RANGES_V6),
+        _ => (RESERVED_V4, MAX_BLOCKED_V4, MAX_BLOCKED_V6),
+    };
+    let (v4, v6) = set.coverage(reserved);
+    if v4 > max_v4 || v6 > max_v6 {
+        let what = if kind == Kind::Ranges { "a crawler's ranges" } else { "a blocklist" };
+        return Err(format!("holds more addresses than {what} can ({v4} IPv4, {v6} IPv6)"));
+    }
+    Ok(())
 }
 
 /// One prefix a line; `#` and `;` start comments; a bare address is its /32 or /128.
@@ -148,23 +184,61 @@ fn from_lines(text: &str) -> Result<Vec<IpNet>, String> {
 
 /// `{"prefixes": [{"ipv4Prefix": "…"} | {"ipv6Prefix": "…"}, …]}` (other top-level keys, like
 /// `creationTime` and `syncToken`, are ignored).
+///
+/// Read as it streams, one entry at a time, so a hostile body costs no more memory than the
+/// prefixes it may hold.
 fn from_json(text: &str) -> Result<Vec<IpNet>, String> {
-    let v: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
-    let Some(entries) = v.get("prefixes").and_then(|p| p.as_array()) else {
-        return Err("JSON without a \"prefixes\" array".into());
-    };
-    if entries.len() > MAX_PREFIXES {
-        return Err(format!("more than {MAX_PREFIXES} prefixes"));
-    }
-    let mut nets = Vec::with_capacity(entries.len());
-    for (i, e) in entries.iter().enumerate() {
-        let text = e.get("ipv4Prefix").or_else(|| e.get("ipv6Prefix")).and_then(|p| p.as_str());
-        match text.and_then(prefix) {
-            Some(net) => nets.push(net),
-            None => return Err(format!("prefixes[{i}] has no valid ipv4Prefix or ipv6Prefix")),
+    let doc: Published = serde_json::from_str(text).map_err(|e| format!("not a published ranges file: {e}"))?;
+    Ok(doc.prefixes.0)
+}
+
+#[derive(serde::Deserialize)]
+struct Published {
+    prefixes: Prefixes,
+}
+
+struct Prefixes(Vec<IpNet>);
+
+#[derive(serde::Deserialize)]
+#[allow(non_snake_case)] // the published field names
+struct Entry<'a> {
+    #[serde(borrow)]
+    ipv4Prefix: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    ipv6Prefix: Option<std::borrow::Cow<'a, str>>,
+}
+
+impl<'de> serde::Deserialize<'de> for Prefixes {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Prefixes;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an array of {\"ipv4Prefix\"} or {\"ipv6Prefix\"} objects")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Prefixes, A::Error> {
+                use serde::de::Error;
+                let mut nets = Vec::new();
+                while let Some(e) = seq.next_element::<Entry<'de>>()? {
+                    if nets.len() == MAX_PREFIXES {
+                        return Err(A::Error::custom(format!("more than {MAX_PREFIXES} prefixes")));
+                    }
+                    let text = e.ipv4Prefix.or(e.ipv6Prefix);
+                    match text.as_deref().and_then(prefix) {
+                        Some(net) => nets.push(net),
+                        None => {
+                            return Err(A::Error::custom(format!(
+                                "prefixes[{}] has no valid ipv4Prefix or ipv6Prefix",
+                                nets.len()
+                            )))
+                        }
+                    }
+                }
+                Ok(Prefixes(nets))
+            }
         }
+        d.deserialize_seq(Visit)
     }
-    Ok(nets)
 }
 
 fn prefix(s: &str) -> Option<IpNet> {
@@ -174,12 +248,12 @@ fn prefix(s: &str) -> Option<IpNet> {
 fn check_width(kind: Kind, net: &IpNet) -> Result<(), String> {
     let (len, min) = match net {
         IpNet::V4(n) => (n.prefix_len(), if kind == Kind::Ranges { MIN_RANGE_V4 } else { 1 }),
-        IpNet::V6(n) => (n.prefix_len(), if kind == Kind::Ranges { MIN_RANGE_V6 } else { 1 }),
+        IpNet::V6(n) => (n.prefix_len(), if kind == Kind::Ranges { MIN_RANGE_V6 } else { 16 }),
     };
     match len >= min {
         true => Ok(()),
         false if kind == Kind::Ranges => Err(format!("{net} is wider than a crawler's range can be (/{min} at most)")),
-        false => Err(format!("{net} would block every address")),
+        false => Err(format!("{net} is wider than a blocklist's prefix can be")),
     }
 }
 
@@ -216,13 +290,29 @@ pub enum Problem {
 /// bounds crawlers by the file, it does not invent a stricter one.
 fn robots_answer(code: u32, body: &[u8]) -> Result<(Vec<u8>, u64), Problem> {
     use crate::checks::robots::MAX_BODY as ROBOTS_MAX;
+    if (300..400).contains(&code) {
+        // Not followed: a redirect would otherwise read as "no file" and lift every rule.
+        return Err(Problem::Failed(format!("status {code} (redirects are not followed: set path or authority)")));
+    }
     if code == 429 || !(200..500).contains(&code) {
         return Err(Problem::Failed(format!("status {code}")));
     }
-    let body = if (200..300).contains(&code) { body.get(..body.len().min(ROBOTS_MAX)).unwrap_or(&[]) } else { &[] };
+    let body = if (200..300).contains(&code) { whole_lines(body, ROBOTS_MAX) } else { &[] };
     let mut shared = format!("{code}\n").into_bytes();
     shared.extend_from_slice(body);
     Ok((shared, body.iter().filter(|&&b| b == b'\n').count() as u64))
+}
+
+/// At most `max` bytes of `body`, ending at a line end when more follow (half a rule could be
+/// a shorter, broader one than the one written).
+fn whole_lines(body: &[u8], max: usize) -> &[u8] {
+    match body.get(..max) {
+        Some(kept) if body.len() > max => {
+            let end = kept.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+            kept.get(..end).unwrap_or(&[])
+        }
+        _ => body,
+    }
 }
 
 /// A feed's list, loaded.

@@ -28,6 +28,8 @@ struct State {
     loaded: Option<u64>,
     age: Option<u32>,
     entries: Option<u32>,
+    /// When this worker took the policy: a list never fetched is as old as that.
+    since_ms: u64,
 }
 
 #[derive(Default)]
@@ -58,10 +60,12 @@ impl Feeds {
                 feed,
                 token: None,
                 loaded: None,
+                since_ms: now,
             })
             .collect();
         let mut feeds = Feeds { list };
         for s in &mut feeds.list {
+            s.prepare();
             s.adopt(engines, now);
         }
         feeds
@@ -73,6 +77,9 @@ impl Feeds {
             s.adopt(engines, now);
             if s.token.is_none() && s.take_lease(now) {
                 s.token = s.send();
+                if s.token.is_none() {
+                    s.settle(&Fetched::Failed(format!("cannot call cluster {:?}", s.feed.cluster)), now);
+                }
             }
         }
     }
@@ -93,29 +100,47 @@ impl Feeds {
             Err(Problem::Failed(why)) => Fetched::Failed(why),
             Err(Problem::Refused(why)) => Fetched::Refused(why),
         };
-        let next = match &fetched {
-            Fetched::Applied(_) => now + s.feed.refresh_ms,
-            _ => now + s.feed.refresh_ms.min(RETRY_MS),
-        };
-        set(&s.key("lease"), next.to_string().as_bytes(), None);
-        s.report(&fetched);
+        s.settle(&fetched, now);
         s.adopt(engines, now);
         true
     }
 }
 
 impl State {
+    /// Makes the shared keys a worker compare-and-swaps (the host has no "create if absent":
+    /// made here, at configuration, their first writes race only with each other, harmlessly).
+    fn prepare(&self) {
+        for (part, empty) in [("lease", &b"0"[..]), ("meta", &Meta::default().encode()[..])] {
+            if get(&self.key(part)).1.is_none() {
+                set(&self.key(part), empty, None);
+            }
+        }
+    }
+
+    /// When to fetch next, and what to say about this fetch.
+    fn settle(&self, fetched: &Fetched, now: u64) {
+        let next = match fetched {
+            Fetched::Applied(_) => now + self.feed.refresh_ms,
+            _ => now + self.feed.refresh_ms.min(RETRY_MS),
+        };
+        set(&self.key("lease"), next.to_string().as_bytes(), None);
+        self.report(fetched);
+    }
+
     fn key(&self, part: &str) -> String {
         format!("botgate/v1/feed/{}/{part}", self.id)
     }
 
     /// Loads the shared list if its generation is new to this worker; updates the age gauge.
     fn adopt(&mut self, engines: &mut Engines, now: u64) {
-        let Some(meta) = get(&self.key("meta")).0.and_then(|b| Meta::decode(&b)) else { return };
+        let meta = get(&self.key("meta")).0.and_then(|b| Meta::decode(&b)).unwrap_or_default();
         if let Some(id) = self.age {
-            let _ = hostcalls::record_metric(id, now.saturating_sub(meta.fetched_ms) / 1000);
+            // Never fetched: as old as this worker's policy, so an alert on age fires for a feed
+            // that never loads as for one that stopped.
+            let fetched = if meta.seq == 0 { self.since_ms } else { meta.fetched_ms };
+            let _ = hostcalls::record_metric(id, now.saturating_sub(fetched) / 1000);
         }
-        if self.loaded == Some(meta.seq) {
+        if meta.seq == 0 || self.loaded == Some(meta.seq) {
             return;
         }
         let Some(list) = get(&self.key("list")).0 else { return };
@@ -135,14 +160,8 @@ impl State {
     /// Moves a due lease forward; `true` if this worker now fetches.
     fn take_lease(&self, now: u64) -> bool {
         let key = self.key("lease");
-        let (mut value, mut cas) = get(&key);
-        if cas.is_none() {
-            // The host's compare-and-swap needs a version: the key is made first (two workers
-            // making it at once may both fetch, once).
-            set(&key, b"0", None);
-            (value, cas) = get(&key);
-        }
-        let Some(cas) = cas else { return false };
+        let (value, cas) = get(&key);
+        let Some(cas) = cas else { return false }; // made by `prepare`
         if feeds::lease_due(value.as_deref()) > now {
             return false;
         }
@@ -163,13 +182,21 @@ impl State {
     }
 
     /// Shares a checked list as the next generation; its size.
+    ///
+    /// The generation is moved by compare-and-swap, so two workers that both fetched (a lease
+    /// that ran out mid-fetch) publish two generations, never two lists under one.
     fn share(&self, checked: &[u8], entries: u64, now: u64) -> u64 {
-        let seq = get(&self.key("meta")).0.and_then(|b| Meta::decode(&b)).map_or(1, |m| m.seq + 1);
-        let mut list = format!("{seq}\n").into_bytes();
-        list.extend_from_slice(checked);
-        // The list first: a worker that sees the new meta finds the new list.
-        set(&self.key("list"), &list, None);
-        set(&self.key("meta"), &Meta { seq, fetched_ms: now, entries }.encode(), None);
+        for _ in 0..4 {
+            let (meta, cas) = get(&self.key("meta"));
+            let seq = meta.and_then(|b| Meta::decode(&b)).map_or(0, |m| m.seq) + 1;
+            let mut list = format!("{seq}\n").into_bytes();
+            list.extend_from_slice(checked);
+            // The list first: a worker that sees the new meta finds the new list.
+            set(&self.key("list"), &list, None);
+            if set(&self.key("meta"), &Meta { seq, fetched_ms: now, entries }.encode(), cas) {
+                break;
+            }
+        }
         entries
     }
 
