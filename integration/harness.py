@@ -90,6 +90,35 @@ class Upstream:
         stop(self.proc)
 
 
+class FileServer:
+    """A static file server on 127.0.0.1 (Python's http.server), stopped by PID."""
+
+    def __init__(self):
+        self.dir = pathlib.Path(tempfile.mkdtemp(prefix="botgate-feeds-"))
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "http.server", str(self.port), "--bind", "127.0.0.1", "--directory", str(self.dir)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if not wait_port(self.port):
+            stop(self.proc)
+            raise RuntimeError("file server did not start")
+
+    def put(self, name, text):
+        (self.dir / name).parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.dir / (name + ".tmp")
+        tmp.write_text(text)
+        tmp.replace(self.dir / name)
+
+    def remove(self, name):
+        (self.dir / name).unlink()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        stop(self.proc)
+
+
 class Envoy:
     """One Envoy with botgate and `policy` (dict or JSON text) in front of `upstream_port`."""
 

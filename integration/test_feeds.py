@@ -3,43 +3,11 @@ ranges from a local file server through the `feeds` cluster, one worker fetching
 list takes effect without a restart, and a broken, missing or too-wide update keeps the last good
 list while its age and the failed refreshes show in the metrics."""
 import json
-import pathlib
-import subprocess
-import sys
-import tempfile
 import time
 
-from harness import echoed, free_port, stop, wait_port
+from harness import FileServer, echoed
 
 GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
-
-
-class FileServer:
-    """A static file server on 127.0.0.1 (Python's http.server), stopped by PID."""
-
-    def __init__(self):
-        self.dir = pathlib.Path(tempfile.mkdtemp(prefix="botgate-feeds-"))
-        self.port = free_port()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "http.server", str(self.port), "--bind", "127.0.0.1", "--directory", str(self.dir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        if not wait_port(self.port):
-            stop(self.proc)
-            raise RuntimeError("file server did not start")
-
-    def put(self, name, text):
-        tmp = self.dir / (name + ".tmp")
-        tmp.write_text(text)
-        tmp.replace(self.dir / name)
-
-    def remove(self, name):
-        (self.dir / name).unlink()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        stop(self.proc)
 
 
 def visit(e, ip):

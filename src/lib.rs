@@ -17,7 +17,8 @@
 //! 11. `shell`    carry it out: reply or forward, then feed the response status back, and add the
 //!     beacon's script to an HTML page (`challenge::inject`)
 //!
-//! Layers, lowest first: `base` (building blocks) and `request`, then `policy` (validated
+//! Layers, lowest first: `base` (building blocks), `formats` (robots.txt, HTTP message
+//! signatures and key directories: what comes from outside) and `request`, then `policy` (validated
 //! settings), then the stages (`identity`; `checks`, `score`, `challenge`; `decision`), then
 //! `engine`, which runs them; `shell` and `lab` (native only: the simulator) drive the engine.
 //! A lower layer never imports a higher one (`tests/layers.rs`).
@@ -31,6 +32,7 @@ pub mod challenge;
 pub mod checks;
 pub mod decision;
 pub mod engine;
+pub mod formats;
 pub mod identity;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod lab;

@@ -7,8 +7,8 @@
 
 mod common;
 
-use botgate::checks::robots::MAX_BODY as ROBOTS_MAX;
 use botgate::decision::record::Verdict;
+use botgate::formats::robots::MAX_BODY as ROBOTS_MAX;
 use botgate::policy::feeds::{self, Kind};
 use common::*;
 use serde_json::json;
@@ -69,7 +69,7 @@ fn a_line_straddling_500_kib_is_dropped_not_cut_through_the_feed() {
     text.push_str(&"# more\n".repeat(1000));
     assert!(text.len() > ROBOTS_MAX);
     // Parsed directly, the straddling line is dropped and "/" stays allowed.
-    assert!(botgate::checks::robots::Fetched::from_reply(Some(200), text.as_bytes()).allows("googlebot", "/"));
+    assert!(botgate::formats::robots::Fetched::from_reply(Some(200), text.as_bytes()).allows("googlebot", "/"));
     // Through the feed path, as the shell runs it:
     let (shared, _) = feeds::check(Kind::Robots, Some(200), text.as_bytes()).unwrap();
     let list = feeds::load(Kind::Robots, &shared).unwrap();

@@ -7,21 +7,22 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 /// Each folder of `src/` and the folders its files may import, lowest layer first. The request
-/// view imports nothing of the crate; the policy is settings over building blocks and the request
+/// view and the outside formats import nothing of the crate; the policy is settings over building blocks and the request
 /// view; the stages of the decision path import the policy and lower layers, never each other
 /// sideways; the engine runs the stages; the shell and the lab drive the engine.
 const LAYERS: &[(&str, &[&str])] = &[
     ("base", &[]),
+    ("formats", &[]),
     ("request", &[]),
-    ("policy", &["base", "request"]),
+    ("policy", &["base", "formats", "request"]),
     ("identity", &["base", "request", "policy"]),
-    ("checks", &["base", "request", "policy", "identity"]),
+    ("checks", &["base", "formats", "request", "policy", "identity"]),
     ("score", &["base", "request", "policy", "identity"]),
     ("challenge", &["base", "request", "policy", "identity"]),
-    ("decision", &["base", "request", "policy", "challenge"]),
-    ("engine", &["base", "request", "policy", "identity", "checks", "score", "challenge", "decision"]),
+    ("decision", &["base", "formats", "request", "policy", "challenge"]),
+    ("engine", &["base", "formats", "request", "policy", "identity", "checks", "score", "challenge", "decision"]),
     // The shell drives the DNS steps of crawler verification (`checks/fcrdns`) between callouts.
-    ("shell", &["base", "request", "policy", "identity", "checks", "challenge", "decision", "engine"]),
+    ("shell", &["base", "formats", "request", "policy", "identity", "checks", "challenge", "decision", "engine"]),
     ("lab", &["base", "request", "policy", "challenge", "decision", "engine"]),
 ];
 

@@ -110,6 +110,12 @@ impl Gate {
         true
     }
 
+    /// Spends a one-time value of another kind (a signed agent's nonce) in the same store, so
+    /// every worker sees it spent.
+    pub fn spend(&mut self, nonce: &str, expires_ms: u64, now_ms: u64) -> Consume {
+        self.nonces.consume(nonce, expires_ms, now_ms)
+    }
+
     /// Judges a submitted solution for the session `who` names, spending its nonce when it is
     /// genuine and solved. `passed_nonce`: the session's last passed puzzle ([`nonce_id`]), whose
     /// solution sent again (a reload of the "check passed" page, a restored tab) is a no-op, not

@@ -5,6 +5,5 @@ pub mod detector;
 pub mod dns;
 pub mod fcrdns;
 pub mod limits;
-pub mod robots;
 pub mod sequences;
 pub mod similarity;

@@ -126,6 +126,8 @@ pub struct BotLabel {
     pub operator: String,
     pub purpose: &'static str,
     pub verified: &'static str,
+    /// It signs its requests (Web Bot Auth): a refusal of an unsigned one asks it to.
+    pub signs: bool,
 }
 
 /// A page's beacon token and the session it is for.

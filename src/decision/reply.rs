@@ -26,6 +26,10 @@ impl Decision {
         if self.verdict == Verdict::RateLimited {
             headers.push(("retry-after", self.retry_after_s.max(1).to_string()));
         }
+        // An agent that signs, refused unsigned (or not proven): honest signers retry signed.
+        if self.bot.as_ref().is_some_and(|b| b.signs && b.verified != "signature") {
+            headers.push(("accept-signature", crate::formats::signature::accept_signature(None)));
+        }
         let mut challenge = String::new();
         if let Verdict::Challenge(kind) = self.verdict {
             headers.push(("x-botgate-challenge", kind.name().to_string()));

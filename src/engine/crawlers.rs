@@ -37,8 +37,12 @@ pub enum Proof {
     Awaiting,
     Ranges,
     Fcrdns,
+    /// A valid Web Bot Auth signature by one of its keys.
+    Signature,
     /// A configured proof says no: impersonation.
     Refuted,
+    /// A signature as the agent that does not hold (forged, tampered, expired, replayed): why.
+    BadSignature(&'static str),
     /// Nothing could say yes or no.
     Unchecked,
 }
@@ -48,6 +52,7 @@ impl Proof {
         match self {
             Proof::Ranges => "published_ranges",
             Proof::Fcrdns => "fcrdns",
+            Proof::Signature => "signature",
             _ => "none",
         }
     }
@@ -57,6 +62,14 @@ impl Engine {
     /// Reads the request's crawler claim into `p`; the lookup to wait for when its proof needs
     /// one that is not cached.
     pub(super) fn claim(&mut self, head: &Head, p: &mut Pending, now: u64) -> Option<Lookup> {
+        // A signature, where there is one that says anything, is the claim.
+        match self.signed(head, now) {
+            super::agents::Signed::Nothing => {}
+            signed => {
+                super::agents::take(p, signed);
+                return None;
+            }
+        }
         let crawlers = self.policy.crawlers.as_ref()?;
         let i = crawlers.claimed(head.first("user-agent")?)?;
         let c = crawlers.list.get(i)?;
@@ -111,6 +124,10 @@ impl Engine {
     /// What the claim in `p` decides: an allowed, refused or impersonating crawler is decided
     /// here; a crawler to be scored or challenged goes on, labelled.
     pub(super) fn judge_claim(&mut self, p: &mut Pending, head: &Head, now: u64) -> Option<Decision> {
+        if let Some(why) = p.bad_signature {
+            self.tally.bump_named(&format!("botgate_signed_requests_total.result.{why}"));
+            return self.refuse(p, "signature_invalid", Counter::BlockedSignature);
+        }
         let mut claim = p.claim.clone()?;
         let c = self.policy.crawlers.as_ref()?.list.get(claim.crawler)?;
         // Link previews and user-triggered fetches also come from people's own devices with the
@@ -124,7 +141,16 @@ impl Engine {
             operator: c.operator.clone(),
             purpose: c.purpose.name(),
             verified: claim.proof.label(),
+            // An agent that could have signed and did not is asked to, when it is refused.
+            signs: c.signer.is_some(),
         };
+        if c.signer.is_some() && matches!(claim.proof, Proof::Signature | Proof::BadSignature(_)) {
+            let result = match claim.proof {
+                Proof::BadSignature(why) => why,
+                _ => "valid",
+            };
+            self.tally.bump_named(&format!("botgate_signed_requests_total.crawler.{}.result.{result}", c.name));
+        }
         // Crawlers read; a proven one writing (a form, a login) is scored like anyone.
         let reads = matches!(head.method(), b"GET" | b"HEAD");
         let action = if c.action == CrawlerAction::Allow && !reads { CrawlerAction::Score } else { c.action };
@@ -144,7 +170,7 @@ impl Engine {
         self.tally.bump_named(&metric);
         p.bot = Some(Box::new(label));
         match claim.proof {
-            Proof::Ranges | Proof::Fcrdns => match action {
+            Proof::Ranges | Proof::Fcrdns | Proof::Signature => match action {
                 CrawlerAction::Allow => match disallowed {
                     Some(true) => self.refuse(p, "robots_disallowed", Counter::BlockedCrawlerRobots),
                     Some(false) => Some(self.allow_crawler(p, claim.crawler, rate, Some("robots_disallowed"), now)),
@@ -162,6 +188,7 @@ impl Engine {
                 self.tally.bump_named(&format!("botgate_crawler_impersonation_total.crawler.{name}"));
                 self.refuse(p, "crawler_impersonation", Counter::BlockedCrawlerImpersonation)
             }
+            Proof::BadSignature(_) => self.refuse(p, "signature_invalid", Counter::BlockedSignature),
             Proof::Unchecked | Proof::Awaiting => {
                 p.refused.push("crawler_unverified");
                 None
@@ -200,7 +227,8 @@ impl Engine {
         }
         self.tally.bump(Counter::AllowCrawler);
         d.verdict = Verdict::Allow;
-        d.reasons.insert(0, "verified_search_crawler");
+        let signed = d.bot.as_ref().is_some_and(|b| b.verified == "signature");
+        d.reasons.insert(0, if signed { "verified_signed_agent" } else { "verified_search_crawler" });
         d.reasons.extend(noted);
         self.record(d)
     }

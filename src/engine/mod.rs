@@ -11,6 +11,7 @@
 
 mod act;
 mod admit;
+mod agents;
 mod crawlers;
 pub mod drive;
 mod identify;
@@ -181,6 +182,7 @@ impl Engine {
             asked: 0,
             answers: Vec::new(),
             claim: None,
+            bad_signature: None,
             bot: None,
             must_pass: None,
         };

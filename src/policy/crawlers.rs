@@ -80,6 +80,8 @@ pub struct Crawler {
     /// Where its published ranges are fetched from, and the last good list.
     pub feed: Option<super::feeds::Feed>,
     pub fed: std::sync::Arc<IpSet>,
+    /// Its Web Bot Auth identity: the `Signature-Agent` origin it signs as, and its keys.
+    pub signer: Option<Signer>,
     pub action: CrawlerAction,
     /// Requests per window one crawler may make on this worker before it is rate limited.
     pub rate: Option<RateLimit>,
@@ -95,6 +97,22 @@ impl Crawler {
     /// Whether `ip` is in its published ranges (inline or fetched).
     pub fn in_ranges(&self, ip: std::net::IpAddr) -> bool {
         self.ranges.contains(ip) || self.fed.contains(ip)
+    }
+}
+
+/// An agent that signs its requests (Web Bot Auth): the origin it names in `Signature-Agent`,
+/// where its key directory is fetched from, and the keys last fetched (none yet: its signatures
+/// cannot be checked, so they prove nothing).
+#[derive(Debug, Clone)]
+pub struct Signer {
+    pub origin: String,
+    pub feed: super::feeds::Feed,
+    pub keys: std::sync::Arc<crate::formats::signature::KeySet>,
+}
+
+impl PartialEq for Signer {
+    fn eq(&self, other: &Self) -> bool {
+        self.origin == other.origin && self.feed == other.feed
     }
 }
 
@@ -118,6 +136,8 @@ pub struct Crawlers {
     pub doh: Option<DnsOverHttps>,
     /// The origin's robots.txt, with `rate_within_robots_txt`.
     pub robots: Option<RobotsTxt>,
+    /// How signatures are judged (`crawlers.signatures`); `None` when no crawler signs.
+    pub signatures: Option<crate::formats::signature::Policy>,
 }
 
 /// Where the origin's robots.txt is fetched from, what a disallowed fetch by a verified crawler
@@ -127,7 +147,7 @@ pub struct RobotsTxt {
     pub feed: super::feeds::Feed,
     /// Refused (the block tier), or let through and counted.
     pub refuse: bool,
-    pub file: Option<std::sync::Arc<crate::checks::robots::Fetched>>,
+    pub file: Option<std::sync::Arc<crate::formats::robots::Fetched>>,
 }
 
 impl PartialEq for RobotsTxt {
@@ -227,6 +247,7 @@ pub fn defaults() -> Vec<Crawler> {
             ranges: IpSet::new(&[]),
             feed: None,
             fed: Default::default(),
+            signer: None,
             action: CrawlerAction::Score,
             rate: None,
         })
@@ -252,6 +273,7 @@ pub struct CrawlerCondition {
 pub(super) fn read(ctx: &Ctx, cond: &CrawlerCondition, doh: Option<Obj<'_>>, crawlers: Option<Obj<'_>>) -> Crawlers {
     let mut list = defaults();
     let mut robots = None;
+    let mut signatures = crate::formats::signature::Policy { max_validity: 3_600, ..Default::default() };
     let mut by_purpose: Vec<(Purpose, CrawlerAction)> = Vec::new();
     let mut explicit: Vec<String> = Vec::new();
     if let Some(o) = crawlers {
@@ -274,6 +296,14 @@ pub(super) fn read(ctx: &Ctx, cond: &CrawlerCondition, doh: Option<Obj<'_>>, cra
         }
         if let Some(r) = o.obj("robots_txt") {
             robots = read_robots(r, cond);
+        }
+        if let Some(sig) = o.obj("signatures") {
+            // Spent nonces are kept until their signature expires, for at most an hour (the
+            // shared store's ring): longer-lived signatures could be replayed after it.
+            let max_validity = sig.u64_in("max_validity_seconds", 3_600, 1, 3_600);
+            let skew = sig.u64_in("clock_skew_seconds", 60, 0, 120);
+            sig.finish();
+            signatures = crate::formats::signature::Policy { max_validity, skew, allow_insecure_agent: false };
         }
         o.finish();
     }
@@ -315,7 +345,30 @@ pub(super) fn read(ctx: &Ctx, cond: &CrawlerCondition, doh: Option<Obj<'_>>, cra
         }
         (false, None) => None,
     };
-    Crawlers { list, doh, robots }
+    let signatures = list.iter().any(|c| c.signer.is_some()).then_some(signatures);
+    Crawlers { list, doh, robots, signatures }
+}
+
+/// `signature_agent: {url, cluster, authority, refresh_seconds}`: the `Signature-Agent` origin
+/// and the cluster its key directory is fetched through.
+fn read_signer(s: Obj<'_>, name: &str) -> Option<Signer> {
+    use crate::formats::signature::{Agent, KeySet, DIRECTORY_PATH};
+    let url = s.string("url").unwrap_or_default().to_string();
+    let Some(agent) = Agent::parse(&url, false) else {
+        s.ctx.error(&s.child_path("url"), format!("{url:?} is not an https origin (like \"https://chatgpt.com\")"));
+        s.informational("cluster");
+        s.informational("authority");
+        s.informational("refresh_seconds");
+        s.informational("timeout_ms");
+        s.finish();
+        return None;
+    };
+    let host = agent.origin.trim_start_matches("https://").to_string();
+    let mut feed = super::feeds::read_feed(s, name, super::feeds::Kind::Keys, Some(DIRECTORY_PATH))?;
+    if feed.authority == feed.cluster {
+        feed.authority = host; // the directory is the origin's: ask for it by its name
+    }
+    Some(Signer { origin: agent.origin, feed, keys: std::sync::Arc::new(KeySet::new(Vec::new())) })
 }
 
 /// `crawlers.robots_txt`: `{cluster, path, authority, refresh_seconds, disallowed}`.
@@ -358,6 +411,7 @@ fn read_definition(d: &Obj<'_>, list: &mut Vec<Crawler>) -> Option<String> {
                 ranges: IpSet::new(&[]),
                 feed: None,
                 fed: Default::default(),
+                signer: None,
                 action: CrawlerAction::Score,
                 rate: None,
             });
@@ -394,6 +448,9 @@ fn read_definition(d: &Obj<'_>, list: &mut Vec<Crawler>) -> Option<String> {
     }
     if d.has("source") {
         c.feed = super::feeds::read_source(d, &name, super::feeds::Kind::Ranges);
+    }
+    if let Some(sig) = d.obj("signature_agent") {
+        c.signer = read_signer(sig, &name);
     }
     if d.has("action") {
         c.action = action_of(d.choice("action", "score", ACTIONS));
@@ -432,7 +489,7 @@ mod tests {
     use super::*;
 
     fn table() -> Crawlers {
-        Crawlers { list: defaults(), doh: None, robots: None }
+        Crawlers { list: defaults(), doh: None, robots: None, signatures: None }
     }
 
     #[test]

@@ -22,6 +22,8 @@ pub enum Kind {
     Ranges,
     /// The origin's robots.txt: what verified crawlers may fetch, and how fast.
     Robots,
+    /// A signing agent's key directory (Web Bot Auth).
+    Keys,
 }
 
 impl Kind {
@@ -30,6 +32,7 @@ impl Kind {
             Kind::Blocklist => "blocklist",
             Kind::Ranges => "ranges",
             Kind::Robots => "robots",
+            Kind::Keys => "keys",
         }
     }
 }
@@ -267,6 +270,10 @@ fn clip(s: &str) -> &str {
 pub fn check(kind: Kind, status: Option<u32>, body: &[u8]) -> Result<(Vec<u8>, u64), Problem> {
     match (kind, status) {
         (Kind::Robots, Some(code)) => robots_answer(code, body),
+        (Kind::Keys, Some(200..=299)) => match crate::formats::signature::KeySet::from_directory(body) {
+            Ok(keys) => Ok((body.to_vec(), keys.len() as u64)),
+            Err(e) => Err(Problem::Refused(format!("not a key directory: {}", e.as_str()))),
+        },
         (_, Some(200..=299)) => {
             let nets = parse(kind, body).map_err(Problem::Refused)?;
             Ok((normalised(&nets), nets.len() as u64))
@@ -289,7 +296,7 @@ pub enum Problem {
 /// (5xx, 429, no answer) keeps the last file rather than disallowing everything: botgate
 /// bounds crawlers by the file, it does not invent a stricter one.
 fn robots_answer(code: u32, body: &[u8]) -> Result<(Vec<u8>, u64), Problem> {
-    use crate::checks::robots::MAX_BODY as ROBOTS_MAX;
+    use crate::formats::robots::MAX_BODY as ROBOTS_MAX;
     if (300..400).contains(&code) {
         // Not followed: a redirect would otherwise read as "no file" and lift every rule.
         return Err(Problem::Failed(format!("status {code} (redirects are not followed: set path or authority)")));
@@ -319,7 +326,8 @@ fn whole_lines(body: &[u8], max: usize) -> &[u8] {
 #[derive(Debug, Clone)]
 pub enum List {
     Prefixes(Arc<IpSet>),
-    Robots(Arc<crate::checks::robots::Fetched>),
+    Robots(Arc<crate::formats::robots::Fetched>),
+    Keys(Arc<crate::formats::signature::KeySet>),
 }
 
 /// A shared list loaded (a list that was checked before it was shared).
@@ -328,9 +336,10 @@ pub fn load(kind: Kind, shared: &[u8]) -> Option<List> {
         Kind::Robots => {
             let at = shared.iter().position(|&b| b == b'\n')?;
             let code: u32 = std::str::from_utf8(shared.get(..at)?).ok()?.parse().ok()?;
-            let fetched = crate::checks::robots::Fetched::from_reply(Some(code), shared.get(at + 1..)?);
+            let fetched = crate::formats::robots::Fetched::from_reply(Some(code), shared.get(at + 1..)?);
             Some(List::Robots(Arc::new(fetched)))
         }
+        Kind::Keys => crate::formats::signature::KeySet::from_directory(shared).ok().map(|k| List::Keys(Arc::new(k))),
         _ => parse(kind, shared).ok().map(|nets| List::Prefixes(Arc::new(IpSet::new(&nets)))),
     }
 }

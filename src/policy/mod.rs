@@ -82,7 +82,8 @@ impl Policy {
         let lists = self.blocklists.iter().filter_map(|l| l.feed.as_ref());
         let crawlers = self.crawlers.iter().flat_map(|c| c.list.iter()).filter_map(|c| c.feed.as_ref());
         let robots = self.crawlers.iter().filter_map(|c| c.robots.as_ref().map(|r| &r.feed));
-        lists.chain(crawlers).chain(robots)
+        let keys = self.crawlers.iter().flat_map(|c| c.list.iter()).filter_map(|c| c.signer.as_ref().map(|s| &s.feed));
+        lists.chain(crawlers).chain(robots).chain(keys)
     }
 
     /// Puts the list fetched for feed `id` in every list fed by it.
@@ -95,6 +96,13 @@ impl Policy {
                 }
                 for c in self.crawlers.iter_mut().flat_map(|c| c.list.iter_mut()).filter(|c| fed_by(&c.feed)) {
                     c.fed = set.clone();
+                }
+            }
+            feeds::List::Keys(keys) => {
+                for c in self.crawlers.iter_mut().flat_map(|c| c.list.iter_mut()) {
+                    if let Some(s) = c.signer.as_mut().filter(|s| s.feed.id() == id) {
+                        s.keys = keys.clone();
+                    }
                 }
             }
             feeds::List::Robots(file) => {

@@ -171,7 +171,10 @@ impl State {
 
     fn send(&self) -> Option<u32> {
         let f = &self.feed;
-        let headers = vec![(":method", "GET"), (":path", f.path.as_str()), (":authority", f.authority.as_str())];
+        let mut headers = vec![(":method", "GET"), (":path", f.path.as_str()), (":authority", f.authority.as_str())];
+        if f.kind == feeds::Kind::Keys {
+            headers.push(("accept", crate::formats::signature::DIRECTORY_MEDIA_TYPE));
+        }
         match hostcalls::dispatch_http_call(&f.cluster, headers, None, vec![], Duration::from_millis(f.timeout_ms)) {
             Ok(token) => Some(token),
             Err(e) => {
