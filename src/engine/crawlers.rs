@@ -62,14 +62,6 @@ impl Engine {
     /// Reads the request's crawler claim into `p`; the lookup to wait for when its proof needs
     /// one that is not cached.
     pub(super) fn claim(&mut self, head: &Head, p: &mut Pending, now: u64) -> Option<Lookup> {
-        // A signature, where there is one that says anything, is the claim.
-        match self.signed(head, now) {
-            super::agents::Signed::Nothing => {}
-            signed => {
-                super::agents::take(p, signed);
-                return None;
-            }
-        }
         let crawlers = self.policy.crawlers.as_ref()?;
         let i = crawlers.claimed(head.first("user-agent")?)?;
         let c = crawlers.list.get(i)?;
