@@ -122,15 +122,21 @@ fn a_signature_by_another_key_is_not_the_agents() {
 }
 
 #[test]
-fn expired_future_and_overlong_signatures_are_refused() {
+fn expired_future_and_overlong_signatures_prove_nothing_and_are_noted() {
     let k = key();
     let mut e = engine_with_keys(&k);
     let windows = [(NOW_S - 600, NOW_S - 300), (NOW_S + 300, NOW_S + 600), (NOW_S - 10, NOW_S + 30 * 86_400)];
     for (i, (created, expires)) in windows.into_iter().enumerate() {
         let s = Signing { created, expires, ..Signing::new(&k) };
+        // The user agent claims the agent from outside its ranges: an impersonation still.
         let d = send(&mut e, &s.request(&format!("203.0.113.{}", 60 + i)), T0, 200);
-        assert_eq!(d.verdict, Verdict::Block, "window {i}: {d:?}");
-        assert_eq!(d.reasons, vec!["signature_invalid"]);
+        assert_eq!((d.verdict, d.reasons.clone()), (Verdict::Block, vec!["crawler_impersonation"]), "window {i}");
+        // A browser's user agent: not refused for it, but the failed signature is a reason.
+        let mut r = s.request(&format!("203.0.113.{}", 70 + i));
+        let at = r.head.iter().position(|(k, _)| k == b"user-agent").unwrap();
+        r.head.set_value(at, b"Mozilla/5.0 Chrome/131.0");
+        let d = send(&mut e, &r, T0, 200);
+        assert!(d.verdict != Verdict::Allow && d.reasons.contains(&"signature_invalid"), "window {i}: {d:?}");
     }
 }
 
@@ -150,9 +156,12 @@ fn a_replayed_signature_is_refused_the_second_time() {
 fn before_the_directory_is_fetched_a_signature_proves_nothing() {
     let k = key();
     let mut e = engine(&policy());
+    // Nothing to check it with: the user agent's claim is judged, and its ranges refute it.
     let d = send(&mut e, &Signing::new(&k).request("203.0.113.80"), T0, 200);
-    assert!(!matches!(d.verdict, Verdict::Allow | Verdict::Block), "{d:?}");
-    assert!(d.reasons.contains(&"crawler_unverified"), "{d:?}");
+    assert_eq!((d.verdict, d.reasons.clone()), (Verdict::Block, vec!["crawler_impersonation"]), "{d:?}");
+    // From inside its ranges, the claim holds by them.
+    let d = send(&mut e, &Signing { nonce: "n-9", ..Signing::new(&k) }.request("192.0.2.3"), T0, 200);
+    assert_eq!(d.bot.as_deref().map(|b| b.verified), Some("published_ranges"), "{d:?}");
 }
 
 #[test]

@@ -5,10 +5,13 @@
 //! claim (`verified=signature`), and the agent then gets what the policy says for it, like a
 //! proven crawler. A signature that is forged, tampered, expired, valid for too long or replayed
 //! is the block tier (`signature_invalid`): only the key holder could have made a valid one, so
-//! a failed one is someone pretending. What cannot be decided (a key not in the directory yet,
-//! a directory not fetched yet, an algorithm or component this verifier does not implement, an
-//! agent the policy does not know) proves nothing either way, and the user agent claims as
-//! usual.
+//! a failed one is someone pretending. A signature that fails the profile before its agent is
+//! known (expired, malformed, valid too long, no nonce) is noted among the reasons and scored
+//! (`signature_invalid`), since it may be an agent the policy does not know. What cannot be
+//! decided (a key not in the directory yet, a directory not fetched yet, an algorithm or
+//! component this verifier does not implement, an agent the policy does not know) proves
+//! nothing either way. In both of these the user agent claims as usual: an unprovable signature
+//! never stands in for an impersonation's check.
 
 use super::crawlers::{Claim, Proof};
 use super::{Engine, Pending};
@@ -20,20 +23,27 @@ use crate::request::head::Head;
 struct Fields<'a>(&'a Head);
 
 impl Headers for Fields<'_> {
+    /// A line that is not UTF-8 is kept as a replacement character, which no signature base
+    /// accepts: skipping it would let a covered field carry a line the signer never signed.
     fn values(&self, name: &str) -> Vec<&str> {
         let name = name.to_ascii_lowercase();
-        self.0.iter().filter(|(k, _)| *k == name.as_bytes()).filter_map(|(_, v)| std::str::from_utf8(v).ok()).collect()
+        self.0
+            .iter()
+            .filter(|(k, _)| *k == name.as_bytes())
+            .map(|(_, v)| std::str::from_utf8(v).unwrap_or("\u{FFFD}"))
+            .collect()
     }
 }
 
 /// What a request's signature says.
 pub(super) enum Signed {
-    /// No Web Bot Auth signature, or one that proves nothing either way.
+    /// No Web Bot Auth signature, or one that proves nothing either way: the user agent claims.
     Nothing,
-    /// Signed as the crawler at this index: proven, or refuted.
+    /// A signature that fails the profile before its agent is known (expired, malformed, valid
+    /// too long): noted among the reasons, and the user agent claims.
+    Noted(&'static str),
+    /// Signed as the crawler at this index: proven, or refuted (forged, tampered, replayed).
     Claim(Claim),
-    /// A signature refused before its agent was known (expired, malformed, too long): why.
-    Refused(&'static str),
 }
 
 impl Engine {
@@ -59,11 +69,23 @@ impl Engine {
         let candidate = match signature::select(&request, &policy, now / 1000) {
             Ok(c) => c,
             Err(why) if why.is_unverified() || why == Why::NoWebBotAuthTag => return Signed::Nothing,
-            Err(why) => return Signed::Refused(why.as_str()),
+            Err(why) => return Signed::Noted(why.as_str()),
         };
         let Some(i) = self.signer_of(&candidate) else { return Signed::Nothing };
-        let proof = self.prove(i, &candidate, now);
-        Signed::Claim(Claim { crawler: i, proof })
+        // A signed agent wearing another crawler's user agent is judged by that claim.
+        let crawlers = self.policy.crawlers.as_ref();
+        if crawlers.and_then(|c| c.claimed(head.first("user-agent").unwrap_or_default())).is_some_and(|j| j != i) {
+            return Signed::Nothing;
+        }
+        let require_nonce = crawlers.is_some_and(|c| c.require_nonce);
+        if require_nonce && candidate.nonce().is_none() {
+            return Signed::Noted("no_nonce");
+        }
+        match self.prove(i, &candidate, now) {
+            // What proves nothing never stands in for the user agent's claim.
+            Proof::Unchecked => Signed::Nothing,
+            proof => Signed::Claim(Claim { crawler: i, proof }),
+        }
     }
 
     /// The crawler the signature is by: the one signing as its `Signature-Agent` origin, or,
@@ -102,11 +124,18 @@ impl Engine {
     }
 }
 
-/// Takes the signature's word into `p`: a signed claim replaces whatever the user agent says.
-pub(super) fn take(p: &mut Pending, signed: Signed) {
+/// Takes a proven or refuted signed claim into `p` (it replaces whatever the user agent says);
+/// `false` when the user agent's claim is still to be read.
+pub(super) fn take(p: &mut Pending, signed: Signed) -> bool {
     match signed {
-        Signed::Nothing => {}
-        Signed::Claim(c) => p.claim = Some(c),
-        Signed::Refused(why) => p.bad_signature = Some(why),
+        Signed::Nothing => false,
+        Signed::Noted(why) => {
+            p.bad_signature = Some(why);
+            false
+        }
+        Signed::Claim(c) => {
+            p.claim = Some(c);
+            true
+        }
     }
 }

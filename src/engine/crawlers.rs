@@ -116,9 +116,9 @@ impl Engine {
     /// What the claim in `p` decides: an allowed, refused or impersonating crawler is decided
     /// here; a crawler to be scored or challenged goes on, labelled.
     pub(super) fn judge_claim(&mut self, p: &mut Pending, head: &Head, now: u64) -> Option<Decision> {
-        if let Some(why) = p.bad_signature {
+        if let Some(why) = p.bad_signature.take() {
             self.tally.bump_named(&format!("botgate_signed_requests_total.result.{why}"));
-            return self.refuse(p, "signature_invalid", Counter::BlockedSignature);
+            p.refused.push("signature_invalid");
         }
         let mut claim = p.claim.clone()?;
         let c = self.policy.crawlers.as_ref()?.list.get(claim.crawler)?;

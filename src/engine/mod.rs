@@ -199,13 +199,11 @@ impl Engine {
         if own.is_none() {
             // A signature, where there is one that says anything, is the claim; else the user
             // agent's, which may need a lookup.
-            match self.signed(head, now) {
-                agents::Signed::Nothing => {
-                    if let Some(question) = self.claim(head, &mut p, now) {
-                        return Step::NeedLookup(LookupWait { pending: p, question });
-                    }
+            let signed = self.signed(head, now);
+            if !agents::take(&mut p, signed) {
+                if let Some(question) = self.claim(head, &mut p, now) {
+                    return Step::NeedLookup(LookupWait { pending: p, question });
                 }
-                signed => agents::take(&mut p, signed),
             }
         }
         self.after_claim(p, head, now)

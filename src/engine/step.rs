@@ -66,7 +66,7 @@ pub struct Pending {
     pub(super) answers: Vec<(usize, Answer)>,
     /// The crawler the user agent claims, and how far its proof got ([`super::crawlers`]).
     pub(super) claim: Option<super::crawlers::Claim>,
-    /// A Web Bot Auth signature refused before its agent was known: why ([`super::agents`]).
+    /// A Web Bot Auth signature that failed before its agent was known: why ([`super::agents`]).
     pub(super) bad_signature: Option<&'static str>,
     /// The recognised bot's label, for the decision.
     pub(super) bot: Option<Box<crate::decision::record::BotLabel>>,

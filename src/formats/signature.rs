@@ -325,28 +325,22 @@ pub fn is_signed<H: Headers + ?Sized>(headers: &H) -> bool {
     !headers.values("signature-input").is_empty()
 }
 
-/// Picks the first `web-bot-auth` signature that meets the profile and is inside its window,
-/// and prepares it for [`Candidate::verify`]. When none does, the reason of the first tagged
-/// one.
+/// Takes the first `web-bot-auth` signature, checks that it meets the profile and is inside
+/// its window, and prepares it for [`Candidate::verify`].
 pub fn select<H: Headers + ?Sized>(req: &Request<'_, H>, policy: &Policy, now: u64) -> Result<Candidate, Why> {
     let inputs = parse_dictionary(&field(req.headers, "signature-input")?.ok_or(Why::Malformed)?, MAX_SIGNATURES)
         .ok_or(Why::Malformed)?;
     let signatures = parse_dictionary(&field(req.headers, "signature")?.ok_or(Why::Malformed)?, MAX_SIGNATURES)
         .ok_or(Why::Malformed)?;
-    let mut first: Option<Why> = None;
+    // The first tagged signature is the one judged: trying the others would let one request
+    // make the verifier rebuild a base per label.
     for (label, member) in &inputs {
         let Member::Inner(items, params) = member else { continue };
-        if str_param(params, "tag") != Some(TAG) {
-            continue;
-        }
-        match candidate(req, policy, now, label, items, params, &signatures) {
-            Ok(c) => return Ok(c),
-            Err(why) => {
-                first.get_or_insert(why);
-            }
+        if str_param(params, "tag") == Some(TAG) {
+            return candidate(req, policy, now, label, items, params, &signatures);
         }
     }
-    Err(first.unwrap_or(Why::NoWebBotAuthTag))
+    Err(Why::NoWebBotAuthTag)
 }
 
 /// The signature base of the signature `label`, whatever its profile (RFC 9421 §2.5).
@@ -394,11 +388,12 @@ fn candidate<H: Headers + ?Sized>(
         return Err(Why::MissingComponent);
     }
     let signature = signature_bytes(signatures, label)?;
-    let base = base(req, &comps, items, params)?;
+    // The agent before the base: a signature whose agent cannot be used costs no base.
     let agent = match agent_comp {
         Some(key) => Some(agent(req, label, key, policy.allow_insecure_agent)?),
         None => None,
     };
+    let base = base(req, &comps, items, params)?;
     Ok(Candidate { label: label.to_string(), keyid, nonce, created, expires, agent, base, signature, now })
 }
 
@@ -702,8 +697,12 @@ impl Key {
         let bytes = URL_SAFE_NO_PAD.decode(x).map_err(|_| KeyError::BadX)?;
         let raw = <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| KeyError::BadX)?;
         let public = VerifyingKey::from_bytes(&raw).map_err(|_| KeyError::BadX)?;
-        let time = |name: &str| jwk.get(name).and_then(|v| v.as_u64());
-        Ok(Key { thumbprint: jwk_thumbprint(x), public, nbf: time("nbf"), exp: time("exp") })
+        // A bound we cannot read is not no bound: such a key is not used.
+        let time = |name: &str| match jwk.get(name) {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(v) => v.as_u64().map(Some).ok_or(KeyError::BadX),
+        };
+        Ok(Key { thumbprint: jwk_thumbprint(x), public, nbf: time("nbf")?, exp: time("exp")? })
     }
 
     /// A raw 32-byte Ed25519 public key (configuration, tests).
@@ -763,9 +762,8 @@ impl KeySet {
             .filter_map(|jwk| Key::from_jwk(jwk).ok())
             .filter(|k| k.thumbprint != RFC9421_TEST_KEY_THUMBPRINT)
             .collect();
-        if keys.is_empty() {
-            return Err(KeyError::NoKeys);
-        }
+        // The directory is the agent's word on its keys: one that lists no usable key (empty, or
+        // moved to another algorithm) revokes every key it had, so none is trusted any more.
         Ok(KeySet { keys })
     }
 

@@ -138,6 +138,8 @@ pub struct Crawlers {
     pub robots: Option<RobotsTxt>,
     /// How signatures are judged (`crawlers.signatures`); `None` when no crawler signs.
     pub signatures: Option<crate::formats::signature::Policy>,
+    /// A signature without a nonce proves nothing (it could be replayed until it expires).
+    pub require_nonce: bool,
 }
 
 /// Where the origin's robots.txt is fetched from, what a disallowed fetch by a verified crawler
@@ -274,6 +276,7 @@ pub(super) fn read(ctx: &Ctx, cond: &CrawlerCondition, doh: Option<Obj<'_>>, cra
     let mut list = defaults();
     let mut robots = None;
     let mut signatures = crate::formats::signature::Policy { max_validity: 3_600, ..Default::default() };
+    let mut require_nonce = true;
     let mut by_purpose: Vec<(Purpose, CrawlerAction)> = Vec::new();
     let mut explicit: Vec<String> = Vec::new();
     if let Some(o) = crawlers {
@@ -301,7 +304,9 @@ pub(super) fn read(ctx: &Ctx, cond: &CrawlerCondition, doh: Option<Obj<'_>>, cra
             // Spent nonces are kept until their signature expires, for at most an hour (the
             // shared store's ring): longer-lived signatures could be replayed after it.
             let max_validity = sig.u64_in("max_validity_seconds", 3_600, 1, 3_600);
-            let skew = sig.u64_in("clock_skew_seconds", 60, 0, 120);
+            // Together at most 62 minutes of spent nonces: the shared ring holds 64.
+            let skew = sig.u64_in("clock_skew_seconds", 60, 0, 60);
+            require_nonce = sig.bool("require_nonce", true);
             sig.finish();
             signatures = crate::formats::signature::Policy { max_validity, skew, allow_insecure_agent: false };
         }
@@ -346,7 +351,7 @@ pub(super) fn read(ctx: &Ctx, cond: &CrawlerCondition, doh: Option<Obj<'_>>, cra
         (false, None) => None,
     };
     let signatures = list.iter().any(|c| c.signer.is_some()).then_some(signatures);
-    Crawlers { list, doh, robots, signatures }
+    Crawlers { list, doh, robots, signatures, require_nonce }
 }
 
 /// `signature_agent: {url, cluster, authority, refresh_seconds}`: the `Signature-Agent` origin
@@ -489,7 +494,7 @@ mod tests {
     use super::*;
 
     fn table() -> Crawlers {
-        Crawlers { list: defaults(), doh: None, robots: None, signatures: None }
+        Crawlers { list: defaults(), doh: None, robots: None, signatures: None, require_nonce: true }
     }
 
     #[test]
