@@ -178,11 +178,18 @@ impl RobotsTxt {
 
 impl Crawlers {
     /// The crawler `ua` claims to be, by its tokens (first defined wins).
+    ///
+    /// Every request asks this, so the user agent is lower-cased once and each token found by
+    /// the standard library's substring search (tokens are lower case).
     pub fn claimed(&self, ua: &[u8]) -> Option<usize> {
         if ua.len() < 6 {
             return None;
         }
-        self.list.iter().position(|c| c.user_agents.iter().any(|t| contains_ignore_case(ua, t.as_bytes())))
+        let lower = ua.to_ascii_lowercase();
+        let Ok(text) = std::str::from_utf8(&lower) else {
+            return self.list.iter().position(|c| c.user_agents.iter().any(|t| contains_ignore_case(ua, t.as_bytes())));
+        };
+        self.list.iter().position(|c| c.user_agents.iter().any(|t| !t.is_empty() && text.contains(t.as_str())))
     }
 
     /// Every suffix worth confirming a PTR name for.
