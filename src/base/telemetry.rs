@@ -72,6 +72,7 @@ counters! {
     BlockedCrawlerImpersonation => "botgate_blocked_total.tier.block.reason.crawler_impersonation",
     BlockedCrawlerRobots => "botgate_blocked_total.tier.block.reason.robots_disallowed",
     BlockedSignature => "botgate_blocked_total.tier.block.reason.signature_invalid",
+    BlockedVendor => "botgate_blocked_total.tier.block.reason.vendor",
     RateLimitedCrawler => "botgate_rate_limited_total.scope.crawler",
     CrawlerLookupFailed => "botgate_crawler_lookups_total.result.failed",
     CalloutDnsAnswered => "botgate_callouts_total.service.dns.result.answered",

@@ -103,6 +103,28 @@ impl Decision {
             s.push_str(bot.verified);
             s.push_str("\"}");
         }
+        if !self.vendors.is_empty() {
+            s.push_str(",\"vendors\":[");
+            for (i, v) in self.vendors.iter().enumerate() {
+                s.push_str(if i == 0 { "{\"name\":" } else { ",{\"name\":" });
+                push_json_str(&mut s, &v.name);
+                match &v.answer {
+                    Ok((score, reasons)) => {
+                        s.push_str(",\"score\":");
+                        push_score(&mut s, *score);
+                        s.push_str(",\"reasons\":");
+                        let reasons: Vec<&str> = reasons.iter().map(String::as_str).collect();
+                        push_json_list(&mut s, &reasons);
+                    }
+                    Err(why) => {
+                        s.push_str(",\"missing\":");
+                        push_json_str(&mut s, why);
+                    }
+                }
+                s.push('}');
+            }
+            s.push(']');
+        }
         if let Some(detail) = &self.detail {
             s.push_str(",\"detail\":");
             push_json_str(&mut s, detail);

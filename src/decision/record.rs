@@ -116,6 +116,16 @@ pub struct Decision {
     pub beacon: Option<Box<PageBeacon>>,
     /// The bot the request claimed to be, and whether it proved it.
     pub bot: Option<Box<BotLabel>>,
+    /// What the vendor sources said (or why they said nothing), when they were consulted.
+    pub vendors: Vec<VendorEvidence>,
+}
+
+/// One vendor source's part in a decision.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VendorEvidence {
+    pub name: String,
+    /// Its score, or why there is none.
+    pub answer: Result<(f64, Vec<String>), String>,
 }
 
 /// A recognised bot: who runs it, what for, and how its claim was proven (`published_ranges`,
@@ -164,6 +174,7 @@ impl Decision {
             step_up: None,
             beacon: None,
             bot: None,
+            vendors: Vec::new(),
         }
     }
 

@@ -29,6 +29,8 @@ pub struct Facts<'a> {
     pub broken: bool,
     /// The detector flagged the request and its action is `block`.
     pub detector_block: bool,
+    /// A vendor source asks for a block (CrowdSec `ban`): its reason.
+    pub vendor_block: Option<&'static str>,
     pub authenticated: bool,
     pub path: &'a [u8],
     pub tier: Option<RiskTier>,
@@ -82,6 +84,9 @@ pub fn block_tier(tiers: &Tiers, f: &Facts<'_>, score: Option<f64>) -> Option<Ru
     }
     if f.detector_block {
         return block("fingerprint_repeat", false, Counter::BlockedBotDetector);
+    }
+    if let Some(reason) = f.vendor_block {
+        return block(reason, false, Counter::BlockedVendor);
     }
     None
 }

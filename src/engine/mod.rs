@@ -20,6 +20,7 @@ mod own;
 pub mod routes;
 mod stages;
 pub mod step;
+pub mod vendors;
 mod visit;
 
 pub use crawlers::FCRDNS;
@@ -119,7 +120,13 @@ impl Engine {
             ),
             visitors_handed: 0,
             rendering: Rendering::default(),
-            askers: Vec::new(),
+            // The vendor sources are the one asker the policy configures (tests add others).
+            askers: policy
+                .vendors
+                .clone()
+                .map(|v| Box::new(vendors::VendorAsker::new(v, policy.endpoints.clone())) as Box<dyn Asker>)
+                .into_iter()
+                .collect(),
             lookups: Lookups::new(LOOKUP_CACHE.min(limits.max_clients.max(1))),
             crawler_rates: Vec::new(),
             generation: GENERATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),

@@ -9,8 +9,9 @@ use super::visit::Visit;
 use super::{Engine, Pending};
 use crate::base::telemetry::Counter;
 use crate::challenge::gate::{self, Judged};
-use crate::decision::record::Decision;
+use crate::decision::record::{Decision, VendorEvidence};
 use crate::decision::ruling::{self, Facts, Ruling};
+use crate::formats::vendors::Ask;
 use crate::policy::{DetectorAction, RiskTier};
 use crate::request::fetch::{self, Fetch};
 use crate::request::head::Head;
@@ -101,6 +102,9 @@ impl Engine {
         for (i, answer) in &p.answers {
             v.signals.extend(self.askers.get(*i).and_then(|a| a.signal(head, answer)));
         }
+        if let (Some(vendors), Some((_, answer))) = (&self.policy.vendors, p.answers.iter().find(|(i, _)| *i == 0)) {
+            v.vendors = Some(super::vendors::Consulted::from_answer(vendors, answer));
+        }
         // The session identify made (fetched again, never skipped: a stage that found none would
         // let the request pass unscored).
         let session = self.sessions.get(v.key, v.now);
@@ -190,12 +194,20 @@ impl Engine {
     /// score, and what the request inherits.
     pub(super) fn score(&mut self, v: &mut Visit<'_>, d: &mut Decision) {
         let weights = &self.policy.weights;
-        let score = signal::combine_into(weights, &v.signals, &mut d.reasons);
+        let own = signal::combine_into(weights, &v.signals, &mut d.reasons);
+        let score = self.with_vendors(v, d, own);
+        let vendor_challenge = self.vendor_asks(v, Ask::Challenge);
         d.campaign = v.campaign;
         // A detector in warn mode only observes: what its signal adds is recorded, not enforced.
         v.enforce_score = if v.warn_only() {
             let quiet: Vec<Signal> = v.signals.iter().filter(|s| s.name != "fingerprint_repeat").copied().collect();
-            signal::combine(weights, &quiet).0
+            self.policy
+                .vendors
+                .as_ref()
+                .zip(v.vendors.as_ref())
+                .map_or(signal::combine(weights, &quiet).0, |(vs, c)| {
+                    super::vendors::combine(vs, signal::combine(weights, &quiet).0, c).0
+                })
         } else {
             score
         };
@@ -216,7 +228,7 @@ impl Engine {
         v.must_pass = if session.must_pass {
             Some("inherited_challenge_failed")
         } else {
-            v.campaign.map(|_| "challenge_tier").or(v.must_pass)
+            v.campaign.map(|_| "challenge_tier").or(v.must_pass).or(vendor_challenge)
         };
         d.session_score = session.score.max(v.inherited.1);
         d.score = lift(v, d, score);
@@ -238,6 +250,7 @@ impl Engine {
             must_pass: v.must_pass,
             broken: v.broken.is_some(),
             detector_block: v.detector_block,
+            vendor_block: self.vendor_asks(v, Ask::Block),
             authenticated: d.authenticated,
             path: v.path,
             tier: Some(v.tier),
@@ -256,6 +269,31 @@ impl Engine {
             return enforced;
         }
         ruling
+    }
+
+    /// botgate's score with the vendor sources' (when consulted): the evidence lists every
+    /// source, answered or missing, and the sources that raised the score are among the reasons.
+    fn with_vendors(&self, v: &Visit<'_>, d: &mut Decision, own: f64) -> f64 {
+        let (Some(vendors), Some(consulted)) = (&self.policy.vendors, &v.vendors) else { return own };
+        d.vendors = consulted
+            .answers
+            .iter()
+            .map(|a| VendorEvidence {
+                name: a.name.clone(),
+                answer: a.result.as_ref().map(|r| (r.score, r.reasons.clone())).map_err(Clone::clone),
+            })
+            .collect();
+        let (score, raised) = super::vendors::combine(vendors, own, consulted);
+        for name in raised {
+            d.reasons.extend(vendors.sources.iter().find(|s| s.name == name).map(|s| s.reason));
+        }
+        score
+    }
+
+    /// The reason of the first source asking for `what` (a block, a challenge).
+    fn vendor_asks(&self, v: &Visit<'_>, what: Ask) -> Option<&'static str> {
+        let name = v.vendors.as_ref()?.asks(what)?;
+        self.policy.vendors.as_ref()?.sources.iter().find(|s| s.name == name).map(|s| s.reason)
     }
 }
 

@@ -46,6 +46,8 @@ pub(super) struct Visit<'a> {
     pub requests: usize,
     /// The sequence rule the session broke.
     pub broken: Option<String>,
+    /// What the vendor sources said, when they were consulted.
+    pub vendors: Option<super::vendors::Consulted>,
     // score
     /// The score a warn-mode detector's signal left out: what is enforced.
     pub enforce_score: f64,
@@ -88,6 +90,7 @@ impl<'a> Visit<'a> {
             campaign: None,
             requests: 0,
             broken: None,
+            vendors: None,
             enforce_score: 0.0,
             challenge_failed: false,
             step_up_pending: false,

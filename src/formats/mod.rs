@@ -4,3 +4,4 @@
 
 pub mod robots;
 pub mod signature;
+pub mod vendors;

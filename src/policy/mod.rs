@@ -16,6 +16,7 @@ pub mod reader;
 pub mod tiers;
 pub mod tls;
 mod values;
+pub mod vendors;
 
 pub use detector::{BotDetector, DetectorAction, Field};
 pub use limits::{ClientIdentity, Limits, RateLimit};
@@ -58,6 +59,8 @@ pub struct Policy {
     pub beacon: BeaconConfig,
     pub weights: Weights,
     pub blocklists: Vec<Blocklist>,
+    /// External score sources (`vendors`), consulted through callouts.
+    pub vendors: Option<vendors::Vendors>,
     /// Known crawlers and how their claims are proven (on with `verified_search_crawler`).
     pub crawlers: Option<crawlers::Crawlers>,
     /// JA4 fingerprints of automation clients (`tls_fingerprint`).
@@ -154,6 +157,7 @@ impl Default for Policy {
             beacon: BeaconConfig::default(),
             weights: Weights::default(),
             blocklists: Vec::new(),
+            vendors: None,
             crawlers: None,
             tls: Default::default(),
             sequence_rules: Vec::new(),
@@ -228,6 +232,7 @@ fn read_policy(ctx: &Ctx, value: &Value, path: &str) -> Option<Policy> {
     let beacon = root.obj("beacon").map(plane::read_beacon).unwrap_or_default();
     let weights = root.obj("scoring").map(plane::read_scoring).unwrap_or_default();
     let blocklists = root.obj("threat_intel").map(plane::read_threat_intel).unwrap_or_default();
+    let vendors = vendors::read(ctx, &root);
     let tls = root.obj("tls_fingerprint").map(plane::read_tls).unwrap_or_default();
     let crawlers = match &tiers.crawler {
         Some(cond) => Some(crawlers::read(ctx, cond, root.obj("dns_over_https"), root.obj("crawlers"))),
@@ -281,6 +286,7 @@ fn read_policy(ctx: &Ctx, value: &Value, path: &str) -> Option<Policy> {
         endpoints,
         weights,
         blocklists,
+        vendors,
         crawlers,
         tls,
         sequence_rules,

@@ -1,0 +1,280 @@
+//! Vendor signals: the policy's external score sources, asked once per client (a lookup the
+//! request waits for, cached for the sources' TTL), and their answers combined with botgate's
+//! own score.
+//!
+//! The shell asks every source at once and answers with what each said ([`SourceAnswer`]), or
+//! why it said nothing (a timeout, an error, garbage, its circuit open). A missing answer is
+//! missing, not 0: the combination uses the answers that arrived and botgate's own score, so a
+//! source that fails can never make a request look cleaner than botgate alone finds it (with
+//! `max`), and with no answers at all the decision is botgate's own. A source asking for a block
+//! (CrowdSec `ban`) is the block tier; one asking for a challenge gets botgate's challenge.
+
+use super::lookups::{Answer, Asker, Lookup};
+use crate::formats::vendors::{Ask, Reading};
+use crate::identity::client::Client;
+use crate::policy::vendors::{Combine, Vendors};
+use crate::policy::EndpointRule;
+use crate::request::head::Head;
+use crate::score::signal::Signal;
+
+/// The lookup service of the vendor sources: the key is the client's address.
+pub const VENDORS: &str = "vendors";
+
+/// One source's answer, or why there is none.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceAnswer {
+    pub name: String,
+    pub result: Result<Reading, String>,
+}
+
+/// The answers of one round, as the lookup cache keeps them: one line per source,
+/// `name \t ok \t score \t ask \t reasons` or `name \t missing \t why`.
+pub fn encode(answers: &[SourceAnswer]) -> String {
+    let mut out = String::new();
+    for a in answers {
+        let line = match &a.result {
+            Ok(r) => {
+                let ask = match r.ask {
+                    Ask::Nothing => "-",
+                    Ask::Block => "block",
+                    Ask::Challenge => "challenge",
+                };
+                format!("{}\tok\t{}\t{ask}\t{}\n", a.name, r.score, r.reasons.join(","))
+            }
+            Err(why) => format!("{}\tmissing\t{}\n", a.name, why.replace(['\t', '\n'], " ")),
+        };
+        out.push_str(&line);
+    }
+    out
+}
+
+pub fn decode(text: &str) -> Vec<SourceAnswer> {
+    text.lines()
+        .filter_map(|line| {
+            let mut f = line.split('\t');
+            let name = f.next()?.to_string();
+            let result = match f.next()? {
+                "ok" => {
+                    let score: f64 = f.next()?.parse().ok().filter(|s: &f64| (0.0..=1.0).contains(s))?;
+                    let ask = match f.next()? {
+                        "block" => Ask::Block,
+                        "challenge" => Ask::Challenge,
+                        _ => Ask::Nothing,
+                    };
+                    let reasons =
+                        f.next().unwrap_or("").split(',').filter(|r| !r.is_empty()).map(str::to_string).collect();
+                    Ok(Reading { score, reasons, ask })
+                }
+                _ => Err(f.next().unwrap_or("unknown").to_string()),
+            };
+            Some(SourceAnswer { name, result })
+        })
+        .collect()
+}
+
+/// Which requests consult the sources: those on the configured endpoint tiers, for the sampled
+/// share of clients (by address, so a client is consulted for all its requests or none).
+pub struct VendorAsker {
+    vendors: Vendors,
+    endpoints: Vec<EndpointRule>,
+}
+
+impl VendorAsker {
+    pub fn new(vendors: Vendors, endpoints: Vec<EndpointRule>) -> Self {
+        VendorAsker { vendors, endpoints }
+    }
+}
+
+impl Asker for VendorAsker {
+    fn question(&self, head: &Head, client: &Client) -> Option<Lookup> {
+        let ip = client.ip?;
+        let tier = self
+            .endpoints
+            .iter()
+            .find(|r| r.matches(head.method(), head.path()))
+            .map_or(Default::default(), |r| r.tier);
+        if !self.vendors.tiers.contains(&tier) {
+            return None;
+        }
+        if self.vendors.sample_rate < 1.0 {
+            let draw = crate::base::fasthash::hash(&[b"vendor-sample", ip.to_string().as_bytes()]) % 10_000;
+            if draw as f64 >= self.vendors.sample_rate * 10_000.0 {
+                return None;
+            }
+        }
+        Some(Lookup { service: VENDORS, key: crate::base::iptable::canonical(ip).to_string() })
+    }
+
+    fn ttl_ms(&self) -> u64 {
+        self.vendors.cache_ms()
+    }
+
+    /// Vendors move the score by combination ([`combine`]), not as a signal.
+    fn signal(&self, _head: &Head, _answer: &Answer) -> Option<Signal> {
+        None
+    }
+}
+
+/// What the sources said for a request, as the score and rule stages use it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Consulted {
+    pub answers: Vec<SourceAnswer>,
+}
+
+impl Consulted {
+    /// From the lookup's answer (a failed lookup: every source missing).
+    pub fn from_answer(vendors: &Vendors, answer: &Answer) -> Consulted {
+        let answers = match answer {
+            Answer::Value(text) => decode(text),
+            _ => Vec::new(),
+        };
+        // Every configured source appears, answered or missing (and why).
+        let answers = vendors
+            .sources
+            .iter()
+            .map(|s| {
+                answers.iter().find(|a| a.name == s.name).cloned().unwrap_or_else(|| SourceAnswer {
+                    name: s.name.clone(),
+                    result: Err(if matches!(answer, Answer::Value(_)) { "no_answer" } else { "lookup_failed" }.into()),
+                })
+            })
+            .collect();
+        Consulted { answers }
+    }
+
+    /// The first source asking for a block, then one asking for a challenge.
+    pub fn asks(&self, what: Ask) -> Option<&str> {
+        self.answers.iter().find(|a| a.result.as_ref().is_ok_and(|r| r.ask == what)).map(|a| a.name.as_str())
+    }
+}
+
+/// botgate's score `own` combined with the sources that answered; the names of the sources
+/// that raised it.
+pub fn combine(vendors: &Vendors, own: f64, consulted: &Consulted) -> (f64, Vec<String>) {
+    let arrived: Vec<(&str, f64, f64)> = consulted
+        .answers
+        .iter()
+        .filter_map(|a| {
+            let weight = vendors.sources.iter().find(|s| s.name == a.name).map_or(1.0, |s| s.weight);
+            a.result.as_ref().ok().map(|r| (a.name.as_str(), r.score, weight))
+        })
+        .collect();
+    let combined = match vendors.combine {
+        Combine::Max => arrived.iter().map(|a| a.1).fold(own, f64::max),
+        Combine::WeightedMean => {
+            let (sum, weights) = arrived
+                .iter()
+                .fold((own * vendors.local_weight, vendors.local_weight), |(s, w), a| (s + a.1 * a.2, w + a.2));
+            if weights > 0.0 {
+                sum / weights
+            } else {
+                own
+            }
+        }
+    };
+    let raised = if combined > own {
+        arrived.iter().filter(|a| a.1 > own).map(|a| a.0.to_string()).collect()
+    } else {
+        Vec::new()
+    };
+    (combined.clamp(0.0, 1.0), raised)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::vendors::{Adapter, Source};
+
+    fn vendors(combine: Combine) -> Vendors {
+        let source = |name: &str, weight| Source {
+            name: name.into(),
+            reason: "vendor_x",
+            cluster: name.into(),
+            authority: name.into(),
+            timeout_ms: 100,
+            cache_ms: 60_000,
+            weight,
+            adapter: Adapter::HttpJson { path: "/s".into(), score_pointer: "/s".into(), reasons_pointer: None },
+        };
+        Vendors {
+            sources: vec![source("a", 1.0), source("b", 1.0), source("c", 2.0)],
+            combine,
+            local_weight: 1.0,
+            tiers: vec![crate::policy::RiskTier::Medium],
+            sample_rate: 1.0,
+        }
+    }
+
+    fn answered(pairs: &[(&str, Result<f64, &str>)]) -> Answer {
+        let answers: Vec<SourceAnswer> = pairs
+            .iter()
+            .map(|(n, r)| SourceAnswer {
+                name: (*n).into(),
+                result: r
+                    .map(|score| Reading { score, reasons: vec!["r".into()], ask: Ask::Nothing })
+                    .map_err(str::to_string),
+            })
+            .collect();
+        Answer::Value(encode(&answers))
+    }
+
+    #[test]
+    fn the_answers_survive_the_cache_encoding() {
+        let a = vec![
+            SourceAnswer {
+                name: "a".into(),
+                result: Ok(Reading { score: 0.25, reasons: vec!["x".into(), "y".into()], ask: Ask::Block }),
+            },
+            SourceAnswer { name: "b".into(), result: Err("timeout".into()) },
+        ];
+        assert_eq!(decode(&encode(&a)), a);
+    }
+
+    #[test]
+    fn max_takes_the_highest_of_own_and_the_answers_that_arrived() {
+        let v = vendors(Combine::Max);
+        let c = Consulted::from_answer(&v, &answered(&[("a", Ok(0.9)), ("b", Err("timeout")), ("c", Ok(0.1))]));
+        assert_eq!(combine(&v, 0.3, &c), (0.9, vec!["a".to_string()]));
+        assert_eq!(combine(&v, 0.95, &c).0, 0.95, "a vendor never lowers botgate's own score with max");
+    }
+
+    #[test]
+    fn a_missing_source_is_missing_not_zero() {
+        let v = vendors(Combine::WeightedMean);
+        // Only a (weight 1) answered 0.8; own 0.2 (weight 1): the mean of those two.
+        let c =
+            Consulted::from_answer(&v, &answered(&[("a", Ok(0.8)), ("b", Err("garbage")), ("c", Err("circuit_open"))]));
+        assert!((combine(&v, 0.2, &c).0 - 0.5).abs() < 1e-9);
+    }
+
+    #[test]
+    fn with_every_source_missing_the_decision_is_botgates_own() {
+        for combine_by in [Combine::Max, Combine::WeightedMean] {
+            let v = vendors(combine_by);
+            for answer in
+                [Answer::Failed, answered(&[("a", Err("timeout")), ("b", Err("timeout")), ("c", Err("timeout"))])]
+            {
+                let c = Consulted::from_answer(&v, &answer);
+                assert_eq!(combine(&v, 0.42, &c), (0.42, vec![]));
+                assert!(c.answers.iter().all(|a| a.result.is_err()), "every source listed as missing");
+            }
+        }
+    }
+
+    #[test]
+    fn weights_count_in_the_weighted_mean() {
+        let v = vendors(Combine::WeightedMean);
+        let c = Consulted::from_answer(&v, &answered(&[("a", Ok(0.0)), ("b", Ok(0.0)), ("c", Ok(1.0))]));
+        // own 0.0 ×1, a 0 ×1, b 0 ×1, c 1 ×2 → 2/5.
+        assert!((combine(&v, 0.0, &c).0 - 0.4).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_source_answering_for_another_name_or_garbage_lines_is_ignored() {
+        let v = vendors(Combine::Max);
+        let c =
+            Consulted::from_answer(&v, &Answer::Value("zzz\tok\t1\tblock\t\na\tok\t7\t-\t\nb\tok\tNaN\t-\t\n".into()));
+        assert_eq!(combine(&v, 0.1, &c).0, 0.1);
+        assert_eq!(c.asks(Ask::Block), None);
+    }
+}

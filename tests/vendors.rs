@@ -1,0 +1,134 @@
+//! Vendor signals through the engine, with the lookup answered the way the shell's callouts
+//! answer it: a source's score raises botgate's (named among the reasons), a `ban` is the block
+//! tier and a `captcha` botgate's own challenge, missing sources are missing (listed in the
+//! evidence with why, never read as a clean bill), and a client costs one round per cache TTL.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)] // test code
+
+mod common;
+
+use botgate::decision::record::Verdict;
+use botgate::engine::lookups::{Answer, Lookup};
+use botgate::engine::vendors::{encode, SourceAnswer};
+use botgate::formats::vendors::{Ask, Reading};
+use common::*;
+use serde_json::{json, Value};
+
+const T0: u64 = 1_795_305_600_000;
+
+fn policy(extra: Value) -> String {
+    std::env::set_var("BOTGATE_TEST_CROWDSEC_KEY", "test-bouncer-key");
+    let mut p = json!({
+        "vendors": [
+            {"name": "crowdsec", "type": "crowdsec", "cluster": "crowdsec", "api_key_env": "BOTGATE_TEST_CROWDSEC_KEY"},
+            {"name": "acme", "type": "http_json", "cluster": "acme", "path": "/score?ip={ip}", "score_pointer": "/score"}
+        ]
+    });
+    for (k, v) in extra.as_object().into_iter().flatten() {
+        p[k] = v.clone();
+    }
+    with_resolver(p)
+}
+
+fn reading(score: f64, ask: Ask) -> Result<Reading, String> {
+    Ok(Reading { score, reasons: vec!["seen".into()], ask })
+}
+
+fn answer(crowdsec: Result<Reading, String>, acme: Result<Reading, String>) -> Answer {
+    Answer::Value(encode(&[
+        SourceAnswer { name: "crowdsec".into(), result: crowdsec },
+        SourceAnswer { name: "acme".into(), result: acme },
+    ]))
+}
+
+fn page(ip: &str) -> Req {
+    page_navigation("/", ip)
+}
+
+#[test]
+fn a_crowdsec_ban_is_the_block_tier_named_for_the_vendor() {
+    let mut e = engine(&policy(json!({})));
+    let mut asked = Vec::new();
+    let a = answer(reading(1.0, Ask::Block), Err("timeout".into()));
+    let d = decide_answering(&mut e, &page("203.0.113.7"), T0, &a, &mut asked);
+    assert_eq!(d.verdict, Verdict::Block, "{d:?}");
+    assert!(d.reasons.contains(&"vendor_crowdsec"), "{:?}", d.reasons);
+    assert_eq!(asked, vec![Lookup { service: "vendors", key: "203.0.113.7".into() }]);
+}
+
+#[test]
+fn a_crowdsec_captcha_is_botgates_own_challenge() {
+    let mut e = engine(&policy(json!({})));
+    let a = answer(reading(0.5, Ask::Challenge), reading(0.0, Ask::Nothing));
+    let d = decide_answering(&mut e, &page("203.0.113.8"), T0, &a, &mut Vec::new());
+    assert!(matches!(d.verdict, Verdict::Challenge(_)), "{d:?}");
+    assert_ne!(format!("{:?}", d.verdict).to_lowercase(), "captcha");
+}
+
+#[test]
+fn a_high_vendor_score_raises_botgates_and_says_so() {
+    let mut e = engine(&policy(json!({})));
+    let a = answer(Err("circuit_open".into()), reading(0.97, Ask::Nothing));
+    let d = decide_answering(&mut e, &page("203.0.113.9"), T0, &a, &mut Vec::new());
+    assert!(d.score >= 0.97 - 1e-9, "{d:?}");
+    assert!(d.reasons.contains(&"vendor_acme"), "{:?}", d.reasons);
+    assert_ne!(d.verdict, Verdict::Pass);
+    let evidence: Value = serde_json::from_str(&d.evidence("r1")).unwrap();
+    assert_eq!(evidence["vendors"][0], json!({"name": "crowdsec", "missing": "circuit_open"}));
+    assert_eq!(evidence["vendors"][1]["name"], "acme");
+    assert_eq!(evidence["vendors"][1]["reasons"], json!(["seen"]));
+}
+
+#[test]
+fn with_every_source_missing_a_person_is_decided_as_without_vendors() {
+    let mut with = engine(&policy(json!({})));
+    let mut without = engine(&with_resolver(json!({})));
+    for (i, a) in [Answer::Failed, answer(Err("timeout".into()), Err("garbage".into()))].iter().enumerate() {
+        let ip = format!("203.0.113.{}", 20 + i);
+        let d = decide_answering(&mut with, &page(&ip), T0, a, &mut Vec::new());
+        let base = send(&mut without, &page(&ip), T0, 200);
+        assert_eq!((d.verdict, d.score), (base.verdict, base.score), "{d:?}");
+        let evidence: Value = serde_json::from_str(&d.evidence("r")).unwrap();
+        assert!(evidence["vendors"].as_array().unwrap().iter().all(|v| v.get("missing").is_some()), "{evidence}");
+    }
+}
+
+#[test]
+fn a_browsing_client_costs_one_round_per_cache_ttl() {
+    let mut e = engine(&policy(json!({})));
+    let mut asked = Vec::new();
+    let a = answer(reading(0.0, Ask::Nothing), reading(0.1, Ask::Nothing));
+    for i in 0..10 {
+        decide_answering(&mut e, &page_navigation(&format!("/p/{i}"), "203.0.113.30"), T0 + i * 1_000, &a, &mut asked);
+    }
+    assert_eq!(asked.len(), 1, "{asked:?}");
+    decide_answering(&mut e, &page("203.0.113.30"), T0 + 61_000, &a, &mut asked);
+    assert_eq!(asked.len(), 2, "asked again after cache_seconds (60 by default)");
+}
+
+#[test]
+fn only_the_configured_endpoint_tiers_consult_the_sources() {
+    let p = policy(json!({"vendor_signals": {"endpoint_tiers": ["critical"]}}));
+    let mut e = engine(&p);
+    let mut asked = Vec::new();
+    decide_answering(&mut e, &page("203.0.113.40"), T0, &Answer::Failed, &mut asked);
+    assert!(asked.is_empty(), "a medium-tier page is not consulted: {asked:?}");
+}
+
+#[test]
+fn vendor_mistakes_are_policy_errors_with_their_paths() {
+    let p = with_resolver(json!({"vendors": [
+        {"name": "cs", "type": "crowdsec", "cluster": "crowdsec"},
+        {"name": "x", "type": "http_json", "cluster": "x", "path": "score", "score_pointer": "score"},
+        {"name": "x", "type": "http_json", "path": "/s", "score_pointer": "/s"}
+    ]}));
+    let errors: Vec<String> = botgate::policy::parse(p.as_bytes()).errors().map(|d| d.to_string()).collect();
+    for path in [
+        "vendors[0].api_key_env",
+        "vendors[1].path",
+        "vendors[1].score_pointer",
+        "vendors[2].name",
+        "vendors[2].cluster",
+    ] {
+        assert!(errors.iter().any(|e| e.contains(path)), "{path}: {errors:?}");
+    }
+}
