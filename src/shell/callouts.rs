@@ -49,6 +49,8 @@ pub enum Asked {
 
 /// A finished lookup: its answer, who waited, and how long it took.
 pub struct Finished {
+    /// `dns` or `vendors` (which counters it moves).
+    pub service: &'static str,
     pub answer: Answer,
     pub waiters: Vec<u32>,
     pub elapsed_ms: u64,
@@ -133,7 +135,7 @@ impl Callouts {
             shared_put(&key, &answer, now + ttl_s * 1000);
         }
         let elapsed_ms = now.saturating_sub(f.started_ms);
-        Some((key, Finished { answer, waiters: f.waiters, elapsed_ms, failure }))
+        Some((key, Finished { service: "dns", answer, waiters: f.waiters, elapsed_ms, failure }))
     }
 
     /// Lookups past their budget (their callouts lost or late): finished as failed.
@@ -145,7 +147,16 @@ impl Callouts {
             .filter_map(|k| {
                 let f = self.in_flight.remove(&k)?;
                 let elapsed_ms = now.saturating_sub(f.started_ms);
-                Some((k, Finished { answer: Answer::Failed, waiters: f.waiters, elapsed_ms, failure: Some("timeout") }))
+                Some((
+                    k,
+                    Finished {
+                        service: "dns",
+                        answer: Answer::Failed,
+                        waiters: f.waiters,
+                        elapsed_ms,
+                        failure: Some("timeout"),
+                    },
+                ))
             })
             .collect()
     }

@@ -28,6 +28,7 @@ mod callouts;
 mod feeds;
 mod metrics;
 mod nonces;
+mod vendors;
 
 use metrics::Metrics;
 use nonces::SharedNonces;
@@ -66,6 +67,8 @@ struct Worker {
     /// Lookups on their way, the requests waiting for them, and the state of requests a lookup
     /// has resumed until their own context picks it up ([`Request::adopt`]).
     calls: Callouts,
+    /// Vendor sources' rounds on their way.
+    vendor_calls: vendors::VendorCalls,
     /// Lists kept fresh from the policy's feeds.
     feeds: feeds::Feeds,
     parked: HashMap<u32, Parked>,
@@ -169,6 +172,7 @@ impl RootContext for Root {
                     log_budget: LOG_LINES_PER_SECOND,
                     log_suppressed: 0,
                     calls: Callouts::default(),
+                    vendor_calls: vendors::VendorCalls::default(),
                     feeds,
                     parked: HashMap::new(),
                     settled: HashMap::new(),
@@ -183,16 +187,22 @@ impl RootContext for Root {
 
     fn on_tick(&mut self) {
         let Some(shared) = &self.worker else { return };
-        let expired = shared.borrow_mut().calls.expired(now_ms());
+        let expired: Vec<Finished> = {
+            let mut w = shared.borrow_mut();
+            let mut late: Vec<Finished> = w.calls.expired(now_ms()).into_iter().map(|(_, f)| f).collect();
+            late.extend(w.vendor_calls.expired(now_ms()));
+            late
+        };
         if !expired.is_empty() {
-            for (_, f) in expired {
+            for f in expired {
                 settle(shared, f);
             }
             abi::set_effective_context(self.id);
         }
         let mut w = shared.borrow_mut();
-        let Worker { engines, metrics, log_budget, log_suppressed, feeds, .. } = &mut *w;
+        let Worker { engines, metrics, log_budget, log_suppressed, feeds, vendor_calls, .. } = &mut *w;
         feeds.tick(engines, now_ms());
+        vendor_calls.report_ages(engines.get(0).and_then(|e| e.policy().vendors.as_ref()), now_ms());
         if *log_suppressed > 0 {
             log::warn!("botgate: {log_suppressed} more flagged decisions this second (see the access log)");
             *log_suppressed = 0;
@@ -272,8 +282,14 @@ impl Context for Request {
     fn on_http_call_response(&mut self, token: u32, headers: usize, body_size: usize, _trailers: usize) {
         let Some(worker) = self.worker.clone() else { return };
         let (status, body) = call_response(headers, body_size, MAX_DNS_REPLY);
-        let finished = worker.borrow_mut().calls.on_response(token, status, &body, now_ms());
-        if let Some((_, f)) = finished {
+        let finished = {
+            let mut w = worker.borrow_mut();
+            match w.vendor_calls.on_response(token, status, &body, now_ms()) {
+                Some(f) => Some(f),
+                None => w.calls.on_response(token, status, &body, now_ms()).map(|(_, f)| f),
+            }
+        };
+        if let Some(f) = finished {
             settle(&worker, f);
             abi::set_effective_context(self.id);
         }
@@ -294,6 +310,7 @@ impl Drop for Request {
             w.parked.remove(&self.id);
             w.settled.remove(&self.id);
             w.calls.forget(self.id);
+            w.vendor_calls.forget(self.id);
         }
     }
 }
@@ -437,7 +454,7 @@ impl Request {
                 }
                 Asked::Known(a) => Some(a),
                 Asked::Failed(why) => {
-                    count_callout(worker, Some(why), None);
+                    count_callout(worker, wait.question().service_name(), Some(why), None);
                     None
                 }
             };
@@ -464,8 +481,14 @@ impl Request {
 /// Asks the lookup `wait` needs through the engine's policy (only reverse DNS has a callout).
 fn ask(worker: &Shared, engine: usize, wait: &LookupWait, context: u32, now: u64) -> Asked {
     let mut guard = worker.borrow_mut();
-    let Worker { engines, calls, .. } = &mut *guard;
+    let Worker { engines, calls, vendor_calls, .. } = &mut *guard;
     let q = wait.question();
+    if q.service == crate::engine::vendors::VENDORS {
+        return match engines.get_or_base(engine).and_then(|e| e.policy().vendors.as_ref()) {
+            Some(v) => vendor_calls.ask(&q.key, v, context, now),
+            None => Asked::Failed("no_callout"),
+        };
+    }
     let crawlers = engines.get_or_base(engine).and_then(|e| e.policy().crawlers.as_ref());
     match crawlers.and_then(|c| c.doh.as_ref().map(|d| (d, c.suffixes()))) {
         Some((doh, suffixes)) if q.service == crate::engine::FCRDNS => calls.ask(&q.key, doh, &suffixes, context, now),
@@ -475,7 +498,7 @@ fn ask(worker: &Shared, engine: usize, wait: &LookupWait, context: u32, now: u64
 
 /// Resumes every request waiting for a finished lookup, each in its own context.
 fn settle(worker: &Shared, f: Finished) {
-    count_callout(worker, f.failure, Some(f.elapsed_ms));
+    count_callout(worker, f.service, f.failure, Some(f.elapsed_ms));
     let now = now_ms();
     for id in f.waiters {
         let Some(parked) = worker.borrow_mut().parked.remove(&id) else { continue };
@@ -497,7 +520,10 @@ fn settle(worker: &Shared, f: Finished) {
 }
 
 /// The callout metrics: answered or failed (and why), and how long the lookup took.
-fn count_callout(worker: &Shared, failure: Option<&'static str>, elapsed_ms: Option<u64>) {
+fn count_callout(worker: &Shared, service: &'static str, failure: Option<&'static str>, elapsed_ms: Option<u64>) {
+    if service != "dns" {
+        return; // the vendor sources count their own answers, per source
+    }
     let mut w = worker.borrow_mut();
     if let (Some(id), Some(ms)) = (w.metrics.callout_ms, elapsed_ms) {
         let _ = hostcalls::record_metric(id, ms);

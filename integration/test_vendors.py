@@ -1,0 +1,73 @@
+"""Issue 14 end to end: vendor sources asked through Envoy callouts. A local scoring service
+speaking the generic JSON adapter's format: its score moves the decision and is named in the
+reasons; a slow source is cut off at its timeout and the request still served; garbage and
+errors are missing, counted, and open the circuit breaker, which closes again once the source
+answers."""
+import json
+import time
+import urllib.request
+
+from harness import Upstream
+
+BROWSER = {"user-agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36",
+           "accept": "text/html,application/xhtml+xml", "accept-language": "en-GB,en;q=0.9",
+           "accept-encoding": "gzip, deflate, br", "sec-fetch-mode": "navigate", "sec-fetch-dest": "document",
+           "sec-fetch-site": "none", "sec-fetch-user": "?1"}
+BAD, GOOD = "203.0.113.5", "203.0.113.6"
+
+
+def with_vendor(policy, timeout_ms=300, cache_seconds=1):
+    policy["vendors"] = [{"name": "acme", "type": "http_json", "cluster": "feeds", "path": "/score?ip={ip}",
+                          "score_pointer": "/score", "reasons_pointer": "/reasons", "timeout_ms": timeout_ms,
+                          "cache_seconds": cache_seconds}]
+    return policy
+
+
+def visit(e, ip, path="/"):
+    return e.get(path, headers={**BROWSER, "x-forwarded-for": ip})
+
+
+def mode(scoring, m):
+    urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{scoring.port}/mode", data=m.encode()), timeout=2)
+
+
+def test_a_vendor_score_moves_the_decision_and_a_missing_one_does_not(envoy_with, example_policy):
+    scoring = Upstream(script="scoring.py", args=(json.dumps({BAD: 0.99}),))
+    try:
+        e = envoy_with(with_vendor(example_policy), feeds=scoring.port)
+        status, headers, body = visit(e, BAD)
+        assert status in (401, 403) and b"vendor_acme" in body, (status, body)
+        status, _, body = visit(e, GOOD)
+        assert status == 200, body
+        entries = e.access_entries(want=2)
+        assert entries[-1]["botgate"]["vendors"] == [{"name": "acme", "score": 0.05, "reasons": []}], entries[-1]
+
+        # Slow: cut off at the timeout, the request still answered, the source listed as missing.
+        mode(scoring, "slow")
+        time.sleep(1.1)  # past the cache
+        started = time.time()
+        status, _, _ = visit(e, GOOD, "/slow")
+        assert status == 200 and time.time() - started < 1.2, time.time() - started
+        last = e.access_entries(want=3)[-1]["botgate"]
+        assert last["vendors"] == [{"name": "acme", "missing": "timeout"}], last
+        assert e.wait_metric("botgate_vendor_answers_total", lambda v: v >= 1, vendor="acme", result="timeout") >= 1
+    finally:
+        scoring.close()
+
+
+def test_a_failing_source_trips_its_breaker_and_recovers(envoy_with, example_policy):
+    scoring = Upstream(script="scoring.py", args=("{}",))
+    try:
+        e = envoy_with(with_vendor(example_policy, cache_seconds=1), feeds=scoring.port)
+        mode(scoring, "garbage")
+        for i in range(6):  # one round per client: six clients
+            assert visit(e, f"198.51.100.{10 + i}")[0] == 200
+        assert e.wait_metric("botgate_vendor_answers_total", lambda v: v >= 5, vendor="acme", result="garbage") >= 5
+        asked = int(urllib.request.urlopen(f"http://127.0.0.1:{scoring.port}/count", timeout=2).read())
+        for i in range(5):  # the circuit is open: nobody asks the source
+            assert visit(e, f"198.51.100.{40 + i}")[0] == 200
+        assert int(urllib.request.urlopen(f"http://127.0.0.1:{scoring.port}/count", timeout=2).read()) == asked
+        assert e.wait_metric("botgate_vendor_answers_total", lambda v: v >= 5, vendor="acme", result="circuit_open") >= 5
+        assert "failed 5 times in a row" in e.log_text()
+    finally:
+        scoring.close()
