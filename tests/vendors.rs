@@ -30,7 +30,7 @@ fn policy(extra: Value) -> String {
 }
 
 fn reading(score: f64, ask: Ask) -> Result<Reading, String> {
-    Ok(Reading { score, reasons: vec!["seen".into()], ask })
+    Ok(Reading { score, scored: true, reasons: vec!["seen".into()], ask })
 }
 
 fn answer(crowdsec: Result<Reading, String>, acme: Result<Reading, String>) -> Answer {

@@ -86,7 +86,9 @@ pub fn block_tier(tiers: &Tiers, f: &Facts<'_>, score: Option<f64>) -> Option<Ru
         return block("fingerprint_repeat", false, Counter::BlockedBotDetector);
     }
     if let Some(reason) = f.vendor_block {
-        return block(reason, false, Counter::BlockedVendor);
+        // Rolled out like the block tier it is part of: observed while all its rules are.
+        let observe = !rules.is_empty() && rules.iter().all(|r| r.observe);
+        return block(reason, observe, Counter::BlockedVendor);
     }
     None
 }

@@ -124,7 +124,10 @@ impl Engine {
             askers: policy
                 .vendors
                 .clone()
-                .map(|v| Box::new(vendors::VendorAsker::new(v, policy.endpoints.clone())) as Box<dyn Asker>)
+                .map(|v| {
+                    let fold = policy.paths.case_insensitive;
+                    Box::new(vendors::VendorAsker::new(v, policy.endpoints.clone(), fold)) as Box<dyn Asker>
+                })
                 .into_iter()
                 .collect(),
             lookups: Lookups::new(LOOKUP_CACHE.min(limits.max_clients.max(1))),
@@ -248,7 +251,12 @@ impl Engine {
             return self.after_claim(pending, head, now);
         }
         let ttl = Ttl::flat(self.askers.get(pending.asked).map_or(0, |a| a.ttl_ms()));
-        self.lookups.put(question, answer.clone(), &pending.client, now, ttl);
+        // An answer made for another profile's sources is used once, not kept as this one's.
+        let ours = question.service != vendors::VENDORS
+            || self.policy.vendors.as_ref().is_none_or(|v| vendors::Consulted::covers(v, &answer));
+        if ours {
+            self.lookups.put(question, answer.clone(), &pending.client, now, ttl);
+        }
         pending.answers.push((pending.asked, answer));
         pending.asked += 1;
         self.proceed(pending, head, now)

@@ -39,7 +39,8 @@ pub fn encode(answers: &[SourceAnswer]) -> String {
                     Ask::Block => "block",
                     Ask::Challenge => "challenge",
                 };
-                format!("{}\tok\t{}\t{ask}\t{}\n", a.name, r.score, r.reasons.join(","))
+                let score = if r.scored { r.score.to_string() } else { "-".into() };
+                format!("{}\tok\t{score}\t{ask}\t{}\n", a.name, r.reasons.join(","))
             }
             Err(why) => format!("{}\tmissing\t{}\n", a.name, why.replace(['\t', '\n'], " ")),
         };
@@ -55,7 +56,10 @@ pub fn decode(text: &str) -> Vec<SourceAnswer> {
             let name = f.next()?.to_string();
             let result = match f.next()? {
                 "ok" => {
-                    let score: f64 = f.next()?.parse().ok().filter(|s: &f64| (0.0..=1.0).contains(s))?;
+                    let (score, scored) = match f.next()? {
+                        "-" => (0.0, false),
+                        s => (s.parse().ok().filter(|s: &f64| (0.0..=1.0).contains(s))?, true),
+                    };
                     let ask = match f.next()? {
                         "block" => Ask::Block,
                         "challenge" => Ask::Challenge,
@@ -63,7 +67,7 @@ pub fn decode(text: &str) -> Vec<SourceAnswer> {
                     };
                     let reasons =
                         f.next().unwrap_or("").split(',').filter(|r| !r.is_empty()).map(str::to_string).collect();
-                    Ok(Reading { score, reasons, ask })
+                    Ok(Reading { score, scored, reasons, ask })
                 }
                 _ => Err(f.next().unwrap_or("unknown").to_string()),
             };
@@ -77,27 +81,29 @@ pub fn decode(text: &str) -> Vec<SourceAnswer> {
 pub struct VendorAsker {
     vendors: Vendors,
     endpoints: Vec<EndpointRule>,
+    fold_case: bool,
 }
 
 impl VendorAsker {
-    pub fn new(vendors: Vendors, endpoints: Vec<EndpointRule>) -> Self {
-        VendorAsker { vendors, endpoints }
+    pub fn new(vendors: Vendors, endpoints: Vec<EndpointRule>, fold_case: bool) -> Self {
+        VendorAsker { vendors, endpoints, fold_case }
     }
 }
 
 impl Asker for VendorAsker {
     fn question(&self, head: &Head, client: &Client) -> Option<Lookup> {
         let ip = client.ip?;
-        let tier = self
-            .endpoints
-            .iter()
-            .find(|r| r.matches(head.method(), head.path()))
-            .map_or(Default::default(), |r| r.tier);
+        // The path as the rules compare it: `//login` is `/login` to the tiers too.
+        let path = crate::request::path::normalise(head.path(), self.fold_case);
+        let tier =
+            self.endpoints.iter().find(|r| r.matches(head.method(), &path)).map_or(Default::default(), |r| r.tier);
         if !self.vendors.tiers.contains(&tier) {
             return None;
         }
         if self.vendors.sample_rate < 1.0 {
-            let draw = crate::base::fasthash::hash(&[b"vendor-sample", ip.to_string().as_bytes()]) % 10_000;
+            // By the keyed address (an IPv6 client's prefix): all of a client's addresses or none.
+            let keyed = client.keyed.unwrap_or(ip).to_string();
+            let draw = crate::base::fasthash::hash(&[b"vendor-sample", keyed.as_bytes()]) % 10_000;
             if draw as f64 >= self.vendors.sample_rate * 10_000.0 {
                 return None;
             }
@@ -142,6 +148,14 @@ impl Consulted {
         Consulted { answers }
     }
 
+    /// Whether every configured source is in the answer (answered or missing for a reason):
+    /// an answer made for another policy's sources is not this policy's to keep.
+    pub fn covers(vendors: &Vendors, answer: &Answer) -> bool {
+        let Answer::Value(text) = answer else { return true };
+        let names = decode(text);
+        vendors.sources.iter().all(|s| names.iter().any(|a| a.name == s.name))
+    }
+
     /// The first source asking for a block, then one asking for a challenge.
     pub fn asks(&self, what: Ask) -> Option<&str> {
         self.answers.iter().find(|a| a.result.as_ref().is_ok_and(|r| r.ask == what)).map(|a| a.name.as_str())
@@ -156,7 +170,7 @@ pub fn combine(vendors: &Vendors, own: f64, consulted: &Consulted) -> (f64, Vec<
         .iter()
         .filter_map(|a| {
             let weight = vendors.sources.iter().find(|s| s.name == a.name).map_or(1.0, |s| s.weight);
-            a.result.as_ref().ok().map(|r| (a.name.as_str(), r.score, weight))
+            a.result.as_ref().ok().filter(|r| r.scored).map(|r| (a.name.as_str(), r.score, weight))
         })
         .collect();
     let combined = match vendors.combine {
@@ -211,7 +225,7 @@ mod tests {
             .map(|(n, r)| SourceAnswer {
                 name: (*n).into(),
                 result: r
-                    .map(|score| Reading { score, reasons: vec!["r".into()], ask: Ask::Nothing })
+                    .map(|score| Reading { score, scored: true, reasons: vec!["r".into()], ask: Ask::Nothing })
                     .map_err(str::to_string),
             })
             .collect();
@@ -223,7 +237,16 @@ mod tests {
         let a = vec![
             SourceAnswer {
                 name: "a".into(),
-                result: Ok(Reading { score: 0.25, reasons: vec!["x".into(), "y".into()], ask: Ask::Block }),
+                result: Ok(Reading {
+                    score: 0.25,
+                    scored: true,
+                    reasons: vec!["x".into(), "y".into()],
+                    ask: Ask::Block,
+                }),
+            },
+            SourceAnswer {
+                name: "c".into(),
+                result: Ok(Reading { score: 0.0, scored: false, reasons: vec![], ask: Ask::Nothing }),
             },
             SourceAnswer { name: "b".into(), result: Err("timeout".into()) },
         ];

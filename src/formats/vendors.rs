@@ -24,6 +24,9 @@ pub enum Ask {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reading {
     pub score: f64,
+    /// The source gave a score. A list that knows nothing of the address (CrowdSec's `null`)
+    /// has no opinion: it must not dilute a mean as if it had said "clean".
+    pub scored: bool,
     pub reasons: Vec<String>,
     pub ask: Ask,
 }
@@ -51,7 +54,7 @@ pub fn http_json(
         return Err(format!("score {score} outside [0, 1]"));
     }
     let reasons = reasons_pointer.and_then(|p| v.pointer(p)).map(strings).unwrap_or_default();
-    Ok(Reading { score, reasons, ask: Ask::Nothing })
+    Ok(Reading { score, scored: true, reasons, ask: Ask::Nothing })
 }
 
 /// CrowdSec's Local API, `GET /v1/decisions?ip=…`: `null` (or `[]`) when it has nothing on the
@@ -61,12 +64,12 @@ pub fn crowdsec(status: Option<u32>, body: &[u8]) -> Result<Reading, String> {
     ok_status(status)?;
     let v: Value = serde_json::from_slice(body).map_err(|_| "not JSON".to_string())?;
     let decisions = match &v {
-        Value::Null => return Ok(Reading { score: 0.0, reasons: Vec::new(), ask: Ask::Nothing }),
+        Value::Null => return Ok(Reading { score: 0.0, scored: false, reasons: Vec::new(), ask: Ask::Nothing }),
         Value::Array(d) => d,
         _ => return Err("neither null nor a list of decisions".into()),
     };
-    let mut r = Reading { score: 0.0, reasons: Vec::new(), ask: Ask::Nothing };
-    for d in decisions.iter().take(64) {
+    let mut r = Reading { score: 0.0, scored: !decisions.is_empty(), reasons: Vec::new(), ask: Ask::Nothing };
+    for d in decisions {
         let kind = d.get("type").and_then(Value::as_str).ok_or("a decision without a type")?;
         let (score, ask) = match kind {
             "ban" => (1.0, Ask::Block),

@@ -297,8 +297,9 @@ impl Context for Request {
     }
 }
 
-/// Larger DNS replies are not read (a verification needs a few records).
-const MAX_DNS_REPLY: usize = 16 * 1024;
+/// Larger callout answers are not read: a verification needs a few records, a vendor's answer
+/// a few decisions (CrowdSec lists every decision on an address: room for hundreds).
+const MAX_DNS_REPLY: usize = 256 * 1024;
 
 impl Drop for Request {
     /// A request whose client left while it waited stops waiting.

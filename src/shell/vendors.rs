@@ -53,7 +53,10 @@ pub struct VendorCalls {
 
 impl VendorCalls {
     /// Asks every source about `key` (a client address) for the request `context`.
-    pub fn ask(&mut self, key: &str, config: &Vendors, context: u32, now: u64) -> Asked {
+    pub fn ask(&mut self, ip: &str, config: &Vendors, context: u32, now: u64) -> Asked {
+        // A round is for one set of sources: another profile's joins its own.
+        let names: Vec<&str> = config.sources.iter().map(|s| s.name.as_str()).collect();
+        let key = &format!("{}|{ip}", names.join(","));
         if let Some(r) = self.rounds.get_mut(key) {
             if r.waiters.len() >= MAX_WAITERS {
                 return Asked::Failed("busy");
@@ -73,7 +76,7 @@ impl VendorCalls {
         };
         for (i, s) in config.sources.iter().enumerate() {
             let b = self.breakers.entry(s.name.clone()).or_default();
-            let skipped = match (now < b.open_until).then_some(()).map_or_else(|| send(s, key), |()| None) {
+            let skipped = match (now < b.open_until).then_some(()).map_or_else(|| send(s, ip), |()| None) {
                 Some(token) => {
                     self.tokens.insert(token, (key.to_string(), i));
                     continue;
@@ -173,7 +176,8 @@ impl VendorCalls {
                     b.failures += 1;
                     if b.failures >= TRIP_AFTER {
                         b.open_until = now + OPEN_MS;
-                        b.failures = 0;
+                        // Half open after: one more failure opens it again.
+                        b.failures = TRIP_AFTER - 1;
                         log::warn!(
                             "botgate: vendor {:?} failed {TRIP_AFTER} times in a row: skipped for {} s",
                             s.name,
