@@ -45,6 +45,10 @@ EXAMPLE_POLICY = ROOT / "envoy/policy.example.json"
 CRAWLER_TRAFFIC = os.environ.get("BENCH_TRAFFIC") == "crawler"
 TRAFFIC = BENCH / ("traffic-crawler.lua" if CRAWLER_TRAFFIC else "traffic.lua")
 CRAWLER_POLICY = BENCH / "policy.crawlers.json"
+# Vendor signals: one or three sources (the local scoring service), cached for an hour or a second.
+VENDOR_POLICIES = {f"botgate-vendors{n}-{c}": BENCH / f"policy.vendors{n}-{c}.json"
+                   for n in (1, 3) for c in ("cached", "uncached")}
+SCORING_PORT = 20054
 RESULTS = BENCH / "results"
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
@@ -63,6 +67,7 @@ CONFIGS = {
     "botgate-example": (BOTGATE_WASM, EXAMPLE_POLICY),
     # The bench policy verifying crawlers by FCrDNS through the bench's resolver.
     "botgate-crawlers": (BOTGATE_WASM, CRAWLER_POLICY),
+    **{name: (BOTGATE_WASM, path) for name, path in VENDOR_POLICIES.items()},
     "empty-wasm": (EMPTY_WASM, BENCH_POLICY),
     # The empty filter making botgate's per-request host calls, without botgate's own work.
     "hostcalls-only": (HOSTCALLS_WASM, BENCH_POLICY),
@@ -112,7 +117,7 @@ DOH_PORT = 20053  # the bench's resolver (BENCH_TRAFFIC=crawler)
 def envoy_yaml(config, listen, admin):
     wasm, policy = config_of(config)
     text = render(policy.read_text(), listen=listen, admin=admin, wasm=wasm or "unused",
-                  template=TEMPLATE, doh=DOH_PORT)
+                  template=TEMPLATE, doh=DOH_PORT, feeds=SCORING_PORT)
     if wasm is None:
         # Drop the Wasm filter: everything between the BEGIN/END markers.
         text = re.sub(r"\n *# BEGIN wasm\n.*?\n *# END wasm\n", "\n", text, flags=re.S)
@@ -313,6 +318,19 @@ def write_bench_policy():
     policy["crawlers"] = {"definitions": [
         {"name": "googlebot", "rate": {"max_requests": 1_000_000, "window_seconds": 60}}]}
     CRAWLER_POLICY.write_text(json.dumps(policy, indent=2) + "\n")
+    base = json.loads(BENCH_POLICY.read_text())
+    for name, path in VENDOR_POLICIES.items():
+        n, cache = int(name.split("vendors")[1][0]), 3600 if name.endswith("-cached") else 1
+        base["vendors"] = [{"name": f"v{i}", "type": "http_json", "cluster": "feeds", "path": f"/score?ip={{ip}}&v={i}",
+                            "score_pointer": "/score", "timeout_ms": 500, "cache_seconds": cache} for i in range(n)]
+        path.write_text(json.dumps(base, indent=2) + "\n")
+
+
+def scoring_service():
+    """The integration tests' scoring service, answering the vendor configurations' callouts."""
+    from harness import Upstream
+    service = Upstream(port=SCORING_PORT, script="scoring.py", args=("{}",))
+    return contextlib.closing(service)
 
 
 def crawler_resolver():
@@ -386,7 +404,9 @@ def main():
     started = datetime.datetime.now(datetime.timezone.utc)
     summaries, raw = [], {}
     resolver = crawler_resolver() if CRAWLER_TRAFFIC else contextlib.nullcontext()
-    with resolver, tempfile.TemporaryDirectory(prefix="botgate-bench-") as tmp:
+    vendors = any(n in VENDOR_POLICIES for pair in PAIRS for n in pair)
+    scoring = scoring_service() if vendors else contextlib.nullcontext()
+    with resolver, scoring, tempfile.TemporaryDirectory(prefix="botgate-bench-") as tmp:
         for a, b in PAIRS:
             rounds = []
             for r in range(ROUNDS):

@@ -38,6 +38,10 @@ mkdir -p bench/results
 "$PY" bench/pairs.py
 # What a cached crawler verification costs, against the host calls alone (issue 13).
 BENCH_TRAFFIC=crawler BENCH_PAIRS="${BENCH_CRAWLER_PAIRS:-botgate-crawlers:hostcalls-only}" "$PY" bench/pairs.py
+# What vendor signals cost (issue 14): one and three sources against none, answers cached (256
+# clients, an hour's TTL) and not (10,000 clients, a second's TTL).
+BENCH_POOL=256 BENCH_PAIRS="botgate-vendors1-cached:botgate,botgate-vendors3-cached:botgate" "$PY" bench/pairs.py
+BENCH_PAIRS="botgate-vendors1-uncached:botgate,botgate-vendors3-uncached:botgate" "$PY" bench/pairs.py
 
 if [ "${BENCH_SKIP_ENGINE:-0}" != 1 ]; then
   echo

@@ -5,7 +5,8 @@
 -- prefixes the detector applies to; half the clients carry a session cookie.
 -- Requests are built once in init(): per-request Lua work would make wrk, not Envoy, the
 -- bottleneck.
-local POOL = 10000
+-- BENCH_POOL: fewer addresses, so per-client answers (vendor signals) stay cached.
+local POOL = tonumber(os.getenv("BENCH_POOL") or "10000")
 local PATHS = { "/", "/api/products?page=2", "/v1/search?q=shoes", "/account/orders", "/cart", "/static/app.js" }
 local reqs = {}
 
