@@ -27,17 +27,6 @@ pub struct Lookup {
     pub key: String,
 }
 
-impl Lookup {
-    /// The callout service as metrics name it (`dns` for reverse DNS).
-    pub fn service_name(&self) -> &'static str {
-        if self.service == super::vendors::VENDORS {
-            "vendors"
-        } else {
-            "dns"
-        }
-    }
-}
-
 /// How long a failed lookup is remembered (the asker's TTL when that is shorter).
 pub const FAILED_TTL_MS: u64 = 30_000;
 

@@ -455,7 +455,9 @@ impl Request {
                 }
                 Asked::Known(a) => Some(a),
                 Asked::Failed(why) => {
-                    count_callout(worker, wait.question().service_name(), Some(why), None);
+                    let service =
+                        if wait.question().service == crate::engine::vendors::VENDORS { "vendors" } else { "dns" };
+                    count_callout(worker, service, Some(why), None);
                     None
                 }
             };
