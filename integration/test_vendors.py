@@ -96,3 +96,37 @@ def test_a_crowdsec_ban_blocks_through_envoy_and_its_removal_lets_the_address_in
         status, headers, body = visit(e, "192.0.2.8")
         assert status == 401 and headers["x-botgate-challenge"] == ["proof_of_work"], (status, headers)
         assert b"captcha" not in body.lower()
+
+
+def test_a_source_that_is_down_is_missing_and_its_breaker_closes_when_it_is_back(envoy_with, example_policy):
+    """Two sources, one of them down (its cluster's port closed): decisions come from the other,
+    the dead one is counted and skipped once its breaker opens; served again, the breaker closes
+    after its open period and the source answers."""
+    scoring = Upstream(script="scoring.py", args=(json.dumps({BAD: 0.99}),))
+    try:
+        policy = with_vendor(example_policy, cache_seconds=1)
+        policy["vendors"].append({"name": "dead", "type": "http_json", "cluster": "doh", "path": "/score?ip={ip}",
+                                  "score_pointer": "/score", "timeout_ms": 300, "cache_seconds": 1})
+        e = envoy_with(policy, feeds=scoring.port)  # the doh cluster's port: nobody listens
+        status, _, body = visit(e, BAD)
+        assert status in (401, 403) and b"vendor_acme" in body, (status, body)
+        for i in range(6):
+            assert visit(e, f"198.51.100.{60 + i}")[0] == 200
+        last = e.access_entries(want=7)[-1]["botgate"]["vendors"]
+        assert last[0]["name"] == "acme" and "score" in last[0] and last[1]["name"] == "dead" and "missing" in last[1], last
+        assert e.wait_metric("botgate_vendor_answers_total", lambda v: v >= 1, vendor="dead", result="circuit_open") >= 1
+
+        # acme fails until its breaker opens, then answers again after the open period (30 s).
+        mode(scoring, "error")
+        for i in range(6):
+            visit(e, f"198.51.100.{80 + i}")
+        assert e.wait_metric("botgate_vendor_answers_total", lambda v: v >= 1, vendor="acme", result="circuit_open") >= 1
+        mode(scoring, "ok")
+        time.sleep(31)
+        answered = e.metric("botgate_vendor_answers_total", vendor="acme", result="answered")
+        status, _, body = visit(e, BAD, "/back")
+        assert status in (401, 403) and b"vendor_acme" in body, (status, body)
+        assert e.wait_metric("botgate_vendor_answers_total", lambda v: v > answered, vendor="acme",
+                             result="answered") > answered
+    finally:
+        scoring.close()
