@@ -130,3 +130,29 @@ def test_a_source_that_is_down_is_missing_and_its_breaker_closes_when_it_is_back
                              result="answered") > answered
     finally:
         scoring.close()
+
+
+def test_crowdsec_in_stream_mode_blocks_from_decisions_kept_in_shared_data(envoy_with, example_policy):
+    """Stream mode: one worker fetches CrowdSec's decisions stream every second and shares it;
+    a ban added with cscli blocks the address on every worker without a callout per client, and
+    its removal lets it in at the next refresh."""
+    from crowdsec import CrowdSec
+
+    def until(check, timeout=10.0):
+        deadline = time.time() + timeout
+        while time.time() < deadline and not check():
+            time.sleep(0.2)
+        return check()
+
+    with CrowdSec() as cs:
+        example_policy["vendors"] = [{"name": "crowdsec", "type": "crowdsec", "cluster": "feeds",
+                                      "api_key": cs.bouncer_key, "stream": True, "refresh_seconds": 1}]
+        e = envoy_with(example_policy, feeds=cs.port, concurrency=2)
+        assert visit(e, "192.0.2.17")[0] == 200
+        cs.ban("192.0.2.17")
+        assert until(lambda: visit(e, "192.0.2.17")[0] == 403)
+        assert all(visit(e, "192.0.2.17")[0] == 403 for _ in range(6)), "every worker has the decisions"
+        assert e.metric("botgate_vendor_answers_total", vendor="crowdsec", result="answered") == 0, "no callouts"
+        assert e.wait_metric("botgate_feed_refreshes_total", lambda v: v >= 1, feed="crowdsec", result="ok") >= 1
+        cs.unban("192.0.2.17")
+        assert until(lambda: visit(e, "192.0.2.17")[0] == 200)

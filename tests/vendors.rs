@@ -132,3 +132,32 @@ fn vendor_mistakes_are_policy_errors_with_their_paths() {
         assert!(errors.iter().any(|e| e.contains(path)), "{path}: {errors:?}");
     }
 }
+
+#[test]
+fn a_crowdsec_stream_blocks_from_the_fetched_decisions_without_a_callout() {
+    let p = with_resolver(json!({"vendors": [
+        {"name": "crowdsec", "type": "crowdsec", "cluster": "crowdsec", "api_key": "k", "stream": true, "refresh_seconds": 5}
+    ]}));
+    let mut e = engine(&p);
+    let feed = e.policy().feeds().find(|f| f.name == "crowdsec").unwrap().clone();
+    assert_eq!(feed.path, "/v1/decisions/stream?startup=true");
+    assert_eq!(feed.secret_header, Some(("x-api-key".into(), "k".into())));
+    let stream = br#"{"new": [
+        {"id": 1, "origin": "cscli", "type": "ban", "scope": "Ip", "value": "192.0.2.7", "duration": "1h", "scenario": "manual"},
+        {"id": 2, "origin": "cscli", "type": "captcha", "scope": "Range", "value": "198.51.100.0/24", "duration": "1h", "scenario": "x"},
+        {"id": 3, "origin": "cscli", "type": "ban", "scope": "Country", "value": "ZZ", "duration": "1h", "scenario": "y"}
+    ], "deleted": null}"#;
+    let (shared, n) =
+        botgate::policy::feeds::check(botgate::policy::feeds::Kind::Decisions, Some(200), stream).unwrap();
+    assert_eq!(n, 2, "the country decision names no address");
+    e.load_feed(&feed.id(), &botgate::policy::feeds::load(botgate::policy::feeds::Kind::Decisions, &shared).unwrap());
+    let mut asked = Vec::new();
+    let d = decide_answering(&mut e, &page("192.0.2.7"), T0, &Answer::Failed, &mut asked);
+    assert_eq!(d.verdict, Verdict::Block, "{d:?}");
+    assert!(d.reasons.contains(&"vendor_crowdsec"));
+    let d = decide_answering(&mut e, &page("198.51.100.9"), T0, &Answer::Failed, &mut asked);
+    assert!(matches!(d.verdict, Verdict::Challenge(_)), "{d:?}");
+    let d = decide_answering(&mut e, &page("203.0.113.90"), T0, &Answer::Failed, &mut asked);
+    assert_eq!(d.verdict, Verdict::Pass, "{d:?}");
+    assert!(asked.is_empty(), "a stream needs no callout per client: {asked:?}");
+}

@@ -40,7 +40,7 @@ fuzz_target!(|i: Input<'_>| {
     let fetched = Fetched::from_reply(Some(200), i.robots);
     let _ = fetched.allows("googlebot", i.path);
     let _ = fetched.crawl_delay_ms("googlebot");
-    for kind in [Kind::Blocklist, Kind::Ranges, Kind::Robots, Kind::Keys] {
+    for kind in [Kind::Blocklist, Kind::Ranges, Kind::Robots, Kind::Keys, Kind::Decisions] {
         if let Ok((shared, _)) = feeds::check(kind, Some(200), i.list) {
             assert!(feeds::load(kind, &shared).is_some(), "a checked {kind:?} list does not load");
         }

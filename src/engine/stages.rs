@@ -102,8 +102,13 @@ impl Engine {
         for (i, answer) in &p.answers {
             v.signals.extend(self.askers.get(*i).and_then(|a| a.signal(head, answer)));
         }
-        if let (Some(vendors), Some((_, answer))) = (&self.policy.vendors, p.answers.iter().find(|(i, _)| *i == 0)) {
-            v.vendors = Some(super::vendors::Consulted::from_answer(vendors, answer));
+        if let Some(vendors) = self.policy.vendors.as_ref().filter(|vs| vs.tiers.contains(&v.tier)) {
+            let answer = p.answers.iter().find(|(i, _)| *i == 0).map(|(_, a)| a);
+            let mut c = answer.map(|a| super::vendors::Consulted::from_answer(vendors, a)).unwrap_or_default();
+            c.add_streams(vendors, v.client.ip);
+            if !c.answers.is_empty() {
+                v.vendors = Some(c);
+            }
         }
         // The session identify made (fetched again, never skipped: a stage that found none would
         // let the request pass unscored).

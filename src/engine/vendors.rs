@@ -93,6 +93,9 @@ impl VendorAsker {
 impl Asker for VendorAsker {
     fn question(&self, head: &Head, client: &Client) -> Option<Lookup> {
         let ip = client.ip?;
+        if !self.vendors.has_live() {
+            return None; // streams are looked up locally, in the observe stage
+        }
         // The path as the rules compare it: `//login` is `/login` to the tiers too.
         let path = crate::request::path::normalise(head.path(), self.fold_case);
         let tier =
@@ -138,6 +141,7 @@ impl Consulted {
         let answers = vendors
             .sources
             .iter()
+            .filter(|s| s.live())
             .map(|s| {
                 answers.iter().find(|a| a.name == s.name).cloned().unwrap_or_else(|| SourceAnswer {
                     name: s.name.clone(),
@@ -153,7 +157,24 @@ impl Consulted {
     pub fn covers(vendors: &Vendors, answer: &Answer) -> bool {
         let Answer::Value(text) = answer else { return true };
         let names = decode(text);
-        vendors.sources.iter().all(|s| names.iter().any(|a| a.name == s.name))
+        vendors.sources.iter().filter(|s| s.live()).all(|s| names.iter().any(|a| a.name == s.name))
+    }
+
+    /// The stream sources' word on `ip`, from the decisions last fetched (no callout).
+    pub fn add_streams(&mut self, vendors: &Vendors, ip: Option<std::net::IpAddr>) {
+        for s in vendors.sources.iter().filter(|s| !s.live()) {
+            let (ban, captcha) = &*s.decisions;
+            let reading = match ip {
+                Some(ip) if ban.contains(ip) => {
+                    Reading { score: 1.0, scored: true, reasons: vec!["crowdsec_ban".into()], ask: Ask::Block }
+                }
+                Some(ip) if captcha.contains(ip) => {
+                    Reading { score: 0.5, scored: true, reasons: vec!["crowdsec_captcha".into()], ask: Ask::Challenge }
+                }
+                _ => Reading { score: 0.0, scored: false, reasons: Vec::new(), ask: Ask::Nothing },
+            };
+            self.answers.push(SourceAnswer { name: s.name.clone(), result: Ok(reading) });
+        }
     }
 
     /// The first source asking for a block, then one asking for a challenge.
@@ -209,6 +230,8 @@ mod tests {
             cache_ms: 60_000,
             weight,
             adapter: Adapter::HttpJson { path: "/s".into(), score_pointer: "/s".into(), reasons_pointer: None },
+            stream: None,
+            decisions: Default::default(),
         };
         Vendors {
             sources: vec![source("a", 1.0), source("b", 1.0), source("c", 2.0)],

@@ -24,6 +24,8 @@ pub enum Kind {
     Robots,
     /// A signing agent's key directory (Web Bot Auth).
     Keys,
+    /// CrowdSec's decisions stream (`/v1/decisions/stream?startup=true`): every active decision.
+    Decisions,
 }
 
 impl Kind {
@@ -33,6 +35,7 @@ impl Kind {
             Kind::Ranges => "ranges",
             Kind::Robots => "robots",
             Kind::Keys => "keys",
+            Kind::Decisions => "decisions",
         }
     }
 }
@@ -48,6 +51,8 @@ pub struct Feed {
     pub authority: String,
     pub refresh_ms: u64,
     pub timeout_ms: u64,
+    /// A header the source needs (CrowdSec's bouncer key), never logged.
+    pub secret_header: Option<(String, String)>,
 }
 
 impl Feed {
@@ -125,7 +130,7 @@ pub fn read_feed(s: Obj<'_>, name: &str, kind: Kind, default_path: Option<&str>)
     }
     s.finish();
     let authority = authority.unwrap_or_else(|| cluster.clone());
-    Some(Feed { name: name.to_string(), kind, cluster, path, authority, refresh_ms, timeout_ms })
+    Some(Feed { name: name.to_string(), kind, cluster, path, authority, refresh_ms, timeout_ms, secret_header: None })
 }
 
 /// A feed's body checked whole: its prefixes, or why the update is refused.
@@ -272,6 +277,7 @@ pub fn check(kind: Kind, status: Option<u32>, body: &[u8]) -> Result<(Vec<u8>, u
         (Kind::Robots, Some(code)) => robots_answer(code, body),
         // Gone: the agent publishes no keys any more, so none of its old ones is trusted.
         (Kind::Keys, Some(404 | 410)) => Ok((br#"{"keys":[]}"#.to_vec(), 0)),
+        (Kind::Decisions, Some(200..=299)) => decisions(body),
         (Kind::Keys, Some(200..=299)) => match crate::formats::signature::KeySet::from_directory(body) {
             Ok(keys) => Ok((body.to_vec(), keys.len() as u64)),
             Err(e) => Err(Problem::Refused(format!("not a key directory: {}", e.as_str()))),
@@ -312,6 +318,42 @@ fn robots_answer(code: u32, body: &[u8]) -> Result<(Vec<u8>, u64), Problem> {
     Ok((shared, body.iter().filter(|&&b| b == b'\n').count() as u64))
 }
 
+/// CrowdSec's stream answer with `startup=true`: `{"new": [decisions…] | null, "deleted": …}`,
+/// where `new` is every active decision. Shared as `ban PREFIX` / `captcha PREFIX` lines; other
+/// decision types and scopes are left out (they name no address).
+fn decisions(body: &[u8]) -> Result<(Vec<u8>, u64), Problem> {
+    let v: serde_json::Value =
+        serde_json::from_slice(body).map_err(|_| Problem::Refused("not a CrowdSec decisions stream".into()))?;
+    let new = match v.get("new") {
+        Some(serde_json::Value::Array(d)) => d.as_slice(),
+        Some(serde_json::Value::Null) => &[],
+        _ => return Err(Problem::Refused("a decisions stream without \"new\"".into())),
+    };
+    if new.len() > MAX_PREFIXES {
+        return Err(Problem::Refused(format!("more than {MAX_PREFIXES} decisions")));
+    }
+    let mut out = String::new();
+    let mut n = 0;
+    for d in new {
+        let text = |k: &str| d.get(k).and_then(serde_json::Value::as_str).unwrap_or("");
+        let kind = match text("type") {
+            "ban" => "ban",
+            "captcha" => "captcha",
+            _ => continue,
+        };
+        if !matches!(text("scope").to_ascii_lowercase().as_str(), "ip" | "range") {
+            continue;
+        }
+        let Some(net) = prefix(text("value")) else { continue };
+        if net.prefix_len() == 0 {
+            return Err(Problem::Refused(format!("{net} would match every address")));
+        }
+        out.push_str(&format!("{kind} {net}\n"));
+        n += 1;
+    }
+    Ok((out.into_bytes(), n))
+}
+
 /// At most `max` bytes of `body`, ending at a line end when more follow (half a rule could be
 /// a shorter, broader one than the one written).
 fn whole_lines(body: &[u8], max: usize) -> &[u8] {
@@ -330,6 +372,8 @@ pub enum List {
     Prefixes(Arc<IpSet>),
     Robots(Arc<crate::formats::robots::Fetched>),
     Keys(Arc<crate::formats::signature::KeySet>),
+    /// Addresses CrowdSec bans, and those it wants challenged.
+    Decisions(Arc<(IpSet, IpSet)>),
 }
 
 /// A shared list loaded (a list that was checked before it was shared).
@@ -342,6 +386,20 @@ pub fn load(kind: Kind, shared: &[u8]) -> Option<List> {
             Some(List::Robots(Arc::new(fetched)))
         }
         Kind::Keys => crate::formats::signature::KeySet::from_directory(shared).ok().map(|k| List::Keys(Arc::new(k))),
+        Kind::Decisions => {
+            let text = std::str::from_utf8(shared).ok()?;
+            let (mut ban, mut captcha) = (Vec::new(), Vec::new());
+            for line in text.lines() {
+                let (kind, net) = line.split_once(' ')?;
+                let net = prefix(net)?;
+                if kind == "ban" {
+                    ban.push(net)
+                } else {
+                    captcha.push(net)
+                }
+            }
+            Some(List::Decisions(Arc::new((IpSet::new(&ban), IpSet::new(&captcha)))))
+        }
         _ => parse(kind, shared).ok().map(|nets| List::Prefixes(Arc::new(IpSet::new(&nets)))),
     }
 }
@@ -473,6 +531,7 @@ mod tests {
             authority: "feeds".into(),
             refresh_ms: 1000,
             timeout_ms: 1000,
+            secret_header: None,
         };
         assert_eq!(f("a", Kind::Blocklist).id(), f("b", Kind::Blocklist).id());
         assert_ne!(f("a", Kind::Blocklist).id(), f("a", Kind::Ranges).id());

@@ -86,7 +86,8 @@ impl Policy {
         let crawlers = self.crawlers.iter().flat_map(|c| c.list.iter()).filter_map(|c| c.feed.as_ref());
         let robots = self.crawlers.iter().filter_map(|c| c.robots.as_ref().map(|r| &r.feed));
         let keys = self.crawlers.iter().flat_map(|c| c.list.iter()).filter_map(|c| c.signer.as_ref().map(|s| &s.feed));
-        lists.chain(crawlers).chain(robots).chain(keys)
+        let streams = self.vendors.iter().flat_map(|v| v.sources.iter()).filter_map(|s| s.stream.as_ref());
+        lists.chain(crawlers).chain(robots).chain(keys).chain(streams)
     }
 
     /// Puts the list fetched for feed `id` in every list fed by it.
@@ -105,6 +106,13 @@ impl Policy {
                 for c in self.crawlers.iter_mut().flat_map(|c| c.list.iter_mut()) {
                     if let Some(s) = c.signer.as_mut().filter(|s| s.feed.id() == id) {
                         s.keys = keys.clone();
+                    }
+                }
+            }
+            feeds::List::Decisions(sets) => {
+                for s in self.vendors.iter_mut().flat_map(|v| v.sources.iter_mut()) {
+                    if s.stream.as_ref().is_some_and(|f| f.id() == id) {
+                        s.decisions = sets.clone();
                     }
                 }
             }

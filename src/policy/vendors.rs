@@ -34,6 +34,17 @@ pub struct Source {
     pub cache_ms: u64,
     pub weight: f64,
     pub adapter: Adapter,
+    /// CrowdSec in stream mode: its decisions fetched as a feed and looked up locally (no
+    /// callout per client), and the last set fetched (bans, captchas).
+    pub stream: Option<super::feeds::Feed>,
+    pub decisions: std::sync::Arc<(crate::base::iptable::IpSet, crate::base::iptable::IpSet)>,
+}
+
+impl Source {
+    /// Asked per client through a callout (not a stream kept locally).
+    pub fn live(&self) -> bool {
+        self.stream.is_none()
+    }
 }
 
 impl Source {
@@ -66,14 +77,19 @@ pub struct Vendors {
 }
 
 impl Vendors {
-    /// The most any one request may wait: the slowest source's timeout.
+    /// The most any one request may wait: the slowest live source's timeout.
     pub fn timeout_ms(&self) -> u64 {
-        self.sources.iter().map(|s| s.timeout_ms).max().unwrap_or(0)
+        self.sources.iter().filter(|s| s.live()).map(|s| s.timeout_ms).max().unwrap_or(0)
     }
 
-    /// How long an answer is kept: the shortest of the sources' (one cache entry holds them all).
+    /// How long an answer is kept: the shortest of the live sources' (one cache entry holds them).
     pub fn cache_ms(&self) -> u64 {
-        self.sources.iter().map(|s| s.cache_ms).min().unwrap_or(0)
+        self.sources.iter().filter(|s| s.live()).map(|s| s.cache_ms).min().unwrap_or(0)
+    }
+
+    /// Whether any source is asked per client (else nothing waits for a callout).
+    pub fn has_live(&self) -> bool {
+        self.sources.iter().any(Source::live)
     }
 }
 
@@ -141,6 +157,8 @@ fn read_source(o: &Obj<'_>, earlier: &[Source]) -> Option<Source> {
     let timeout_ms = o.u64_in("timeout_ms", 300, 10, 10_000);
     let cache_ms = o.u64_in("cache_seconds", 60, 1, 86_400) * 1000;
     let weight = o.f64_in("weight", 1.0, 0.0, 100.0);
+    let stream = o.bool("stream", false);
+    let refresh_ms = o.u64_in("refresh_seconds", 10, 1, 3_600) * 1000;
     let adapter = match kind {
         "crowdsec" => {
             let key = match (o.string("api_key"), env_secret(o, "api_key_env")) {
@@ -173,7 +191,35 @@ fn read_source(o: &Obj<'_>, earlier: &[Source]) -> Option<Source> {
         return None;
     };
     let authority = authority.unwrap_or_else(|| cluster.clone());
+    let stream = match (&adapter, stream) {
+        (Adapter::CrowdSec { api_key }, true) => Some(super::feeds::Feed {
+            name: name.clone(),
+            kind: super::feeds::Kind::Decisions,
+            cluster: cluster.clone(),
+            path: "/v1/decisions/stream?startup=true".into(),
+            authority: authority.clone(),
+            refresh_ms,
+            timeout_ms: timeout_ms.max(1_000),
+            secret_header: Some(("x-api-key".into(), String::from_utf8_lossy(api_key).into_owned())),
+        }),
+        (_, true) => {
+            o.ctx.error(&o.child_path("stream"), "only a crowdsec source can be read as a stream");
+            None
+        }
+        _ => None,
+    };
     // Reasons are static strings; a source's is made once per policy load (a few bytes).
     let reason: &'static str = Box::leak(format!("vendor_{name}").into_boxed_str());
-    Some(Source { name, reason, cluster, authority, timeout_ms, cache_ms, weight, adapter })
+    Some(Source {
+        name,
+        reason,
+        cluster,
+        authority,
+        timeout_ms,
+        cache_ms,
+        weight,
+        adapter,
+        stream,
+        decisions: Default::default(),
+    })
 }

@@ -67,14 +67,15 @@ impl VendorCalls {
         if self.rounds.len() >= MAX_ROUNDS {
             return Asked::Failed("busy");
         }
+        let live: Vec<Source> = config.sources.iter().filter(|s| s.live()).cloned().collect();
         let mut round = Round {
-            sources: config.sources.clone(),
-            answers: vec![None; config.sources.len()],
+            answers: vec![None; live.len()],
+            sources: live,
             waiters: vec![context],
             started_ms: now,
             deadline_ms: now + config.timeout_ms(),
         };
-        for (i, s) in config.sources.iter().enumerate() {
+        for (i, s) in round.sources.iter().enumerate() {
             let b = self.breakers.entry(s.name.clone()).or_default();
             let skipped = match (now < b.open_until).then_some(()).map_or_else(|| send(s, ip), |()| None) {
                 Some(token) => {
