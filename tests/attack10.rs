@@ -171,3 +171,12 @@ fn vendor_block_follows_the_block_tiers_observe() {
 fn page(ip: &str) -> Req {
     page_navigation("/", ip)
 }
+
+/// A CrowdSec stream whose range decisions cover half the internet is refused whole (as a
+/// blocklist feed would be), not applied to everyone.
+#[test]
+fn a_crowdsec_stream_covering_half_the_internet_is_refused() {
+    let stream = br#"{"new": [{"type": "ban", "scope": "Range", "value": "0.0.0.0/1"}, {"type": "ban", "scope": "Range", "value": "128.0.0.0/1"}]}"#;
+    let r = botgate::policy::feeds::check(botgate::policy::feeds::Kind::Decisions, Some(200), stream);
+    assert!(matches!(r, Err(botgate::policy::feeds::Problem::Refused(_))), "{r:?}");
+}

@@ -334,6 +334,7 @@ fn decisions(body: &[u8]) -> Result<(Vec<u8>, u64), Problem> {
     }
     let mut out = String::new();
     let mut n = 0;
+    let mut nets = Vec::new();
     for d in new {
         let text = |k: &str| d.get(k).and_then(serde_json::Value::as_str).unwrap_or("");
         let kind = match text("type") {
@@ -349,8 +350,11 @@ fn decisions(body: &[u8]) -> Result<(Vec<u8>, u64), Problem> {
             return Err(Problem::Refused(format!("{net} would match every address")));
         }
         out.push_str(&format!("{kind} {net}\n"));
+        nets.push(net);
         n += 1;
     }
+    // Held to a blocklist's bounds: a range decision covering much of the internet is a mistake.
+    check_coverage(Kind::Blocklist, &nets).map_err(Problem::Refused)?;
     Ok((out.into_bytes(), n))
 }
 
