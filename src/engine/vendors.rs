@@ -124,6 +124,41 @@ impl Asker for VendorAsker {
     }
 }
 
+/// Failures in a row that open a source's circuit, and how long it stays open.
+pub const TRIP_AFTER: u32 = 5;
+pub const OPEN_MS: u64 = 30_000;
+
+/// A source's circuit breaker: after [`TRIP_AFTER`] failures in a row it is skipped for
+/// [`OPEN_MS`] (read as missing, nothing sent); then half open: the next round asks it, and one
+/// more failure opens it again, one answer closes it.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Breaker {
+    failures: u32,
+    open_until: u64,
+}
+
+impl Breaker {
+    /// Whether the source may be asked at `now`.
+    pub fn allows(&self, now: u64) -> bool {
+        now >= self.open_until
+    }
+
+    pub fn answered(&mut self) {
+        *self = Breaker::default();
+    }
+
+    /// Counts a failure; `true` when it opens the circuit.
+    pub fn failed(&mut self, now: u64) -> bool {
+        self.failures += 1;
+        if self.failures < TRIP_AFTER {
+            return false;
+        }
+        self.open_until = now + OPEN_MS;
+        self.failures = TRIP_AFTER - 1;
+        true
+    }
+}
+
 /// What the sources said for a request, as the score and rule stages use it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Consulted {
@@ -253,6 +288,26 @@ mod tests {
             })
             .collect();
         Answer::Value(encode(&answers))
+    }
+
+    #[test]
+    fn a_breaker_opens_after_five_failures_in_a_row_and_closes_on_an_answer() {
+        let mut b = Breaker::default();
+        for i in 0..4 {
+            assert!(!b.failed(i) && b.allows(i), "failure {i} alone does not open it");
+        }
+        b.answered();
+        for i in 0..4 {
+            assert!(!b.failed(i), "an answer started the count again");
+        }
+        assert!(b.failed(10), "the fifth in a row opens it");
+        assert!(!b.allows(10) && !b.allows(10 + OPEN_MS - 1));
+        assert!(b.allows(10 + OPEN_MS), "half open after the period");
+        assert!(b.failed(10 + OPEN_MS), "one more failure opens it again");
+        assert!(!b.allows(10 + OPEN_MS + 1));
+        b.answered();
+        assert!(b.allows(10 + OPEN_MS + 1), "an answer closes it");
+        assert!(!b.failed(20 + OPEN_MS), "and the count starts again");
     }
 
     #[test]

@@ -9,7 +9,7 @@
 
 use super::callouts::{Asked, Finished};
 use crate::engine::lookups::Answer;
-use crate::engine::vendors::{encode, SourceAnswer};
+use crate::engine::vendors::{encode, Breaker, SourceAnswer, OPEN_MS, TRIP_AFTER};
 use crate::formats::vendors;
 use crate::policy::vendors::{Adapter, Source, Vendors};
 use proxy_wasm::hostcalls;
@@ -17,9 +17,6 @@ use proxy_wasm::types::MetricType;
 use std::collections::HashMap;
 use std::time::Duration;
 
-/// Failures in a row that open a source's circuit, and how long it stays open.
-pub const TRIP_AFTER: u32 = 5;
-pub const OPEN_MS: u64 = 30_000;
 /// Clients whose round is on its way, per worker; requests one round may hold.
 const MAX_ROUNDS: usize = 256;
 const MAX_WAITERS: usize = 64;
@@ -32,12 +29,6 @@ struct Round {
     waiters: Vec<u32>,
     started_ms: u64,
     deadline_ms: u64,
-}
-
-#[derive(Default, Clone, Copy)]
-struct Breaker {
-    failures: u32,
-    open_until: u64,
 }
 
 #[derive(Default)]
@@ -77,13 +68,13 @@ impl VendorCalls {
         };
         for (i, s) in round.sources.iter().enumerate() {
             let b = self.breakers.entry(s.name.clone()).or_default();
-            let skipped = match (now < b.open_until).then_some(()).map_or_else(|| send(s, ip), |()| None) {
-                Some(token) => {
+            let skipped = match b.allows(now).then(|| send(s, ip)) {
+                Some(Some(token)) => {
                     self.tokens.insert(token, (key.to_string(), i));
                     continue;
                 }
-                None if now < b.open_until => "circuit_open",
-                None => "dispatch",
+                None => "circuit_open",
+                Some(None) => "dispatch",
             };
             if let Some(slot) = round.answers.get_mut(i) {
                 *slot = Some(Err(skipped.into()));
@@ -169,16 +160,12 @@ impl VendorCalls {
             let b = self.breakers.entry(s.name.clone()).or_default();
             match &result {
                 Ok(_) => {
-                    *b = Breaker::default();
+                    b.answered();
                     self.last_good.insert(s.name.clone(), now);
                 }
                 Err(why) if why == "circuit_open" => {}
                 Err(_) => {
-                    b.failures += 1;
-                    if b.failures >= TRIP_AFTER {
-                        b.open_until = now + OPEN_MS;
-                        // Half open after: one more failure opens it again.
-                        b.failures = TRIP_AFTER - 1;
+                    if b.failed(now) {
                         log::warn!(
                             "botgate: vendor {:?} failed {TRIP_AFTER} times in a row: skipped for {} s",
                             s.name,
