@@ -141,7 +141,7 @@ fn a_crowdsec_stream_blocks_from_the_fetched_decisions_without_a_callout() {
     let mut e = engine(&p);
     let feed = e.policy().feeds().find(|f| f.name == "crowdsec").unwrap().clone();
     assert_eq!(feed.path, "/v1/decisions/stream?startup=true");
-    assert_eq!(feed.secret_header, Some(("x-api-key".into(), "k".into())));
+    assert_eq!(feed.secret_header.as_ref().map(|h| (h.name.as_str(), h.value.as_str())), Some(("x-api-key", "k")));
     let stream = br#"{"new": [
         {"id": 1, "origin": "cscli", "type": "ban", "scope": "Ip", "value": "192.0.2.7", "duration": "1h", "scenario": "manual"},
         {"id": 2, "origin": "cscli", "type": "captcha", "scope": "Range", "value": "198.51.100.0/24", "duration": "1h", "scenario": "x"},

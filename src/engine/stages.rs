@@ -102,8 +102,10 @@ impl Engine {
         for (i, answer) in &p.answers {
             v.signals.extend(self.askers.get(*i).and_then(|a| a.signal(head, answer)));
         }
-        if let Some(vendors) = self.policy.vendors.as_ref().filter(|vs| vs.tiers.contains(&v.tier)) {
-            let answer = p.answers.iter().find(|(i, _)| *i == 0).map(|(_, a)| a);
+        if let Some(vendors) = self.policy.vendors.as_ref() {
+            // Streams are looked up locally, on every tier; live sources were asked on theirs.
+            let answer =
+                p.answers.iter().find(|(i, _)| *i == 0).map(|(_, a)| a).filter(|_| vendors.tiers.contains(&v.tier));
             let mut c = answer.map(|a| super::vendors::Consulted::from_answer(vendors, a)).unwrap_or_default();
             c.add_streams(vendors, v.client.ip);
             if !c.answers.is_empty() {

@@ -52,7 +52,20 @@ pub struct Feed {
     pub refresh_ms: u64,
     pub timeout_ms: u64,
     /// A header the source needs (CrowdSec's bouncer key), never logged.
-    pub secret_header: Option<(String, String)>,
+    pub secret_header: Option<SecretHeader>,
+}
+
+/// A header whose value is a credential: its value never shows in `{:?}`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretHeader {
+    pub name: String,
+    pub value: String,
+}
+
+impl std::fmt::Debug for SecretHeader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: <redacted>", self.name)
+    }
 }
 
 impl Feed {
@@ -69,8 +82,9 @@ impl Feed {
     }
 }
 
-/// Largest feed body read (FireHOL level 1 is about 100 KB; a country-sized list a few MB).
-pub const MAX_BODY: usize = 8 << 20;
+/// Largest feed body read (FireHOL level 1 is about 100 KB; a country-sized list a few MB; a
+/// CrowdSec stream about 150 bytes a decision, so room for 200,000).
+pub const MAX_BODY: usize = 32 << 20;
 /// Most prefixes one feed may hold.
 pub const MAX_PREFIXES: usize = 500_000;
 /// Narrowest a published crawler range may be: wider would let a claimed crawler in from a
@@ -249,6 +263,17 @@ impl<'de> serde::Deserialize<'de> for Prefixes {
     }
 }
 
+/// An IPv4-mapped IPv6 prefix as the IPv4 prefix it is (clients are looked up as IPv4).
+fn unmapped(net: IpNet) -> IpNet {
+    match net {
+        IpNet::V6(n) if n.prefix_len() >= 96 => match n.network().to_ipv4_mapped() {
+            Some(v4) => ipnet::Ipv4Net::new(v4, n.prefix_len() - 96).map_or(net, IpNet::V4),
+            None => net,
+        },
+        _ => net,
+    }
+}
+
 fn prefix(s: &str) -> Option<IpNet> {
     s.parse::<IpNet>().ok().or_else(|| s.parse::<std::net::IpAddr>().ok().map(IpNet::from)).map(|n| n.trunc())
 }
@@ -322,6 +347,9 @@ fn robots_answer(code: u32, body: &[u8]) -> Result<(Vec<u8>, u64), Problem> {
 /// where `new` is every active decision. Shared as `ban PREFIX` / `captcha PREFIX` lines; other
 /// decision types and scopes are left out (they name no address).
 fn decisions(body: &[u8]) -> Result<(Vec<u8>, u64), Problem> {
+    if body.len() > MAX_BODY {
+        return Err(Problem::Refused(format!("a decisions stream larger than {MAX_BODY} bytes")));
+    }
     let v: serde_json::Value =
         serde_json::from_slice(body).map_err(|_| Problem::Refused("not a CrowdSec decisions stream".into()))?;
     let new = match v.get("new") {
@@ -345,10 +373,8 @@ fn decisions(body: &[u8]) -> Result<(Vec<u8>, u64), Problem> {
         if !matches!(text("scope").to_ascii_lowercase().as_str(), "ip" | "range") {
             continue;
         }
-        let Some(net) = prefix(text("value")) else { continue };
-        if net.prefix_len() == 0 {
-            return Err(Problem::Refused(format!("{net} would match every address")));
-        }
+        let Some(net) = prefix(text("value")).map(unmapped) else { continue };
+        check_width(Kind::Blocklist, &net).map_err(Problem::Refused)?;
         out.push_str(&format!("{kind} {net}\n"));
         nets.push(net);
         n += 1;

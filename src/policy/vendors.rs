@@ -15,7 +15,7 @@ use super::reader::{Ctx, Obj};
 use super::values::env_secret;
 use super::RiskTier;
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub enum Adapter {
     /// `path` may hold `{ip}`; the score (and reasons) at JSON pointers.
     HttpJson { path: String, score_pointer: String, reasons_pointer: Option<String> },
@@ -44,6 +44,18 @@ impl Source {
     /// Asked per client through a callout (not a stream kept locally).
     pub fn live(&self) -> bool {
         self.stream.is_none()
+    }
+}
+
+impl std::fmt::Debug for Adapter {
+    /// The bouncer key never shows.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Adapter::HttpJson { path, score_pointer, reasons_pointer } => {
+                write!(f, "HttpJson {{ path: {path:?}, score_pointer: {score_pointer:?}, reasons_pointer: {reasons_pointer:?} }}")
+            }
+            Adapter::CrowdSec { .. } => write!(f, "CrowdSec {{ api_key: <redacted> }}"),
+        }
     }
 }
 
@@ -200,7 +212,10 @@ fn read_source(o: &Obj<'_>, earlier: &[Source]) -> Option<Source> {
             authority: authority.clone(),
             refresh_ms,
             timeout_ms: timeout_ms.max(1_000),
-            secret_header: Some(("x-api-key".into(), String::from_utf8_lossy(api_key).into_owned())),
+            secret_header: Some(super::feeds::SecretHeader {
+                name: "x-api-key".into(),
+                value: String::from_utf8_lossy(api_key).into_owned(),
+            }),
         }),
         (_, true) => {
             o.ctx.error(&o.child_path("stream"), "only a crowdsec source can be read as a stream");

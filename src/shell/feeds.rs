@@ -175,8 +175,8 @@ impl State {
         if f.kind == feeds::Kind::Keys {
             headers.push(("accept", crate::formats::signature::DIRECTORY_MEDIA_TYPE));
         }
-        if let Some((name, value)) = &f.secret_header {
-            headers.push((name.as_str(), value.as_str()));
+        if let Some(h) = &f.secret_header {
+            headers.push((h.name.as_str(), h.value.as_str()));
         }
         match hostcalls::dispatch_http_call(&f.cluster, headers, None, vec![], Duration::from_millis(f.timeout_ms)) {
             Ok(token) => Some(token),
