@@ -155,4 +155,6 @@ def test_crowdsec_in_stream_mode_blocks_from_decisions_kept_in_shared_data(envoy
         assert e.metric("botgate_vendor_answers_total", vendor="crowdsec", result="answered") == 0, "no callouts"
         assert e.wait_metric("botgate_feed_refreshes_total", lambda v: v >= 1, feed="crowdsec", result="ok") >= 1
         cs.unban("192.0.2.17")
-        assert until(lambda: visit(e, "192.0.2.17")[0] == 200)
+        # The ban is lifted at the next refresh (the session's score, raised by the blocked
+        # requests, decays on its own: the vendor no longer names the address).
+        assert until(lambda: b"vendor_crowdsec" not in visit(e, "192.0.2.17")[2])
