@@ -119,6 +119,16 @@ class FileServer:
         stop(self.proc)
 
 
+def until(check, timeout=8.0):
+    """Polls `check` until it holds or `timeout` seconds pass; its last value."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if check():
+            return True
+        time.sleep(0.2)
+    return check()
+
+
 class Envoy:
     """One Envoy with botgate and `policy` (dict or JSON text) in front of `upstream_port`."""
 

@@ -5,7 +5,7 @@ replayed signatures are refused; an unsigned self-declared agent that is refused
 sign (Accept-Signature)."""
 import time
 
-from harness import FileServer, echoed
+from harness import FileServer, echoed, until
 from signing import Signer
 
 AGENT = "https://agent.test"
@@ -28,15 +28,6 @@ def signed_get(e, signer, authority="app.test", created=None, expires=None, nonc
     nonce = nonce or f"n-{time.time_ns()}"
     headers = signer.sign(authority, AGENT, created, expires, nonce)["headers"]
     return e.get("/products/1", headers={"user-agent": UA, "accept": "*/*", "x-forwarded-for": ip, **headers}), headers
-
-
-def until(check, timeout=8.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if check():
-            return True
-        time.sleep(0.2)
-    return check()
 
 
 def test_a_signed_agent_is_proven_and_bad_signatures_are_refused(envoy_with, example_policy):

@@ -3,9 +3,8 @@ ranges from a local file server through the `feeds` cluster, one worker fetching
 list takes effect without a restart, and a broken, missing or too-wide update keeps the last good
 list while its age and the failed refreshes show in the metrics."""
 import json
-import time
 
-from harness import FileServer, echoed
+from harness import FileServer, echoed, until
 
 GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
 
@@ -13,15 +12,6 @@ GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.
 def visit(e, ip):
     return e.get("/", headers={"user-agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0", "accept": "text/html",
                                "x-forwarded-for": ip})
-
-
-def until(check, timeout=8.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if check():
-            return True
-        time.sleep(0.2)
-    return check()
 
 
 def blocked(e, ip):

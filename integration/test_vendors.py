@@ -7,7 +7,7 @@ import json
 import time
 import urllib.request
 
-from harness import Upstream
+from harness import Upstream, until
 
 BROWSER = {"user-agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36",
            "accept": "text/html,application/xhtml+xml", "accept-language": "en-GB,en;q=0.9",
@@ -138,23 +138,17 @@ def test_crowdsec_in_stream_mode_blocks_from_decisions_kept_in_shared_data(envoy
     its removal lets it in at the next refresh."""
     from crowdsec import CrowdSec
 
-    def until(check, timeout=10.0):
-        deadline = time.time() + timeout
-        while time.time() < deadline and not check():
-            time.sleep(0.2)
-        return check()
-
     with CrowdSec() as cs:
         example_policy["vendors"] = [{"name": "crowdsec", "type": "crowdsec", "cluster": "feeds",
                                       "api_key": cs.bouncer_key, "stream": True, "refresh_seconds": 1}]
         e = envoy_with(example_policy, feeds=cs.port, concurrency=2)
         assert visit(e, "192.0.2.17")[0] == 200
         cs.ban("192.0.2.17")
-        assert until(lambda: visit(e, "192.0.2.17")[0] == 403)
+        assert until(lambda: visit(e, "192.0.2.17")[0] == 403, timeout=10)
         assert all(visit(e, "192.0.2.17")[0] == 403 for _ in range(6)), "every worker has the decisions"
         assert e.metric("botgate_vendor_answers_total", vendor="crowdsec", result="answered") == 0, "no callouts"
         assert e.wait_metric("botgate_feed_refreshes_total", lambda v: v >= 1, feed="crowdsec", result="ok") >= 1
         cs.unban("192.0.2.17")
         # The ban is lifted at the next refresh (the session's score, raised by the blocked
         # requests, decays on its own: the vendor no longer names the address).
-        assert until(lambda: b"vendor_crowdsec" not in visit(e, "192.0.2.17")[2])
+        assert until(lambda: b"vendor_crowdsec" not in visit(e, "192.0.2.17")[2], timeout=10)

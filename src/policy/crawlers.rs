@@ -88,6 +88,24 @@ pub struct Crawler {
 }
 
 impl Crawler {
+    /// A crawler claimed by its name as a user-agent token, with no proof, no operator and the
+    /// ordinary scoring: what a definition or a default fills in.
+    pub fn unproven(name: &str) -> Crawler {
+        Crawler {
+            name: name.into(),
+            operator: String::new(),
+            purpose: Purpose::Search,
+            user_agents: vec![name.into()],
+            rdns_suffixes: Vec::new(),
+            ranges: IpSet::new(&[]),
+            feed: None,
+            fed: Default::default(),
+            signer: None,
+            action: CrawlerAction::Score,
+            rate: None,
+        }
+    }
+
     /// Whether any proof is configured: a claim with nothing to prove it by is unverified, not
     /// an impersonation.
     pub fn provable(&self, rdns: bool) -> bool {
@@ -248,17 +266,11 @@ pub fn defaults() -> Vec<Crawler> {
     DEFAULTS
         .iter()
         .map(|(name, operator, purpose, uas, suffixes)| Crawler {
-            name: (*name).into(),
             operator: (*operator).into(),
             purpose: *purpose,
             user_agents: uas.iter().map(|s| (*s).to_string()).collect(),
             rdns_suffixes: suffixes.iter().map(|s| (*s).to_string()).collect(),
-            ranges: IpSet::new(&[]),
-            feed: None,
-            fed: Default::default(),
-            signer: None,
-            action: CrawlerAction::Score,
-            rate: None,
+            ..Crawler::unproven(name)
         })
         .collect()
 }
@@ -414,19 +426,7 @@ fn read_definition(d: &Obj<'_>, list: &mut Vec<Crawler>) -> Option<String> {
     let i = match list.iter().position(|c| c.name == name) {
         Some(i) => i,
         None => {
-            list.push(Crawler {
-                name: name.clone(),
-                operator: String::new(),
-                purpose: Purpose::Search,
-                user_agents: vec![name.clone()],
-                rdns_suffixes: Vec::new(),
-                ranges: IpSet::new(&[]),
-                feed: None,
-                fed: Default::default(),
-                signer: None,
-                action: CrawlerAction::Score,
-                rate: None,
-            });
+            list.push(Crawler::unproven(&name));
             list.len() - 1
         }
     };
