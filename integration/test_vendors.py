@@ -152,3 +152,22 @@ def test_crowdsec_in_stream_mode_blocks_from_decisions_kept_in_shared_data(envoy
         # The ban is lifted at the next refresh (the session's score, raised by the blocked
         # requests, decays on its own: the vendor no longer names the address).
         assert until(lambda: b"vendor_crowdsec" not in visit(e, "192.0.2.17")[2], timeout=10)
+
+
+def test_a_score_band_asks_only_about_the_requests_botgate_is_unsure_of(envoy_with, example_policy):
+    """`score_band: [0.3, 0.75]`: a browser's page goes on without a callout (counted as skipped);
+    a script naming a browser's user agent but sending nothing else is asked about, and the
+    vendor's score decides it."""
+    scoring = Upstream(script="scoring.py", args=(json.dumps({BAD: 0.99}),))
+    try:
+        policy = with_vendor(example_policy)
+        policy["vendor_signals"] = {"score_band": [0.3, 0.75]}
+        e = envoy_with(policy, feeds=scoring.port)
+        count = lambda: int(urllib.request.urlopen(f"http://127.0.0.1:{scoring.port}/count", timeout=2).read())
+        assert visit(e, BAD)[0] == 200
+        assert count() == 0
+        assert e.wait_metric("botgate_vendor_skipped_total", lambda v: v >= 1, reason="score_band") >= 1
+        status, _, body = e.get("/", headers={"user-agent": BROWSER["user-agent"], "x-forwarded-for": BAD})
+        assert count() == 1 and status in (401, 403) and b"vendor_acme" in body, (status, body)
+    finally:
+        scoring.close()

@@ -161,3 +161,100 @@ fn a_crowdsec_stream_blocks_from_the_fetched_decisions_without_a_callout() {
     assert_eq!(d.verdict, Verdict::Pass, "{d:?}");
     assert!(asked.is_empty(), "a stream needs no callout per client: {asked:?}");
 }
+
+/// A band that asks only about the requests botgate is unsure of.
+fn banded() -> String {
+    policy(json!({"vendor_signals": {"score_band": [0.3, 0.75]}}))
+}
+
+/// A script that names a browser but sends none of a browser's other headers.
+fn scripted(ip: &str) -> Req {
+    Req::new("GET", "/", ip).header("user-agent", CHROME)
+}
+
+#[test]
+fn a_request_botgate_finds_clean_goes_on_without_asking_outside_the_band() {
+    let mut e = engine(&banded());
+    let mut asked = Vec::new();
+    let d = decide_answering(&mut e, &page("203.0.113.60"), T0, &Answer::Failed, &mut asked);
+    assert!(asked.is_empty(), "{asked:?}");
+    assert_eq!(d.verdict, Verdict::Pass, "{d:?}");
+    assert!(d.vendors.is_empty(), "no source is listed when none was asked: {d:?}");
+    assert_eq!(e.tally.get(botgate::base::telemetry::Counter::VendorOutOfBand), 1);
+}
+
+#[test]
+fn a_request_whose_headers_look_scripted_is_asked_about_inside_the_band() {
+    let mut e = engine(&banded());
+    let mut asked = Vec::new();
+    let a = answer(reading(1.0, Ask::Block), reading(0.0, Ask::Nothing));
+    let d = decide_answering(&mut e, &scripted("203.0.113.61"), T0, &a, &mut asked);
+    assert_eq!(asked.len(), 1, "{d:?}");
+    assert_eq!(d.verdict, Verdict::Block, "{d:?}");
+    assert!(d.reasons.contains(&"vendor_crowdsec"), "{:?}", d.reasons);
+}
+
+#[test]
+fn a_session_botgate_already_refuses_is_above_the_band_and_costs_no_callout() {
+    let mut e = engine(&banded());
+    let ip = "203.0.113.62";
+    for _ in 0..3 {
+        let session = botgate_session(&mut e, ip);
+        e.fail_challenge(session);
+    }
+    let mut asked = Vec::new();
+    // Past the cache's 60 s: nothing cached answers for it.
+    let d = decide_answering(&mut e, &scripted(ip), T0 + 61_000, &Answer::Failed, &mut asked);
+    assert!(asked.is_empty(), "{asked:?}");
+    assert_eq!(d.verdict, Verdict::Block, "{d:?}");
+}
+
+/// The session a scripted request from `ip` lands in.
+fn botgate_session(e: &mut botgate::engine::Engine, ip: &str) -> u64 {
+    let a = answer(reading(0.0, Ask::Nothing), reading(0.0, Ask::Nothing));
+    decide_answering(e, &scripted(ip), T0, &a, &mut Vec::new()).session.unwrap()
+}
+
+#[test]
+fn a_cached_answer_is_used_whatever_the_band() {
+    let mut e = engine(&banded());
+    let ip = "203.0.113.63";
+    let mut asked = Vec::new();
+    let a = answer(reading(0.9, Ask::Nothing), reading(0.0, Ask::Nothing));
+    decide_answering(&mut e, &scripted(ip), T0, &a, &mut asked);
+    assert_eq!(asked.len(), 1);
+    let d = decide_answering(&mut e, &page(ip), T0 + 1_000, &a, &mut asked);
+    assert_eq!(asked.len(), 1, "answered from the cache");
+    assert!(d.reasons.contains(&"vendor_crowdsec"), "{d:?}");
+}
+
+#[test]
+fn a_score_band_that_is_not_a_range_is_a_policy_error_with_its_path() {
+    for band in [json!([0.8, 0.2]), json!([0.1]), json!([0, 2]), json!("low")] {
+        let p = policy(json!({"vendor_signals": {"score_band": band}}));
+        let errors: Vec<String> = botgate::policy::parse(p.as_bytes()).errors().map(|d| d.to_string()).collect();
+        assert!(errors.iter().any(|e| e.contains("vendor_signals.score_band")), "{band}: {errors:?}");
+    }
+}
+
+#[test]
+fn which_clients_are_sampled_cannot_be_worked_out_from_the_source_code() {
+    // An attacker with many addresses would use only those a public hash leaves out of the
+    // sample; the draw is keyed by the policy's secret instead.
+    let p = policy(json!({"vendor_signals": {"sample_rate": 0.5}}));
+    let mut e = engine(&p);
+    let (mut public_out, mut asked_of_them) = (0, 0);
+    for i in 0..200u32 {
+        let ip = format!("{}.{}", ["203.0.113", "198.51.100"][i as usize / 100], i % 100 + 100);
+        let draw = botgate::base::fasthash::hash(&[b"vendor-sample", ip.as_bytes()]) % 10_000;
+        if draw < 5_000 {
+            continue;
+        }
+        public_out += 1;
+        let mut asked = Vec::new();
+        decide_answering(&mut e, &page(&ip), T0, &Answer::Failed, &mut asked);
+        asked_of_them += usize::from(!asked.is_empty());
+    }
+    assert!(public_out > 50, "{public_out}");
+    assert!(asked_of_them * 4 > public_out, "{asked_of_them} of {public_out} asked");
+}

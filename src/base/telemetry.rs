@@ -73,6 +73,7 @@ counters! {
     BlockedCrawlerRobots => "botgate_blocked_total.tier.block.reason.robots_disallowed",
     BlockedSignature => "botgate_blocked_total.tier.block.reason.signature_invalid",
     BlockedVendor => "botgate_blocked_total.tier.block.reason.vendor",
+    VendorOutOfBand => "botgate_vendor_skipped_total.reason.score_band",
     RateLimitedCrawler => "botgate_rate_limited_total.scope.crawler",
     CrawlerLookupFailed => "botgate_crawler_lookups_total.result.failed",
     CalloutDnsAnswered => "botgate_callouts_total.service.dns.result.answered",

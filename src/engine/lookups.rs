@@ -64,6 +64,11 @@ pub trait Asker {
     /// What the answer adds to the request's score (a failure included: a claimed crawler
     /// whose name cannot be checked is not a verified one).
     fn signal(&self, head: &Head, answer: &Answer) -> Option<Signal>;
+    /// The local scores whose requests wait for this asker's answer (`None`: all of them). A
+    /// request outside it uses a cached answer, and otherwise goes on without asking.
+    fn band(&self) -> Option<(f64, f64)> {
+        None
+    }
 }
 
 /// Answers by question, with when each was had; negative answers and failures also by client

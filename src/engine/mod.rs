@@ -126,7 +126,7 @@ impl Engine {
                 .clone()
                 .map(|v| {
                     let fold = policy.paths.case_insensitive;
-                    Box::new(vendors::VendorAsker::new(v, policy.endpoints.clone(), fold)) as Box<dyn Asker>
+                    Box::new(vendors::VendorAsker::new(v, policy.endpoints.clone(), fold, ids)) as Box<dyn Asker>
                 })
                 .into_iter()
                 .collect(),
@@ -291,8 +291,12 @@ impl Engine {
     fn proceed(&mut self, mut p: Pending, head: &Head, now: u64) -> Step {
         while let Some(asker) = self.askers.get(p.asked) {
             if let Some(question) = asker.question(head, &p.client) {
+                let band = asker.band();
                 match self.lookups.get(&question, &p.client, now, Ttl::flat(asker.ttl_ms())) {
                     Some(a) => p.answers.push((p.asked, a)),
+                    None if band.is_some_and(|b| !self.in_band(b, head, &p)) => {
+                        self.tally.bump(Counter::VendorOutOfBand);
+                    }
                     None => return Step::NeedLookup(LookupWait { pending: p, question }),
                 }
             }

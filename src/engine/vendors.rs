@@ -10,11 +10,16 @@
 //! (CrowdSec `ban`) is the block tier; one asking for a challenge gets botgate's challenge.
 
 use super::lookups::{Answer, Asker, Lookup};
+use super::{Engine, Pending};
 use crate::formats::vendors::{Ask, Reading};
 use crate::identity::client::Client;
+use crate::identity::session_id::IdKey;
 use crate::policy::vendors::{Combine, Vendors};
 use crate::policy::EndpointRule;
+use crate::request::fetch;
 use crate::request::head::Head;
+use crate::score::headers::header_signals;
+use crate::score::signal;
 use crate::score::signal::Signal;
 
 /// The lookup service of the vendor sources: the key is the client's address.
@@ -82,11 +87,14 @@ pub struct VendorAsker {
     vendors: Vendors,
     endpoints: Vec<EndpointRule>,
     fold_case: bool,
+    /// Keys the sampling draw: which addresses are left out cannot be worked out from the code
+    /// (every worker and Envoy sharing the clearance key draws alike).
+    draw: IdKey,
 }
 
 impl VendorAsker {
-    pub fn new(vendors: Vendors, endpoints: Vec<EndpointRule>, fold_case: bool) -> Self {
-        VendorAsker { vendors, endpoints, fold_case }
+    pub fn new(vendors: Vendors, endpoints: Vec<EndpointRule>, fold_case: bool, draw: IdKey) -> Self {
+        VendorAsker { vendors, endpoints, fold_case, draw }
     }
 }
 
@@ -106,7 +114,7 @@ impl Asker for VendorAsker {
         if self.vendors.sample_rate < 1.0 {
             // By the keyed address (an IPv6 client's prefix): all of a client's addresses or none.
             let keyed = client.keyed.unwrap_or(ip).to_string();
-            let draw = crate::base::fasthash::hash(&[b"vendor-sample", keyed.as_bytes()]) % 10_000;
+            let draw = self.draw.hash(&[b"vendor-sample", keyed.as_bytes()]) % 10_000;
             if draw as f64 >= self.vendors.sample_rate * 10_000.0 {
                 return None;
             }
@@ -122,6 +130,28 @@ impl Asker for VendorAsker {
     fn signal(&self, _head: &Head, _answer: &Answer) -> Option<Signal> {
         None
     }
+
+    fn band(&self) -> Option<(f64, f64)> {
+        Some(self.vendors.band).filter(|&b| b != (0.0, 1.0))
+    }
+}
+
+impl Engine {
+    /// Whether botgate's own score, as far as it is known before the waits, falls in `band`:
+    /// the session's score so far (the highest of those the request answers for, 1 for a failed
+    /// challenge), or this request's header signals when higher. Nothing is written: the
+    /// session's own stages run after the waits.
+    pub(super) fn in_band(&mut self, band: (f64, f64), head: &Head, p: &Pending) -> bool {
+        let id = self.session_of(head, p.client.keyed);
+        let own = self.sessions.peek_mut(id.key.id).map_or(0.0, |s| if s.challenge_failed { 1.0 } else { s.score });
+        let (failed, inherited) = self.penalties(&id.answers_for);
+        let mut signals = Vec::with_capacity(8);
+        header_signals(head, fetch::fetch_kind(head), &mut signals);
+        crate::score::tls::signal(&self.policy.tls, head, &mut signals);
+        let local = signal::combine(&self.policy.weights, &signals).0;
+        let score = if failed { 1.0 } else { own.max(inherited).max(local) };
+        (band.0..=band.1).contains(&score)
+    }
 }
 
 /// Failures in a row that open a source's circuit, and how long it stays open.
@@ -129,18 +159,27 @@ pub const TRIP_AFTER: u32 = 5;
 pub const OPEN_MS: u64 = 30_000;
 
 /// A source's circuit breaker: after [`TRIP_AFTER`] failures in a row it is skipped for
-/// [`OPEN_MS`] (read as missing, nothing sent); then half open: the next round asks it, and one
-/// more failure opens it again, one answer closes it.
+/// [`OPEN_MS`] (read as missing, nothing sent); then half open: one round probes it (the others
+/// still skip it, so a recovering source is not met by every waiting client at once), and the
+/// probe's failure opens it again, its answer closes it.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Breaker {
     failures: u32,
     open_until: u64,
+    tripped: bool,
 }
 
 impl Breaker {
-    /// Whether the source may be asked at `now`.
-    pub fn allows(&self, now: u64) -> bool {
-        now >= self.open_until
+    /// Whether the source may be asked at `now`; once half open, only the first asker is.
+    pub fn admit(&mut self, now: u64) -> bool {
+        if now < self.open_until {
+            return false;
+        }
+        if self.tripped {
+            // The probe holds the circuit until it answers or fails.
+            self.open_until = now + OPEN_MS;
+        }
+        true
     }
 
     pub fn answered(&mut self) {
@@ -149,12 +188,12 @@ impl Breaker {
 
     /// Counts a failure; `true` when it opens the circuit.
     pub fn failed(&mut self, now: u64) -> bool {
-        self.failures += 1;
-        if self.failures < TRIP_AFTER {
+        self.failures = self.failures.saturating_add(1);
+        if !self.tripped && self.failures < TRIP_AFTER {
             return false;
         }
+        self.tripped = true;
         self.open_until = now + OPEN_MS;
-        self.failures = TRIP_AFTER - 1;
         true
     }
 }
@@ -273,6 +312,7 @@ mod tests {
             combine,
             local_weight: 1.0,
             tiers: vec![crate::policy::RiskTier::Medium],
+            band: (0.0, 1.0),
             sample_rate: 1.0,
         }
     }
@@ -294,20 +334,22 @@ mod tests {
     fn a_breaker_opens_after_five_failures_in_a_row_and_closes_on_an_answer() {
         let mut b = Breaker::default();
         for i in 0..4 {
-            assert!(!b.failed(i) && b.allows(i), "failure {i} alone does not open it");
+            assert!(!b.failed(i) && b.admit(i), "failure {i} alone does not open it");
         }
         b.answered();
         for i in 0..4 {
             assert!(!b.failed(i), "an answer started the count again");
         }
         assert!(b.failed(10), "the fifth in a row opens it");
-        assert!(!b.allows(10) && !b.allows(10 + OPEN_MS - 1));
-        assert!(b.allows(10 + OPEN_MS), "half open after the period");
-        assert!(b.failed(10 + OPEN_MS), "one more failure opens it again");
-        assert!(!b.allows(10 + OPEN_MS + 1));
+        assert!(!b.admit(10) && !b.admit(10 + OPEN_MS - 1));
+        assert!(b.admit(10 + OPEN_MS), "half open after the period");
+        assert!(!b.admit(10 + OPEN_MS), "one probe at a time");
+        assert!(b.failed(10 + OPEN_MS + 5), "the probe's failure opens it again");
+        assert!(!b.admit(10 + OPEN_MS + 6));
+        assert!(b.admit(20 + 2 * OPEN_MS), "half open again");
         b.answered();
-        assert!(b.allows(10 + OPEN_MS + 1), "an answer closes it");
-        assert!(!b.failed(20 + OPEN_MS), "and the count starts again");
+        assert!(b.admit(20 + 2 * OPEN_MS) && b.admit(20 + 2 * OPEN_MS), "the probe's answer closes it");
+        assert!(!b.failed(30 + 2 * OPEN_MS), "and the count starts again");
     }
 
     #[test]

@@ -123,6 +123,28 @@ impl<'a> Obj<'a> {
         }
     }
 
+    /// `[low, high]` with `0 <= low <= high <= 1` (a score band), or `default` when absent.
+    pub fn unit_range(&self, key: &'static str, default: (f64, f64)) -> (f64, f64) {
+        let bad = "must be [low, high] with 0 <= low <= high <= 1";
+        if !self.has(key) {
+            self.get(key);
+            return default;
+        }
+        match self.array(key).as_slice() {
+            [(_, a), (_, b)] => match (a.as_f64(), b.as_f64()) {
+                (Some(a), Some(b)) if (0.0..=1.0).contains(&a) && (0.0..=1.0).contains(&b) && a <= b => (a, b),
+                _ => {
+                    self.ctx.error(&self.child_path(key), bad);
+                    default
+                }
+            },
+            _ => {
+                self.ctx.error(&self.child_path(key), bad);
+                default
+            }
+        }
+    }
+
     pub fn u64_in(&self, key: &'static str, default: u64, min: u64, max: u64) -> u64 {
         let Some(v) = self.get(key) else {
             return default;

@@ -275,16 +275,7 @@ fn challenge_type(o: &Obj<'_>, key: &'static str, default: &'static str) -> Chal
 }
 
 fn read_challenge(o: Obj<'_>) -> ChallengeCondition {
-    let mut range = (0.0, 1.0);
-    let bad_range = "must be [low, high] with 0 <= low <= high <= 1";
-    match o.array("bot_score_range").as_slice() {
-        [(_, a), (_, b)] => match (a.as_f64(), b.as_f64()) {
-            (Some(a), Some(b)) if (0.0..=1.0).contains(&a) && (0.0..=1.0).contains(&b) && a <= b => range = (a, b),
-            _ => o.ctx.error(&o.child_path("bot_score_range"), bad_range),
-        },
-        [] if !o.has("bot_score_range") => {}
-        _ => o.ctx.error(&o.child_path("bot_score_range"), bad_range),
-    }
+    let range = o.unit_range("bot_score_range", (0.0, 1.0));
     let mut risk_tiers = Vec::new();
     for (path, v) in o.array("action_risk_tier") {
         match RiskTier::parse(v) {

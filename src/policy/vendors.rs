@@ -8,8 +8,17 @@
 //!   {"name": "acme", "type": "http_json", "cluster": "acme", "path": "/v1/score?ip={ip}",
 //!    "score_pointer": "/score", "reasons_pointer": "/reasons", "weight": 2}
 //! ],
-//! "vendor_signals": {"combine": "max", "endpoint_tiers": ["critical", "high", "medium", "low"], "sample_rate": 1.0}
+//! "vendor_signals": {"combine": "max", "endpoint_tiers": ["critical", "high", "medium", "low"],
+//!                    "score_band": [0.0, 1.0], "sample_rate": 1.0}
 //! ```
+//!
+//! Which requests ask the live sources: those on `endpoint_tiers`, whose local score falls in
+//! `score_band`, for the `sample_rate` share of clients. The local score there is what botgate
+//! knows before the vendors answer: the session's score so far (what it inherits included), or
+//! this request's header signals when higher. A band such as `[0.3, 0.75]` asks only about the
+//! requests botgate is unsure of: below it botgate lets them pass on its own word, above it
+//! they are challenged or blocked anyway. An answer already cached is used whatever the band;
+//! stream sources are local lookups and apply to every request.
 
 use super::reader::{Ctx, Obj};
 use super::values::env_secret;
@@ -84,6 +93,8 @@ pub struct Vendors {
     pub local_weight: f64,
     /// Endpoint tiers whose requests consult the sources.
     pub tiers: Vec<RiskTier>,
+    /// The local scores whose requests consult the live sources (inclusive).
+    pub band: (f64, f64),
     /// The share of those requests (by client, so a client is consulted for all or none).
     pub sample_rate: f64,
 }
@@ -124,6 +135,7 @@ pub(super) fn read(ctx: &Ctx, root: &Obj<'_>) -> Option<Vendors> {
             s.informational("local_weight");
             s.informational("endpoint_tiers");
             s.informational("sample_rate");
+            s.informational("score_band");
             s.finish();
         }
         return None;
@@ -133,6 +145,7 @@ pub(super) fn read(ctx: &Ctx, root: &Obj<'_>) -> Option<Vendors> {
         combine: Combine::Max,
         local_weight: 1.0,
         tiers: vec![RiskTier::Critical, RiskTier::High, RiskTier::Medium, RiskTier::Low],
+        band: (0.0, 1.0),
         sample_rate: 1.0,
     };
     if let Some(s) = settings {
@@ -151,6 +164,7 @@ pub(super) fn read(ctx: &Ctx, root: &Obj<'_>) -> Option<Vendors> {
             }
         }
         v.sample_rate = s.f64_in("sample_rate", 1.0, 0.0, 1.0);
+        v.band = s.unit_range("score_band", (0.0, 1.0));
         s.finish();
     }
     Some(v)

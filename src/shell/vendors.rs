@@ -68,7 +68,7 @@ impl VendorCalls {
         };
         for (i, s) in round.sources.iter().enumerate() {
             let b = self.breakers.entry(s.name.clone()).or_default();
-            let skipped = match b.allows(now).then(|| send(s, ip)) {
+            let skipped = match b.admit(now).then(|| send(s, ip)) {
                 Some(Some(token)) => {
                     self.tokens.insert(token, (key.to_string(), i));
                     continue;
