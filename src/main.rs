@@ -63,7 +63,8 @@ fn lint(file: &str) -> ExitCode {
     }
     if parsed.policy.is_some() {
         let warnings = parsed.diags.len();
-        println!("{file}: ok ({warnings} warning{})", if warnings == 1 { "" } else { "s" });
+        let hash = botgate::policy::hash(&text).unwrap_or_default();
+        println!("{file}: ok ({warnings} warning{}), hash {hash}", if warnings == 1 { "" } else { "s" });
         ExitCode::SUCCESS
     } else {
         let errors = parsed.errors().count();

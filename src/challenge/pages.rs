@@ -54,6 +54,31 @@ const NO_SCRIPT: &str = "<noscript><p class=\"error\">This check needs JavaScrip
     arithmetic to show it is not an automated client. Turn JavaScript on for this site and reload, or \
     contact the site's owner.</p></noscript>";
 
+/// The endpoint (under [`PREFIX`]) a person posts to when a challenge stopped them wrongly.
+pub const REPORT: &[u8] = b"report";
+
+/// The challenge pages' way to say "this was wrong": a same-origin form (a button, no script),
+/// naming the request so the operator can find its decision in the access log.
+fn report_form(request_id: &str) -> String {
+    format!(
+        "<form class=\"small\" method=\"post\" action=\"{PREFIX}report?id={id}\">         <button class=\"link\" type=\"submit\">Not a bot and stopped wrongly? Tell the site</button></form>",
+        id = percent_encode(request_id),
+    )
+}
+
+/// The answer to a report (the same whether it was counted or not).
+pub fn reported(request_id: &str) -> String {
+    page(
+        "Thank you",
+        &format!(
+            "<main id=\"botgate\">\n<h1>Thank you</h1>\n<p>The site's operators will see your report \
+             (request id <code>{}</code>). Go back to continue.</p>\n</main>",
+            escape(request_id)
+        ),
+        None,
+    )
+}
+
 /// The proof-of-work interstitial. `back` is where to continue (a GET's own path and query);
 /// without it (the request was a form post or another method) the page says to resubmit.
 /// `beacon`: the silent challenge's token for this page, when the session can be told apart
@@ -76,10 +101,11 @@ pub fn interstitial(
          <p id=\"status\">Your browser is doing a short calculation to show this site it is not a bot. \
          It usually takes a few seconds and needs nothing from you. {then}</p>\n\
          <progress id=\"progress\" max=\"100\" value=\"0\"></progress>\n{NO_SCRIPT}\n\
-         <p class=\"small\">Protected by botgate. Request id: <code>{id}</code></p>\n</main>",
+         <p class=\"small\">Protected by botgate. Request id: <code>{id}</code></p>\n{report}\n</main>",
         c = escape(challenge),
         b = escape(back.unwrap_or("")),
         id = escape(request_id),
+        report = report_form(request_id),
     );
     let beacon = beacon
         .map(|t| format!("<script src=\"{PREFIX}beacon.js\" data-t=\"{}\"></script>\n", escape(t)))
@@ -97,12 +123,13 @@ pub fn step_up(options_url: &str, verify_url: &str, back: Option<&str>, request_
          <p id=\"status\">This action needs a quick confirmation with your passkey or security key.</p>\n\
          <p><button id=\"go\" type=\"button\">Use my passkey</button></p>\n\
          <p id=\"fallback\" hidden><a class=\"button secondary\" href=\"{f}\">Use a browser check instead</a></p>\n\
-         {NO_SCRIPT}\n<p class=\"small\">Protected by botgate. Request id: <code>{id}</code></p>\n</main>",
+         {NO_SCRIPT}\n<p class=\"small\">Protected by botgate. Request id: <code>{id}</code></p>\n{report}\n</main>",
         o = escape(options_url),
         v = escape(verify_url),
         b = escape(back.unwrap_or("")),
         f = escape(&fallback),
         id = escape(request_id),
+        report = report_form(request_id),
     );
     page("Confirm it is you", &main, Some("stepup.js"))
 }

@@ -38,11 +38,13 @@ impl Allowlist {
 
     pub fn check(&mut self, tiers: &Tiers, head: &Head, ip: Option<IpAddr>, now_ms: u64) -> Allow {
         let mut reasons = Vec::new();
+        // A condition past its `expires` allows nothing (an API consumer's keys say so below).
+        let live = |s: &crate::policy::allow::Stewardship| !s.expired(now_ms / 1000);
         if let Some(ip) = ip {
-            if tiers.monitoring.iter().any(|m| monitoring(m, head, ip)) {
+            if tiers.monitoring.iter().filter(|m| live(&m.stewardship)).any(|m| monitoring(m, head, ip)) {
                 return Allow::Yes { condition: "internal_monitoring", key: None };
             }
-            for ci in &tiers.ci {
+            for ci in tiers.ci.iter().filter(|c| live(&c.stewardship)) {
                 match self.ci(ci, head, ip, now_ms) {
                     Ok(true) => return Allow::Yes { condition: "owned_ci_cd", key: None },
                     Ok(false) => {}
@@ -111,7 +113,8 @@ impl Allowlist {
         if api.check_revoked && key.revoked {
             return ApiCheck::Refused("api_key_revoked");
         }
-        if key.expires_unix.is_some_and(|e| now_ms / 1000 >= e) {
+        // Expired on its own date or its condition's.
+        if key.stewardship.expired(now_ms / 1000) || api.stewardship.expired(now_ms / 1000) {
             return ApiCheck::Refused("api_key_expired");
         }
         if let (Some(set), Some(ip)) = (&api.residential, ip) {

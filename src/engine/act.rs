@@ -186,6 +186,7 @@ impl Engine {
             };
         match issued {
             Some(issued) => {
+                session.challenged = true;
                 self.tally.bump(match kind {
                     ChallengeType::ProofOfWork => Counter::ChallengesPowIssued,
                     ChallengeType::WebauthnStepUp => Counter::ChallengesWebauthnIssued,

@@ -145,7 +145,10 @@ impl Engine {
         }
         // Crawlers read; a proven one writing (a form, a login) is scored like anyone.
         let reads = matches!(head.method(), b"GET" | b"HEAD");
-        let action = if c.action == CrawlerAction::Allow && !reads { CrawlerAction::Score } else { c.action };
+        // Past the verified_search_crawler condition's `expires`, no crawler is allowed: scored.
+        let lapsed = self.policy.tiers.crawler.as_ref().is_some_and(|t| t.stewardship.expired(now / 1000));
+        let action =
+            if c.action == CrawlerAction::Allow && (!reads || lapsed) { CrawlerAction::Score } else { c.action };
         let robots = self.policy.crawlers.as_ref().and_then(|t| t.robots.as_ref());
         // A verified crawler reading what the origin's robots.txt disallows: refused or noted.
         let (path, own) = robots.map(|_| (robots_path(head), own_token(c, head))).unwrap_or_default();

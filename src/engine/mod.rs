@@ -335,6 +335,9 @@ impl Engine {
             (Verdict::Challenge(_), _) => Counter::RequestsChallenge,
             (Verdict::Serve, _) => Counter::RequestsServe,
         });
+        if let Some(c) = held_by(&d) {
+            self.tally.bump(c);
+        }
         d
     }
 
@@ -344,6 +347,12 @@ impl Engine {
         let error = status >= 400;
         if let Some(s) = self.sessions.peek_mut(f.session) {
             s.record_response(error);
+            if f.step_up && (200..300).contains(&status) && s.step_up_pending {
+                // The backend accepted the assertion: the step-up succeeded now, whether or not
+                // the person comes back with the token it minted.
+                self.tally.bump(Counter::ChallengesWebauthnPassed);
+                s.step_up_pending = false;
+            }
             if f.step_up && matches!(status, 401 | 403) && s.step_up_pending {
                 // The backend refused the session's WebAuthn assertion: a failed step-up.
                 self.tally.bump(Counter::ChallengesWebauthnFailed);
@@ -413,6 +422,22 @@ impl Engine {
             _ => {}
         }
         client
+    }
+}
+
+/// `botgate_blocked_total`'s line for a request held at a rate limit or a challenge (the block
+/// tier's are counted where its rules refuse, by reason).
+fn held_by(d: &Decision) -> Option<Counter> {
+    use crate::policy::ChallengeType;
+    let has = |r: &str| d.reasons.contains(&r);
+    match d.verdict {
+        Verdict::RateLimited if has("rate_limit_global") => Some(Counter::BlockedRateGlobal),
+        Verdict::RateLimited if has("crawler_rate_exceeded") => Some(Counter::BlockedRateCrawler),
+        Verdict::RateLimited if has("api_contract_exceeded") => Some(Counter::BlockedRateApiContract),
+        Verdict::RateLimited => Some(Counter::BlockedRateIp),
+        Verdict::Challenge(ChallengeType::ProofOfWork) => Some(Counter::BlockedChallengePow),
+        Verdict::Challenge(ChallengeType::WebauthnStepUp) => Some(Counter::BlockedChallengeWebauthn),
+        _ => None,
     }
 }
 

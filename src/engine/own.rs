@@ -23,6 +23,7 @@ impl Engine {
         d.verdict = Verdict::Serve;
         match rest {
             r if r == beacon::ENDPOINT => self.beacon_endpoint(&mut d, head, client, now),
+            r if r == crate::challenge::pages::REPORT => self.report_endpoint(&mut d, head, client),
             b"verify" | b"pow" if !fetch::same_origin(head) => {
                 // A cross-site link, form or redirect: nobody's challenge is touched.
                 self.tally.bump(Counter::ChallengeIgnoredCrossSite);
@@ -61,6 +62,42 @@ impl Engine {
             }
         }
         self.record(d)
+    }
+
+    /// A person says a challenge stopped them wrongly (the form on the challenge pages): counted
+    /// in `botgate_false_positive_reports_total` once per session botgate challenged, from a
+    /// same-origin POST only, so neither another site nor a client that was never stopped can
+    /// run the count up. The answer is the same either way.
+    fn report_endpoint(&mut self, d: &mut Decision, head: &Head, client: Client) {
+        if head.method() != b"POST" || !fetch::same_origin(head) {
+            d.reasons.push("cross_site_request");
+            d.answer = Some(Box::new(Reply::json(403, "cross_site_request", &d.reasons, head.request_id())));
+            return;
+        }
+        let Identity { key, .. } = self.session_of(head, client.keyed);
+        d.session = Some(key.id);
+        let counted = self.sessions.peek_mut(key.id).is_some_and(|s| {
+            let first = s.challenged && !s.reported;
+            s.reported |= first;
+            first
+        });
+        if counted {
+            self.tally.bump(Counter::FalsePositiveReports);
+        }
+        d.reasons.push(if counted { "false_positive_report" } else { "false_positive_report_ignored" });
+        // The request it names, as the access log can be searched for it.
+        let id = back::query_param(head.query(), "id").unwrap_or_default();
+        let id: String = id.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').take(64).collect();
+        d.detail = Some(id.clone()).filter(|i| !i.is_empty());
+        d.answer = Some(Box::new(Reply {
+            status: 200,
+            headers: vec![
+                ("content-type", "text/html; charset=utf-8".to_string()),
+                ("cache-control", "no-store".to_string()),
+                ("content-security-policy", crate::challenge::pages::CSP.to_string()),
+            ],
+            body: crate::challenge::pages::reported(&id),
+        }));
     }
 
     /// A page's beacon ([`crate::challenge::beacon`]): sent by the page's own script, so a

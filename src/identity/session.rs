@@ -86,6 +86,10 @@ pub struct Session {
     /// A step-up was asked of this session and not yet passed: only then can the backend's
     /// refusal of an assertion count as a failed step-up.
     pub step_up_pending: bool,
+    /// A challenge was issued to it at some time, and whether it then said it was stopped
+    /// wrongly ([`crate::challenge::pages::REPORT`]): one report per challenged session.
+    pub challenged: bool,
+    pub reported: bool,
     /// When (s, modulo 2^16: a window is a few minutes at most) the session's last
     /// [`PAGE_MEMORY`] pages were loaded, how many are kept, and where the next one goes: how many
     /// pages a repeated page call is explained by.

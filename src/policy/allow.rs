@@ -2,10 +2,9 @@
 //! crawler condition's settings are in [`super::crawlers`]).
 
 use super::reader::Obj;
-use super::values::{cidrs, decode_hex32, env_secret, header_pair, named_secrets, parse_date};
+use super::values::{cidrs, date_or_unix, decode_hex32, env_secret, header_pair, named_secrets};
 use super::{RateLimit, MAX_WINDOW_SECONDS};
 use crate::base::iptable::IpSet;
-use serde_json::Value;
 
 /// One allow condition as read.
 pub(super) enum Allowed {
@@ -16,10 +15,52 @@ pub(super) enum Allowed {
     Crawler(super::crawlers::CrawlerCondition),
 }
 
+/// Who answers for an allowlist entry (an allow condition or an API key), why it exists and
+/// until when: its optional `owner`, `justification` and `expires`. Past `expires` the entry no
+/// longer allows (checked against the engine's clock per request); `botgate lint --audit`
+/// ([`super::audit`]) lists entries that lack any of the three.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stewardship {
+    /// The entry's JSON path (`$.tiers.allow.conditions[0]`), for the audit.
+    pub at: String,
+    pub owner: Option<String>,
+    pub justification: Option<String>,
+    pub expires_unix: Option<u64>,
+}
+
+impl Stewardship {
+    /// Whether the entry has expired at `now_s` (unix seconds).
+    pub fn expired(&self, now_s: u64) -> bool {
+        self.expires_unix.is_some_and(|e| now_s >= e)
+    }
+}
+
+/// `owner`, `justification` and `expires` of the entry `o`.
+pub(super) fn read_stewardship(o: &Obj<'_>) -> Stewardship {
+    Stewardship {
+        at: o.path.clone(),
+        owner: non_empty(o, "owner"),
+        justification: non_empty(o, "justification"),
+        expires_unix: date_or_unix(o, "expires"),
+    }
+}
+
+/// `key` as a string that says something (an empty or blank one is an error, not "nobody").
+pub(super) fn non_empty(o: &Obj<'_>, key: &'static str) -> Option<String> {
+    match o.string(key) {
+        Some(s) if s.trim().is_empty() => {
+            o.ctx.error(&o.child_path(key), "empty: name one, or leave the key out");
+            None
+        }
+        s => s.map(str::to_string),
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Monitoring {
     pub cidrs: IpSet,
     pub ua_prefixes: Vec<String>,
+    pub stewardship: Stewardship,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -38,13 +79,15 @@ pub struct CiCd {
     pub signature_header: String,
     pub timestamp_header: String,
     pub max_skew_s: u64,
+    pub stewardship: Stewardship,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiKey {
     pub id: String,
     pub sha256: [u8; 32],
-    pub expires_unix: Option<u64>,
+    /// Its own `owner`, `justification` and `expires` (its condition's apply as well).
+    pub stewardship: Stewardship,
     pub revoked: bool,
     pub contract: Option<RateLimit>,
 }
@@ -56,6 +99,7 @@ pub struct ApiConsumers {
     pub check_revoked: bool,
     pub check_contract: bool,
     pub residential: Option<IpSet>,
+    pub stewardship: Stewardship,
 }
 
 const ALLOW_NAMES: &[&str] =
@@ -67,6 +111,7 @@ pub(super) fn read_allow(o: Obj<'_>) -> Option<Allowed> {
     let name = o.string("name");
     let criteria = o.obj("criteria");
     o.informational("description");
+    let stewardship = read_stewardship(&o);
     o.finish();
     let Some(name) = name else {
         ctx.error(&name_path, format!("missing; one of {}", ALLOW_NAMES.join(", ")));
@@ -81,8 +126,9 @@ pub(super) fn read_allow(o: Obj<'_>) -> Option<Allowed> {
             rdns: c.bool("rdns_matches_ua", true),
             robots: c.bool("rate_within_robots_txt", true),
             names: c.strings("ip_in_verified_range").iter().map(|n| n.to_ascii_lowercase()).collect(),
+            stewardship,
         })),
-        "allowlisted_api_consumer" => read_api(&c).map(Allowed::Api),
+        "allowlisted_api_consumer" => read_api(&c, stewardship).map(Allowed::Api),
         "internal_monitoring" => {
             let cidrs = cidrs(&c, "source_ip_in_cidr");
             let ua_prefixes = c.strings("user_agent_prefix_in");
@@ -90,10 +136,10 @@ pub(super) fn read_allow(o: Obj<'_>) -> Option<Allowed> {
                 ctx.warn(&c.path, "needs source_ip_in_cidr and user_agent_prefix_in: this condition never matches");
                 None
             } else {
-                Some(Allowed::Monitoring(Monitoring { cidrs: IpSet::new(&cidrs), ua_prefixes }))
+                Some(Allowed::Monitoring(Monitoring { cidrs: IpSet::new(&cidrs), ua_prefixes, stewardship }))
             }
         }
-        "owned_ci_cd" => read_ci(&c).map(Allowed::Ci),
+        "owned_ci_cd" => read_ci(&c, stewardship).map(Allowed::Ci),
         other => {
             let hint = super::reader::suggest(other, ALLOW_NAMES)
                 .map(|s| format!(" (did you mean \"{s}\"?)"))
@@ -109,7 +155,7 @@ pub(super) fn read_allow(o: Obj<'_>) -> Option<Allowed> {
     allowed
 }
 
-fn read_ci(c: &Obj<'_>) -> Option<CiCd> {
+fn read_ci(c: &Obj<'_>, stewardship: Stewardship) -> Option<CiCd> {
     let cidrs = cidrs(c, "source_ip_in_cidr");
     let header = c
         .string("has_internal_request_header")
@@ -124,6 +170,7 @@ fn read_ci(c: &Obj<'_>) -> Option<CiCd> {
         max_skew_s: c.u64_in("max_skew_seconds", 300, 1, 3600),
         cidrs: IpSet::new(&cidrs),
         keys,
+        stewardship,
     };
     if cidrs.is_empty() || (ci.hmac_required && ci.keys.is_empty()) {
         c.ctx.warn(
@@ -142,7 +189,7 @@ fn hmac_keys(c: &Obj<'_>) -> Vec<HmacKey> {
         .collect()
 }
 
-fn read_api(c: &Obj<'_>) -> Option<ApiConsumers> {
+fn read_api(c: &Obj<'_>, stewardship: Stewardship) -> Option<ApiConsumers> {
     c.bool("has_valid_api_key", true);
     let check_revoked = c.bool("api_key_not_revoked", true);
     let check_residential = c.bool("asn_not_residential_proxy", true);
@@ -169,6 +216,7 @@ fn read_api(c: &Obj<'_>) -> Option<ApiConsumers> {
         check_revoked,
         check_contract,
         residential: check_residential.then(|| IpSet::new(&residential)),
+        stewardship,
     })
 }
 
@@ -179,20 +227,7 @@ fn read_api_key(k: Obj<'_>) -> Option<ApiKey> {
         None => env_secret(&k, "sha256_env").and_then(|b| String::from_utf8(b).ok()),
     };
     // A mistyped expiry is an error, never "does not expire".
-    let expires_unix = k.get("expires").and_then(|v| {
-        let bad = |what: String| {
-            k.ctx.error(
-                &k.child_path("expires"),
-                format!("{what} is not a date (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ, years 1970-9999) or unix seconds"),
-            );
-            None
-        };
-        match v {
-            Value::Number(n) => n.as_u64().or_else(|| bad(n.to_string())),
-            Value::String(s) => parse_date(s).or_else(|| bad(format!("\"{s}\""))),
-            other => bad(other.to_string()),
-        }
-    });
+    let stewardship = read_stewardship(&k);
     let revoked = k.bool("revoked", false);
     let contract = k.obj("contract").map(|o| {
         let max_requests = o.u64_in("max_requests", 100, 1, 10_000_000) as u32;
@@ -200,13 +235,12 @@ fn read_api_key(k: Obj<'_>) -> Option<ApiKey> {
         o.finish();
         RateLimit { max_requests, window_ms: window * 1000, static_assets: true }
     });
-    k.informational("owner");
     let path = k.child_path("sha256");
     let ctx = k.ctx;
     k.finish();
     let hex = hex?;
     match decode_hex32(&hex) {
-        Some(sha256) => Some(ApiKey { id, sha256, expires_unix, revoked, contract }),
+        Some(sha256) => Some(ApiKey { id, sha256, stewardship, revoked, contract }),
         None => {
             ctx.error(&path, "must be the key's SHA-256 as 64 hex digits (keys are never stored in clear)");
             None

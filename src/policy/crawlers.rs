@@ -288,6 +288,8 @@ pub struct CrawlerCondition {
     pub rdns: bool,
     pub names: Vec<String>,
     pub robots: bool,
+    /// Past its `expires`, proven crawlers are scored instead of allowed.
+    pub stewardship: super::allow::Stewardship,
 }
 
 /// `dns_over_https` and `crawlers`, with the allow condition: the crawler table.

@@ -6,6 +6,7 @@
 //! written from them lints clean; botgate's additions (`limits`, …) have safe defaults.
 
 pub mod allow;
+pub mod audit;
 pub mod crawlers;
 mod detector;
 pub mod feeds;
@@ -70,6 +71,8 @@ pub struct Policy {
     pub profiles: Vec<(String, Policy)>,
     /// Route name → what applies there.
     pub routes: Vec<(String, RouteChoice)>,
+    /// `threshold_review`: when the thresholds are next due for review (read by the audit only).
+    pub review: Option<audit::ThresholdReview>,
 }
 
 /// What applies on a route.
@@ -171,6 +174,7 @@ impl Default for Policy {
             sequence_rules: Vec::new(),
             profiles: Vec::new(),
             routes: Vec::new(),
+            review: None,
         }
     }
 }
@@ -212,6 +216,21 @@ pub fn parse(text: &[u8]) -> Parsed {
     });
     let failed = ctx.has_errors();
     Parsed { policy: if failed { None } else { policy }, diags: ctx.into_diags() }
+}
+
+/// The configuration's identity, as `botgate_policy_info{hash}` exports it and `botgate lint`
+/// prints it: SHA-256 of the JSON with its keys sorted and no whitespace (so the YAML a mesh
+/// re-serialises hashes alike), its first 16 hex digits; `None` when it is not JSON.
+pub fn hash(text: &[u8]) -> Option<String> {
+    use sha2::Digest;
+    let value: Value = if text.iter().all(u8::is_ascii_whitespace) {
+        Value::Object(Default::default())
+    } else {
+        serde_json::from_slice(text).ok()?
+    };
+    // serde_json's maps are sorted (no `preserve_order`): the serialisation is canonical.
+    let digest = sha2::Sha256::digest(serde_json::to_vec(&value).ok()?);
+    Some(digest.iter().take(8).map(|b| format!("{b:02x}")).collect())
 }
 
 fn read_policy(ctx: &Ctx, value: &Value, path: &str) -> Option<Policy> {
@@ -279,7 +298,8 @@ fn read_policy(ctx: &Ctx, value: &Value, path: &str) -> Option<Policy> {
         None if has(BlockCondition::ImpossibleSequence) => plane::default_sequence_rules(),
         None => Vec::new(),
     };
-    root.informational("threshold_review");
+    // Its dates are checked here; whether they are past is the audit's (the parser has no clock).
+    let review = root.obj("threshold_review").map(audit::read_review);
     root.informational("description");
     root.finish();
     let mut policy = Policy {
@@ -302,6 +322,7 @@ fn read_policy(ctx: &Ctx, value: &Value, path: &str) -> Option<Policy> {
         routes: Vec::new(),
         paths,
         beacon,
+        review,
     };
     policy.normalise_paths();
     Some(policy)

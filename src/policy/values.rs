@@ -2,6 +2,7 @@
 //! digests, dates, header pairs, CIDR lists.
 
 use super::reader::{Ctx, Obj};
+use serde_json::Value;
 
 /// A list of `{id, secret | secret_env}` under `field`: (id, secret) pairs, each secret at least
 /// `min_len` bytes (a shorter one is an error saying `too_short`).
@@ -58,6 +59,23 @@ pub fn decode_hex32(s: &str) -> Option<[u8; 32]> {
         *out.get_mut(i)? = u8::from_str_radix(text, 16).ok()?;
     }
     Some(out)
+}
+
+/// `key` as a moment: a date ([`parse_date`]) or unix seconds. A mistyped one is an error, never
+/// "no date" (an expiry that does not parse must not mean "does not expire").
+pub(super) fn date_or_unix(o: &Obj<'_>, key: &'static str) -> Option<u64> {
+    let bad = |what: String| {
+        o.ctx.error(
+            &o.child_path(key),
+            format!("{what} is not a date (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ, years 1970-9999) or unix seconds"),
+        );
+        None
+    };
+    match o.get(key)? {
+        Value::Number(n) => n.as_u64().or_else(|| bad(n.to_string())),
+        Value::String(s) => parse_date(s).or_else(|| bad(format!("\"{}\"", s.escape_debug()))),
+        other => bad(other.to_string()),
+    }
 }
 
 /// `YYYY-MM-DD` or `YYYY-MM-DDTHH:MM:SSZ` as unix seconds (UTC).

@@ -21,6 +21,8 @@ pub struct Metrics {
     pub callout_ms: Option<u32>,
     /// Counters named by the policy (a crawler's), defined when first counted.
     named: HashMap<String, u32>,
+    /// `botgate_policy_info{hash}` of the policy this VM runs (1 per VM).
+    policy_info: Option<u32>,
 }
 
 impl Metrics {
@@ -34,6 +36,19 @@ impl Metrics {
             solve_ms: define(MetricType::Histogram, SOLVE_HISTOGRAM),
             callout_ms: define(MetricType::Histogram, CALLOUT_HISTOGRAM),
             named: HashMap::new(),
+            policy_info: None,
+        }
+    }
+
+    /// Moves this VM's 1 in `botgate_policy_info` to the loaded policy's hash.
+    pub fn policy_info(&mut self, hash: &str) {
+        if let Some(old) = self.policy_info.take() {
+            let _ = hostcalls::increment_metric(old, -1);
+        }
+        let name = format!("botgate_policy_info.hash.{hash}");
+        self.policy_info = hostcalls::define_metric(MetricType::Gauge, &name).ok();
+        if let Some(id) = self.policy_info {
+            let _ = hostcalls::increment_metric(id, 1);
         }
     }
 

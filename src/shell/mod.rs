@@ -180,8 +180,12 @@ impl RootContext for Root {
                 self.worker = Some(Rc::new(RefCell::new(worker)));
             }
         }
+        let hash = policy::hash(&text).unwrap_or_default();
+        if let Some(w) = &self.worker {
+            w.borrow_mut().metrics.policy_info(&hash);
+        }
         let _ = hostcalls::set_tick_period(TICK);
-        log::info!("botgate {}: policy loaded", env!("CARGO_PKG_VERSION"));
+        log::info!("botgate {}: policy {hash} loaded", env!("CARGO_PKG_VERSION"));
         true
     }
 

@@ -40,6 +40,8 @@ pub struct VendorCalls {
     /// Each source's last good answer (for the age gauge).
     last_good: HashMap<String, u64>,
     ages: HashMap<String, Option<u32>>,
+    /// Each source's `botgate_vendor_duration_ms{vendor}` histogram.
+    durations: HashMap<String, Option<u32>>,
 }
 
 impl VendorCalls {
@@ -93,6 +95,13 @@ impl VendorCalls {
         let (key, i) = self.tokens.remove(&token)?;
         let round = self.rounds.get_mut(&key)?;
         let source = round.sources.get(i)?;
+        let id = *self.durations.entry(source.name.clone()).or_insert_with(|| {
+            let name = format!("botgate_vendor_duration_ms.vendor.{}", source.name);
+            hostcalls::define_metric(MetricType::Histogram, &name).ok()
+        });
+        if let Some(id) = id {
+            let _ = hostcalls::record_metric(id, now.saturating_sub(round.started_ms));
+        }
         let result = match &source.adapter {
             Adapter::CrowdSec { .. } => vendors::crowdsec(status, body),
             Adapter::HttpJson { score_pointer, reasons_pointer, .. } => {
