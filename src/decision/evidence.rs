@@ -43,6 +43,17 @@ impl Decision {
 
     /// [`Decision::evidence`], naming the policy profile that decided (none: the base policy).
     pub fn evidence_of(&self, request_id: &str, profile: &str) -> String {
+        self.evidence_with(request_id, profile, std::iter::empty())
+    }
+
+    /// [`Decision::evidence_of`] with the names (never the values) of the request's cookies, as
+    /// a replay reads them: `cookies` are the `cookie` header's values.
+    pub fn evidence_with<'a>(
+        &self,
+        request_id: &str,
+        profile: &str,
+        cookies: impl Iterator<Item = &'a [u8]>,
+    ) -> String {
         let mut s = String::with_capacity(320);
         s.push_str("{\"action\":\"");
         s.push_str(self.verdict.name());
@@ -135,6 +146,7 @@ impl Decision {
             s.push_str(",\"profile\":");
             push_json_str(&mut s, profile);
         }
+        push_cookie_names(&mut s, cookies);
         s.push('}');
         s
     }
@@ -234,6 +246,29 @@ pub(super) fn push_json_list(s: &mut String, items: &[&str]) {
     s.push(']');
 }
 
+/// Most cookie names the evidence lists, and the longest name kept.
+const MAX_COOKIE_NAMES: usize = 16;
+const MAX_COOKIE_NAME: usize = 64;
+
+/// `,"cookies":["a","b"]`: each cookie's name as sent (cut to [`MAX_COOKIE_NAME`] bytes,
+/// at most [`MAX_COOKIE_NAMES`]); nothing when there are none. Values never leave the request.
+fn push_cookie_names<'a>(s: &mut String, headers: impl Iterator<Item = &'a [u8]>) {
+    let mut n = 0;
+    for pair in headers.flat_map(|h| h.split(|&b| b == b';')) {
+        let name = pair.split(|&b| b == b'=').next().unwrap_or_default().trim_ascii();
+        if name.is_empty() || n == MAX_COOKIE_NAMES {
+            continue;
+        }
+        s.push_str(if n == 0 { ",\"cookies\":[" } else { "," });
+        let name = String::from_utf8_lossy(name.get(..MAX_COOKIE_NAME).unwrap_or(name));
+        push_json_str(s, &name);
+        n += 1;
+    }
+    if n > 0 {
+        s.push(']');
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -245,6 +280,21 @@ mod tests {
         assert_eq!(v["profile"], "str\"ict");
         let base: serde_json::Value = serde_json::from_str(&d.evidence("r")).unwrap();
         assert!(base.get("profile").is_none());
+    }
+
+    #[test]
+    fn the_evidence_lists_cookie_names_but_never_their_values() {
+        let d = Decision::pass("192.0.2.1".parse().ok());
+        let headers: [&[u8]; 2] = [b"sid=secret-1; botgate_visitor=v.tag", b" \"odd=x; =nameless; flag"];
+        let text = d.evidence_with("r", "", headers.into_iter());
+        assert!(!text.contains("secret-1") && !text.contains("v.tag"), "{text}");
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["cookies"], serde_json::json!(["sid", "botgate_visitor", "\"odd", "flag"]));
+        let many = "c=1; ".repeat(40);
+        let v: serde_json::Value =
+            serde_json::from_str(&d.evidence_with("r", "", std::iter::once(many.as_bytes()))).unwrap();
+        assert_eq!(v["cookies"].as_array().unwrap().len(), MAX_COOKIE_NAMES);
+        assert!(d.evidence("r").find("cookies").is_none());
     }
 
     #[test]

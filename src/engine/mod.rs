@@ -251,9 +251,13 @@ impl Engine {
             return self.after_claim(pending, head, now);
         }
         let ttl = Ttl::flat(self.askers.get(pending.asked).map_or(0, |a| a.ttl_ms()));
-        // An answer made for another profile's sources is used once, not kept as this one's.
+        // An answer made for another profile's sources is used once, not kept as this one's;
+        // so is a round in which no source spoke (an open circuit, an outage): the client is
+        // asked about again once the sources are back, not a whole cache TTL later.
         let ours = question.service != vendors::VENDORS
-            || self.policy.vendors.as_ref().is_none_or(|v| vendors::Consulted::covers(v, &answer));
+            || self.policy.vendors.as_ref().is_none_or(|v| {
+                vendors::Consulted::covers(v, &answer) && vendors::Consulted::from_answer(v, &answer).spoke()
+            });
         if ours {
             self.lookups.put(question, answer.clone(), &pending.client, now, ttl);
         }
@@ -294,7 +298,7 @@ impl Engine {
                 let band = asker.band();
                 match self.lookups.get(&question, &p.client, now, Ttl::flat(asker.ttl_ms())) {
                     Some(a) => p.answers.push((p.asked, a)),
-                    None if band.is_some_and(|b| !self.in_band(b, head, &p)) => {
+                    None if band.is_some_and(|b| !self.in_band(b, head, &p, now)) => {
                         self.tally.bump(Counter::VendorOutOfBand);
                     }
                     None => return Step::NeedLookup(LookupWait { pending: p, question }),

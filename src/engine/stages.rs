@@ -21,7 +21,7 @@ use crate::score::session::session_signals;
 use crate::score::signal::{self, Signal};
 
 /// Weight of the newest request in the session's smoothed score.
-const SESSION_ALPHA: f64 = 0.3;
+pub(super) const SESSION_ALPHA: f64 = 0.3;
 
 impl Engine {
     /// The detect stage: the request's fingerprint and body in the detector's windows. Starts the

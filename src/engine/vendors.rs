@@ -10,9 +10,11 @@
 //! (CrowdSec `ban`) is the block tier; one asking for a challenge gets botgate's challenge.
 
 use super::lookups::{Answer, Asker, Lookup};
+use super::stages::SESSION_ALPHA;
 use super::{Engine, Pending};
 use crate::formats::vendors::{Ask, Reading};
 use crate::identity::client::Client;
+use crate::identity::session_id::anonymous_key;
 use crate::identity::session_id::IdKey;
 use crate::policy::vendors::{Combine, Vendors};
 use crate::policy::EndpointRule;
@@ -137,20 +139,33 @@ impl Asker for VendorAsker {
 }
 
 impl Engine {
-    /// Whether botgate's own score, as far as it is known before the waits, falls in `band`:
-    /// the session's score so far (the highest of those the request answers for, 1 for a failed
-    /// challenge), or this request's header signals when higher. Nothing is written: the
-    /// session's own stages run after the waits.
-    pub(super) fn in_band(&mut self, band: (f64, f64), head: &Head, p: &Pending) -> bool {
+    /// Whether botgate's own score, as far as it is known before the waits, may fall in `band`.
+    /// Above it only when even the least this request can end at is above it: the session's
+    /// score after this request moves it (at least the header signals' share of it), or what it
+    /// inherits, or 1 for a failed challenge. Below it when the most it shows now is below it:
+    /// the session's score so far, what it inherits, or the request's header signals. A new
+    /// signed-in session reads the anonymous session it will start from (a made-up session id
+    /// sheds nothing here either). Nothing is written: the session's own stages run after the
+    /// waits.
+    pub(super) fn in_band(&mut self, band: (f64, f64), head: &Head, p: &Pending, now: u64) -> bool {
         let id = self.session_of(head, p.client.keyed);
-        let own = self.sessions.peek_mut(id.key.id).map_or(0.0, |s| if s.challenge_failed { 1.0 } else { s.score });
+        let mut own = self.sessions.live(id.key.id, now).map(|s| (s.challenge_failed, s.score));
+        if own.is_none() && id.inherits {
+            let from = anonymous_key(&self.ids, head, p.client.keyed, id.visitor.map(|v| v.id)).id;
+            own = self.sessions.live(from, now).map(|s| (s.challenge_failed, s.score));
+        }
+        let (own_failed, own) = own.unwrap_or((false, 0.0));
         let (failed, inherited) = self.penalties(&id.answers_for);
+        if failed || own_failed {
+            return band.1 >= 1.0;
+        }
         let mut signals = Vec::with_capacity(8);
         header_signals(head, fetch::fetch_kind(head), &mut signals);
         crate::score::tls::signal(&self.policy.tls, head, &mut signals);
         let local = signal::combine(&self.policy.weights, &signals).0;
-        let score = if failed { 1.0 } else { own.max(inherited).max(local) };
-        (band.0..=band.1).contains(&score)
+        let least = local.max(inherited).max(SESSION_ALPHA * local + (1.0 - SESSION_ALPHA) * own);
+        let most = local.max(inherited).max(own);
+        least <= band.1 && most >= band.0
     }
 }
 
@@ -182,6 +197,19 @@ impl Breaker {
         true
     }
 
+    /// Whether a round asking now would be the half-open circuit's probe.
+    pub fn half_open(&self, now: u64) -> bool {
+        self.tripped && now >= self.open_until
+    }
+
+    /// The probe's round ended with neither an answer nor a failure (the requests waiting for it
+    /// went away): the next round probes, so a client hanging up cannot keep the source shut.
+    pub fn release(&mut self, now: u64) {
+        if self.tripped {
+            self.open_until = self.open_until.min(now);
+        }
+    }
+
     pub fn answered(&mut self) {
         *self = Breaker::default();
     }
@@ -205,6 +233,11 @@ pub struct Consulted {
 }
 
 impl Consulted {
+    /// Whether any source answered.
+    pub fn spoke(&self) -> bool {
+        self.answers.iter().any(|a| a.result.is_ok())
+    }
+
     /// From the lookup's answer (a failed lookup: every source missing).
     pub fn from_answer(vendors: &Vendors, answer: &Answer) -> Consulted {
         let answers = match answer {

@@ -425,6 +425,12 @@ impl Sessions {
         self.table.get_mut(&id)
     }
 
+    /// Session `id` unless it is idle past its lifetime (as [`Sessions::get`] would start it
+    /// afresh); nothing is written.
+    pub fn live(&self, id: u64, now: u64) -> Option<&Session> {
+        self.table.peek(&id).filter(|s| s.last_seen == 0 || s.last_seen + self.ttl_ms > now)
+    }
+
     /// Starts session `to` as a copy of session `from` (a visitor cookie handed out: the
     /// visitor's session begins with what its address's session knew, so taking a cookie sheds
     /// nothing).

@@ -315,7 +315,7 @@ impl Drop for Request {
             w.parked.remove(&self.id);
             w.settled.remove(&self.id);
             w.calls.forget(self.id);
-            w.vendor_calls.forget(self.id);
+            w.vendor_calls.forget(self.id, now_ms());
         }
     }
 }
@@ -636,7 +636,8 @@ impl Stream {
         let request_id = self.head.request_id();
         {
             let mut w = worker.borrow_mut();
-            let evidence = d.evidence_of(request_id, w.engines.profile_name(self.engine));
+            let cookies = self.head.all("cookie");
+            let evidence = d.evidence_with(request_id, w.engines.profile_name(self.engine), cookies);
             if let Err(e) = hostcalls::set_property(vec!["botgate"], Some(evidence.as_bytes())) {
                 log::debug!("botgate: cannot set filter state: {e:?}");
             }

@@ -26,6 +26,8 @@ const GRACE_MS: u64 = 250;
 struct Round {
     sources: Vec<Source>,
     answers: Vec<Option<Result<vendors::Reading, String>>>,
+    /// The sources this round probes (their circuits half open).
+    probes: Vec<bool>,
     waiters: Vec<u32>,
     started_ms: u64,
     deadline_ms: u64,
@@ -63,6 +65,7 @@ impl VendorCalls {
         let live: Vec<Source> = config.sources.iter().filter(|s| s.live()).cloned().collect();
         let mut round = Round {
             answers: vec![None; live.len()],
+            probes: vec![false; live.len()],
             sources: live,
             waiters: vec![context],
             started_ms: now,
@@ -70,9 +73,13 @@ impl VendorCalls {
         };
         for (i, s) in round.sources.iter().enumerate() {
             let b = self.breakers.entry(s.name.clone()).or_default();
+            let probe = b.half_open(now);
             let skipped = match b.admit(now).then(|| send(s, ip)) {
                 Some(Some(token)) => {
                     self.tokens.insert(token, (key.to_string(), i));
+                    if let Some(p) = round.probes.get_mut(i) {
+                        *p = probe;
+                    }
                     continue;
                 }
                 None => "circuit_open",
@@ -127,15 +134,21 @@ impl VendorCalls {
         rounds.into_iter().map(|r| self.finish(r, now)).collect()
     }
 
-    /// A request that no longer waits; a round nobody waits for gives its place back.
-    pub fn forget(&mut self, context: u32) {
+    /// A request that no longer waits; a round nobody waits for gives its place back (and its
+    /// probes: the next round asks the half-open sources).
+    pub fn forget(&mut self, context: u32, now: u64) {
         for r in self.rounds.values_mut() {
             r.waiters.retain(|w| *w != context);
         }
         let abandoned: Vec<String> =
             self.rounds.iter().filter(|(_, r)| r.waiters.is_empty()).map(|(k, _)| k.clone()).collect();
         for k in &abandoned {
-            self.rounds.remove(k);
+            let Some(r) = self.rounds.remove(k) else { continue };
+            for ((s, probe), answer) in r.sources.iter().zip(&r.probes).zip(&r.answers) {
+                if *probe && answer.is_none() {
+                    self.breakers.entry(s.name.clone()).or_default().release(now);
+                }
+            }
         }
         self.tokens.retain(|_, (k, _)| !abandoned.contains(k));
     }
