@@ -1,11 +1,26 @@
 //! `botgate`: the command-line companion of the filter.
 //!
-//! `botgate lint POLICY.json` validates a policy exactly as the filter's `on_configure` does.
+//! `botgate lint POLICY.json` validates a policy exactly as the filter's `on_configure` does
+//! (plus the clock's warnings: expired allowlist entries, an overdue threshold review);
+//! `botgate lint --audit POLICY.json` also lists allowlist entries nobody owns, justifies or
+//! dates ([`botgate::policy::audit`]).
 
 use std::process::ExitCode;
 
 const USAGE: &str = "usage:
   botgate lint POLICY.json                 validate a policy (exit 0 when valid, 1 when not)
+  botgate lint --audit POLICY.json         validate, then list allowlist entries without owner,
+                                           justification or expires, expired or expiring within
+                                           14 days, and a missing or overdue threshold_review
+                                           (exit 1 when invalid, anything expired or the review
+                                           overdue; 0 when only owners, reasons or dates lack)
+  botgate replay POLICY.json LOG [--decisions] [--compare OTHER.json]
+                                           recorded traffic (the shipped access log, or JSONL of
+                                           {t, ip, method, path, headers, body}; - for
+                                           stdin) through the policy at its recorded times: counts
+                                           by outcome and reason, the most flagged clients and
+                                           sessions (JSON); --decisions: one line per request;
+                                           --compare: the requests OTHER.json answers differently
   botgate simulate POLICY.json [HUMANS [CAMPAIGNS_PER_KIND [SEED]]]
                                            labelled human and bot traffic through the engine:
                                            share of humans challenged, of bot campaigns undetected
@@ -25,7 +40,9 @@ const USAGE: &str = "usage:
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
-        ["lint", file] => lint(file),
+        ["lint", file] => lint(file, false),
+        ["lint", "--audit", file] => lint(file, true),
+        ["replay", policy, log, rest @ ..] => replay(policy, log, rest),
         ["simulate", file, rest @ ..] => simulate(file, rest),
         ["ci", "sign", secret, method, path, rest @ ..] => ci_sign(secret, method, path, rest),
         ["token", "mint", rest @ ..] => token_mint(rest),
@@ -49,7 +66,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn lint(file: &str) -> ExitCode {
+fn lint(file: &str, audit: bool) -> ExitCode {
     let text = match std::fs::read(file) {
         Ok(t) => t,
         Err(e) => {
@@ -58,18 +75,90 @@ fn lint(file: &str) -> ExitCode {
         }
     };
     let parsed = botgate::policy::parse(&text);
-    for d in &parsed.diags {
+    // The parser has no clock: what today's date makes of the policy is found here.
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let findings = parsed.policy.as_ref().map(|p| botgate::policy::audit::audit(p, now)).unwrap_or_default();
+    let clock = botgate::policy::audit::warnings(&findings);
+    for d in parsed.diags.iter().chain(&clock) {
         println!("{file}: {d}");
     }
     if parsed.policy.is_some() {
-        let warnings = parsed.diags.len();
+        let warnings = parsed.diags.len() + clock.len();
         let hash = botgate::policy::hash(&text).unwrap_or_default();
         println!("{file}: ok ({warnings} warning{}), hash {hash}", if warnings == 1 { "" } else { "s" });
+        if audit {
+            return audit_report(file, &findings);
+        }
         ExitCode::SUCCESS
     } else {
         let errors = parsed.errors().count();
         println!("{file}: invalid ({errors} error{})", if errors == 1 { "" } else { "s" });
         ExitCode::from(1)
+    }
+}
+
+/// `lint --audit`: one line per finding; exit 1 when anything expired or the review is overdue.
+fn audit_report(file: &str, findings: &[botgate::policy::audit::Finding]) -> ExitCode {
+    for f in findings {
+        println!("{file}: audit: {f}");
+    }
+    let failing = findings.iter().filter(|f| f.fails()).count();
+    let n = findings.len();
+    println!("{file}: audit done ({n} finding{}, {failing} expired or overdue)", if n == 1 { "" } else { "s" });
+    if failing > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn replay(policy: &str, log: &str, rest: &[&str]) -> ExitCode {
+    let load = |file: &str| -> Option<botgate::policy::Policy> {
+        let text = std::fs::read(file).map_err(|e| eprintln!("{file}: cannot read: {e}")).ok()?;
+        let parsed = botgate::policy::parse(&text);
+        for d in parsed.errors() {
+            eprintln!("{file}: {d}");
+        }
+        parsed.policy
+    };
+    let mut options = botgate::lab::replay::Options::default();
+    let mut args = rest.iter();
+    while let Some(arg) = args.next() {
+        match *arg {
+            "--decisions" => options.decisions = true,
+            "--compare" => match args.next().map(|f| load(f)) {
+                Some(Some(p)) => options.compare = Some(p),
+                _ => return ExitCode::from(2),
+            },
+            other => {
+                eprintln!("unknown option {other:?}\n{USAGE}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let Some(p) = load(policy) else { return ExitCode::from(1) };
+    let input: Box<dyn std::io::BufRead> = if log == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        match std::fs::File::open(log) {
+            Ok(f) => Box::new(std::io::BufReader::new(f)),
+            Err(e) => {
+                eprintln!("{log}: cannot read: {e}");
+                return ExitCode::from(1);
+            }
+        }
+    };
+    let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
+    match botgate::lab::replay::replay(p, input, options, &mut out, &mut err) {
+        Ok(0) => ExitCode::SUCCESS,
+        Ok(skipped) => {
+            eprintln!("{log}: {skipped} line(s) skipped");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{log}: {e}");
+            ExitCode::from(1)
+        }
     }
 }
 
