@@ -51,17 +51,24 @@ def test_compose_file_points_at_real_files():
     assert "plugin.wasm" in dockerfile and str(WASM.relative_to(ROOT)) in dockerfile
 
 
-def test_alert_rules_query_metrics_botgate_exports():
-    """Every metric an alert reads is one botgate defines, with a label value it sets."""
+def test_alert_rules_and_dashboard_query_metrics_botgate_exports():
+    """Every metric an alert or a dashboard panel reads is one botgate defines (in the counters
+    table, or named where it is counted: a feed's, a vendor's), with a label value it sets."""
+    import fnmatch
     import re
-    telemetry = (ROOT / "src" / "base" / "telemetry.rs").read_text()
-    exported = set(re.findall(r'=> "(botgate_[^"]+)"', telemetry))
+    sources = sorted((ROOT / "src").rglob("*.rs"))
+    exported = {re.sub(r"\{[^}]*\}", "*", n) for f in sources for n in re.findall(r'"(botgate_[\w.{}]+)', f.read_text())}
     rules = yaml.safe_load((ROOT / "envoy" / "prometheus" / "botgate-alerts.yml").read_text())
+    dashboard = json.loads((ROOT / "envoy" / "grafana" / "botgate-dashboard.json").read_text())
     exprs = [r["expr"] for g in rules["groups"] for r in g["rules"]]
-    assert exprs
+    exprs += [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    assert len(exprs) > 20
     for expr in exprs:
         for name, labels in re.findall(r'(botgate_\w+)(?:\{([^}]*)\})?', expr):
-            series = [n for n in exported if n == name or n.startswith(name + ".")]
+            name = re.sub(r"_(bucket|sum|count)$", "", name) if name.endswith(("_bucket", "_sum", "_count")) else name
+            series = [n for n in exported if fnmatch.fnmatch(name, n.split(".")[0])]
             assert series, f"{name} is not a botgate metric"
-            for key, value in re.findall(r'(\w+)="([^"]*)"', labels):
-                assert any(f".{key}.{value}." in n + "." for n in series), f"{name}{{{key}={value!r}}} is never set"
+            for key, op, value in re.findall(r'(\w+)(=|!=)"([^"]*)"', labels):
+                if op == "=":
+                    assert any(f".{key}.{value}." in n + "." or f".{key}.*" in n for n in series), \
+                        f"{name}{{{key}={value!r}}} is never set"

@@ -20,8 +20,7 @@ use crate::score::headers::{header_signals, submission_signal};
 use crate::score::session::session_signals;
 use crate::score::signal::{self, Signal};
 
-/// Weight of the newest request in the session's smoothed score.
-pub(super) const SESSION_ALPHA: f64 = 0.3;
+use crate::score::session::SESSION_ALPHA;
 
 impl Engine {
     /// The detect stage: the request's fingerprint and body in the detector's windows. Starts the

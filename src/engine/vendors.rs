@@ -10,7 +10,6 @@
 //! (CrowdSec `ban`) is the block tier; one asking for a challenge gets botgate's challenge.
 
 use super::lookups::{Answer, Asker, Lookup};
-use super::stages::SESSION_ALPHA;
 use super::{Engine, Pending};
 use crate::formats::vendors::{Ask, Reading};
 use crate::identity::client::Client;
@@ -21,6 +20,7 @@ use crate::policy::EndpointRule;
 use crate::request::fetch;
 use crate::request::head::Head;
 use crate::score::headers::header_signals;
+use crate::score::session::SESSION_ALPHA;
 use crate::score::signal;
 use crate::score::signal::Signal;
 

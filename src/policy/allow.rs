@@ -2,7 +2,8 @@
 //! crawler condition's settings are in [`super::crawlers`]).
 
 use super::reader::Obj;
-use super::values::{cidrs, date_or_unix, decode_hex32, env_secret, header_pair, named_secrets};
+pub use super::values::Stewardship;
+use super::values::{cidrs, decode_hex32, env_secret, header_pair, named_secrets, read_stewardship};
 use super::{RateLimit, MAX_WINDOW_SECONDS};
 use crate::base::iptable::IpSet;
 
@@ -13,47 +14,6 @@ pub(super) enum Allowed {
     Api(ApiConsumers),
     /// `verified_search_crawler`: crawler handling on (see [`super::crawlers`]).
     Crawler(super::crawlers::CrawlerCondition),
-}
-
-/// Who answers for an allowlist entry (an allow condition or an API key), why it exists and
-/// until when: its optional `owner`, `justification` and `expires`. Past `expires` the entry no
-/// longer allows (checked against the engine's clock per request); `botgate lint --audit`
-/// ([`super::audit`]) lists entries that lack any of the three.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Stewardship {
-    /// The entry's JSON path (`$.tiers.allow.conditions[0]`), for the audit.
-    pub at: String,
-    pub owner: Option<String>,
-    pub justification: Option<String>,
-    pub expires_unix: Option<u64>,
-}
-
-impl Stewardship {
-    /// Whether the entry has expired at `now_s` (unix seconds).
-    pub fn expired(&self, now_s: u64) -> bool {
-        self.expires_unix.is_some_and(|e| now_s >= e)
-    }
-}
-
-/// `owner`, `justification` and `expires` of the entry `o`.
-pub(super) fn read_stewardship(o: &Obj<'_>) -> Stewardship {
-    Stewardship {
-        at: o.path.clone(),
-        owner: non_empty(o, "owner"),
-        justification: non_empty(o, "justification"),
-        expires_unix: date_or_unix(o, "expires"),
-    }
-}
-
-/// `key` as a string that says something (an empty or blank one is an error, not "nobody").
-pub(super) fn non_empty(o: &Obj<'_>, key: &'static str) -> Option<String> {
-    match o.string(key) {
-        Some(s) if s.trim().is_empty() => {
-            o.ctx.error(&o.child_path(key), "empty: name one, or leave the key out");
-            None
-        }
-        s => s.map(str::to_string),
-    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -105,13 +65,15 @@ pub struct ApiConsumers {
 const ALLOW_NAMES: &[&str] =
     &["verified_search_crawler", "allowlisted_api_consumer", "internal_monitoring", "owned_ci_cd"];
 
-pub(super) fn read_allow(o: Obj<'_>) -> Option<Allowed> {
+/// One allow condition; its stewardship is also added to `entries` (even when it never matches).
+pub(super) fn read_allow(o: Obj<'_>, entries: &mut Vec<Stewardship>) -> Option<Allowed> {
     let ctx = o.ctx;
     let name_path = o.child_path("name");
     let name = o.string("name");
     let criteria = o.obj("criteria");
     o.informational("description");
     let stewardship = read_stewardship(&o);
+    entries.push(stewardship.clone());
     o.finish();
     let Some(name) = name else {
         ctx.error(&name_path, format!("missing; one of {}", ALLOW_NAMES.join(", ")));

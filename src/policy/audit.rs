@@ -2,7 +2,7 @@
 //! thresholds are next reviewed (`botgate lint --audit`).
 //!
 //! Every allow condition and API key may carry `owner`, `justification` and `expires`
-//! ([`super::allow::Stewardship`]); `threshold_review` says when the scoring thresholds are due
+//! ([`Stewardship`]); `threshold_review` says when the scoring thresholds are due
 //! for review. Allowlists that grow forever with nobody owning them, and thresholds nobody
 //! re-checks, are how a bot-mitigation policy decays; the audit lists both.
 //!
@@ -10,9 +10,8 @@
 //! never compares them with the time. The audit does, given `now_unix` by its caller (the CLI's
 //! clock); the engine enforces `expires` per request against its own clock.
 
-use super::allow::{non_empty, Stewardship};
 use super::reader::{Diag, Obj, Severity};
-use super::values::date_or_unix;
+use super::values::{date_or_unix, non_empty, Stewardship};
 use super::Policy;
 use std::fmt;
 
@@ -117,12 +116,9 @@ pub fn warnings(findings: &[Finding]) -> Vec<Diag> {
 fn audit_one(p: &Policy, now: u64) -> Vec<Finding> {
     let t = &p.tiers;
     // (entry, the condition it belongs to): a key inherits its condition's owner and reasons.
-    let mut entries: Vec<(&Stewardship, Option<&Stewardship>)> = Vec::new();
-    entries.extend(t.monitoring.iter().map(|m| (&m.stewardship, None)));
-    entries.extend(t.ci.iter().map(|c| (&c.stewardship, None)));
-    entries.extend(t.crawler.iter().map(|c| (&c.stewardship, None)));
+    // Conditions as written (one whose keys are unset still counts: setting them makes it live).
+    let mut entries: Vec<(&Stewardship, Option<&Stewardship>)> = t.stewardship.iter().map(|s| (s, None)).collect();
     for api in &t.api {
-        entries.push((&api.stewardship, None));
         entries.extend(api.keys.iter().map(|k| (&k.stewardship, Some(&api.stewardship))));
     }
     entries.sort_by_cached_key(|(s, _)| natural(&s.at));
@@ -224,4 +220,175 @@ pub fn date(unix: u64) -> String {
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
     format!("{y:04}-{m:02}-{d:02}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY_S: u64 = DAY;
+    /// 2026-11-22T00:00:00Z.
+    const NOW: u64 = 1_795_305_600;
+
+    fn policy(text: &str) -> Policy {
+        let parsed = crate::policy::parse(text.as_bytes());
+        parsed.policy.unwrap_or_else(|| panic!("{:?}", parsed.diags))
+    }
+
+    fn lines(text: &str, now: u64) -> Vec<String> {
+        audit(&policy(text), now).iter().map(ToString::to_string).collect()
+    }
+
+    const REVIEWED: &str = r#""threshold_review":{"next_review":"2027-02-01","owner":"fraud-team"}"#;
+
+    fn monitoring(extra: &str) -> String {
+        format!(
+            r#"{{{REVIEWED},"tiers":{{"allow":{{"conditions":[{{"name":"internal_monitoring"{extra},
+            "criteria":{{"source_ip_in_cidr":["10.0.100.0/24"],"user_agent_prefix_in":["synthetics/"]}}}}]}}}}}}"#
+        )
+    }
+
+    #[test]
+    fn an_allow_condition_without_owner_justification_or_expiry_is_listed() {
+        assert_eq!(lines(&monitoring(""), NOW), ["$.tiers.allow.conditions[0]: no owner, justification or expires"]);
+        let partial = monitoring(r#","owner":"sre""#);
+        assert_eq!(lines(&partial, NOW), ["$.tiers.allow.conditions[0]: no justification or expires"]);
+        assert!(audit(&policy(&partial), NOW).iter().all(|f| !f.fails()), "missing fields do not fail the audit");
+    }
+
+    #[test]
+    fn a_fully_stewarded_policy_has_no_findings() {
+        let text = monitoring(r#","owner":"sre","justification":"synthetics","expires":"2027-06-30""#);
+        assert_eq!(lines(&text, NOW), Vec::<String>::new());
+    }
+
+    #[test]
+    fn an_expired_entry_fails_the_audit_and_one_expiring_soon_does_not() {
+        let text = monitoring(r#","owner":"sre","justification":"synthetics","expires":"2026-12-01""#);
+        let soon = audit(&policy(&text), NOW);
+        assert_eq!(soon.len(), 1, "{soon:?}");
+        assert_eq!(soon[0].to_string(), "$.tiers.allow.conditions[0]: expires on 2026-12-01, in 9 days");
+        assert!(!soon[0].fails());
+        assert!(lines(&text, NOW - 30 * DAY_S).is_empty(), "a month ahead it is not listed");
+        let late = audit(&policy(&text), NOW + 10 * DAY_S);
+        assert_eq!(late[0].to_string(), "$.tiers.allow.conditions[0]: expired on 2026-12-01: no longer allows");
+        assert!(late[0].fails());
+    }
+
+    #[test]
+    fn an_api_key_takes_its_conditions_owner_and_reasons_and_reports_its_own_expiry() {
+        let text = format!(
+            r#"{{{REVIEWED},"tiers":{{"allow":{{"conditions":[{{"name":"allowlisted_api_consumer","owner":"partners",
+            "justification":"contract","expires":"2028-01-01","criteria":{{"asn_not_residential_proxy":false,"keys":[
+            {{"id":"a","sha256":"{k}"}},{{"id":"b","sha256":"{k}","expires":1795000000}}]}}}}]}}}}}}"#,
+            k = "ab".repeat(32)
+        );
+        assert_eq!(
+            lines(&text, NOW),
+            ["$.tiers.allow.conditions[0].criteria.keys[1]: expired on 2026-11-18: no longer allows"]
+        );
+    }
+
+    #[test]
+    fn an_overdue_review_fails_the_audit_and_a_missing_one_does_not() {
+        let overdue = audit(&policy(r#"{"threshold_review":{"next_review":"2026-08-01","owner":"x"}}"#), NOW);
+        assert_eq!(overdue.len(), 1);
+        assert_eq!(overdue[0].to_string(), "$.threshold_review.next_review: review overdue since 2026-08-01");
+        assert!(overdue[0].fails());
+        let missing = audit(&policy("{}"), NOW);
+        assert_eq!(
+            missing.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            ["$.threshold_review: missing: no date to review the thresholds by"]
+        );
+        assert!(!missing[0].fails());
+        assert_eq!(
+            lines(r#"{"threshold_review":{"last_updated":"2026-05-08"}}"#, NOW),
+            ["$.threshold_review.next_review: missing", "$.threshold_review.owner: missing: nobody owns the review"]
+        );
+        assert_eq!(
+            lines(r#"{"threshold_review":{"next_review":"2026-11-30","owner":"x"}}"#, NOW),
+            ["$.threshold_review.next_review: review due on 2026-11-30, in 8 days"]
+        );
+    }
+
+    #[test]
+    fn lint_warns_only_of_what_the_clock_has_passed() {
+        let text = monitoring(r#","expires":"2026-01-01""#);
+        let findings = audit(&policy(&text), NOW);
+        let w = warnings(&findings);
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert_eq!(w[0].to_string(), "warning: $.tiers.allow.conditions[0]: expired on 2026-01-01: no longer allows");
+    }
+
+    #[test]
+    fn the_parser_reads_the_seeds_review_and_never_the_clock() {
+        let seed = r#"{"threshold_review":{"last_updated":"2026-05-08","next_review":"2026-08-01",
+            "false_positive_target":"<0.1% of human sessions challenged",
+            "false_negative_target":"<5% of identified bot campaigns pass undetected"}}"#;
+        let parsed = crate::policy::parse(seed.as_bytes());
+        assert!(parsed.diags.is_empty(), "a review date in the past is no parse finding: {:?}", parsed.diags);
+        let review = parsed.policy.and_then(|p| p.review).expect("read");
+        assert_eq!(review.next_review_unix, crate::policy::values::parse_date("2026-08-01"));
+    }
+
+    #[test]
+    fn malformed_review_dates_and_stewardship_of_the_wrong_type_are_errors_with_their_paths() {
+        let errors = |text: &str| {
+            let parsed = crate::policy::parse(text.as_bytes());
+            assert!(parsed.policy.is_none(), "{text}");
+            parsed.errors().map(|d| d.path.clone()).collect::<Vec<_>>()
+        };
+        assert_eq!(errors(r#"{"threshold_review":{"next_review":"August"}}"#), ["$.threshold_review.next_review"]);
+        assert_eq!(
+            errors(r#"{"threshold_review":{"next_review":"2027-01-01","owner":""}}"#),
+            ["$.threshold_review.owner"]
+        );
+        assert_eq!(errors(r#"{"threshold_review":{"next_reviw":"2027-01-01"}}"#), ["$.threshold_review.next_reviw"]);
+        let bad = monitoring(r#","owner":7,"justification":" ","expires":"soon""#);
+        assert_eq!(
+            errors(&bad),
+            [
+                "$.tiers.allow.conditions[0].owner",
+                "$.tiers.allow.conditions[0].justification",
+                "$.tiers.allow.conditions[0].expires"
+            ]
+        );
+        let key = format!(
+            r#"{{"tiers":{{"allow":{{"conditions":[{{"name":"allowlisted_api_consumer","criteria":{{"keys":[
+            {{"id":"k","sha256":"{}","owner":["a"],"justification":false}}]}}}}]}}}}}}"#,
+            "ab".repeat(32)
+        );
+        assert_eq!(
+            errors(&key),
+            [
+                "$.tiers.allow.conditions[0].criteria.keys[0].owner",
+                "$.tiers.allow.conditions[0].criteria.keys[0].justification"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_profile_lists_only_what_differs_from_the_base() {
+        let text = r#"{"threshold_review":{"next_review":"2027-02-01","owner":"x"},
+            "tiers":{"allow":{"conditions":[{"name":"internal_monitoring",
+              "criteria":{"source_ip_in_cidr":["10.0.0.0/8"],"user_agent_prefix_in":["s/"]}}]}},
+            "profiles":{"same":{"mode":"observe"},"late":{"threshold_review":{"next_review":"2026-01-01"}}}}"#;
+        assert_eq!(
+            lines(text, NOW),
+            [
+                "$.tiers.allow.conditions[0]: no owner, justification or expires",
+                "$.profiles.late.threshold_review.next_review: review overdue since 2026-01-01"
+            ]
+        );
+    }
+
+    #[test]
+    fn dates_print_as_they_parse() {
+        for d in ["1970-01-01", "2000-02-29", "2026-11-22", "2027-12-31", "9999-12-31"] {
+            assert_eq!(date(crate::policy::values::parse_date(d).expect("a date")), d);
+        }
+        assert_eq!(date(u64::MAX), "9999-12-31");
+        assert!(natural("$.a[10].b[2]") > natural("$.a[9].b[3]"));
+        assert_eq!(or_list(&["a", "b", "c"]), "a, b or c");
+    }
 }

@@ -289,7 +289,7 @@ pub struct CrawlerCondition {
     pub names: Vec<String>,
     pub robots: bool,
     /// Past its `expires`, proven crawlers are scored instead of allowed.
-    pub stewardship: super::allow::Stewardship,
+    pub stewardship: super::values::Stewardship,
 }
 
 /// `dns_over_https` and `crawlers`, with the allow condition: the crawler table.

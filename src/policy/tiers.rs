@@ -4,7 +4,7 @@
 //! A condition whose keys or lists are not configured is accepted with a warning and never
 //! matches: nothing is allowlisted on a check that cannot be made.
 
-use super::allow::{read_allow, Allowed, ApiConsumers, CiCd, Monitoring};
+use super::allow::{read_allow, Allowed, ApiConsumers, CiCd, Monitoring, Stewardship};
 use super::reader::Obj;
 use super::values::named_secrets;
 use serde_json::Value;
@@ -16,6 +16,9 @@ pub struct Tiers {
     pub api: Vec<ApiConsumers>,
     /// `verified_search_crawler` as listed (the crawler table is [`super::Policy::crawlers`]).
     pub crawler: Option<super::crawlers::CrawlerCondition>,
+    /// Every allow condition's `owner`, `justification` and `expires` as written, in order, even
+    /// of a condition that never matches (its keys unset): for the audit ([`super::audit`]).
+    pub stewardship: Vec<Stewardship>,
     pub challenge: Vec<ChallengeCondition>,
     pub default_type: ChallengeType,
     pub fallback_type: ChallengeType,
@@ -175,7 +178,7 @@ pub fn read(o: Obj<'_>) -> Tiers {
     if let Some(allow) = o.obj("allow") {
         for (path, v) in allow.array("conditions") {
             if let Some(c) = Obj::new(o.ctx, path, v) {
-                match read_allow(c) {
+                match read_allow(c, &mut tiers.stewardship) {
                     Some(Allowed::Monitoring(m)) => tiers.monitoring.push(m),
                     Some(Allowed::Ci(ci)) => tiers.ci.push(ci),
                     Some(Allowed::Api(api)) => tiers.api.push(api),

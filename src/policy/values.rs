@@ -61,6 +61,47 @@ pub fn decode_hex32(s: &str) -> Option<[u8; 32]> {
     Some(out)
 }
 
+/// Who answers for an allowlist entry (an allow condition or an API key), why it exists and
+/// until when: its optional `owner`, `justification` and `expires`. Past `expires` the entry no
+/// longer allows (checked against the engine's clock per request); `botgate lint --audit`
+/// ([`super::audit`]) lists entries that lack any of the three.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stewardship {
+    /// The entry's JSON path (`$.tiers.allow.conditions[0]`), for the audit.
+    pub at: String,
+    pub owner: Option<String>,
+    pub justification: Option<String>,
+    pub expires_unix: Option<u64>,
+}
+
+impl Stewardship {
+    /// Whether the entry has expired at `now_s` (unix seconds).
+    pub fn expired(&self, now_s: u64) -> bool {
+        self.expires_unix.is_some_and(|e| now_s >= e)
+    }
+}
+
+/// `owner`, `justification` and `expires` of the entry `o`.
+pub(super) fn read_stewardship(o: &Obj<'_>) -> Stewardship {
+    Stewardship {
+        at: o.path.clone(),
+        owner: non_empty(o, "owner"),
+        justification: non_empty(o, "justification"),
+        expires_unix: date_or_unix(o, "expires"),
+    }
+}
+
+/// `key` as a string that says something (an empty or blank one is an error, not "nobody").
+pub(super) fn non_empty(o: &Obj<'_>, key: &'static str) -> Option<String> {
+    match o.string(key) {
+        Some(s) if s.trim().is_empty() => {
+            o.ctx.error(&o.child_path(key), "empty: name one, or leave the key out");
+            None
+        }
+        s => s.map(str::to_string),
+    }
+}
+
 /// `key` as a moment: a date ([`parse_date`]) or unix seconds. A mistyped one is an error, never
 /// "no date" (an expiry that does not parse must not mean "does not expire").
 pub(super) fn date_or_unix(o: &Obj<'_>, key: &'static str) -> Option<u64> {

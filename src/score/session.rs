@@ -1,6 +1,9 @@
 //! Signals from the session's run of requests, and the site's rendering share they are read
 //! against.
 
+/// Weight of the newest request in the session's smoothed score.
+pub const SESSION_ALPHA: f64 = 0.3;
+
 use super::signal::Signal;
 use crate::identity::session::Profile;
 
