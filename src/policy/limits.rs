@@ -23,11 +23,22 @@ pub struct Limits {
     pub max_bodies: usize,
     /// Bytes of a request body the detector reads (the rest passes unread).
     pub max_body_bytes: usize,
+    /// The request's headers may be held while its body is read (Envoy's
+    /// `allow_on_headers_stop_iteration`; see `envoy` in the policy). When not, a request decided
+    /// on its body sends its headers upstream first, without verdict headers, and is held at its
+    /// body instead.
+    pub hold_headers: bool,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_clients: 50_000, max_fingerprints: 50_000, max_bodies: 10_000, max_body_bytes: 64 * 1024 }
+        Limits {
+            max_clients: 50_000,
+            max_fingerprints: 50_000,
+            max_bodies: 10_000,
+            max_body_bytes: 64 * 1024,
+            hold_headers: true,
+        }
     }
 }
 
@@ -87,7 +98,16 @@ pub(super) fn read_limits(o: Obj<'_>) -> Limits {
         max_fingerprints: o.u64_in("max_fingerprints", d.max_fingerprints as u64, 16, 10_000_000) as usize,
         max_bodies: o.u64_in("max_bodies", d.max_bodies as u64, 16, 1_000_000) as usize,
         max_body_bytes: o.u64_in("max_body_bytes", d.max_body_bytes as u64, 64, 16 * 1024 * 1024) as usize,
+        hold_headers: d.hold_headers,
     };
     o.finish();
     limits
+}
+
+/// `envoy`: what the host's configuration allows, where the policy cannot see it.
+/// `allow_on_headers_stop_iteration` must say what the filter's Envoy configuration says (Istio's
+/// `WasmPlugin` and Envoy Gateway leave it unset, that is false).
+pub(super) fn read_host(o: Obj<'_>, limits: &mut Limits) {
+    limits.hold_headers = o.bool("allow_on_headers_stop_iteration", true);
+    o.finish();
 }

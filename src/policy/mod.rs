@@ -251,7 +251,10 @@ fn read_policy(ctx: &Ctx, value: &Value, path: &str) -> Option<Policy> {
     };
     let mut bot_detector = root.obj("bot_detector").map(read_bot_detector);
     read_seed_pack(&root, &mut bot_detector);
-    let limits = root.obj("limits").map(read_limits).unwrap_or_default();
+    let mut limits = root.obj("limits").map(read_limits).unwrap_or_default();
+    if let Some(host) = root.obj("envoy") {
+        limits::read_host(host, &mut limits);
+    }
     let tiers = root.obj("tiers").map(tiers::read).unwrap_or_default();
     let session = root.obj("session").map(plane::read_session).unwrap_or_default();
     let endpoints = plane::read_endpoints(&root);

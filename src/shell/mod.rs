@@ -243,6 +243,9 @@ struct Stream {
     engine: usize,
     head: Head,
     flow: Flow,
+    /// The headers went upstream before the decision (the body decides, and the host does not
+    /// let a filter hold headers while it reads the body): no verdict headers can follow them.
+    headers_sent: bool,
 }
 
 /// Where a request is in botgate: one state, not loose options.
@@ -553,10 +556,17 @@ impl Stream {
             Step::Decided(d) => Ok(self.carry_out(worker, d)),
             Step::NeedBody(w) => {
                 self.flow = Flow::WaitingBody(w);
+                let limits = worker.borrow().engines.limits_of(self.engine);
                 if !body.complete {
+                    if !limits.hold_headers {
+                        // Held headers would stall the request for good (Envoy stops the body
+                        // too): they go on, and the body is held instead.
+                        self.headers_sent = true;
+                        return Ok(Action::Continue);
+                    }
                     return Ok(Action::Pause);
                 }
-                let limit = worker.borrow().engines.limits_of(self.engine).max_body_bytes;
+                let limit = limits.max_body_bytes;
                 Ok(self.decide_with_body(worker, body.size.min(limit), body.size > limit))
             }
             Step::NeedLookup(w) => Err(Box::new(w)),
@@ -663,6 +673,9 @@ impl Stream {
                 return Action::Continue;
             }
             return Action::Pause;
+        }
+        if self.headers_sent {
+            return Action::Continue; // the evidence is in the access log
         }
         // Added, not replaced: the client's own `x-botgate-*` headers were removed on the way in,
         // and Envoy's add skips replace's lookup of an existing value (≈ 2 % of the CPU per
