@@ -255,7 +255,9 @@ const MAX_COOKIE_NAME: usize = 64;
 fn push_cookie_names<'a>(s: &mut String, headers: impl Iterator<Item = &'a [u8]>) {
     let mut n = 0;
     for pair in headers.flat_map(|h| h.split(|&b| b == b';')) {
-        let name = pair.split(|&b| b == b'=').next().unwrap_or_default().trim_ascii();
+        // A cookie without `=` is a value without a name (RFC 6265bis): nothing to list.
+        let Some(eq) = pair.iter().position(|&b| b == b'=') else { continue };
+        let name = pair.get(..eq).unwrap_or_default().trim_ascii();
         if name.is_empty() || n == MAX_COOKIE_NAMES {
             continue;
         }
@@ -289,7 +291,11 @@ mod tests {
         let text = d.evidence_with("r", "", headers.into_iter());
         assert!(!text.contains("secret-1") && !text.contains("v.tag"), "{text}");
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
-        assert_eq!(v["cookies"], serde_json::json!(["sid", "botgate_visitor", "\"odd", "flag"]));
+        assert_eq!(
+            v["cookies"],
+            serde_json::json!(["sid", "botgate_visitor", "\"odd"]),
+            "a nameless value is left out"
+        );
         let many = "c=1; ".repeat(40);
         let v: serde_json::Value =
             serde_json::from_str(&d.evidence_with("r", "", std::iter::once(many.as_bytes()))).unwrap();

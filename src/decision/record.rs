@@ -68,6 +68,9 @@ pub struct FollowUp {
     /// A same-origin POST to the backend's WebAuthn verify endpoint by a session with a step-up
     /// pending: a 401 or 403 answer is a failed step-up.
     pub step_up: bool,
+    /// That call was to the verify URL exactly as configured (not another spelling a catch-all
+    /// handler might answer): only then is a 2xx a passed step-up.
+    pub verify_call: bool,
     /// When the request was made (ms).
     pub at: u64,
 }

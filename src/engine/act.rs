@@ -135,7 +135,10 @@ impl Engine {
                 && v.head.method() == b"POST"
                 && v.step_up_pending
                 && fetch::same_origin(v.head);
-            d.follow_up = Some(FollowUp { session: v.key.id, shape: v.shape, critical, step_up, at: v.now });
+            let verify_url = self.gate.settings.webauthn_verify_url.as_deref().map(str::as_bytes);
+            let verify_call = step_up && verify_url == Some(v.head.path());
+            d.follow_up =
+                Some(FollowUp { session: v.key.id, shape: v.shape, critical, step_up, verify_call, at: v.now });
         }
         if v.step_up.is_some() {
             let w = v.who();

@@ -76,6 +76,8 @@ pub struct Engine {
     generation: u64,
     /// The beacon script's CSP hash source (empty when the beacon is off).
     beacon_hash: String,
+    /// When each client address last had a false-positive report counted (one an hour).
+    reports: crate::base::lru::Lru<std::net::IpAddr, u64>,
     /// Counter deltas for the shell to flush.
     pub tally: Tally,
     reported_evictions: [u64; 4],
@@ -134,6 +136,7 @@ impl Engine {
             crawler_rates: Vec::new(),
             generation: GENERATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             beacon_hash: if policy.beacon.enabled { crate::challenge::beacon::csp_hash() } else { String::new() },
+            reports: crate::base::lru::Lru::new(limits.max_clients.clamp(1, 10_000)),
             policy,
             tally: Tally::default(),
             reported_evictions: [0; 4],
@@ -351,7 +354,7 @@ impl Engine {
         let error = status >= 400;
         if let Some(s) = self.sessions.peek_mut(f.session) {
             s.record_response(error);
-            if f.step_up && (200..300).contains(&status) && s.step_up_pending {
+            if f.step_up && f.verify_call && (200..300).contains(&status) && s.step_up_pending {
                 // The backend accepted the assertion: the step-up succeeded now, whether or not
                 // the person comes back with the token it minted.
                 self.tally.bump(Counter::ChallengesWebauthnPassed);

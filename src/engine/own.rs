@@ -23,7 +23,7 @@ impl Engine {
         d.verdict = Verdict::Serve;
         match rest {
             r if r == beacon::ENDPOINT => self.beacon_endpoint(&mut d, head, client, now),
-            r if r == crate::challenge::pages::REPORT => self.report_endpoint(&mut d, head, client),
+            r if r == crate::challenge::pages::REPORT => self.report_endpoint(&mut d, head, client, now),
             b"verify" | b"pow" if !fetch::same_origin(head) => {
                 // A cross-site link, form or redirect: nobody's challenge is touched.
                 self.tally.bump(Counter::ChallengeIgnoredCrossSite);
@@ -68,7 +68,7 @@ impl Engine {
     /// in `botgate_false_positive_reports_total` once per session botgate challenged, from a
     /// same-origin POST only, so neither another site nor a client that was never stopped can
     /// run the count up. The answer is the same either way.
-    fn report_endpoint(&mut self, d: &mut Decision, head: &Head, client: Client) {
+    fn report_endpoint(&mut self, d: &mut Decision, head: &Head, client: Client, now: u64) {
         if head.method() != b"POST" || !fetch::same_origin(head) {
             d.reasons.push("cross_site_request");
             d.answer = Some(Box::new(Reply::json(403, "cross_site_request", &d.reasons, head.request_id())));
@@ -80,7 +80,7 @@ impl Engine {
             let first = s.challenged && !s.reported;
             s.reported |= first;
             first
-        });
+        }) && self.first_report_within_the_hour(client, now);
         if counted {
             self.tally.bump(Counter::FalsePositiveReports);
         }
@@ -98,6 +98,18 @@ impl Engine {
             ],
             body: crate::challenge::pages::reported(&id),
         }));
+    }
+
+    /// One counted report per client address an hour: sessions a client can make up (a session
+    /// id, a visitor cookie) copy the challenge they came from, and must not each report it.
+    fn first_report_within_the_hour(&mut self, client: Client, now: u64) -> bool {
+        let Some(ip) = client.keyed.or(client.ip) else { return false };
+        let last = self.reports.get_or_insert_with(ip, || 0);
+        let first = *last == 0 || now.saturating_sub(*last) >= 3_600_000;
+        if first {
+            *last = now.max(1);
+        }
+        first
     }
 
     /// A page's beacon ([`crate::challenge::beacon`]): sent by the page's own script, so a

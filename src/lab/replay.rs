@@ -25,6 +25,8 @@ use std::net::IpAddr;
 
 /// How often (of recorded time) the engine sweeps, as the shell's tick does.
 const TICK_MS: u64 = 1_000;
+/// The latest `t` a plain record may have (9999-12-31T23:59:59Z, in seconds).
+const MAX_T: f64 = 253_402_300_799.0;
 
 /// One recorded request.
 #[derive(Debug, Clone)]
@@ -70,7 +72,9 @@ pub fn read_line(line: &str, tls_header: &str) -> Result<Record, String> {
     let path = text("path").ok_or("no \"path\"")?;
     let plain = o.get("t").is_some();
     let t_ms = if plain {
-        let t = o.get("t").and_then(Value::as_f64).filter(|t| *t >= 0.0).ok_or("\"t\" is not seconds")?;
+        // Up to the end of year 9999, as Envoy's times go: the engine's clock adds windows to it.
+        let t =
+            o.get("t").and_then(Value::as_f64).filter(|t| (0.0..=MAX_T).contains(t)).ok_or("\"t\" is not seconds")?;
         (t * 1000.0).round() as u64
     } else {
         parse_time(text("time").ok_or("no \"time\" (or \"t\")")?)?

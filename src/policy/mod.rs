@@ -228,9 +228,30 @@ pub fn hash(text: &[u8]) -> Option<String> {
     } else {
         serde_json::from_slice(text).ok()?
     };
+    let mut value = value;
+    scrub_secrets(&mut value);
     // serde_json's maps are sorted (no `preserve_order`): the serialisation is canonical.
     let digest = sha2::Sha256::digest(serde_json::to_vec(&value).ok()?);
     Some(digest.iter().take(8).map(|b| format!("{b:02x}")).collect())
+}
+
+/// Inline secrets (`secret`, `api_key`) blanked before hashing: the hash is a public metric
+/// label, and must not let anyone who knows the rest of the policy check guesses of a key
+/// offline. (Secrets from the environment are named, not included, anyway.)
+fn scrub_secrets(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            for (k, item) in map.iter_mut() {
+                if matches!(k.as_str(), "secret" | "api_key") && item.is_string() {
+                    *item = Value::String(String::new());
+                } else {
+                    scrub_secrets(item);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(scrub_secrets),
+        _ => {}
+    }
 }
 
 fn read_policy(ctx: &Ctx, value: &Value, path: &str) -> Option<Policy> {

@@ -40,11 +40,16 @@ impl Metrics {
         }
     }
 
-    /// Moves this VM's 1 in `botgate_policy_info` to the loaded policy's hash.
-    pub fn policy_info(&mut self, hash: &str) {
+    /// Takes this VM's 1 back from `botgate_policy_info`.
+    pub fn drop_policy_info(&mut self) {
         if let Some(old) = self.policy_info.take() {
             let _ = hostcalls::increment_metric(old, -1);
         }
+    }
+
+    /// Moves this VM's 1 in `botgate_policy_info` to the loaded policy's hash.
+    pub fn policy_info(&mut self, hash: &str) {
+        self.drop_policy_info();
         let name = format!("botgate_policy_info.hash.{hash}");
         self.policy_info = hostcalls::define_metric(MetricType::Gauge, &name).ok();
         if let Some(id) = self.policy_info {

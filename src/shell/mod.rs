@@ -100,6 +100,15 @@ struct Root {
 }
 
 impl Context for Root {
+    /// The VM's policy goes with it: its `botgate_policy_info` 1 too, or the drift alert would
+    /// keep seeing a policy no longer loaded.
+    fn on_done(&mut self) -> bool {
+        if let Some(w) = &self.worker {
+            w.borrow_mut().metrics.drop_policy_info();
+        }
+        true
+    }
+
     /// A feed's list (feeds are fetched by the root, on the tick).
     fn on_http_call_response(&mut self, token: u32, headers: usize, body_size: usize, _trailers: usize) {
         let Some(shared) = &self.worker else { return };
