@@ -5,8 +5,8 @@ ENVOY         := $(VENV)/bin/envoy
 WASM          := target/wasm32-wasip1/release/botgate.wasm
 CARGO         ?= cargo
 
-.PHONY: all wasm cli test unit integration lint demo bench fuzz-smoke envoy-config deps system-deps clean
-APT_PACKAGES  := wrk chromium chromium-driver unbound crowdsec prometheus
+.PHONY: all wasm cli test unit integration lint demo bench fuzz-smoke envoy-config deps system-deps clean oci
+APT_PACKAGES  := wrk chromium chromium-driver unbound crowdsec prometheus buildah skopeo
 SUDO          := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 all: wasm cli
@@ -66,6 +66,29 @@ bench: wasm cli
 
 fuzz-smoke:
 	fuzz/smoke.sh
+
+## The OCI image Istio pulls (one gzip layer holding plugin.wasm; envoy/Dockerfile.plugin makes the
+## same with docker), built without a daemon into the OCI layout target/oci/botgate. Reproducible:
+## the same wasm gives the same manifest digest (written to target/oci/digest).
+OCI_DIR       := target/oci
+OCI_IMAGE     := $(OCI_DIR)/botgate
+OCI_TAG       := $(shell sed -n 's/^version *= *"\(.*\)"/\1/p' Cargo.toml | head -1)
+BUILDAH       := buildah --root $(OCI_DIR)/storage --runroot $(OCI_DIR)/run --storage-driver vfs
+
+oci: wasm
+	@command -v buildah >/dev/null && command -v skopeo >/dev/null || \
+	  { echo "make oci needs buildah and skopeo (make system-deps)" >&2; exit 1; }
+	rm -rf $(OCI_IMAGE) $(OCI_DIR)/storage $(OCI_DIR)/run $(OCI_DIR)/digest
+	c=$$($(BUILDAH) from scratch) && \
+	  $(BUILDAH) config --arch amd64 --os linux $$c && \
+	  $(BUILDAH) copy --quiet --chmod 0644 --chown 0:0 $$c $(WASM) /plugin.wasm && \
+	  $(BUILDAH) commit --quiet --rm --format oci --disable-compression=false --timestamp 0 \
+	    --omit-history $$c oci:$(OCI_IMAGE):$(OCI_TAG) >/dev/null
+	rm -rf $(OCI_DIR)/storage $(OCI_DIR)/run
+	skopeo inspect --format '{{.Digest}}' oci:$(OCI_IMAGE):$(OCI_TAG) > $(OCI_DIR)/digest
+	@python3 envoy/pin_digest.py --check --digest "$$(cat $(OCI_DIR)/digest)" \
+	  envoy/istio/*.yaml envoy/gateway/*.yaml 2>/dev/null || true
+	@echo "oci:$(OCI_IMAGE):$(OCI_TAG) $$(cat $(OCI_DIR)/digest)"
 
 envoy-config:
 	python3 envoy/render.py > envoy/envoy.yaml
