@@ -127,8 +127,11 @@ mod tests {
 
     #[test]
     fn per_client_limits_are_apart() {
-        let mut rl =
-            RateLimiter::new(None, Some(RateLimit { max_requests: 2, window_ms: 1000, static_assets: true }), 100);
+        let mut rl = RateLimiter::new(
+            None,
+            Some(RateLimit { max_requests: 2, window_ms: 1000, static_assets: true, throttle: false }),
+            100,
+        );
         assert!(rl.check(ip("1.1.1.1"), false, 0).is_ok());
         assert!(rl.check(ip("1.1.1.1"), false, 0).is_ok());
         assert_eq!(rl.check(ip("1.1.1.1"), false, 0).unwrap_err().scope, Scope::Ip);
@@ -138,7 +141,7 @@ mod tests {
 
     #[test]
     fn the_global_limit_sheds_by_score_as_it_fills() {
-        let global = RateLimit { max_requests: 100, window_ms: 60_000, static_assets: false };
+        let global = RateLimit { max_requests: 100, window_ms: 60_000, static_assets: false, throttle: false };
         let mut rl = RateLimiter::new(Some(global), None, 10);
         let suspicious = (0..200).filter(|&i| rl.shed(0.4, false, i).is_ok()).count();
         assert_eq!(suspicious, 69, "a flood scoring 0.4 stops itself near two thirds");
@@ -153,7 +156,7 @@ mod tests {
     fn a_million_addresses_stay_under_the_cap() {
         let mut rl = RateLimiter::new(
             None,
-            Some(RateLimit { max_requests: 40, window_ms: 60_000, static_assets: true }),
+            Some(RateLimit { max_requests: 40, window_ms: 60_000, static_assets: true, throttle: false }),
             10_000,
         );
         for i in 0u32..1_000_000 {

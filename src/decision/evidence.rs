@@ -136,6 +136,12 @@ impl Decision {
             }
             s.push(']');
         }
+        if let Some(g) = self.graded {
+            s.push_str(",\"answer\":\"");
+            s.push_str(g.how.name());
+            s.push_str("\",\"delay_ms\":");
+            push_u64(&mut s, g.delay_ms);
+        }
         if let Some(detail) = &self.detail {
             s.push_str(",\"detail\":");
             push_json_str(&mut s, detail);

@@ -75,6 +75,15 @@ pub struct FollowUp {
     pub at: u64,
 }
 
+/// A graduated answer: how, and how long the request is held (0 for a decoy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Graded {
+    pub how: crate::policy::answers::Refusal,
+    pub delay_ms: u64,
+    /// The client asked for a page (a decoy is then HTML).
+    pub html: bool,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Decision {
     /// What is done with the request.
@@ -121,6 +130,8 @@ pub struct Decision {
     pub bot: Option<Box<BotLabel>>,
     /// What the vendor sources said (or why they said nothing), when they were consulted.
     pub vendors: Vec<VendorEvidence>,
+    /// A graduated answer (throttle, tarpit, decoy), enforced or what observe mode would do.
+    pub graded: Option<Graded>,
 }
 
 /// One vendor source's part in a decision.
@@ -178,7 +189,15 @@ impl Decision {
             beacon: None,
             bot: None,
             vendors: Vec::new(),
+            graded: None,
         }
+    }
+
+    /// How the refusal is delivered, when it is not at once ([`crate::policy::answers`]): the
+    /// shell holds a throttled or tarpitted request, a decoy is answered 200. Recorded in
+    /// observe mode too (what would have been done).
+    pub fn delivered(&self) -> Option<Graded> {
+        self.graded.filter(|_| matches!(self.verdict, Verdict::Block | Verdict::RateLimited))
     }
 
     /// The outcome label of `botgate_requests_total`.

@@ -3,6 +3,7 @@
 
 use super::evidence::{push_json_list, push_json_str};
 use super::record::{ChallengeReply, Decision, Issued, Reply, Verdict};
+use crate::policy::answers::Refusal;
 use crate::policy::ChallengeType;
 use std::fmt::Write as _;
 
@@ -11,6 +12,14 @@ impl Decision {
     pub fn reply(&self, request_id: &str) -> Option<Reply> {
         if let Some(a) = &self.answer {
             return Some(Reply::clone(a));
+        }
+        match self.delivered().map(|g| g.how) {
+            Some(Refusal::Decoy) => {
+                return Some(decoy(self.fingerprint.unwrap_or(0), self.graded.is_some_and(|g| g.html)))
+            }
+            // Forwarded once its delay is over (the shell holds it).
+            Some(Refusal::Throttle) => return None,
+            _ => {}
         }
         let (status, verdict) = match self.verdict {
             Verdict::Pass | Verdict::Allow | Verdict::Serve => return None,
@@ -102,6 +111,53 @@ impl Decision {
         }
         headers.push(("content-security-policy", crate::challenge::pages::CSP.to_string()));
         Reply { status: 401, headers, body }
+    }
+}
+
+/// What a decoy answers: a 200 that looks like the site's, with nothing in it of value, and
+/// nothing that says botgate (no `x-botgate-*`, no reasons): a scraper files it away and goes on.
+/// The access log says it was a decoy.
+fn decoy(seed: u64, html: bool) -> Reply {
+    const WORDS: [&str; 12] = [
+        "classic",
+        "essential",
+        "everyday",
+        "premium",
+        "compact",
+        "original",
+        "natural",
+        "modern",
+        "deluxe",
+        "signature",
+        "seasonal",
+        "limited",
+    ];
+    let word = |i: u64| WORDS.get(((seed >> (i * 4)) % WORDS.len() as u64) as usize).copied().unwrap_or("classic");
+    let (content_type, body) = if html {
+        let items: String = (0..6)
+            .map(|i| {
+                format!(
+                    "<li><a href=\"#\">{} {} item</a> <span>currently unavailable</span></li>",
+                    word(i),
+                    word(i + 6)
+                )
+            })
+            .collect();
+        (
+            "text/html; charset=utf-8",
+            format!(
+                "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Catalogue</title>\
+                 <meta name=\"robots\" content=\"noindex\"></head><body><main><h1>Catalogue</h1><ul>{items}</ul>\
+                 <p>No further results.</p></main></body></html>\n"
+            ),
+        )
+    } else {
+        ("application/json", "{\"items\":[],\"total\":0,\"next\":null}\n".to_string())
+    };
+    Reply {
+        status: 200,
+        headers: vec![("content-type", content_type.to_string()), ("cache-control", "no-store".to_string())],
+        body,
     }
 }
 

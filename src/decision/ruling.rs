@@ -11,7 +11,9 @@
 
 use crate::base::telemetry::Counter;
 use crate::decision::record::Verdict;
+use crate::policy::answers::Refusal;
 use crate::policy::ladder::{self, Rung};
+use crate::policy::tiers::BlockRule;
 use crate::policy::tiers::ChallengeCondition;
 use crate::policy::{BlockCondition, ChallengeType, RiskTier, Tiers};
 
@@ -46,6 +48,8 @@ pub struct Ruling {
     pub counter: Counter,
     /// Only a WebAuthn clearance skips this challenge (`require_webauthn`).
     pub webauthn_only: bool,
+    /// How a block is answered (its rule's `answer`).
+    pub answer: Refusal,
 }
 
 impl<'a> Facts<'a> {
@@ -56,7 +60,12 @@ impl<'a> Facts<'a> {
 }
 
 fn block(reason: &'static str, observe: bool, counter: Counter) -> Option<Ruling> {
-    Some(Ruling { verdict: Verdict::Block, observe, reason, counter, webauthn_only: false })
+    Some(Ruling { verdict: Verdict::Block, observe, reason, counter, webauthn_only: false, answer: Refusal::Refuse })
+}
+
+/// A block by one of the policy's rules, answered as the rule says.
+fn block_by(rule: &BlockRule, reason: &'static str, counter: Counter) -> Option<Ruling> {
+    block(reason, rule.observe, counter).map(|r| Ruling { answer: rule.answer, ..r })
 }
 
 /// The block tier: a failed challenge first, then the policy's rules in order, then the
@@ -65,19 +74,19 @@ pub fn block_tier(tiers: &Tiers, f: &Facts<'_>, score: Option<f64>) -> Option<Ru
     let rules = &tiers.block;
     if let Some(r) = rules.iter().find(|r| r.condition == BlockCondition::ChallengeFailed) {
         if f.challenge_failed {
-            return block("challenge_failed", r.observe, Counter::BlockedChallengeFailed);
+            return block_by(r, "challenge_failed", Counter::BlockedChallengeFailed);
         }
     }
     for r in rules {
         match r.condition {
             BlockCondition::ThreatIntel if f.listed.is_some() => {
-                return block("ip_in_threat_intel_blocklist", r.observe, Counter::BlockedThreatIntel)
+                return block_by(r, "ip_in_threat_intel_blocklist", Counter::BlockedThreatIntel)
             }
             BlockCondition::ImpossibleSequence if f.broken => {
-                return block("impossible_request_sequence", r.observe, Counter::BlockedSequence)
+                return block_by(r, "impossible_request_sequence", Counter::BlockedSequence)
             }
             BlockCondition::ScoreAbove(t) if score.is_some_and(|s| s > t) => {
-                return block("bot_score_above", r.observe, Counter::BlockedScore)
+                return block_by(r, "bot_score_above", Counter::BlockedScore)
             }
             _ => {}
         }
@@ -130,5 +139,5 @@ pub fn rule(tiers: &Tiers, f: &Facts<'_>, score: f64) -> Option<Ruling> {
         ChallengeType::ProofOfWork => Counter::ChallengesPowIssued,
         ChallengeType::WebauthnStepUp => Counter::ChallengesWebauthnIssued,
     };
-    Some(Ruling { verdict: Verdict::Challenge(kind), observe, reason, counter, webauthn_only })
+    Some(Ruling { verdict: Verdict::Challenge(kind), observe, reason, counter, webauthn_only, answer: Refusal::Refuse })
 }

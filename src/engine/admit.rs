@@ -52,7 +52,7 @@ impl Engine {
     /// The block tier on the head: what is known before anything is counted or scored (the
     /// client on a threat-intel list). The rest of the tier runs after the score
     /// ([`crate::decision::ruling`]).
-    pub(super) fn block_on_head(&mut self, p: &mut Pending) -> Option<Decision> {
+    pub(super) fn block_on_head(&mut self, p: &mut Pending, head: &Head) -> Option<Decision> {
         let client = p.client.ip;
         let list = client.and_then(|ip| self.policy.blocklists.iter().find(|l| l.contains(ip)))?;
         let r = block_tier(&self.policy.tiers, &Facts::on_head(&list.name), None)?;
@@ -66,6 +66,7 @@ impl Engine {
         d.score = 1.0;
         d.reasons.push(r.reason);
         d.detail = Some(list.name.clone());
+        self.grade(&mut d, r.answer, head);
         Some(self.record(d))
     }
 
@@ -81,7 +82,11 @@ impl Engine {
         let l = self.limiter.check(p.client.keyed, p.asset, now).err()?;
         self.tally.bump(Counter::RateLimitedIp);
         if !self.observing(false) {
-            return Some(self.record(rate_limited(p.client.ip, l, rate_limit_reason(l.scope))));
+            let mut d = rate_limited(p.client.ip, l, rate_limit_reason(l.scope));
+            if self.policy.ip_rate_limit.is_some_and(|r| r.throttle) {
+                self.grade(&mut d, crate::policy::answers::Refusal::Throttle, head);
+            }
+            return Some(self.record(d));
         }
         p.limited = Some(l);
         None
@@ -90,13 +95,16 @@ impl Engine {
     /// The global limit, last: a request bound for the upstream is admitted by its score, the
     /// most suspicious shed first as the budget fills ([`crate::checks::limits`]). A challenge
     /// or block answered here costs the upstream nothing and is not counted.
-    pub(super) fn shed(&mut self, p: &Pending, d: &mut Decision, now: u64) {
+    pub(super) fn shed(&mut self, p: &Pending, head: &Head, d: &mut Decision, now: u64) {
         if d.verdict != Verdict::Pass {
             return;
         }
         let Err(l) = self.limiter.shed(d.score, p.asset, now) else { return };
         self.tally.bump(Counter::RateLimitedGlobal);
         d.reasons.push(rate_limit_reason(l.scope));
+        if self.policy.global_rate_limit.is_some_and(|r| r.throttle) {
+            self.grade(d, crate::policy::answers::Refusal::Throttle, head);
+        }
         if self.observing(false) {
             d.would = d.would.or(Some(Verdict::RateLimited));
             return;

@@ -206,7 +206,7 @@ impl Engine {
         }
         // A listed client is refused before anything is asked on its behalf, a crawler claim
         // included.
-        if let Some(d) = self.block_on_head(&mut p) {
+        if let Some(d) = self.block_on_head(&mut p, head) {
             return Step::Decided(d);
         }
         if own.is_none() {
@@ -318,6 +318,10 @@ impl Engine {
     /// The stages after the waits, in request order; `body` is empty when there is none.
     fn finish(&mut self, p: Pending, head: &Head, body: &[u8], now: u64) -> Decision {
         let mut d = visit::carried(&p);
+        if p.limited.is_some() && self.policy.ip_rate_limit.is_some_and(|r| r.throttle) {
+            // Observe mode: the limit would have throttled.
+            self.grade(&mut d, crate::policy::answers::Refusal::Throttle, head);
+        }
         let mut v = self.detect(head, &p, body, now, &mut d);
         self.identify(&mut v);
         self.repeat(&mut v, &mut d);
@@ -326,7 +330,7 @@ impl Engine {
         self.score(&mut v, &mut d);
         let ruling = self.rule(&mut v, &mut d);
         self.act(ruling, &mut v, &mut d);
-        self.shed(&p, &mut d, now);
+        self.shed(&p, head, &mut d, now);
         self.record(d)
     }
 
@@ -345,7 +349,24 @@ impl Engine {
         if let Some(c) = held_by(&d) {
             self.tally.bump(c);
         }
+        if let Some(c) = d.graded.and_then(|g| answered(g.how, d.delivered().is_some())) {
+            self.tally.bump(c);
+        }
         d
+    }
+
+    /// A refusal answered as `how` says (the delays are the policy's), enforced or observed.
+    fn grade(&self, d: &mut Decision, how: crate::policy::answers::Refusal, head: &Head) {
+        use crate::policy::answers::Refusal;
+        let a = self.policy.answers;
+        let delay_ms = match how {
+            Refusal::Refuse => return,
+            Refusal::Throttle => a.throttle_ms,
+            Refusal::Tarpit => a.tarpit_ms,
+            Refusal::Decoy => 0,
+        };
+        let html = crate::request::fetch::wants_html(head);
+        d.graded = Some(crate::decision::record::Graded { how, delay_ms, html });
     }
 
     /// The upstream's status for a request that went through: errors and failed logins count
@@ -430,6 +451,20 @@ impl Engine {
         }
         client
     }
+}
+
+/// `botgate_answers_total`'s line for a graduated answer.
+fn answered(how: crate::policy::answers::Refusal, enforced: bool) -> Option<Counter> {
+    use crate::policy::answers::Refusal;
+    Some(match (how, enforced) {
+        (Refusal::Refuse, _) => return None,
+        (Refusal::Throttle, true) => Counter::AnswersThrottle,
+        (Refusal::Throttle, false) => Counter::AnswersWouldThrottle,
+        (Refusal::Tarpit, true) => Counter::AnswersTarpit,
+        (Refusal::Tarpit, false) => Counter::AnswersWouldTarpit,
+        (Refusal::Decoy, true) => Counter::AnswersDecoy,
+        (Refusal::Decoy, false) => Counter::AnswersWouldDecoy,
+    })
 }
 
 /// `botgate_blocked_total`'s line for a request held at a rate limit or a challenge (the block

@@ -13,6 +13,8 @@ pub struct RateLimit {
     /// person's requests, and a person must not be refused for a page that loads forty of them
     /// (per client they have a window of their own, see `checks::limits::ASSET_ALLOWANCE`).
     pub static_assets: bool,
+    /// Over the limit: refused (429), or forwarded after the policy's `throttle_ms`.
+    pub throttle: bool,
 }
 
 /// Memory bounds for one worker. Every table is least-recently-used with eviction counted.
@@ -70,8 +72,9 @@ pub(super) fn read_rate_limit(o: Obj<'_>, per_ip: bool) -> (RateLimit, ClientIde
     let window_seconds = o.u64_in("window_seconds", 60, 1, MAX_WINDOW_SECONDS);
     let client = if per_ip { read_client_identity(&o) } else { ClientIdentity::default() };
     let static_assets = o.bool("count_static_assets", false);
+    let throttle = super::answers::refusal(&o, &["refuse", "throttle"]) == super::answers::Refusal::Throttle;
     o.finish();
-    (RateLimit { max_requests, window_ms: window_seconds * 1000, static_assets }, client)
+    (RateLimit { max_requests, window_ms: window_seconds * 1000, static_assets, throttle }, client)
 }
 
 /// `trust_proxy_depth`, `trusted_proxies` and `ipv6_prefix_length`, beside the per-IP limit

@@ -6,6 +6,7 @@
 //! written from them lints clean; botgate's additions (`limits`, …) have safe defaults.
 
 pub mod allow;
+pub mod answers;
 pub mod audit;
 pub mod crawlers;
 mod detector;
@@ -73,6 +74,8 @@ pub struct Policy {
     pub routes: Vec<(String, RouteChoice)>,
     /// `threshold_review`: when the thresholds are next due for review (read by the audit only).
     pub review: Option<audit::ThresholdReview>,
+    /// Graduated answers' delays and the worker's bound on delayed requests.
+    pub answers: answers::Answers,
 }
 
 /// What applies on a route.
@@ -175,6 +178,7 @@ impl Default for Policy {
             profiles: Vec::new(),
             routes: Vec::new(),
             review: None,
+            answers: answers::Answers::default(),
         }
     }
 }
@@ -324,6 +328,7 @@ fn read_policy(ctx: &Ctx, value: &Value, path: &str) -> Option<Policy> {
     };
     // Its dates are checked here; whether they are past is the audit's (the parser has no clock).
     let review = root.obj("threshold_review").map(audit::read_review);
+    let answers = root.obj("answers").map(answers::read).unwrap_or_default();
     root.informational("description");
     root.finish();
     let mut policy = Policy {
@@ -347,6 +352,7 @@ fn read_policy(ctx: &Ctx, value: &Value, path: &str) -> Option<Policy> {
         paths,
         beacon,
         review,
+        answers,
     };
     policy.normalise_paths();
     Some(policy)

@@ -154,6 +154,8 @@ pub enum BlockCondition {
 pub struct BlockRule {
     pub condition: BlockCondition,
     pub observe: bool,
+    /// How the refusal is answered (`answer`: refuse, tarpit or decoy).
+    pub answer: super::answers::Refusal,
 }
 
 impl Tiers {
@@ -314,12 +316,13 @@ fn read_block(o: Obj<'_>) -> Option<BlockRule> {
         }
     }
     let observe = o.bool("observe", false);
+    let answer = super::answers::refusal(&o, &["refuse", "tarpit", "decoy"]);
     let path = o.path.clone();
     let ctx = o.ctx;
     o.finish();
     match found.as_slice() {
         [] => None,
-        [condition] => Some(BlockRule { condition: *condition, observe }),
+        [condition] => Some(BlockRule { condition: *condition, observe, answer }),
         _ => {
             ctx.error(&path, "one condition per list item, as in the seed policy");
             None

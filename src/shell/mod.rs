@@ -25,6 +25,7 @@
 
 mod abi;
 mod callouts;
+mod delays;
 mod feeds;
 mod metrics;
 mod nonces;
@@ -35,7 +36,7 @@ use nonces::SharedNonces;
 
 use crate::base::telemetry::Counter;
 use crate::challenge::inject;
-use crate::decision::record::{Decision, FollowUp, PageBeacon};
+use crate::decision::record::{Decision, FollowUp, PageBeacon, Reply};
 use crate::engine::{BodyWait, Engines, LookupWait, Route, Step};
 use crate::identity::client::parse_peer;
 use crate::policy::{self, Severity};
@@ -51,7 +52,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);
-    proxy_wasm::set_root_context(|id| -> Box<dyn RootContext> { Box::new(Root { id, worker: None }) });
+    proxy_wasm::set_root_context(|id| -> Box<dyn RootContext> { Box::new(Root { id, worker: None, next_full_tick: 0 }) });
 }}
 
 const TICK: Duration = Duration::from_secs(1);
@@ -69,6 +70,8 @@ struct Worker {
     calls: Callouts,
     /// Vendor sources' rounds on their way.
     vendor_calls: vendors::VendorCalls,
+    /// Throttled and tarpitted requests waiting out their delay.
+    delays: delays::Delays,
     /// Lists kept fresh from the policy's feeds.
     feeds: feeds::Feeds,
     parked: HashMap<u32, Parked>,
@@ -97,6 +100,8 @@ type Shared = Rc<RefCell<Worker>>;
 struct Root {
     id: u32,
     worker: Option<Shared>,
+    /// When the once-a-second work (sweeps, feeds, metrics) is next due (ms).
+    next_full_tick: u64,
 }
 
 impl Context for Root {
@@ -184,6 +189,7 @@ impl RootContext for Root {
                     vendor_calls: vendors::VendorCalls::default(),
                     feeds,
                     parked: HashMap::new(),
+                    delays: delays::Delays::default(),
                     settled: HashMap::new(),
                 };
                 self.worker = Some(Rc::new(RefCell::new(worker)));
@@ -199,7 +205,17 @@ impl RootContext for Root {
     }
 
     fn on_tick(&mut self) {
-        let Some(shared) = &self.worker else { return };
+        let Some(shared) = self.worker.clone() else { return };
+        let now = now_ms();
+        release_held(&shared, now);
+        abi::set_effective_context(self.id);
+        let fast = !shared.borrow().delays.is_empty();
+        let _ = hostcalls::set_tick_period(if fast { delays::FAST_TICK } else { TICK });
+        if now < self.next_full_tick {
+            return;
+        }
+        self.next_full_tick = now + TICK.as_millis() as u64 - delays::FAST_TICK.as_millis() as u64 / 2;
+        let shared = &shared;
         let expired: Vec<Finished> = {
             let mut w = shared.borrow_mut();
             let mut late: Vec<Finished> = w.calls.expired(now_ms()).into_iter().map(|(_, f)| f).collect();
@@ -255,6 +271,8 @@ struct Stream {
     /// The headers went upstream before the decision (the body decides, and the host does not
     /// let a filter hold headers while it reads the body): no verdict headers can follow them.
     headers_sent: bool,
+    /// The host's id of the request's context (a held request is released by it).
+    id: u32,
 }
 
 /// Where a request is in botgate: one state, not loose options.
@@ -267,6 +285,8 @@ enum Flow {
     Parked,
     /// Paused for the body, with what the head stages found.
     WaitingBody(BodyWait),
+    /// Held for a graduated answer's delay ([`delays`]).
+    Held,
     /// Decided: what the response (the upstream's, or a local reply) carries and feeds back.
     Response(Box<ForResponse>),
     /// An HTML page the beacon's script is being added to, looking for where it goes.
@@ -320,6 +340,12 @@ const MAX_DNS_REPLY: usize = 256 * 1024;
 impl Drop for Request {
     /// A request whose client left while it waited stops waiting.
     fn drop(&mut self) {
+        if matches!(self.s.flow, Flow::Held) {
+            if let Some(Ok(mut w)) = self.worker.as_ref().map(|w| w.try_borrow_mut()) {
+                w.delays.forget(self.id);
+            }
+            return;
+        }
         if !matches!(self.s.flow, Flow::Parked) {
             return;
         }
@@ -338,6 +364,7 @@ impl HttpContext for Request {
         let mut w = worker.borrow_mut();
         let route = if w.engines.per_route() { route(&w.engines) } else { Route::Engine(0) };
         self.s.head = Head::from_serialized(abi::request_headers());
+        self.s.id = self.id;
         // Even where botgate is off, upstreams must not take a client's word for its verdict.
         for name in self.s.head.spoofed_botgate_headers() {
             abi::remove_request_header(name);
@@ -366,6 +393,9 @@ impl HttpContext for Request {
             }
             return Action::Pause;
         }
+        if matches!(self.s.flow, Flow::Held) {
+            return Action::Pause; // buffered until the delay is over
+        }
         if !matches!(self.s.flow, Flow::WaitingBody(_)) {
             return Action::Continue;
         }
@@ -387,6 +417,7 @@ impl HttpContext for Request {
                 Action::Pause
             }
             Flow::WaitingBody(_) => self.s.decide_with_body(&worker, limit, false),
+            Flow::Held => Action::Pause,
             _ => Action::Continue,
         }
     }
@@ -516,6 +547,27 @@ fn ask(worker: &Shared, engine: usize, wait: &LookupWait, context: u32, now: u64
 }
 
 /// Resumes every request waiting for a finished lookup, each in its own context.
+/// Ends the delays that are due: a tarpitted request gets its refusal, a throttled one goes on.
+fn release_held(worker: &Shared, now: u64) {
+    let due = worker.borrow_mut().delays.due(now);
+    for held in due {
+        if !abi::set_effective_context(held.id) {
+            continue; // its client left
+        }
+        match held.reply {
+            Some(reply) => {
+                let headers: Vec<(&str, &str)> = reply.headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                if let Err(e) = hostcalls::send_http_response(reply.status, headers, Some(reply.body.as_bytes())) {
+                    log::error!("botgate: delayed reply failed: {e:?}");
+                }
+            }
+            None => {
+                abi::resume_request();
+            }
+        }
+    }
+}
+
 fn settle(worker: &Shared, f: Finished) {
     count_callout(worker, f.service, f.failure, Some(f.elapsed_ms));
     let now = now_ms();
@@ -627,6 +679,31 @@ impl Stream {
         self.flow = Flow::Injecting(Box::new(Injecting { element, session: b.session, scanned: 0, limit }));
     }
 
+    /// Holds the request for `delay_ms` (a throttled one with its verdict headers added, a
+    /// tarpitted one with its refusal ready). With the worker's slots all taken it is answered
+    /// at once (`None`), throttled ones refused: a flood cannot hold Envoy through botgate.
+    fn hold(&mut self, worker: &Shared, d: &mut Decision, delay_ms: u64, reply: Option<Reply>) -> Option<Action> {
+        let mut w = worker.borrow_mut();
+        let max = w.engines.get_or_base(self.engine).map_or(0, |e| e.policy().answers.max_delayed);
+        let held = delays::Held { id: self.id, due: now_ms() + delay_ms, reply: reply.clone() };
+        if !w.delays.hold(held, max) {
+            if let Some(e) = w.engines.get_or_base(self.engine) {
+                e.tally.bump(Counter::AnswersDelayFull);
+            }
+            d.graded = None; // refused at once, as without graduated answers
+            return None;
+        }
+        drop(w);
+        if reply.is_none() && !self.headers_sent {
+            for (name, value) in d.upstream_header_buf().pairs() {
+                let _ = hostcalls::add_map_value(MapType::HttpRequestHeaders, name, value);
+            }
+        }
+        let _ = hostcalls::set_tick_period(delays::FAST_TICK);
+        self.flow = Flow::Held;
+        Some(Action::Pause)
+    }
+
     fn decide_with_body(&mut self, worker: &Shared, len: usize, truncated: bool) -> Action {
         let Flow::WaitingBody(w) = std::mem::replace(&mut self.flow, Flow::Done) else { return Action::Continue };
         let body = hostcalls::get_buffer(BufferType::HttpRequestBody, 0, len).ok().flatten().unwrap_or_default();
@@ -675,6 +752,13 @@ impl Stream {
                 let _ = hostcalls::record_metric(id, ms);
             }
         }
+        if let Some(g) = d.delivered().filter(|g| g.delay_ms > 0) {
+            let reply = d.reply(self.head.request_id());
+            if let Some(action) = self.hold(worker, &mut d, g.delay_ms, reply) {
+                return action;
+            }
+        }
+        let request_id = self.head.request_id();
         if let Some(reply) = d.reply(request_id) {
             let headers: Vec<(&str, &str)> = reply.headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
             if let Err(e) = hostcalls::send_http_response(reply.status, headers, Some(reply.body.as_bytes())) {
