@@ -14,6 +14,7 @@ const USAGE: &str = "usage:
                                            14 days, and a missing or overdue threshold_review
                                            (exit 1 when invalid, anything expired or the review
                                            overdue; 0 when only owners, reasons or dates lack)
+  botgate policy hash POLICY.json          the hash botgate_policy_info{hash} exports for it
   botgate replay POLICY.json LOG [--decisions] [--compare OTHER.json]
                                            recorded traffic (the shipped access log, or JSONL of
                                            {t, ip, method, path, headers, body}; - for
@@ -21,6 +22,12 @@ const USAGE: &str = "usage:
                                            by outcome and reason, the most flagged clients and
                                            sessions (JSON); --decisions: one line per request;
                                            --compare: the requests OTHER.json answers differently
+  botgate report POLICY.json LOG > report.html
+                                           the same replay as one self-contained HTML page (no
+                                           script, nothing fetched): scores and outcomes over time,
+                                           heatmaps and a table of the 30 most suspicious clients,
+                                           campaigns across addresses and what the first challenge
+                                           or block did to them
   botgate simulate POLICY.json [HUMANS [CAMPAIGNS_PER_KIND [SEED]]]
                                            labelled human and bot traffic through the engine:
                                            share of humans challenged, of bot campaigns undetected
@@ -43,6 +50,17 @@ fn main() -> ExitCode {
         ["lint", file] => lint(file, false),
         ["lint", "--audit", file] => lint(file, true),
         ["replay", policy, log, rest @ ..] => replay(policy, log, rest),
+        ["policy", "hash", file] => match std::fs::read(file).ok().and_then(|t| botgate::policy::hash(&t)) {
+            Some(hash) => {
+                println!("{hash}");
+                ExitCode::SUCCESS
+            }
+            None => {
+                eprintln!("{file}: cannot read, or not JSON");
+                ExitCode::from(1)
+            }
+        },
+        ["report", policy, log] => report(policy, log),
         ["simulate", file, rest @ ..] => simulate(file, rest),
         ["ci", "sign", secret, method, path, rest @ ..] => ci_sign(secret, method, path, rest),
         ["token", "mint", rest @ ..] => token_mint(rest),
@@ -112,21 +130,37 @@ fn audit_report(file: &str, findings: &[botgate::policy::audit::Finding]) -> Exi
     }
 }
 
-fn replay(policy: &str, log: &str, rest: &[&str]) -> ExitCode {
-    let load = |file: &str| -> Option<botgate::policy::Policy> {
-        let text = std::fs::read(file).map_err(|e| eprintln!("{file}: cannot read: {e}")).ok()?;
-        let parsed = botgate::policy::parse(&text);
-        for d in parsed.errors() {
-            eprintln!("{file}: {d}");
+/// A policy file for `replay` and `report` (its errors on stderr).
+fn load_policy(file: &str) -> Option<botgate::policy::Policy> {
+    let text = std::fs::read(file).map_err(|e| eprintln!("{file}: cannot read: {e}")).ok()?;
+    let parsed = botgate::policy::parse(&text);
+    for d in parsed.errors() {
+        eprintln!("{file}: {d}");
+    }
+    parsed.policy
+}
+
+/// The log to replay (`-`: stdin).
+fn open_log(log: &str) -> Option<Box<dyn std::io::BufRead>> {
+    if log == "-" {
+        return Some(Box::new(std::io::stdin().lock()));
+    }
+    match std::fs::File::open(log) {
+        Ok(f) => Some(Box::new(std::io::BufReader::new(f))),
+        Err(e) => {
+            eprintln!("{log}: cannot read: {e}");
+            None
         }
-        parsed.policy
-    };
+    }
+}
+
+fn replay(policy: &str, log: &str, rest: &[&str]) -> ExitCode {
     let mut options = botgate::lab::replay::Options::default();
     let mut args = rest.iter();
     while let Some(arg) = args.next() {
         match *arg {
             "--decisions" => options.decisions = true,
-            "--compare" => match args.next().map(|f| load(f)) {
+            "--compare" => match args.next().map(|f| load_policy(f)) {
                 Some(Some(p)) => options.compare = Some(p),
                 _ => return ExitCode::from(2),
             },
@@ -136,23 +170,36 @@ fn replay(policy: &str, log: &str, rest: &[&str]) -> ExitCode {
             }
         }
     }
-    let Some(p) = load(policy) else { return ExitCode::from(1) };
-    let input: Box<dyn std::io::BufRead> = if log == "-" {
-        Box::new(std::io::stdin().lock())
-    } else {
-        match std::fs::File::open(log) {
-            Ok(f) => Box::new(std::io::BufReader::new(f)),
-            Err(e) => {
-                eprintln!("{log}: cannot read: {e}");
-                return ExitCode::from(1);
-            }
-        }
-    };
+    let Some(p) = load_policy(policy) else { return ExitCode::from(1) };
+    let Some(input) = open_log(log) else { return ExitCode::from(1) };
     let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
     match botgate::lab::replay::replay(p, input, options, &mut out, &mut err) {
         Ok(0) => ExitCode::SUCCESS,
         Ok(skipped) => {
             eprintln!("{log}: {skipped} line(s) skipped");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{log}: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `botgate report`: the replay as an HTML page on stdout.
+fn report(policy: &str, log: &str) -> ExitCode {
+    let Some(p) = load_policy(policy) else { return ExitCode::from(1) };
+    let Some(input) = open_log(log) else { return ExitCode::from(1) };
+    let about = botgate::lab::report::About { log: log.into(), policy: policy.into(), ..Default::default() };
+    let mut err = std::io::stderr().lock();
+    match botgate::lab::report::report(p, input, about, &mut err) {
+        Ok(page) => {
+            use std::io::Write as _;
+            let mut out = std::io::stdout().lock();
+            if let Err(e) = out.write_all(page.as_bytes()).and_then(|()| out.flush()) {
+                eprintln!("cannot write the report: {e}");
+                return ExitCode::from(1);
+            }
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -23,7 +23,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("engine", &["base", "formats", "request", "policy", "identity", "checks", "score", "challenge", "decision"]),
     // The shell drives the DNS steps of crawler verification (`checks/fcrdns`) between callouts.
     ("shell", &["base", "formats", "request", "policy", "identity", "checks", "challenge", "decision", "engine"]),
-    ("lab", &["base", "request", "policy", "challenge", "decision", "engine"]),
+    ("lab", &["base", "request", "policy", "challenge", "decision", "score", "engine"]),
 ];
 
 fn src() -> PathBuf {

@@ -5,4 +5,5 @@ pub mod bots;
 mod clients;
 mod humans;
 pub mod replay;
+pub mod report;
 pub mod simulate;
