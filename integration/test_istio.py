@@ -86,7 +86,8 @@ def test_plugins_fail_safe_are_pinned_by_digest_and_tell_botgate_the_mesh_cannot
 
 def test_the_gateway_keys_come_from_the_secret_and_routes_name_the_virtual_service():
     gateway = docs(ISTIO / "gateway.yaml")
-    secret = next(d for d in gateway if d["kind"] == "Secret")
+    assert not [d for d in gateway if d["kind"] == "Secret"], "re-applying the manifests must not reset the keys"
+    secret = next(d for d in docs(ISTIO / "secret.example.yaml") if d["kind"] == "Secret")
     plugin = next(d for d in gateway if d["kind"] == "WasmPlugin")
     patch = yaml.safe_load((ISTIO / "gateway-deployment-patch.yaml").read_text())
     (proxy,) = patch["spec"]["template"]["spec"]["containers"]
@@ -153,3 +154,17 @@ def test_the_configuration_the_gateway_manifests_imply_runs_in_real_envoy(upstre
         assert 'le="300"' in e.stats() and 'le="750"' in e.stats()
     finally:
         e.close()
+
+
+def test_no_plugin_trusts_a_whole_private_range_for_forwarded_addresses():
+    """Istio's gateway appends its peer to x-forwarded-for: trusting a pod or node range would make
+    everyone behind one load balancer a single client (or, in the mesh, let any workload pick its
+    address). Each plugin trusts nobody, or a narrow list."""
+    import ipaddress
+    for name, d in manifests():
+        if d["kind"] not in ("WasmPlugin", "EnvoyExtensionPolicy"):
+            continue
+        configs = [d["spec"]["pluginConfig"]] if d["kind"] == "WasmPlugin" else [w["config"] for w in d["spec"]["wasm"]]
+        for config in configs:
+            for cidr in config["ip_rate_limit"].get("trusted_proxies", []):
+                assert ipaddress.ip_network(cidr).num_addresses <= 256, (name, cidr)

@@ -90,7 +90,11 @@ fn a_throttled_rate_limit_is_forwarded_after_its_delay_instead_of_refused() {
     let d = throttled.first().expect("over the limit");
     assert_eq!(d.delivered().map(|g| (g.how, g.delay_ms)), Some((Refusal::Throttle, 1500)));
     assert!(d.reply("r").is_none(), "forwarded, not answered");
-    assert_eq!(e.tally.get(Counter::AnswersThrottle), throttled.len() as u64);
+    // One held at a time per client: the next ones within its delay are refused (429).
+    assert!(throttled[1..].iter().all(|d| d.delivered().is_none() && d.reply("r").unwrap().status == 429));
+    assert_eq!(e.tally.get(Counter::AnswersThrottle), 1);
+    let later = send(&mut e, &page_navigation("/again", "203.0.113.74"), T0 + 4_000 + 1_600, 200);
+    assert!(later.delivered().is_some(), "the next one after the delay is throttled again: {later:?}");
 }
 
 #[test]

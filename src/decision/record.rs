@@ -197,7 +197,14 @@ impl Decision {
     /// shell holds a throttled or tarpitted request, a decoy is answered 200. Recorded in
     /// observe mode too (what would have been done).
     pub fn delivered(&self) -> Option<Graded> {
-        self.graded.filter(|_| matches!(self.verdict, Verdict::Block | Verdict::RateLimited))
+        use crate::policy::answers::Refusal;
+        // Only the answer of what refused it: an observed block rule's decoy is not how a
+        // rate limit that then refused the request answers.
+        self.graded.filter(|g| match g.how {
+            Refusal::Throttle => self.verdict == Verdict::RateLimited,
+            Refusal::Tarpit | Refusal::Decoy => self.verdict == Verdict::Block,
+            Refusal::Refuse => false,
+        })
     }
 
     /// The outcome label of `botgate_requests_total`.

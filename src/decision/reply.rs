@@ -14,9 +14,7 @@ impl Decision {
             return Some(Reply::clone(a));
         }
         match self.delivered().map(|g| g.how) {
-            Some(Refusal::Decoy) => {
-                return Some(decoy(self.fingerprint.unwrap_or(0), self.graded.is_some_and(|g| g.html)))
-            }
+            Some(Refusal::Decoy) => return Some(decoy(request_id, self.graded.is_some_and(|g| g.html))),
             // Forwarded once its delay is over (the shell holds it).
             Some(Refusal::Throttle) => return None,
             _ => {}
@@ -117,7 +115,9 @@ impl Decision {
 /// What a decoy answers: a 200 that looks like the site's, with nothing in it of value, and
 /// nothing that says botgate (no `x-botgate-*`, no reasons): a scraper files it away and goes on.
 /// The access log says it was a decoy.
-fn decoy(seed: u64, html: bool) -> Reply {
+fn decoy(request_id: &str, html: bool) -> Reply {
+    // Varied per request, and telling nothing of the client (a client's own fingerprint would).
+    let seed = crate::base::fasthash::hash(&[b"decoy", request_id.as_bytes()]);
     const WORDS: [&str; 12] = [
         "classic",
         "essential",

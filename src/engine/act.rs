@@ -49,12 +49,12 @@ impl Engine {
                 d.reasons.push(r.reason);
                 self.tally.bump(r.counter);
                 d.follow_up = None;
-                self.grade(d, r.answer, v.head);
+                self.grade(d, r.answer, v.head, v.now);
             }
             Some(r) => {
                 v.would = strongest(v.would, r.verdict);
                 d.reasons.push(r.reason);
-                self.grade(d, r.answer, v.head);
+                self.grade(d, r.answer, v.head, v.now);
             }
             // The detector in warn mode: flagged requests pass as would-block.
             None if v.flagged => v.would = v.would.or(Some(Verdict::Block)),

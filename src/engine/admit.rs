@@ -52,7 +52,7 @@ impl Engine {
     /// The block tier on the head: what is known before anything is counted or scored (the
     /// client on a threat-intel list). The rest of the tier runs after the score
     /// ([`crate::decision::ruling`]).
-    pub(super) fn block_on_head(&mut self, p: &mut Pending, head: &Head) -> Option<Decision> {
+    pub(super) fn block_on_head(&mut self, p: &mut Pending, head: &Head, now: u64) -> Option<Decision> {
         let client = p.client.ip;
         let list = client.and_then(|ip| self.policy.blocklists.iter().find(|l| l.contains(ip)))?;
         let r = block_tier(&self.policy.tiers, &Facts::on_head(&list.name), None)?;
@@ -66,7 +66,7 @@ impl Engine {
         d.score = 1.0;
         d.reasons.push(r.reason);
         d.detail = Some(list.name.clone());
-        self.grade(&mut d, r.answer, head);
+        self.grade(&mut d, r.answer, head, now);
         Some(self.record(d))
     }
 
@@ -84,7 +84,7 @@ impl Engine {
         if !self.observing(false) {
             let mut d = rate_limited(p.client.ip, l, rate_limit_reason(l.scope));
             if self.policy.ip_rate_limit.is_some_and(|r| r.throttle) {
-                self.grade(&mut d, crate::policy::answers::Refusal::Throttle, head);
+                self.grade(&mut d, crate::policy::answers::Refusal::Throttle, head, now);
             }
             return Some(self.record(d));
         }
@@ -103,7 +103,7 @@ impl Engine {
         self.tally.bump(Counter::RateLimitedGlobal);
         d.reasons.push(rate_limit_reason(l.scope));
         if self.policy.global_rate_limit.is_some_and(|r| r.throttle) {
-            self.grade(d, crate::policy::answers::Refusal::Throttle, head);
+            self.grade(d, crate::policy::answers::Refusal::Throttle, head, now);
         }
         if self.observing(false) {
             d.would = d.would.or(Some(Verdict::RateLimited));

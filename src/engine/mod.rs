@@ -78,6 +78,8 @@ pub struct Engine {
     beacon_hash: String,
     /// When each client address last had a false-positive report counted (one an hour).
     reports: crate::base::lru::Lru<std::net::IpAddr, u64>,
+    /// Until when each client's throttled or tarpitted request is held ([`Engine::grade`]).
+    delayed: crate::base::lru::Lru<std::net::IpAddr, u64>,
     /// Counter deltas for the shell to flush.
     pub tally: Tally,
     reported_evictions: [u64; 4],
@@ -137,6 +139,7 @@ impl Engine {
             generation: GENERATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             beacon_hash: if policy.beacon.enabled { crate::challenge::beacon::csp_hash() } else { String::new() },
             reports: crate::base::lru::Lru::new(limits.max_clients.clamp(1, 10_000)),
+            delayed: crate::base::lru::Lru::new(limits.max_clients.clamp(1, 20_000)),
             policy,
             tally: Tally::default(),
             reported_evictions: [0; 4],
@@ -206,7 +209,7 @@ impl Engine {
         }
         // A listed client is refused before anything is asked on its behalf, a crawler claim
         // included.
-        if let Some(d) = self.block_on_head(&mut p, head) {
+        if let Some(d) = self.block_on_head(&mut p, head, now) {
             return Step::Decided(d);
         }
         if own.is_none() {
@@ -320,7 +323,7 @@ impl Engine {
         let mut d = visit::carried(&p);
         if p.limited.is_some() && self.policy.ip_rate_limit.is_some_and(|r| r.throttle) {
             // Observe mode: the limit would have throttled.
-            self.grade(&mut d, crate::policy::answers::Refusal::Throttle, head);
+            self.grade(&mut d, crate::policy::answers::Refusal::Throttle, head, now);
         }
         let mut v = self.detect(head, &p, body, now, &mut d);
         self.identify(&mut v);
@@ -356,7 +359,10 @@ impl Engine {
     }
 
     /// A refusal answered as `how` says (the delays are the policy's), enforced or observed.
-    fn grade(&self, d: &mut Decision, how: crate::policy::answers::Refusal, head: &Head) {
+    /// One delayed answer per client at a time: while a client's throttled or tarpitted request
+    /// waits, its next is refused at once, so a throttled client gets one request through per
+    /// `throttle_ms` (not one per held slot) and a tarpitted flood holds one slot, not all.
+    fn grade(&mut self, d: &mut Decision, how: crate::policy::answers::Refusal, head: &Head, now: u64) {
         use crate::policy::answers::Refusal;
         let a = self.policy.answers;
         let delay_ms = match how {
@@ -365,6 +371,18 @@ impl Engine {
             Refusal::Tarpit => a.tarpit_ms,
             Refusal::Decoy => 0,
         };
+        if delay_ms > 0 {
+            let Some(client) =
+                d.client_ip.map(|ip| crate::identity::client::client_key(ip, self.policy.client.ipv6_prefix))
+            else {
+                return;
+            };
+            let busy = self.delayed.get_or_insert_with(client, || 0);
+            if *busy > now {
+                return; // refused at once
+            }
+            *busy = now + delay_ms;
+        }
         let html = crate::request::fetch::wants_html(head);
         d.graded = Some(crate::decision::record::Graded { how, delay_ms, html });
     }

@@ -67,7 +67,7 @@ fn client_ip(head: &Head, trust_proxy_depth: usize, trusted: &IpSet) -> (Option<
 
 /// The address a client is keyed by: itself for IPv4, its `/prefix` network for IPv6 (a client
 /// rotating addresses inside its own /64 is one client).
-fn client_key(ip: IpAddr, ipv6_prefix: u8) -> IpAddr {
+pub fn client_key(ip: IpAddr, ipv6_prefix: u8) -> IpAddr {
     match ip {
         IpAddr::V6(a) => ipnet::Ipv6Net::new(a, ipv6_prefix.min(128)).map_or(ip, |n| IpAddr::V6(n.network())),
         v4 => v4,

@@ -72,7 +72,9 @@ pub(super) fn read_rate_limit(o: Obj<'_>, per_ip: bool) -> (RateLimit, ClientIde
     let window_seconds = o.u64_in("window_seconds", 60, 1, MAX_WINDOW_SECONDS);
     let client = if per_ip { read_client_identity(&o) } else { ClientIdentity::default() };
     let static_assets = o.bool("count_static_assets", false);
-    let throttle = super::answers::refusal(&o, &["refuse", "throttle"]) == super::answers::Refusal::Throttle;
+    // The global limit protects the upstream's capacity: a throttled request still reaches it.
+    let answers: &[&'static str] = if per_ip { &["refuse", "throttle"] } else { &["refuse"] };
+    let throttle = super::answers::refusal(&o, answers) == super::answers::Refusal::Throttle;
     o.finish();
     (RateLimit { max_requests, window_ms: window_seconds * 1000, static_assets, throttle }, client)
 }

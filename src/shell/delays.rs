@@ -43,6 +43,11 @@ impl Delays {
         due
     }
 
+    /// Whether request `id` is still held (a released one's body goes on).
+    pub fn holds(&self, id: u32) -> bool {
+        self.held.iter().any(|h| h.id == id)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.held.is_empty()
     }

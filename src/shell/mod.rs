@@ -394,7 +394,11 @@ impl HttpContext for Request {
             return Action::Pause;
         }
         if matches!(self.s.flow, Flow::Held) {
-            return Action::Pause; // buffered until the delay is over
+            if worker.borrow().delays.holds(self.id) {
+                return Action::Pause; // buffered until the delay is over
+            }
+            self.s.flow = Flow::Done; // released: the rest of the body follows
+            return Action::Continue;
         }
         if !matches!(self.s.flow, Flow::WaitingBody(_)) {
             return Action::Continue;
@@ -417,7 +421,7 @@ impl HttpContext for Request {
                 Action::Pause
             }
             Flow::WaitingBody(_) => self.s.decide_with_body(&worker, limit, false),
-            Flow::Held => Action::Pause,
+            Flow::Held if worker.borrow().delays.holds(self.id) => Action::Pause,
             _ => Action::Continue,
         }
     }
