@@ -258,3 +258,29 @@ fn which_clients_are_sampled_cannot_be_worked_out_from_the_source_code() {
     assert!(public_out > 50, "{public_out}");
     assert!(asked_of_them * 4 > public_out, "{asked_of_them} of {public_out} asked");
 }
+
+#[test]
+fn a_stream_decision_lapses_at_its_duration_even_while_the_api_cannot_be_reached() {
+    use botgate::policy::feeds::{check_at, go_duration_ms, load_at, Kind, List};
+    let stream = br#"{"new": [
+        {"id": 1, "type": "ban", "scope": "Ip", "value": "192.0.2.7", "duration": "1m30.5s"},
+        {"id": 2, "type": "ban", "scope": "Ip", "value": "192.0.2.8", "duration": "3h59m58.123456789s"},
+        {"id": 3, "type": "ban", "scope": "Ip", "value": "192.0.2.9", "duration": "-5s"}
+    ], "deleted": null}"#;
+    let (shared, _) = check_at(Kind::Decisions, Some(200), stream, T0).unwrap();
+    let banned = |at: u64| {
+        let (list, next) = load_at(Kind::Decisions, &shared, at).unwrap();
+        let List::Decisions(sets) = list else { panic!("decisions") };
+        let ips: Vec<bool> =
+            ["192.0.2.7", "192.0.2.8", "192.0.2.9"].iter().map(|ip| sets.0.contains(ip.parse().unwrap())).collect();
+        (ips, next)
+    };
+    // The Local API last answered at T0; nothing newer arrives (it is down).
+    assert_eq!(banned(T0 + 1_000), (vec![true, true, false], Some(T0 + 90_500)));
+    assert_eq!(banned(T0 + 90_500), (vec![false, true, false], Some(T0 + 14_398_123)));
+    assert_eq!(go_duration_ms("1h"), Some(3_600_000));
+    assert_eq!(go_duration_ms("250ms"), Some(250));
+    for bad in ["", "4d", "h", "1x"] {
+        assert_eq!(go_duration_ms(bad), None, "{bad}");
+    }
+}

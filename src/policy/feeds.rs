@@ -296,13 +296,19 @@ fn clip(s: &str) -> &str {
 }
 
 /// A fetch's answer checked: what the workers share (and how many entries it holds), or why
-/// the last good list stays.
+/// the last good list stays. (Decisions expire counted from 0: see [`check_at`].)
 pub fn check(kind: Kind, status: Option<u32>, body: &[u8]) -> Result<(Vec<u8>, u64), Problem> {
+    check_at(kind, status, body, 0)
+}
+
+/// [`check`] at `now` (ms): a CrowdSec decision lasts its `duration` from the fetch, so a ban
+/// the Local API lifts by expiry is lifted here too while the API cannot be reached.
+pub fn check_at(kind: Kind, status: Option<u32>, body: &[u8], now: u64) -> Result<(Vec<u8>, u64), Problem> {
     match (kind, status) {
         (Kind::Robots, Some(code)) => robots_answer(code, body),
         // Gone: the agent publishes no keys any more, so none of its old ones is trusted.
         (Kind::Keys, Some(404 | 410)) => Ok((br#"{"keys":[]}"#.to_vec(), 0)),
-        (Kind::Decisions, Some(200..=299)) => decisions(body),
+        (Kind::Decisions, Some(200..=299)) => decisions(body, now),
         (Kind::Keys, Some(200..=299)) => match crate::formats::signature::KeySet::from_directory(body) {
             Ok(keys) => Ok((body.to_vec(), keys.len() as u64)),
             Err(e) => Err(Problem::Refused(format!("not a key directory: {}", e.as_str()))),
@@ -346,7 +352,7 @@ fn robots_answer(code: u32, body: &[u8]) -> Result<(Vec<u8>, u64), Problem> {
 /// CrowdSec's stream answer with `startup=true`: `{"new": [decisions…] | null, "deleted": …}`,
 /// where `new` is every active decision. Shared as `ban PREFIX` / `captcha PREFIX` lines; other
 /// decision types and scopes are left out (they name no address).
-fn decisions(body: &[u8]) -> Result<(Vec<u8>, u64), Problem> {
+fn decisions(body: &[u8], now: u64) -> Result<(Vec<u8>, u64), Problem> {
     if body.len() > MAX_BODY {
         return Err(Problem::Refused(format!("a decisions stream larger than {MAX_BODY} bytes")));
     }
@@ -375,7 +381,11 @@ fn decisions(body: &[u8]) -> Result<(Vec<u8>, u64), Problem> {
         }
         let Some(net) = prefix(text("value")).map(unmapped) else { continue };
         check_width(Kind::Blocklist, &net).map_err(Problem::Refused)?;
-        out.push_str(&format!("{kind} {net}\n"));
+        // Until when (ms); a duration that does not parse keeps the decision until the next fetch.
+        match go_duration_ms(text("duration")) {
+            Some(ms) => out.push_str(&format!("{kind} {net} {}\n", now.saturating_add(ms))),
+            None => out.push_str(&format!("{kind} {net}\n")),
+        }
         nets.push(net);
         n += 1;
     }
@@ -406,8 +416,70 @@ pub enum List {
     Decisions(Arc<(IpSet, IpSet)>),
 }
 
+/// A Go duration as CrowdSec writes it (`3h59m58.123s`, `59m`, `-2s`) in ms; a negative one is
+/// 0 (expired).
+pub fn go_duration_ms(s: &str) -> Option<u64> {
+    let (negative, mut rest) = match s.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, s),
+    };
+    if rest.is_empty() {
+        return None;
+    }
+    let mut total = 0f64;
+    while !rest.is_empty() {
+        let end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        let number: f64 = rest.get(..end)?.parse().ok()?;
+        rest = rest.get(end..)?;
+        let unit_end = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let unit_ms = match rest.get(..unit_end)? {
+            "h" => 3_600_000.0,
+            "m" => 60_000.0,
+            "s" => 1_000.0,
+            "ms" => 1.0,
+            "us" | "µs" => 0.001,
+            "ns" => 0.000_001,
+            _ => return None,
+        };
+        rest = rest.get(unit_end..)?;
+        total += number * unit_ms;
+    }
+    Some(if negative { 0 } else { total.min(u64::MAX as f64 / 2.0) as u64 })
+}
+
 /// A shared list loaded (a list that was checked before it was shared).
 pub fn load(kind: Kind, shared: &[u8]) -> Option<List> {
+    load_at(kind, shared, 0).map(|(list, _)| list)
+}
+
+/// [`load`] at `now`: decisions past their time are left out; with the list, when its next
+/// decision expires (the list is then loaded again).
+pub fn load_at(kind: Kind, shared: &[u8], now: u64) -> Option<(List, Option<u64>)> {
+    if kind == Kind::Decisions {
+        let text = std::str::from_utf8(shared).ok()?;
+        let (mut ban, mut captcha, mut next) = (Vec::new(), Vec::new(), None::<u64>);
+        for line in text.lines() {
+            let mut f = line.split(' ');
+            let (kind, net) = (f.next()?, prefix(f.next()?)?);
+            if let Some(until) = f.next().map(str::parse::<u64>) {
+                let until = until.ok()?;
+                if until <= now {
+                    continue;
+                }
+                next = Some(next.map_or(until, |n| n.min(until)));
+            }
+            if kind == "ban" {
+                ban.push(net)
+            } else {
+                captcha.push(net)
+            }
+        }
+        return Some((List::Decisions(Arc::new((IpSet::new(&ban), IpSet::new(&captcha)))), next));
+    }
+    load_list(kind, shared).map(|l| (l, None))
+}
+
+fn load_list(kind: Kind, shared: &[u8]) -> Option<List> {
     match kind {
         Kind::Robots => {
             let at = shared.iter().position(|&b| b == b'\n')?;
@@ -416,20 +488,6 @@ pub fn load(kind: Kind, shared: &[u8]) -> Option<List> {
             Some(List::Robots(Arc::new(fetched)))
         }
         Kind::Keys => crate::formats::signature::KeySet::from_directory(shared).ok().map(|k| List::Keys(Arc::new(k))),
-        Kind::Decisions => {
-            let text = std::str::from_utf8(shared).ok()?;
-            let (mut ban, mut captcha) = (Vec::new(), Vec::new());
-            for line in text.lines() {
-                let (kind, net) = line.split_once(' ')?;
-                let net = prefix(net)?;
-                if kind == "ban" {
-                    ban.push(net)
-                } else {
-                    captcha.push(net)
-                }
-            }
-            Some(List::Decisions(Arc::new((IpSet::new(&ban), IpSet::new(&captcha)))))
-        }
         _ => parse(kind, shared).ok().map(|nets| List::Prefixes(Arc::new(IpSet::new(&nets)))),
     }
 }

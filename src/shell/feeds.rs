@@ -26,6 +26,9 @@ struct State {
     token: Option<u32>,
     /// The generation of the list this worker's engines hold.
     loaded: Option<u64>,
+    /// When the loaded list's next decision expires (a CrowdSec stream's; the list is then
+    /// loaded again without it).
+    expires: Option<u64>,
     age: Option<u32>,
     entries: Option<u32>,
     /// When this worker took the policy: a list never fetched is as old as that.
@@ -60,6 +63,7 @@ impl Feeds {
                 feed,
                 token: None,
                 loaded: None,
+                expires: None,
                 since_ms: now,
             })
             .collect();
@@ -95,7 +99,7 @@ impl Feeds {
     ) -> bool {
         let Some(s) = self.list.iter_mut().find(|s| s.token == Some(token)) else { return false };
         s.token = None;
-        let fetched = match feeds::check(s.feed.kind, status, body) {
+        let fetched = match feeds::check_at(s.feed.kind, status, body, now) {
             Ok((list, entries)) => Fetched::Applied(s.share(&list, entries, now)),
             Err(Problem::Failed(why)) => Fetched::Failed(why),
             Err(Problem::Refused(why)) => Fetched::Refused(why),
@@ -140,15 +144,18 @@ impl State {
             let fetched = if meta.seq == 0 { self.since_ms } else { meta.fetched_ms };
             let _ = hostcalls::record_metric(id, now.saturating_sub(fetched) / 1000);
         }
-        if meta.seq == 0 || self.loaded == Some(meta.seq) {
+        // The same generation again only when one of its decisions has expired since.
+        let expired = self.expires.is_some_and(|at| at <= now);
+        if meta.seq == 0 || (self.loaded == Some(meta.seq) && !expired) {
             return;
         }
         let Some(list) = get(&self.key("list")).0 else { return };
         let (seq, body) = split_generation(&list);
-        match feeds::load(self.feed.kind, body) {
-            Some(list) => {
+        match feeds::load_at(self.feed.kind, body, now) {
+            Some((list, expires)) => {
                 engines.load_feed(&self.id, &list);
                 self.loaded = seq;
+                self.expires = expires;
                 if let Some(id) = self.entries {
                     let _ = hostcalls::record_metric(id, meta.entries);
                 }
