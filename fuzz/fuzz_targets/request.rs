@@ -143,6 +143,7 @@ impl Variant {
             max_fingerprints: MAX_FINGERPRINTS,
             max_bodies: MAX_BODIES,
             max_body_bytes: MAX_BODY_BYTES,
+            hold_headers: true,
         };
         assert_eq!(p.limits, want);
         assert!(p.bot_detector.is_some() && p.ip_rate_limit.is_some() && p.global_rate_limit.is_some());
