@@ -6,7 +6,7 @@ WASM          := target/wasm32-wasip1/release/botgate.wasm
 CARGO         ?= cargo
 
 .PHONY: all wasm cli test unit integration lint demo bench fuzz-smoke envoy-config deps system-deps clean oci
-APT_PACKAGES  := wrk chromium chromium-driver unbound crowdsec prometheus buildah skopeo docker-compose
+APT_PACKAGES  := wrk chromium chromium-driver unbound crowdsec prometheus buildah skopeo docker-compose redis-server webdis
 SUDO          := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 all: wasm cli

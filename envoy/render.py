@@ -2,7 +2,7 @@
 """Renders envoy/envoy.template.yaml with a policy and ports.
 
     python3 envoy/render.py [--policy FILE] [--listen 10000] [--admin 9901] [--upstream 18080]
-                            [--wasm PATH] [--access-log PATH] [--per-route] [--doh 8053] [--feeds 8054]
+                            [--wasm PATH] [--access-log PATH] [--per-route] [--doh 8053] [--feeds 8054] [--fleet 7379]
                             [--tls-cert PEM --tls-key PEM] > envoy.yaml
 
 With --tls-cert/--tls-key the listener also accepts TLS (HTTP/2 and HTTP/1.1) on the same port,
@@ -77,7 +77,7 @@ TLS_CHAIN = """\
 
 def render(policy, listen=10000, admin=9901, upstream=18080, wasm=DEFAULT_WASM,
            access_log="/dev/stdout", template=None, per_route=False, routes=None, tls=None, doh=8053,
-           feeds=8054):
+           feeds=8054, fleet=7379):
     """`tls`: (certificate chain, private key) PEM paths to accept TLS on the listener too."""
     """`policy` is a dict or JSON text; it is embedded as the plugin configuration."""
     if per_route:
@@ -86,7 +86,7 @@ def render(policy, listen=10000, admin=9901, upstream=18080, wasm=DEFAULT_WASM,
     indented = "\n".join(" " * 20 + line for line in text.strip().splitlines())
     tpl = (template or (HERE / "envoy.template.yaml")).read_text()
     for key, value in {
-        "LISTEN_PORT": listen, "ADMIN_PORT": admin, "UPSTREAM_PORT": upstream, "DOH_PORT": doh, "FEEDS_PORT": feeds,
+        "LISTEN_PORT": listen, "ADMIN_PORT": admin, "UPSTREAM_PORT": upstream, "DOH_PORT": doh, "FEEDS_PORT": feeds, "FLEET_PORT": fleet,
         "WASM": wasm, "ACCESS_LOG": access_log, "POLICY": indented,
         "ROUTES": routes or (PER_ROUTE_ROUTES if per_route else DEFAULT_ROUTES),
         "TLS_CHAIN": TLS_CHAIN % tuple(tls) if tls else "",
@@ -105,6 +105,7 @@ def main():
     ap.add_argument("--access-log", default="/dev/stdout")
     ap.add_argument("--doh", type=int, default=8053, help="port of the local DNS-over-HTTPS resolver (h2c)")
     ap.add_argument("--feeds", type=int, default=8054, help="port of the local server of the policy's feeds")
+    ap.add_argument("--fleet", type=int, default=7379, help="port of the fleet's webdis (Redis's HTTP front end)")
     ap.add_argument("--per-route", action="store_true", help="the per-route rollout showcase")
     ap.add_argument("--tls-cert", help="PEM certificate chain: accept TLS on the listener too")
     ap.add_argument("--tls-key", help="PEM private key for --tls-cert")
@@ -114,7 +115,7 @@ def main():
         ap.error("--tls-cert and --tls-key go together")
     tls = (a.tls_cert, a.tls_key) if a.tls_cert else None
     sys.stdout.write(render(policy, a.listen, a.admin, a.upstream, a.wasm, a.access_log, per_route=a.per_route,
-                            tls=tls, doh=a.doh, feeds=a.feeds))
+                            tls=tls, doh=a.doh, feeds=a.feeds, fleet=a.fleet))
 
 
 if __name__ == "__main__":

@@ -134,14 +134,15 @@ class Envoy:
 
     def __init__(self, policy, upstream_port, concurrency=1, template=None, wait=True, port=None, admin=None,
                  per_route=False, env=None, routes=None, access_log=None, tls=None, doh=None,
-                 feeds=None):
+                 feeds=None, fleet=None):
         self.dir = pathlib.Path(tempfile.mkdtemp(prefix="botgate-it-"))
         self.port, self.admin = port or free_port(), admin or free_port()
         self.access_log = pathlib.Path(access_log) if access_log else self.dir / "access.log"
         self.log = self.dir / "envoy.log"
         config = render.render(policy, self.port, self.admin, upstream_port, str(WASM), str(self.access_log),
                                template=template, per_route=per_route, routes=routes, tls=tls,
-                               doh=doh or free_port(), feeds=feeds or free_port())
+                               doh=doh or free_port(), feeds=feeds or free_port(),
+                               fleet=fleet or free_port())
         (self.dir / "envoy.yaml").write_text(config)
         self.proc = subprocess.Popen(
             [ENVOY, "-c", str(self.dir / "envoy.yaml"), "--concurrency", str(concurrency),

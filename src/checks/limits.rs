@@ -17,6 +17,8 @@ use std::net::IpAddr;
 pub enum Scope {
     Global,
     Ip,
+    /// The per-address limit counted across the fleet ([`super::fleet`]).
+    Fleet,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,7 +131,7 @@ mod tests {
     fn per_client_limits_are_apart() {
         let mut rl = RateLimiter::new(
             None,
-            Some(RateLimit { max_requests: 2, window_ms: 1000, static_assets: true, throttle: false }),
+            Some(RateLimit { max_requests: 2, window_ms: 1000, static_assets: true, throttle: false, fleet: false }),
             100,
         );
         assert!(rl.check(ip("1.1.1.1"), false, 0).is_ok());
@@ -141,7 +143,8 @@ mod tests {
 
     #[test]
     fn the_global_limit_sheds_by_score_as_it_fills() {
-        let global = RateLimit { max_requests: 100, window_ms: 60_000, static_assets: false, throttle: false };
+        let global =
+            RateLimit { max_requests: 100, window_ms: 60_000, static_assets: false, throttle: false, fleet: false };
         let mut rl = RateLimiter::new(Some(global), None, 10);
         let suspicious = (0..200).filter(|&i| rl.shed(0.4, false, i).is_ok()).count();
         assert_eq!(suspicious, 69, "a flood scoring 0.4 stops itself near two thirds");
@@ -156,7 +159,7 @@ mod tests {
     fn a_million_addresses_stay_under_the_cap() {
         let mut rl = RateLimiter::new(
             None,
-            Some(RateLimit { max_requests: 40, window_ms: 60_000, static_assets: true, throttle: false }),
+            Some(RateLimit { max_requests: 40, window_ms: 60_000, static_assets: true, throttle: false, fleet: false }),
             10_000,
         );
         for i in 0u32..1_000_000 {

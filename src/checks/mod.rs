@@ -4,6 +4,7 @@ pub mod allow;
 pub mod detector;
 pub mod dns;
 pub mod fcrdns;
+pub mod fleet;
 pub mod limits;
 pub mod sequences;
 pub mod similarity;

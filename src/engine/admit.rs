@@ -79,8 +79,11 @@ impl Engine {
         p.asset = beacon
             || fetch::is_static_asset(p.path(head))
                 && !matches!(fetch::fetch_kind(head), fetch::Fetch::Navigation { .. });
-        let l = self.limiter.check(p.client.keyed, p.asset, now).err()?;
-        self.tally.bump(Counter::RateLimitedIp);
+        let l = match self.limiter.check(p.client.keyed, p.asset, now) {
+            Ok(()) => self.fleet_limit(p, now)?,
+            Err(l) => l,
+        };
+        self.tally.bump(if l.scope == Scope::Fleet { Counter::RateLimitedFleet } else { Counter::RateLimitedIp });
         if !self.observing(false) {
             let mut d = rate_limited(p.client.ip, l, rate_limit_reason(l.scope));
             if self.policy.ip_rate_limit.is_some_and(|r| r.throttle) {
@@ -121,6 +124,21 @@ pub(super) fn rate_limit_reason(scope: Scope) -> &'static str {
     match scope {
         Scope::Global => "rate_limit_global",
         Scope::Ip => "rate_limit_ip",
+        Scope::Fleet => "rate_limit_fleet",
+    }
+}
+
+impl Engine {
+    /// The per-address limit across the fleet, for a request the worker's own limit admitted
+    /// (static assets count as they do for the worker's limit).
+    fn fleet_limit(&mut self, p: &Pending, now: u64) -> Option<Limited> {
+        let counts = self.fleet.as_mut()?;
+        let client = p.client.keyed?;
+        if p.asset && !self.policy.ip_rate_limit.is_some_and(|l| l.static_assets) {
+            return None;
+        }
+        let retry_after_ms = counts.count(client, now)?;
+        Some(Limited { scope: Scope::Fleet, retry_after_ms })
     }
 }
 

@@ -80,6 +80,8 @@ pub struct Engine {
     reports: crate::base::lru::Lru<std::net::IpAddr, u64>,
     /// Until when each client's throttled or tarpitted request is held ([`Engine::grade`]).
     delayed: crate::base::lru::Lru<std::net::IpAddr, u64>,
+    /// This worker's part of the fleet-wide per-address counts (`ip_rate_limit.fleet`).
+    fleet: Option<crate::checks::fleet::FleetCounts>,
     /// Counter deltas for the shell to flush.
     pub tally: Tally,
     reported_evictions: [u64; 4],
@@ -140,9 +142,33 @@ impl Engine {
             beacon_hash: if policy.beacon.enabled { crate::challenge::beacon::csp_hash() } else { String::new() },
             reports: crate::base::lru::Lru::new(limits.max_clients.clamp(1, 10_000)),
             delayed: crate::base::lru::Lru::new(limits.max_clients.clamp(1, 20_000)),
+            fleet: policy
+                .ip_rate_limit
+                .filter(|l| l.fleet && policy.fleet.is_some())
+                .map(|l| crate::checks::fleet::FleetCounts::new(l.window_ms, l.max_requests, limits.max_clients)),
             policy,
             tally: Tally::default(),
             reported_evictions: [0; 4],
+        }
+    }
+
+    /// The counts to send to the fleet now ([`crate::checks::fleet`]).
+    pub fn fleet_batch(&mut self, now: u64) -> Option<crate::checks::fleet::Batch> {
+        self.fleet.as_mut()?.take_batch(now)
+    }
+
+    /// The fleet's totals for a batch sent, or (`None`) the batch back when the sync failed.
+    pub fn fleet_answer(&mut self, batch: crate::checks::fleet::Batch, totals: Option<Vec<u64>>) {
+        let Some(f) = self.fleet.as_mut() else { return };
+        match totals {
+            Some(t) if t.len() == batch.counts.len() => {
+                f.absorb(&batch, &t);
+                self.tally.bump(Counter::FleetSyncOk);
+            }
+            _ => {
+                f.restore(batch);
+                self.tally.bump(Counter::FleetSyncFailed);
+            }
         }
     }
 
@@ -492,6 +518,7 @@ fn held_by(d: &Decision) -> Option<Counter> {
     let has = |r: &str| d.reasons.contains(&r);
     match d.verdict {
         Verdict::RateLimited if has("rate_limit_global") => Some(Counter::BlockedRateGlobal),
+        Verdict::RateLimited if has("rate_limit_fleet") => Some(Counter::BlockedRateFleet),
         Verdict::RateLimited if has("crawler_rate_exceeded") => Some(Counter::BlockedRateCrawler),
         Verdict::RateLimited if has("api_contract_exceeded") => Some(Counter::BlockedRateApiContract),
         Verdict::RateLimited => Some(Counter::BlockedRateIp),

@@ -52,6 +52,15 @@ impl Engines {
         }
     }
 
+    /// The base engine and the profiles' (at least 1).
+    pub fn len(&self) -> usize {
+        self.engines.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.engines.is_empty()
+    }
+
     pub fn get(&mut self, i: usize) -> Option<&mut Engine> {
         self.engines.get_mut(i).map(|(_, e)| e)
     }

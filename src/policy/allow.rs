@@ -195,7 +195,7 @@ fn read_api_key(k: Obj<'_>) -> Option<ApiKey> {
         let max_requests = o.u64_in("max_requests", 100, 1, 10_000_000) as u32;
         let window = o.u64_in("window_seconds", 60, 1, MAX_WINDOW_SECONDS);
         o.finish();
-        RateLimit { max_requests, window_ms: window * 1000, static_assets: true, throttle: false }
+        RateLimit { max_requests, window_ms: window * 1000, static_assets: true, throttle: false, fleet: false }
     });
     let path = k.child_path("sha256");
     let ctx = k.ctx;

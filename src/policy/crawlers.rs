@@ -190,7 +190,7 @@ impl RobotsTxt {
         let delay = file.crawl_delay_ms(file.pick(tokens))?.max(1);
         let window_ms = (4 * delay).max(60_000);
         let max_requests = ((window_ms * 3 / 2).div_ceil(delay)).min(u64::from(u32::MAX)) as u32;
-        Some(RateLimit { max_requests, window_ms, static_assets: true, throttle: false })
+        Some(RateLimit { max_requests, window_ms, static_assets: true, throttle: false, fleet: false })
     }
 }
 
@@ -356,7 +356,13 @@ pub(super) fn read(ctx: &Ctx, cond: &CrawlerCondition, doh: Option<Obj<'_>>, cra
             CrawlerAction::Score
         });
         if cond.robots && c.rate.is_none() {
-            c.rate = Some(RateLimit { max_requests: 600, window_ms: 60_000, static_assets: true, throttle: false });
+            c.rate = Some(RateLimit {
+                max_requests: 600,
+                window_ms: 60_000,
+                static_assets: true,
+                throttle: false,
+                fleet: false,
+            });
         }
     }
     let doh = match (cond.rdns, doh) {
@@ -473,7 +479,7 @@ fn read_definition(d: &Obj<'_>, list: &mut Vec<Crawler>) -> Option<String> {
         let max_requests = r.u64_in("max_requests", 600, 1, 1_000_000) as u32;
         let window_ms = r.u64_in("window_seconds", 60, 1, super::MAX_WINDOW_SECONDS) * 1000;
         r.finish();
-        c.rate = Some(RateLimit { max_requests, window_ms, static_assets: true, throttle: false });
+        c.rate = Some(RateLimit { max_requests, window_ms, static_assets: true, throttle: false, fleet: false });
     }
     Some(name)
 }

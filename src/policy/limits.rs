@@ -15,6 +15,8 @@ pub struct RateLimit {
     pub static_assets: bool,
     /// Over the limit: refused (429), or forwarded after the policy's `throttle_ms`.
     pub throttle: bool,
+    /// Counted across the fleet too (`fleet` in the policy): the per-address limit only.
+    pub fleet: bool,
 }
 
 /// Memory bounds for one worker. Every table is least-recently-used with eviction counted.
@@ -75,8 +77,15 @@ pub(super) fn read_rate_limit(o: Obj<'_>, per_ip: bool) -> (RateLimit, ClientIde
     // The global limit protects the upstream's capacity: a throttled request still reaches it.
     let answers: &[&'static str] = if per_ip { &["refuse", "throttle"] } else { &["refuse"] };
     let throttle = super::answers::refusal(&o, answers) == super::answers::Refusal::Throttle;
+    let fleet = o.bool("fleet", false);
+    if fleet && !per_ip {
+        o.ctx.error(&o.child_path("fleet"), "only the per-address limit is counted across the fleet");
+    }
     o.finish();
-    (RateLimit { max_requests, window_ms: window_seconds * 1000, static_assets, throttle }, client)
+    (
+        RateLimit { max_requests, window_ms: window_seconds * 1000, static_assets, throttle, fleet: fleet && per_ip },
+        client,
+    )
 }
 
 /// `trust_proxy_depth`, `trusted_proxies` and `ipv6_prefix_length`, beside the per-IP limit

@@ -11,6 +11,7 @@ pub mod audit;
 pub mod crawlers;
 mod detector;
 pub mod feeds;
+pub mod fleet;
 pub mod ladder;
 mod limits;
 mod plane;
@@ -76,6 +77,8 @@ pub struct Policy {
     pub review: Option<audit::ThresholdReview>,
     /// Graduated answers' delays and the worker's bound on delayed requests.
     pub answers: answers::Answers,
+    /// Where the fleet shares its counts, when it does.
+    pub fleet: Option<fleet::Fleet>,
 }
 
 /// What applies on a route.
@@ -179,6 +182,7 @@ impl Default for Policy {
             routes: Vec::new(),
             review: None,
             answers: answers::Answers::default(),
+            fleet: None,
         }
     }
 }
@@ -329,6 +333,10 @@ fn read_policy(ctx: &Ctx, value: &Value, path: &str) -> Option<Policy> {
     // Its dates are checked here; whether they are past is the audit's (the parser has no clock).
     let review = root.obj("threshold_review").map(audit::read_review);
     let answers = root.obj("answers").map(answers::read).unwrap_or_default();
+    let fleet = root.obj("fleet").and_then(fleet::read);
+    if ip_rate_limit.is_some_and(|l| l.fleet) && fleet.is_none() && !root.has("fleet") {
+        ctx.error("$.ip_rate_limit.fleet", "needs the policy's `fleet` (the cluster of the fleet's webdis)");
+    }
     root.informational("description");
     root.finish();
     let mut policy = Policy {
@@ -353,6 +361,7 @@ fn read_policy(ctx: &Ctx, value: &Value, path: &str) -> Option<Policy> {
         beacon,
         review,
         answers,
+        fleet,
     };
     policy.normalise_paths();
     Some(policy)

@@ -27,6 +27,7 @@ mod abi;
 mod callouts;
 mod delays;
 mod feeds;
+mod fleet;
 mod metrics;
 mod nonces;
 mod vendors;
@@ -72,6 +73,8 @@ struct Worker {
     vendor_calls: vendors::VendorCalls,
     /// Throttled and tarpitted requests waiting out their delay.
     delays: delays::Delays,
+    /// The fleet's count syncs on their way.
+    fleet: fleet::FleetCalls,
     /// Lists kept fresh from the policy's feeds.
     feeds: feeds::Feeds,
     parked: HashMap<u32, Parked>,
@@ -119,8 +122,10 @@ impl Context for Root {
         let Some(shared) = &self.worker else { return };
         let (status, body) = call_response(headers, body_size, policy::feeds::MAX_BODY + 1);
         let mut w = shared.borrow_mut();
-        let Worker { engines, feeds, .. } = &mut *w;
-        feeds.on_response(token, status, &body, engines, now_ms());
+        let Worker { engines, feeds, fleet, .. } = &mut *w;
+        if !fleet.on_response(token, status, &body, engines) {
+            feeds.on_response(token, status, &body, engines, now_ms());
+        }
     }
 }
 
@@ -190,6 +195,7 @@ impl RootContext for Root {
                     feeds,
                     parked: HashMap::new(),
                     delays: delays::Delays::default(),
+                    fleet: fleet::FleetCalls::default(),
                     settled: HashMap::new(),
                 };
                 self.worker = Some(Rc::new(RefCell::new(worker)));
@@ -229,8 +235,9 @@ impl RootContext for Root {
             abi::set_effective_context(self.id);
         }
         let mut w = shared.borrow_mut();
-        let Worker { engines, metrics, log_budget, log_suppressed, feeds, vendor_calls, .. } = &mut *w;
+        let Worker { engines, metrics, log_budget, log_suppressed, feeds, vendor_calls, fleet, .. } = &mut *w;
         feeds.tick(engines, now_ms());
+        fleet.sync(engines, now_ms());
         vendor_calls.report_ages(engines.get(0).and_then(|e| e.policy().vendors.as_ref()), now_ms());
         if *log_suppressed > 0 {
             log::warn!("botgate: {log_suppressed} more flagged decisions this second (see the access log)");
