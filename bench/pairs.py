@@ -45,6 +45,7 @@ EXAMPLE_POLICY = ROOT / "envoy/policy.example.json"
 CRAWLER_TRAFFIC = os.environ.get("BENCH_TRAFFIC") == "crawler"
 TRAFFIC = BENCH / ("traffic-crawler.lua" if CRAWLER_TRAFFIC else "traffic.lua")
 CRAWLER_POLICY = BENCH / "policy.crawlers.json"
+FLEET_POLICY = BENCH / "policy.fleet.json"
 # Vendor signals: one or three sources (the local scoring service), cached for an hour or a second.
 VENDOR_POLICIES = {f"botgate-vendors{n}-{c}": BENCH / f"policy.vendors{n}-{c}.json"
                    for n in (1, 3) for c in ("cached", "uncached")}
@@ -67,6 +68,8 @@ CONFIGS = {
     "botgate-example": (BOTGATE_WASM, EXAMPLE_POLICY),
     # The bench policy verifying crawlers by FCrDNS through the bench's resolver.
     "botgate-crawlers": (BOTGATE_WASM, CRAWLER_POLICY),
+    # The bench policy with its per-address limit counted across the fleet (a local Redis).
+    "botgate-fleet": (BOTGATE_WASM, FLEET_POLICY),
     **{name: (BOTGATE_WASM, path) for name, path in VENDOR_POLICIES.items()},
     "empty-wasm": (EMPTY_WASM, BENCH_POLICY),
     # The empty filter making botgate's per-request host calls, without botgate's own work.
@@ -112,12 +115,13 @@ def label(name):
 
 
 DOH_PORT = 20053  # the bench's resolver (BENCH_TRAFFIC=crawler)
+FLEET_PORT = 20379  # the bench's webdis (the fleet configuration), in front of its Redis
 
 
 def envoy_yaml(config, listen, admin):
     wasm, policy = config_of(config)
     text = render(policy.read_text(), listen=listen, admin=admin, wasm=wasm or "unused",
-                  template=TEMPLATE, doh=DOH_PORT, feeds=SCORING_PORT)
+                  template=TEMPLATE, doh=DOH_PORT, feeds=SCORING_PORT, fleet=FLEET_PORT)
     if wasm is None:
         # Drop the Wasm filter: everything between the BEGIN/END markers.
         text = re.sub(r"\n *# BEGIN wasm\n.*?\n *# END wasm\n", "\n", text, flags=re.S)
@@ -319,6 +323,9 @@ def write_bench_policy():
         {"name": "googlebot", "rate": {"max_requests": 1_000_000, "window_seconds": 60}}]}
     CRAWLER_POLICY.write_text(json.dumps(policy, indent=2) + "\n")
     base = json.loads(BENCH_POLICY.read_text())
+    fleet = dict(base, fleet={"cluster": "fleet", "timeout_ms": 500})
+    fleet["ip_rate_limit"] = dict(base["ip_rate_limit"], fleet=True)
+    FLEET_POLICY.write_text(json.dumps(fleet, indent=2) + "\n")
     for name, path in VENDOR_POLICIES.items():
         n, cache = int(name.split("vendors")[1][0]), 3600 if name.endswith("-cached") else 1
         base["vendors"] = [{"name": f"v{i}", "type": "http_json", "cluster": "feeds", "path": f"/score?ip={{ip}}&v={i}",
@@ -331,6 +338,19 @@ def scoring_service():
     from harness import Upstream
     service = Upstream(port=SCORING_PORT, script="scoring.py", args=("{}",))
     return contextlib.closing(service)
+
+
+def fleet_store():
+    """Redis and webdis for the fleet configuration (the integration tests' harness)."""
+    from fleet import Redis, Webdis
+    redis = Redis()
+    webdis = Webdis(redis.port, port=FLEET_PORT)
+
+    class Both:
+        def close(self):
+            webdis.close()
+            redis.close()
+    return contextlib.closing(Both())
 
 
 def crawler_resolver():
@@ -406,7 +426,8 @@ def main():
     resolver = crawler_resolver() if CRAWLER_TRAFFIC else contextlib.nullcontext()
     vendors = any(n in VENDOR_POLICIES for pair in PAIRS for n in pair)
     scoring = scoring_service() if vendors else contextlib.nullcontext()
-    with resolver, scoring, tempfile.TemporaryDirectory(prefix="botgate-bench-") as tmp:
+    store = fleet_store() if any("botgate-fleet" in pair for pair in PAIRS) else contextlib.nullcontext()
+    with resolver, scoring, store, tempfile.TemporaryDirectory(prefix="botgate-bench-") as tmp:
         for a, b in PAIRS:
             rounds = []
             for r in range(ROUNDS):

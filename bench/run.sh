@@ -42,6 +42,12 @@ BENCH_TRAFFIC=crawler BENCH_PAIRS="${BENCH_CRAWLER_PAIRS:-botgate-crawlers:hostc
 # clients, an hour's TTL) and not (10,000 clients, a second's TTL).
 BENCH_POOL=256 BENCH_PAIRS="botgate-vendors1-cached:botgate,botgate-vendors3-cached:botgate" "$PY" bench/pairs.py
 BENCH_PAIRS="botgate-vendors1-uncached:botgate,botgate-vendors3-uncached:botgate" "$PY" bench/pairs.py
+# What fleet-wide limits cost (issue 17): the per-address limit counted across the fleet in a
+# local Redis (webdis), against the same policy without.
+BENCH_PAIRS="botgate-fleet:botgate" "$PY" bench/pairs.py
+# What fleet-wide limits cost (issue 17): the per-address limit counted across the fleet in a
+# local Redis (webdis), against the same policy without.
+BENCH_PAIRS="botgate-fleet:botgate" "$PY" bench/pairs.py
 
 if [ "${BENCH_SKIP_ENGINE:-0}" != 1 ]; then
   echo

@@ -30,9 +30,9 @@ class Redis:
 
 
 class Webdis:
-    def __init__(self, redis_port):
+    def __init__(self, redis_port, port=None):
         self.dir = pathlib.Path(tempfile.mkdtemp(prefix="botgate-webdis-"))
-        self.port = free_port()
+        self.port = port or free_port()
         config = {"redis_host": "127.0.0.1", "redis_port": redis_port, "http_host": "127.0.0.1",
                   "http_port": self.port, "threads": 2, "daemonize": False, "database": 0,
                   "verbosity": 1, "logfile": str(self.dir / "webdis.log")}

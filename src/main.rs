@@ -179,6 +179,8 @@ fn replay(policy: &str, log: &str, rest: &[&str]) -> ExitCode {
             eprintln!("{log}: {skipped} line(s) skipped");
             ExitCode::SUCCESS
         }
+        // A reader that stopped early (`| head`) is not a failure.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("{log}: {e}");
             ExitCode::from(1)

@@ -62,15 +62,17 @@ fn a_client_alternating_between_two_envoys_is_limited_at_the_fleet_rate() {
 }
 
 #[test]
-fn a_failed_sync_keeps_its_counts_for_the_next() {
+fn a_sync_that_never_left_keeps_its_counts_and_one_lost_on_the_way_drops_them() {
     let mut a = engine(&policy(true));
     for i in 0..5u64 {
         send(&mut a, &page_navigation(&format!("/p/{i}"), "203.0.113.86"), T0 + i, 200);
     }
     let batch = a.fleet_batch(T0 + 10).unwrap();
-    a.fleet_answer(batch, None);
+    a.fleet_unsent(batch);
     let again = a.fleet_batch(T0 + 20).unwrap();
     assert_eq!(again.counts.iter().map(|(_, n)| n).sum::<u32>(), 5);
+    a.fleet_answer(again, None);
+    assert!(a.fleet_batch(T0 + 30).is_none(), "Redis may have counted it: not sent twice");
 }
 
 #[test]

@@ -92,6 +92,7 @@ counters! {
     BlockedRateFleet => "botgate_blocked_total.tier.rate_limit.reason.fleet",
     FleetSyncOk => "botgate_fleet_sync_total.result.ok",
     FleetSyncFailed => "botgate_fleet_sync_total.result.failed",
+    FleetUntracked => "botgate_fleet_untracked_total",
     RateLimitedCrawler => "botgate_rate_limited_total.scope.crawler",
     CrawlerLookupFailed => "botgate_crawler_lookups_total.result.failed",
     CalloutDnsAnswered => "botgate_callouts_total.service.dns.result.answered",

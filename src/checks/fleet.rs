@@ -15,12 +15,16 @@ use std::net::IpAddr;
 /// Clients counted between two syncs, at most (a flood of new addresses beyond it is counted
 /// locally only until the next sync makes room).
 pub const MAX_PENDING: usize = 4096;
-/// Clients sent in one sync, at most.
-pub const MAX_BATCH: usize = 512;
+/// Clients sent in one sync, at most: all of them, so a flood of new addresses must bring more
+/// than [`MAX_PENDING`] a second to a worker before any client goes uncounted fleet-wide (a call
+/// is then about 200 KB).
+pub const MAX_BATCH: usize = MAX_PENDING;
 
-/// What one sync sends: the window and each client's count since the last sync.
+/// What one sync sends: whose counts (the policy or profile), the window, and each client's
+/// count since the last sync.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Batch {
+    pub scope: String,
     pub window: u64,
     pub counts: Vec<(IpAddr, u32)>,
 }
@@ -32,6 +36,10 @@ pub struct FleetCounts {
     pending_window: u64,
     /// Each client's fleet total, as Redis last said, and for which window.
     totals: Lru<IpAddr, (u64, u64)>,
+    /// The policy or profile these counts are for (part of the key: a profile's limit is its own).
+    scope: String,
+    /// Requests of clients the pending table had no room for (counted by this worker only).
+    pub untracked: u64,
 }
 
 impl FleetCounts {
@@ -42,7 +50,14 @@ impl FleetCounts {
             pending: HashMap::new(),
             pending_window: 0,
             totals: Lru::new(cap.max(1)),
+            scope: String::from("base"),
+            untracked: 0,
         }
+    }
+
+    /// Names the profile these counts are for (the base policy's are `base`).
+    pub fn set_scope(&mut self, scope: &str) {
+        self.scope = scope.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_')).collect();
     }
 
     fn window(&self, now: u64) -> u64 {
@@ -68,10 +83,13 @@ impl FleetCounts {
                 self.pending.insert(client, 1);
                 1
             }
-            None => 1,
+            None => {
+                self.untracked += 1;
+                1
+            }
         };
         let synced = self.totals.get_mut(&client).filter(|(w, _)| *w == window).map_or(0, |(_, n)| *n);
-        (synced + u64::from(mine) > u64::from(self.max)).then(|| (window + 1) * self.window_ms - now)
+        (synced.saturating_add(u64::from(mine)) > u64::from(self.max)).then(|| (window + 1) * self.window_ms - now)
     }
 
     /// What to send now (up to [`MAX_BATCH`] clients), taken out of the pending counts.
@@ -82,7 +100,7 @@ impl FleetCounts {
         }
         let clients: Vec<IpAddr> = self.pending.keys().take(MAX_BATCH).copied().collect();
         let counts = clients.into_iter().filter_map(|c| self.pending.remove(&c).map(|n| (c, n))).collect();
-        Some(Batch { window: self.pending_window, counts })
+        Some(Batch { scope: self.scope.clone(), window: self.pending_window, counts })
     }
 
     /// Redis's totals for a batch (in its order).
@@ -92,7 +110,9 @@ impl FleetCounts {
         }
     }
 
-    /// A batch that could not be sent: its counts wait for the next sync (in the same window).
+    /// A batch that never left (the call could not be made): its counts wait for the next sync
+    /// (in the same window). One that left and got no answer is dropped instead: Redis may have
+    /// counted it, and counting it twice would refuse honest clients.
     pub fn restore(&mut self, batch: Batch) {
         if batch.window != self.pending_window {
             return;
@@ -117,7 +137,7 @@ const SCRIPT: &str = "local r={} for i=1,#KEYS do r[i]=redis.call('INCRBY',KEYS[
 /// percent-encoded (webdis splits the body on `/`).
 pub fn webdis_body(batch: &Batch, window_ms: u64) -> String {
     let mut parts = vec![String::from("EVAL"), encode(SCRIPT), batch.counts.len().to_string()];
-    parts.extend(batch.counts.iter().map(|(c, _)| encode(&format!("botgate:rl:{c}:{}", batch.window))));
+    parts.extend(batch.counts.iter().map(|(c, _)| encode(&format!("botgate:rl:{}:{c}:{}", batch.scope, batch.window))));
     parts.extend(batch.counts.iter().map(|(_, n)| n.to_string()));
     parts.push((2 * window_ms).to_string());
     parts.join("/")
@@ -186,17 +206,26 @@ mod tests {
         }
         assert_eq!(f.pending.len(), MAX_PENDING);
         assert_eq!(f.take_batch(1_000).unwrap().counts.len(), MAX_BATCH);
+        assert_eq!(f.untracked, 500);
     }
 
     #[test]
     fn a_batch_is_one_eval_for_webdis_and_its_answer_the_totals() {
-        let batch = Batch { window: 7, counts: vec![(ip("203.0.113.1"), 3), (ip("2001:db8::"), 1)] };
+        let batch =
+            Batch { scope: "base".into(), window: 7, counts: vec![(ip("203.0.113.1"), 3), (ip("2001:db8::"), 1)] };
         let body = webdis_body(&batch, 60_000);
         let parts: Vec<&str> = body.split('/').collect();
         assert_eq!(parts[0], "EVAL");
         assert_eq!(
             &parts[2..],
-            ["2", "botgate%3Arl%3A203.0.113.1%3A7", "botgate%3Arl%3A2001%3Adb8%3A%3A%3A7", "3", "1", "120000"]
+            [
+                "2",
+                "botgate%3Arl%3Abase%3A203.0.113.1%3A7",
+                "botgate%3Arl%3Abase%3A2001%3Adb8%3A%3A%3A7",
+                "3",
+                "1",
+                "120000"
+            ]
         );
         assert_eq!(parse_totals(br#"{"EVAL":[12,1]}"#), Some(vec![12, 1]));
         for bad in [&br#"{"EVAL":null}"#[..], b"<html>", br#"{"EVAL":["x"]}"#] {

@@ -157,7 +157,8 @@ impl Engine {
         self.fleet.as_mut()?.take_batch(now)
     }
 
-    /// The fleet's totals for a batch sent, or (`None`) the batch back when the sync failed.
+    /// The fleet's totals for a batch sent; `None` when the call failed on its way (a timeout,
+    /// an error, a garbled answer): the batch is dropped, as Redis may have counted it.
     pub fn fleet_answer(&mut self, batch: crate::checks::fleet::Batch, totals: Option<Vec<u64>>) {
         let Some(f) = self.fleet.as_mut() else { return };
         match totals {
@@ -165,10 +166,22 @@ impl Engine {
                 f.absorb(&batch, &t);
                 self.tally.bump(Counter::FleetSyncOk);
             }
-            _ => {
-                f.restore(batch);
-                self.tally.bump(Counter::FleetSyncFailed);
-            }
+            _ => self.tally.bump(Counter::FleetSyncFailed),
+        }
+    }
+
+    /// A batch whose call could not be made: its counts wait for the next sync.
+    pub fn fleet_unsent(&mut self, batch: crate::checks::fleet::Batch) {
+        if let Some(f) = self.fleet.as_mut() {
+            f.restore(batch);
+            self.tally.bump(Counter::FleetSyncFailed);
+        }
+    }
+
+    /// Names the profile this engine serves in the fleet's keys.
+    pub fn set_fleet_scope(&mut self, scope: &str) {
+        if let Some(f) = self.fleet.as_mut() {
+            f.set_scope(scope);
         }
     }
 
@@ -448,6 +461,9 @@ impl Engine {
     /// Sweeps expired state and moves eviction counts into the tally.
     pub fn tick(&mut self, now: u64) -> Footprint {
         self.limiter.sweep(now, SWEEP_BATCH);
+        if let Some(f) = self.fleet.as_mut() {
+            self.tally.add(Counter::FleetUntracked, std::mem::take(&mut f.untracked));
+        }
         self.sessions.sweep(now, SWEEP_BATCH);
         self.sequences.sweep(now, SWEEP_BATCH);
         self.gate.sweep(now);

@@ -24,7 +24,11 @@ impl Engines {
         let profiles = std::mem::take(&mut policy.profiles);
         let routes = std::mem::take(&mut policy.routes);
         let mut engines = vec![(String::new(), Engine::new(policy))];
-        engines.extend(profiles.into_iter().map(|(name, p)| (name, Engine::new(p))));
+        engines.extend(profiles.into_iter().map(|(name, p)| {
+            let mut e = Engine::new(p);
+            e.set_fleet_scope(&format!("p-{name}"));
+            (name, e)
+        }));
         Engines { engines, routes }
     }
 

@@ -1,7 +1,8 @@
 //! The fleet's shared counts ([`crate::checks::fleet`]) through webdis: once a second each
 //! engine's counts since the last sync go out as one call from the root context, and the
-//! fleet's totals come back. A call that fails (Redis or webdis down, a timeout: Envoy answers
-//! 504) gives its counts back for the next sync; the worker's own limit applies meanwhile.
+//! fleet's totals come back. A call that cannot be made keeps its counts for the next sync; one
+//! that fails on its way (Redis or webdis down, a timeout: Envoy answers 504) drops them, as
+//! Redis may have counted them. The worker's own limit applies meanwhile.
 
 use crate::checks::fleet::{self, Batch};
 use crate::engine::Engines;
@@ -40,7 +41,7 @@ impl FleetCalls {
                 }
                 Err(e) => {
                     log::warn!("botgate: fleet: cannot call cluster {:?}: {e:?}", config.cluster);
-                    engine.fleet_answer(batch, None);
+                    engine.fleet_unsent(batch);
                 }
             }
         }
