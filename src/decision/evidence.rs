@@ -153,6 +153,10 @@ impl Decision {
             push_json_str(&mut s, profile);
         }
         push_cookie_names(&mut s, cookies);
+        if self.at > 0 {
+            s.push_str(",\"at\":");
+            push_u64(&mut s, self.at);
+        }
         s.push('}');
         s
     }

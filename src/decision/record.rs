@@ -132,6 +132,8 @@ pub struct Decision {
     pub vendors: Vec<VendorEvidence>,
     /// A graduated answer (throttle, tarpit, decoy), enforced or what observe mode would do.
     pub graded: Option<Graded>,
+    /// When the engine took the request (ms; 0: not recorded): the clock a replay runs it at.
+    pub at: u64,
 }
 
 /// One vendor source's part in a decision.
@@ -190,6 +192,7 @@ impl Decision {
             bot: None,
             vendors: Vec::new(),
             graded: None,
+            at: 0,
         }
     }
 

@@ -114,12 +114,15 @@ pub fn read_line(line: &str, tls_header: &str) -> Result<Record, String> {
         Some(Value::String(s)) => s.parse().unwrap_or(200),
         _ => 200,
     };
-    let recorded = match o.get("botgate") {
+    let decision = match o.get("botgate") {
         Some(Value::String(s)) => serde_json::from_str::<Value>(s).ok(),
         Some(v @ Value::Object(_)) => Some(v.clone()),
         _ => None,
-    }
-    .and_then(|b| b.get("outcome").and_then(Value::as_str).map(str::to_string));
+    };
+    let recorded = decision.as_ref().and_then(|b| b.get("outcome").and_then(Value::as_str).map(str::to_string));
+    // The engine's own clock when Envoy's botgate recorded it (`at`), else the log's start time:
+    // timing signals compare milliseconds.
+    let t_ms = decision.as_ref().and_then(|b| b.get("at")).and_then(Value::as_u64).unwrap_or(t_ms);
     Ok(Record { t_ms, head, body, status, route: text("route").map(str::to_string), recorded })
 }
 
@@ -419,6 +422,13 @@ mod tests {
         assert_eq!(r.head.first("x-tls-ja4"), Some(&b"t13d1516h2_x_y"[..]));
         assert_eq!(r.head.peer, "127.0.0.1".parse().ok());
         assert_eq!((r.status, r.route, r.recorded.as_deref()), (403, None, Some("block")));
+    }
+
+    #[test]
+    fn the_engines_own_clock_in_the_decision_is_the_replays() {
+        let line = r#"{"time":"2026-11-28T01:59:00.123Z","method":"GET","path":"/",
+            "botgate":"{\"outcome\":\"pass\",\"at\":1795831140124}"}"#;
+        assert_eq!(read_line(&line.replace('\n', " "), "").unwrap().t_ms, 1_795_831_140_124);
     }
 
     #[test]

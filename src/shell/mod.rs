@@ -280,6 +280,8 @@ struct Stream {
     headers_sent: bool,
     /// The host's id of the request's context (a held request is released by it).
     id: u32,
+    /// When the engine took the request (ms): recorded in the evidence for replays.
+    started: u64,
 }
 
 /// Where a request is in botgate: one state, not loose options.
@@ -384,7 +386,8 @@ impl HttpContext for Request {
         // The peer says whether `x-forwarded-for` is believed (only from trusted proxies).
         self.s.head.peer =
             hostcalls::get_property(vec!["source", "address"]).ok().flatten().and_then(|a| parse_peer(&a));
-        let step = engine.begin(&self.s.head, !end_of_stream, now_ms());
+        self.s.started = now_ms();
+        let step = engine.begin(&self.s.head, !end_of_stream, self.s.started);
         drop(w);
         self.drive(&worker, step)
     }
@@ -743,6 +746,7 @@ impl Stream {
         let request_id = self.head.request_id();
         {
             let mut w = worker.borrow_mut();
+            d.at = self.started;
             let cookies = self.head.all("cookie");
             let evidence = d.evidence_with(request_id, w.engines.profile_name(self.engine), cookies);
             if let Err(e) = hostcalls::set_property(vec!["botgate"], Some(evidence.as_bytes())) {
