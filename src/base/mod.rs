@@ -1,6 +1,7 @@
 //! Building blocks that know nothing of requests: hashing, MACs and keys, CIDR sets, bounded
 //! tables, rolling windows, the counters table.
 
+pub mod calendar;
 pub mod fasthash;
 pub mod iptable;
 pub mod lru;

@@ -149,20 +149,9 @@ pub fn parse_time(s: &str) -> Result<u64, String> {
         None if frac.is_empty() => 0,
         _ => return Err(bad()),
     };
-    let days = days_from_civil(y, mo, d);
+    let days = crate::base::calendar::days_from_civil(y, mo, d);
     let total = ((days * 24 + h) * 60 + mi) * 60 + sec;
     u64::try_from(total * 1000 + ms).map_err(|_| bad())
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 /// Runs the records through `policy`, in order, each at its recorded time.

@@ -778,19 +778,6 @@ fn span(ms: u64) -> String {
     }
 }
 
-/// Year, month, day of days since 1970-01-01 (Howard Hinnant's algorithm).
-fn civil(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
 /// Times from 2000 on are read as wall-clock (the access log); earlier ones as seconds from the
 /// log's start (plain JSONL's `t`).
 const WALL_CLOCK_FROM_MS: u64 = 946_684_800_000;
@@ -830,7 +817,7 @@ impl Page<'_> {
     }
 
     fn date(&self, t: u64) -> String {
-        let (y, m, d) = civil((t / 86_400_000) as i64);
+        let (y, m, d) = crate::base::calendar::civil_from_days((t / 86_400_000) as i64);
         format!("{y:04}-{m:02}-{d:02}")
     }
 

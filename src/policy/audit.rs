@@ -206,19 +206,11 @@ fn natural(path: &str) -> String {
     out
 }
 
-/// Unix seconds as `YYYY-MM-DD` (UTC; Howard Hinnant's civil-from-days).
+/// Unix seconds as `YYYY-MM-DD` (UTC).
 pub fn date(unix: u64) -> String {
     // Clamped to 9999-12-31: a date the parser accepts never goes further.
     let days = i64::try_from(unix / DAY).unwrap_or(i64::MAX).min(2_932_896);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
+    let (y, m, d) = crate::base::calendar::civil_from_days(days);
     format!("{y:04}-{m:02}-{d:02}")
 }
 
