@@ -324,6 +324,32 @@ pub fn change_line(a: &Replayed, b: &Replayed) -> Option<Value> {
     })
 }
 
+/// Each readable record of `input`, with its line number (1-based), handed to `each`. Lines
+/// that cannot be read are reported on `errors` and skipped (their count is returned); blank
+/// lines are skipped silently.
+pub fn each_record(
+    input: impl std::io::BufRead,
+    tls_header: &str,
+    errors: &mut dyn std::io::Write,
+    mut each: impl FnMut(usize, Record) -> std::io::Result<()>,
+) -> std::io::Result<usize> {
+    let mut skipped = 0;
+    for (n, line) in input.lines().enumerate() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        match read_line(&line, tls_header) {
+            Ok(record) => each(n + 1, record)?,
+            Err(why) => {
+                skipped += 1;
+                writeln!(errors, "line {}: {why}", n + 1)?;
+            }
+        }
+    }
+    Ok(skipped)
+}
+
 /// What `botgate replay` was asked for.
 #[derive(Debug, Default)]
 pub struct Options {
@@ -346,23 +372,11 @@ pub fn replay(
     let tls = policy.tls.header.clone();
     let mut a = Replay::new(policy);
     let mut b = options.compare.map(Replay::new);
-    let (mut sa, mut sb, mut changed, mut skipped) = (Summary::default(), Summary::default(), 0usize, 0usize);
-    for (n, line) in input.lines().enumerate() {
-        let line = line?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let record = match read_line(&line, &tls) {
-            Ok(r) => r,
-            Err(why) => {
-                skipped += 1;
-                writeln!(errors, "line {}: {why}", n + 1)?;
-                continue;
-            }
-        };
-        let Some(ra) = a.run(n + 1, &record) else { continue };
+    let (mut sa, mut sb, mut changed) = (Summary::default(), Summary::default(), 0usize);
+    let skipped = each_record(input, &tls, errors, |n, record| {
+        let Some(ra) = a.run(n, &record) else { return Ok(()) };
         sa.add(&ra);
-        if let Some(rb) = b.as_mut().and_then(|b| b.run(n + 1, &record)) {
+        if let Some(rb) = b.as_mut().and_then(|b| b.run(n, &record)) {
             sb.add(&rb);
             if let Some(c) = change_line(&ra, &rb) {
                 changed += 1;
@@ -371,7 +385,8 @@ pub fn replay(
         } else if options.decisions {
             writeln!(out, "{}", decision_line(&ra))?;
         }
-    }
+        Ok(())
+    })?;
     if b.is_some() {
         let both = serde_json::json!({"changed": changed, "policy": sa.to_json(), "compare": sb.to_json()});
         writeln!(out, "{both}")?;

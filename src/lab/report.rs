@@ -14,7 +14,7 @@
 //! [`MAX_GROUPS`] groups (when full, the least active tenth is forgotten, and the page says so),
 //! and capped lists of user agents, sessions and addresses per client and group.
 
-use super::replay::{read_line, Replay, Replayed};
+use super::replay::{each_record, Replay, Replayed};
 use crate::base::fasthash;
 use crate::policy::Policy;
 use crate::request::head::Head;
@@ -693,24 +693,15 @@ pub fn report(
     let tls = policy.tls.header.clone();
     let mut replay = Replay::new(policy);
     let mut report = Report::default();
-    for (n, line) in input.lines().enumerate() {
-        let line = line?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let record = match read_line(&line, &tls) {
-            Ok(r) => r,
-            Err(why) => {
-                about.skipped += 1;
-                writeln!(errors, "line {}: {why}", n + 1)?;
-                continue;
-            }
-        };
-        match replay.run(n + 1, &record) {
+    let mut undecided = 0;
+    about.skipped += each_record(input, &tls, errors, |n, record| {
+        match replay.run(n, &record) {
             Some(r) => report.add(&r, Some(shape(&record.head, &tls))),
-            None => about.undecided += 1,
+            None => undecided += 1,
         }
-    }
+        Ok(())
+    })?;
+    about.undecided += undecided;
     Ok(report.render(&about))
 }
 
