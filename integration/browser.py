@@ -80,6 +80,11 @@ class Chromium:
                 if "error" in msg:
                     raise RuntimeError(f"{method}: {msg['error']}")
                 return msg.get("result", {})
+            if "method" in msg:
+                self.on_event(msg)
+
+    def on_event(self, msg):
+        """A DevTools event read past while waiting for an answer (dropped; see subclasses)."""
 
     def extra_headers(self, headers):
         """Sent with every request from now on (e.g. an `x-forwarded-for` naming a client)."""

@@ -127,17 +127,8 @@ class WatchedChromium(Chromium):
         self.events = []
         super().__init__(**kw)
 
-    def call(self, method, **params):
-        self._id += 1
-        self.ws.send(json.dumps({"id": self._id, "method": method, "params": params}))
-        while True:
-            msg = json.loads(self.ws.recv())
-            if msg.get("id") == self._id:
-                if "error" in msg:
-                    raise RuntimeError(f"{method}: {msg['error']}")
-                return msg.get("result", {})
-            if "method" in msg:
-                self.events.append(msg)
+    def on_event(self, msg):
+        self.events.append(msg)
 
     def of(self, method):
         return [e["params"] for e in self.events if e["method"] == method]
