@@ -1,8 +1,28 @@
 import json
+import shutil
+import tempfile
 
 import pytest
 
 from harness import EXAMPLE_POLICY, Envoy, Upstream
+
+
+def pytest_configure(config):
+    """Every temporary directory of the run (Envoy configs and logs, Chromium profiles, Redis and
+    CrowdSec data) lives under one run directory: removed when the run passes, kept for reading
+    when it fails. Thousands of Envoys start per run; their leftovers once filled a CI disk."""
+    config.botgate_run = tempfile.mkdtemp(prefix="botgate-run-")
+    tempfile.tempdir = config.botgate_run
+
+
+def pytest_sessionfinish(session, exitstatus):
+    run = getattr(session.config, "botgate_run", None)
+    if run is None:
+        return
+    if exitstatus == 0:
+        shutil.rmtree(run, ignore_errors=True)
+    else:
+        print(f"\nintegration temporaries kept in {run}")
 
 
 @pytest.fixture(scope="session")

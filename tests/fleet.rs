@@ -1,11 +1,17 @@
-//! Fleet-wide per-address limits (issue 17 item 1) through the engine: two engines (two Envoys)
-//! whose counts meet in a shared store as Redis keeps them, and the policy's mistakes.
+//! The fleet through the engine (issue 17 items 1 to 3): two engines (two Envoys) whose counts,
+//! spent solutions and failed sessions meet in a shared store as Redis keeps them, what happens
+//! while Redis is away, and the policy's mistakes.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)] // test code
 
 mod common;
 
+use botgate::base::telemetry::Counter;
+use botgate::checks::failed_sessions::Pulled;
 use botgate::checks::fleet::Batch;
-use botgate::decision::record::Verdict;
+use botgate::decision::record::{Decision, Verdict};
+use botgate::engine::drive;
+use botgate::engine::lookups::{Answer, Lookup};
+use botgate::engine::spends::{redis_spend, spend_answer};
 use botgate::engine::Engine;
 use common::*;
 use serde_json::{json, Value};
@@ -88,4 +94,222 @@ fn fleet_mistakes_are_policy_errors_with_their_paths() {
     let errors: Vec<String> =
         botgate::policy::parse(br#"{"fleet": {"timeout_ms": 100}}"#).errors().map(|d| d.to_string()).collect();
     assert!(errors.iter().any(|e| e.contains("fleet.cluster")), "{errors:?}");
+}
+
+/// Redis as the fleet's spends and failure rounds use it: `SET … NX` keys, and the failures
+/// with when they were published (Redis's clock is the test's).
+#[derive(Default)]
+struct Redis {
+    keys: HashMap<String, u64>,
+    failures: Vec<(u64, u64)>,
+    up: bool,
+    calls: usize,
+}
+
+impl Redis {
+    fn new() -> Self {
+        Redis { up: true, ..Redis::default() }
+    }
+
+    /// The answer to a spend question, as the shell turns webdis's reply into one.
+    fn spend(&mut self, q: &Lookup, now: u64) -> Answer {
+        let (key, ttl) = redis_spend(q).expect("a spend question");
+        self.calls += 1;
+        if !self.up {
+            return Answer::Failed;
+        }
+        let fresh = self.keys.get(&key).is_none_or(|until| *until <= now);
+        if fresh {
+            self.keys.insert(key, now + ttl);
+        }
+        spend_answer(Some(fresh))
+    }
+
+    /// One failure round of `e` at `now`.
+    fn round(&mut self, e: &mut Engine, now: u64) {
+        let Some(round) = e.failures_round() else { return };
+        if !self.up {
+            return e.failures_answer(round, None, now);
+        }
+        self.failures.extend(round.published.iter().map(|id| (*id, now)));
+        let failures = self.failures.iter().filter(|(_, at)| *at >= round.cursor).copied().collect();
+        e.failures_answer(round, Some(Pulled { now, failures }), now);
+    }
+}
+
+fn decide(e: &mut Engine, r: &Req, now: u64, redis: &mut Redis) -> Decision {
+    let d = drive::decide_with(e, &r.head, None, now, &mut |q| redis.spend(q, now));
+    if let Some(f) = d.follow_up {
+        e.on_response(f, 200);
+    }
+    d
+}
+
+fn members(fleet: Value) -> String {
+    let mut p: Value = serde_json::from_str(&challenge_members(&keyed_example())).unwrap();
+    p["fleet"] = fleet;
+    p.to_string()
+}
+
+fn browser(path: &str, ip: &str) -> Req {
+    Req::new("GET", path, ip)
+        .header("user-agent", CHROME)
+        .header("accept", "text/html")
+        .header("sec-fetch-mode", "navigate")
+        .header("sec-fetch-site", "same-origin")
+}
+
+/// A puzzle for `ip` from `e`, solved: the verify path that submits it.
+fn solved(e: &mut Engine, ip: &str, now: u64, redis: &mut Redis) -> String {
+    let d = decide(e, &browser("/members", ip), now, redis);
+    let (c, difficulty) = pow_of(&d);
+    let s = botgate::challenge::pow::solve(&c, difficulty).unwrap();
+    format!("/.well-known/botgate/verify?challenge={c}&solution={s}")
+}
+
+fn clears(d: &Decision) -> bool {
+    cookies_set(d).iter().any(|c| c.starts_with("botgate_clearance="))
+}
+
+#[test]
+fn a_solution_accepted_by_one_envoy_is_refused_when_replayed_on_another() {
+    let p = members(json!({"cluster": "fleet"}));
+    let (mut a, mut b, mut redis) = (engine(&p), engine(&p), Redis::new());
+    let ip = "203.0.113.90";
+    let verify = solved(&mut a, ip, T0, &mut redis);
+    let first = decide(&mut a, &browser(&verify, ip), T0 + 2_000, &mut redis);
+    assert!(clears(&first), "{first:?}");
+    let replay = decide(&mut b, &browser(&verify, ip), T0 + 3_000, &mut redis);
+    assert!(!clears(&replay), "{replay:?}");
+    assert!(replay.reasons.contains(&"pow_replayed"), "{replay:?}");
+    assert_eq!(b.tally.get(Counter::FleetSpendReplayed), 1);
+    assert_eq!(a.tally.get(Counter::FleetSpendFresh), 1);
+    // Replayed again on the second Envoy: refused there without another word to Redis.
+    let calls = redis.calls;
+    let again = decide(&mut b, &browser(&verify, ip), T0 + 4_000, &mut redis);
+    assert!(again.reasons.contains(&"pow_replayed"), "{again:?}");
+    assert_eq!(redis.calls, calls);
+}
+
+#[test]
+fn only_a_solution_that_would_clear_its_sender_is_spent_in_redis() {
+    let p = members(json!({"cluster": "fleet"}));
+    let (mut a, mut redis) = (engine(&p), Redis::new());
+    let ip = "203.0.113.91";
+    let verify = solved(&mut a, ip, T0, &mut redis);
+    // Wrong answers, another client's submission, forged puzzles: judged without Redis, so
+    // nobody can spend someone's puzzle in the fleet or fill Redis with junk.
+    let wrong = verify.rsplit_once("solution=").map(|(head, s)| format!("{head}solution={}9", s)).unwrap();
+    decide(&mut a, &browser(&wrong, ip), T0 + 1_000, &mut redis);
+    decide(&mut a, &browser(&verify, "198.51.100.7"), T0 + 1_000, &mut redis);
+    decide(&mut a, &browser("/.well-known/botgate/verify?challenge=v1.x.4.1.b.sig&solution=1", ip), T0, &mut redis);
+    assert_eq!(redis.calls, 0);
+    assert!(redis.keys.is_empty());
+    let d = decide(&mut a, &browser(&verify, ip), T0 + 2_000, &mut redis);
+    assert!(clears(&d), "the owner's solution is still good: {d:?}");
+}
+
+#[test]
+fn a_solution_sent_in_headers_is_spent_across_the_fleet_too() {
+    let p = members(json!({"cluster": "fleet"}));
+    let (mut a, mut b, mut redis) = (engine(&p), engine(&p), Redis::new());
+    let ip = "203.0.113.92";
+    let api = |c: &str, s: &str| {
+        Req::new("GET", "/members", ip)
+            .header("user-agent", "curl/8.5.0")
+            .header("x-botgate-pow-challenge", c)
+            .header("x-botgate-pow-solution", s)
+    };
+    let d = decide(&mut a, &Req::new("GET", "/members", ip).header("user-agent", "curl/8.5.0"), T0, &mut redis);
+    let (c, difficulty) = pow_of(&d);
+    let s = botgate::challenge::pow::solve(&c, difficulty).unwrap();
+    let first = decide(&mut a, &api(&c, &s), T0 + 1_000, &mut redis);
+    assert!(first.clearance.is_some() || clears(&first), "{first:?}");
+    let replay = decide(&mut b, &api(&c, &s), T0 + 2_000, &mut redis);
+    assert!(replay.reasons.contains(&"pow_replayed"), "{replay:?}");
+}
+
+#[test]
+fn with_redis_down_a_solution_is_spent_locally_and_only_from_a_young_puzzle() {
+    let p = members(json!({"cluster": "fleet", "local_puzzle_seconds": 20}));
+    let (mut a, mut redis) = (engine(&p), Redis::new());
+    redis.up = false;
+    let ip = "203.0.113.93";
+    let verify = solved(&mut a, ip, T0, &mut redis);
+    let late = decide(&mut a, &browser(&verify, ip), T0 + 25_000, &mut redis);
+    assert!(late.reasons.contains(&"pow_expired"), "past the local lifetime: {late:?}");
+    let verify = solved(&mut a, ip, T0 + 26_000, &mut redis);
+    let young = decide(&mut a, &browser(&verify, ip), T0 + 28_000, &mut redis);
+    assert!(clears(&young), "{young:?}");
+    assert_eq!(a.tally.get(Counter::FleetSpendUnconfirmed), 2);
+    let replay = decide(&mut a, &browser(&verify, ip), T0 + 29_000, &mut redis);
+    assert!(!clears(&replay), "still single use in this Envoy: {replay:?}");
+}
+
+#[test]
+fn a_session_that_fails_on_one_envoy_is_blocked_on_every_other() {
+    let p = members(json!({"cluster": "fleet"}));
+    let (mut a, mut b, mut redis) = (engine(&p), engine(&p), Redis::new());
+    let ip = "203.0.113.94";
+    // Endless reloads of the puzzle page on the first Envoy: the session fails for good.
+    let mut now = T0;
+    while decide(&mut a, &browser("/members", ip), now, &mut redis).verdict != Verdict::Block {
+        now += 1_000;
+        assert!(now < T0 + 60_000, "never failed");
+    }
+    let before = decide(&mut b, &browser("/members", ip), now, &mut redis);
+    assert!(matches!(before.verdict, Verdict::Challenge(_)), "not yet known there: {before:?}");
+    redis.round(&mut a, now + 500);
+    redis.round(&mut b, now + 1_000);
+    assert_eq!(b.tally.get(Counter::FleetFailuresLearned), 1);
+    let after = decide(&mut b, &browser("/members", ip), now + 1_100, &mut redis);
+    assert_eq!(after.verdict, Verdict::Block, "{after:?}");
+    assert!(after.reasons.contains(&"challenge_failed"), "{after:?}");
+    // Its own endpoints too: no new puzzle through the step-up fallback or verify.
+    let verify =
+        decide(&mut b, &browser("/.well-known/botgate/verify?challenge=x&solution=1", ip), now + 1_200, &mut redis);
+    assert_eq!(verify.verdict, Verdict::Block, "{verify:?}");
+    // Someone else on the second Envoy is untouched; the failure is not published again.
+    let other = decide(&mut b, &browser("/members", "198.51.100.9"), now + 1_300, &mut redis);
+    assert!(matches!(other.verdict, Verdict::Challenge(_)), "{other:?}");
+    redis.round(&mut b, now + 2_000);
+    assert_eq!(redis.failures.len(), 1);
+}
+
+#[test]
+fn failures_published_while_redis_was_away_reach_the_fleet_when_it_returns() {
+    let p = members(json!({"cluster": "fleet"}));
+    let (mut a, mut b, mut redis) = (engine(&p), engine(&p), Redis::new());
+    let ip = "203.0.113.95";
+    redis.up = false;
+    let mut now = T0;
+    while decide(&mut a, &browser("/members", ip), now, &mut redis).verdict != Verdict::Block {
+        now += 1_000;
+    }
+    redis.round(&mut a, now);
+    redis.round(&mut b, now);
+    assert_eq!(a.tally.get(Counter::FleetFailuresSyncFailed), 1);
+    redis.up = true;
+    redis.round(&mut a, now + 1_000);
+    redis.round(&mut b, now + 1_000);
+    assert_eq!(decide(&mut b, &browser("/members", ip), now + 1_100, &mut redis).verdict, Verdict::Block);
+}
+
+#[test]
+fn in_observe_mode_a_failure_learnt_from_the_fleet_blocks_nothing() {
+    let ip = "203.0.113.96";
+    let verdict = |mode: &str| {
+        let mut p: Value = serde_json::from_str(&members(json!({"cluster": "fleet"}))).unwrap();
+        p["mode"] = json!(mode);
+        let mut b = engine(&p.to_string());
+        let mut redis = Redis::new();
+        let ids = botgate::identity::session_id::IdKey::derive(CLEARANCE_KEY.as_bytes());
+        let id =
+            botgate::identity::session_id::anonymous_key(&ids, &browser("/members", ip).head, ip.parse().ok(), None).id;
+        redis.failures.push((id, T0));
+        redis.round(&mut b, T0);
+        decide(&mut b, &browser("/members", ip), T0 + 100, &mut redis).verdict
+    };
+    assert_eq!(verdict("enforce"), Verdict::Block, "the failure the fleet told of is this client's session");
+    assert_ne!(verdict("observe"), Verdict::Block);
 }

@@ -238,6 +238,9 @@ fn a_failing_nonce_store_never_counts_against_the_solver() {
         fn consume(&mut self, _: &str, _: u64, _: u64) -> Consume {
             Consume::Unavailable
         }
+        fn is_spent(&self, _: &str, _: u64) -> bool {
+            false
+        }
     }
     let mut e = engine(&common::challenge_members(&policy()));
     e.set_nonce_store(Box::new(Broken));

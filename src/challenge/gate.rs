@@ -22,7 +22,7 @@
 //! (IPv6): a phone moving between cells of one carrier keeps its clearance, a token copied to
 //! another visitor, network or browser does not verify.
 
-use super::nonces::{Consume, MemoryNonces, NonceStore};
+use super::nonces::{Consume, FleetSpend, MemoryNonces, NonceStore};
 use crate::base::telemetry::{Counter, Tally};
 use crate::challenge::pow::{self, PowError};
 use crate::challenge::token::{self, Claims, Expect};
@@ -67,12 +67,24 @@ pub struct Gate {
     pub settings: ChallengeSettings,
     pub clearance: Clearance,
     nonces: Box<dyn NonceStore>,
+    /// The lifetime of a puzzle whose single use the fleet cannot confirm (ms; see
+    /// [`FleetSpend::Unconfirmed`]).
+    pub local_puzzle_ms: u64,
 }
 
 impl Gate {
     /// `clearance` must hold a key (the engine generates one when the policy has none).
     pub fn new(settings: ChallengeSettings, clearance: Clearance) -> Self {
-        Gate { settings, clearance, nonces: Box::new(MemoryNonces::new(100_000)) }
+        let local_puzzle_ms = settings.expires_seconds * 1000;
+        Gate { settings, clearance, nonces: Box::new(MemoryNonces::new(100_000)), local_puzzle_ms }
+    }
+
+    /// The fleet's shorter lifetime for a puzzle it cannot confirm spent once (`None`: no fleet).
+    pub fn with_local_puzzle_ms(mut self, ms: Option<u64>) -> Self {
+        if let Some(ms) = ms {
+            self.local_puzzle_ms = ms.min(self.ttl_ms());
+        }
+        self
     }
 
     pub fn set_nonce_store(&mut self, store: Box<dyn NonceStore>) {
@@ -112,27 +124,54 @@ impl Gate {
 
     /// Spends a one-time value of another kind (a signed agent's nonce) in the same store, so
     /// every worker sees it spent.
-    pub fn spend(&mut self, nonce: &str, expires_ms: u64, now_ms: u64) -> Consume {
+    pub fn spend_once(&mut self, nonce: &str, expires_ms: u64, now_ms: u64) -> Consume {
         self.nonces.consume(nonce, expires_ms, now_ms)
+    }
+
+    /// Spends a solution's nonce in this Envoy; one the fleet saw spent elsewhere is marked spent
+    /// here too (its next replay needs no word from Redis) and is a replay.
+    fn spend(&mut self, nonce: &str, expires_ms: u64, now_ms: u64, fleet: Option<FleetSpend>) -> Consume {
+        let here = self.nonces.consume(nonce, expires_ms, now_ms);
+        match (fleet, here) {
+            (_, Consume::Unavailable) => Consume::Unavailable,
+            (Some(FleetSpend::Replayed), _) => Consume::Replayed,
+            _ => here,
+        }
+    }
+
+    /// A submitted solution that would clear `who`, and is not spent in this Envoy yet: the one
+    /// the fleet is asked about (a wrong, foreign or forged one never reaches Redis, so nobody
+    /// can spend another's puzzle there or fill it with junk). Its nonce, and when its puzzle
+    /// expires.
+    pub fn unspent(&self, challenge: &str, solution: &str, who: &Who) -> Option<(String, u64)> {
+        let keys: Vec<&[u8]> = self.clearance.keys.iter().map(|k| k.secret.as_slice()).collect();
+        let solved = pow::verify(challenge, solution, &keys, who.now, self.ttl_ms(), &who.puzzle_binding()).ok()?;
+        (!self.nonces.is_spent(&solved.nonce, solved.expires_ms)).then_some((solved.nonce, solved.expires_ms))
     }
 
     /// Judges a submitted solution for the session `who` names, spending its nonce when it is
     /// genuine and solved. `passed_nonce`: the session's last passed puzzle ([`nonce_id`]), whose
     /// solution sent again (a reload of the "check passed" page, a restored tab) is a no-op, not
-    /// a replay. Counted here; the session is not touched.
+    /// a replay. `fleet`: what the fleet said of it (`None`: not asked, single use is this
+    /// Envoy's). Counted here; the session is not touched.
     pub fn judge(
         &mut self,
         challenge: &str,
         solution: &str,
         who: &Who,
         passed_nonce: u64,
+        fleet: Option<FleetSpend>,
         tally: &mut Tally,
     ) -> Judged {
         let keys: Vec<&[u8]> = self.clearance.keys.iter().map(|k| k.secret.as_slice()).collect();
         let judged = match pow::verify(challenge, solution, &keys, who.now, self.ttl_ms(), &who.puzzle_binding()) {
             Err(e @ (PowError::Unsolved | PowError::Expired)) => Judged::Failed(pow_reason(e)),
             Err(e) => Judged::Ignored(pow_reason(e)),
-            Ok(solved) => match self.nonces.consume(&solved.nonce, solved.expires_ms, who.now) {
+            // Unconfirmed by the fleet: a puzzle older than the local lifetime has expired.
+            Ok(solved) if fleet == Some(FleetSpend::Unconfirmed) && solved.solve_ms >= self.local_puzzle_ms => {
+                Judged::Failed("pow_expired")
+            }
+            Ok(solved) => match self.spend(&solved.nonce, solved.expires_ms, who.now, fleet) {
                 Consume::Fresh => Judged::Solved(solved),
                 Consume::FreshEvicting => {
                     tally.bump(Counter::NonceStoreEvicted);
@@ -350,7 +389,7 @@ mod tests {
         s: &mut Session,
         t: &mut Tally,
     ) -> Result<Passed, &'static str> {
-        match g.judge(c, sol, who, s.passed_nonce, t) {
+        match g.judge(c, sol, who, s.passed_nonce, None, t) {
             Judged::Solved(solved) => Ok(g.pass(&solved, s, who)),
             Judged::Failed(r) => {
                 g.fail(s);

@@ -7,6 +7,8 @@ use std::collections::HashMap;
 pub trait NonceStore {
     /// Spends `nonce` (whose challenge expires at `expires_ms`).
     fn consume(&mut self, nonce: &str, expires_ms: u64, now_ms: u64) -> Consume;
+    /// Whether `nonce` is spent here already (a replay needs no word from the fleet).
+    fn is_spent(&self, nonce: &str, expires_ms: u64) -> bool;
     /// Drops what has expired.
     fn sweep(&mut self, _now_ms: u64) {}
 }
@@ -20,6 +22,19 @@ pub enum Consume {
     /// The store could not answer (failing): the solution is not accepted, and nothing counts
     /// against the client.
     Unavailable,
+}
+
+/// What the fleet's Redis said of a solution's nonce (`fleet.single_use`), before it is spent
+/// in the Envoy's own store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FleetSpend {
+    /// Spent now, first in the fleet.
+    Fresh,
+    /// Another Envoy spent it: a replay.
+    Replayed,
+    /// Redis could not say (down, slow, garbled): spent locally only, and taken only from a
+    /// puzzle issued within `fleet.local_puzzle_seconds`.
+    Unconfirmed,
 }
 
 /// The per-engine store: nonces until their challenge expires, at most `cap` of them; when full,
@@ -54,6 +69,10 @@ impl NonceStore for MemoryNonces {
         }
         self.spent.insert(nonce.to_string(), expires_ms);
         outcome
+    }
+
+    fn is_spent(&self, nonce: &str, _expires_ms: u64) -> bool {
+        self.spent.contains_key(nonce)
     }
 
     fn sweep(&mut self, now_ms: u64) {

@@ -9,6 +9,7 @@
 //! are kept (bounded) for the next sync: nothing is lost, and the fleet converges when it is back.
 
 use crate::base::lru::Lru;
+use crate::formats::webdis;
 use std::collections::HashMap;
 use std::net::IpAddr;
 
@@ -133,32 +134,18 @@ impl FleetCounts {
 const SCRIPT: &str = "local r={} for i=1,#KEYS do r[i]=redis.call('INCRBY',KEYS[i],ARGV[i]) \
                       redis.call('PEXPIRE',KEYS[i],ARGV[#ARGV]) end return r";
 
-/// A batch as webdis's POST body: `EVAL/<script>/<n>/<keys…>/<counts…>/<ttl>`, each part
-/// percent-encoded (webdis splits the body on `/`).
+/// A batch as webdis's POST body: `EVAL/<script>/<n>/<keys…>/<counts…>/<ttl>`.
 pub fn webdis_body(batch: &Batch, window_ms: u64) -> String {
-    let mut parts = vec![String::from("EVAL"), encode(SCRIPT), batch.counts.len().to_string()];
-    parts.extend(batch.counts.iter().map(|(c, _)| encode(&format!("botgate:rl:{}:{c}:{}", batch.scope, batch.window))));
-    parts.extend(batch.counts.iter().map(|(_, n)| n.to_string()));
-    parts.push((2 * window_ms).to_string());
-    parts.join("/")
+    let keys: Vec<String> =
+        batch.counts.iter().map(|(c, _)| format!("botgate:rl:{}:{c}:{}", batch.scope, batch.window)).collect();
+    let mut args: Vec<String> = batch.counts.iter().map(|(_, n)| n.to_string()).collect();
+    args.push((2 * window_ms).to_string());
+    webdis::eval_body(SCRIPT, &keys, &args)
 }
 
 /// webdis's answer, `{"EVAL": [totals…]}`; anything else is no answer.
 pub fn parse_totals(body: &[u8]) -> Option<Vec<u64>> {
-    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
-    v.get("EVAL")?.as_array()?.iter().map(serde_json::Value::as_u64).collect()
-}
-
-fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() * 3 / 2);
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    webdis::eval_array(body)?.iter().map(serde_json::Value::as_u64).collect()
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 pub mod allow;
 pub mod detector;
 pub mod dns;
+pub mod failed_sessions;
 pub mod fcrdns;
 pub mod fleet;
 pub mod limits;

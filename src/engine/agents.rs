@@ -111,7 +111,7 @@ impl Engine {
                 // 32 hex digits, like a puzzle's nonce (the shared store's shape).
                 let h = |tag: &[u8]| crate::base::fasthash::hash(&[tag, keyid.as_bytes(), nonce.as_bytes()]);
                 let spent = format!("{:016x}{:016x}", h(b"wba-1"), h(b"wba-2"));
-                match self.gate.spend(&spent, expires * 1000 + skew_ms, now) {
+                match self.gate.spend_once(&spent, expires * 1000 + skew_ms, now) {
                     Consume::Fresh | Consume::FreshEvicting => Proof::Signature,
                     Consume::Replayed => Proof::BadSignature("replayed"),
                     Consume::Unavailable => Proof::Unchecked,

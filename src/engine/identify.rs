@@ -28,7 +28,7 @@ impl Engine {
     /// inherits.
     pub(super) fn identify(&mut self, v: &mut Visit<'_>) {
         let id = self.session_of(v.head, v.client.keyed);
-        let (inherited_failure, inherited_score) = self.penalties(&id.answers_for);
+        let (inherited_failure, inherited_score) = self.penalties(&id.answers_for, v.now);
         if id.inherits && self.sessions.peek_mut(id.key.id).is_none() {
             // A new signed-in session starts from the anonymous session it came from: a person
             // keeps the pages their visit has shown, a client cannot shed its failures or its
@@ -37,6 +37,7 @@ impl Engine {
             let from = anonymous_key(&self.ids, v.head, v.client.keyed, id.visitor.map(|p| p.id)).id;
             self.sessions.inherit(from, id.key.id, id.visitor.is_some());
         }
+        self.fleet_failure(id.key, v.now);
         let session = self.sessions.get(id.key, v.now);
         if let (Some(p), false) = (id.visitor, id.key.authenticated) {
             session.visitor_tag = Some(p.tag);
@@ -88,13 +89,26 @@ impl Engine {
 
     /// The strictest of the sessions a request answers for: failed for good, and the highest
     /// score.
-    pub(super) fn penalties(&mut self, sessions: &[u64]) -> (bool, f64) {
+    pub(super) fn penalties(&mut self, sessions: &[u64], now: u64) -> (bool, f64) {
         let (mut failed, mut score) = (false, 0.0f64);
+        if let Some(f) = &self.failures {
+            failed = sessions.iter().any(|id| f.is_failed(*id, now));
+        }
         for s in sessions.iter().filter_map(|id| self.sessions.peek_mut(*id).map(|s| (s.challenge_failed, s.score))) {
             failed |= s.0;
             score = score.max(if s.0 { 1.0 } else { s.1 });
         }
         (failed, score)
+    }
+
+    /// A session another Envoy of the fleet saw fail for good fails here too (it is not
+    /// published again).
+    pub(super) fn fleet_failure(&mut self, key: SessionKey, now: u64) {
+        if self.failures.as_ref().is_some_and(|f| f.is_failed(key.id, now)) {
+            let s = self.sessions.get(key, now);
+            s.challenge_failed = true;
+            s.failure_shared = true;
+        }
     }
 
     /// The session a pass clears and its token names: an anonymous session without a visitor

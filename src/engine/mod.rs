@@ -18,6 +18,7 @@ mod identify;
 pub mod lookups;
 mod own;
 pub mod routes;
+pub mod spends;
 mod stages;
 pub mod step;
 pub mod vendors;
@@ -82,6 +83,8 @@ pub struct Engine {
     delayed: crate::base::lru::Lru<std::net::IpAddr, u64>,
     /// This worker's part of the fleet-wide per-address counts (`ip_rate_limit.fleet`).
     fleet: Option<crate::checks::fleet::FleetCounts>,
+    /// Sessions failed on any Envoy of the fleet (`fleet.share_failures`).
+    failures: Option<crate::checks::failed_sessions::FailedSessions>,
     /// Counter deltas for the shell to flush.
     pub tally: Tally,
     reported_evictions: [u64; 4],
@@ -118,7 +121,8 @@ impl Engine {
             sessions: Sessions::new(&policy.session),
             sequences: Sequences::new(policy.sequence_rules.clone(), limits.max_clients),
             campaigns: Campaigns::new(limits.max_fingerprints),
-            gate: Gate::new(policy.tiers.settings.clone(), policy.tiers.clearance.clone()),
+            gate: Gate::new(policy.tiers.settings.clone(), policy.tiers.clearance.clone())
+                .with_local_puzzle_ms(policy.fleet.as_ref().map(|f| f.local_puzzle_ms)),
             visitors: Visitors::new(
                 policy.session.visitor.clone(),
                 policy.tiers.clearance.keys.clone(),
@@ -146,6 +150,9 @@ impl Engine {
                 .ip_rate_limit
                 .filter(|l| l.fleet && policy.fleet.is_some())
                 .map(|l| crate::checks::fleet::FleetCounts::new(l.window_ms, l.max_requests, limits.max_clients)),
+            failures: policy.fleet.as_ref().filter(|f| f.share_failures).map(|_| {
+                crate::checks::failed_sessions::FailedSessions::new(policy.session.ttl_ms, limits.max_clients)
+            }),
             policy,
             tally: Tally::default(),
             reported_evictions: [0; 4],
@@ -182,6 +189,33 @@ impl Engine {
     pub fn set_fleet_scope(&mut self, scope: &str) {
         if let Some(f) = self.fleet.as_mut() {
             f.set_scope(scope);
+        }
+        if let Some(f) = self.failures.as_mut() {
+            f.set_scope(scope);
+        }
+    }
+
+    /// The round of failed sessions to send now ([`crate::checks::failed_sessions`]).
+    pub fn failures_round(&mut self) -> Option<crate::checks::failed_sessions::Round> {
+        Some(self.failures.as_mut()?.take_round())
+    }
+
+    /// The fleet's answer to a round (`None`: none came; its failures wait for the next).
+    pub fn failures_answer(
+        &mut self,
+        round: crate::checks::failed_sessions::Round,
+        pulled: Option<crate::checks::failed_sessions::Pulled>,
+        now: u64,
+    ) {
+        let Some(f) = self.failures.as_mut() else { return };
+        let (ok, published) = (pulled.is_some(), round.published.len() as u64);
+        let learnt = f.absorb(round, pulled, now) as u64;
+        if ok {
+            self.tally.bump(Counter::FleetFailuresSyncOk);
+            self.tally.add(Counter::FleetFailuresShared, published);
+            self.tally.add(Counter::FleetFailuresLearned, learnt);
+        } else {
+            self.tally.bump(Counter::FleetFailuresSyncFailed);
         }
     }
 
@@ -240,6 +274,8 @@ impl Engine {
             bad_signature: None,
             bot: None,
             must_pass: None,
+            spend_checked: false,
+            spent: None,
         };
         if own.is_none() {
             if let Some(d) = self.allow(head, &mut p, now) {
@@ -279,7 +315,10 @@ impl Engine {
             return Step::Decided(d);
         }
         if let Some(rest) = own {
-            return Step::Decided(self.own_endpoint(rest, head, p.client, now));
+            if let Some(question) = self.spend_question(head, &mut p, Some(rest), now) {
+                return Step::NeedLookup(LookupWait { pending: p, question });
+            }
+            return Step::Decided(self.own_endpoint(rest, head, p.client, p.spent, now));
         }
         self.proceed(p, head, now)
     }
@@ -291,6 +330,9 @@ impl Engine {
         let LookupWait { mut pending, question } = w;
         if pending.generation != self.generation {
             return self.begin(head, pending.has_body, now);
+        }
+        if question.service == spends::FLEET_SPEND {
+            return self.after_spend(pending, head, Some(&answer), now);
         }
         if self.answer_claim(&mut pending, question.clone(), Some(answer.clone()), now) {
             return self.after_claim(pending, head, now);
@@ -318,6 +360,9 @@ impl Engine {
         if pending.generation != self.generation {
             return self.begin(head, pending.has_body, now);
         }
+        if question.service == spends::FLEET_SPEND {
+            return self.after_spend(pending, head, None, now);
+        }
         if self.answer_claim(&mut pending, question, None, now) {
             return self.after_claim(pending, head, now);
         }
@@ -338,6 +383,9 @@ impl Engine {
     /// The waits from where `p` stopped: each asker's lookup (from the cache, or the request
     /// waits for it), then the body when the detector reads it; then the decision.
     fn proceed(&mut self, mut p: Pending, head: &Head, now: u64) -> Step {
+        if let Some(question) = self.spend_question(head, &mut p, None, now) {
+            return Step::NeedLookup(LookupWait { pending: p, question });
+        }
         while let Some(asker) = self.askers.get(p.asked) {
             if let Some(question) = asker.question(head, &p.client) {
                 let band = asker.band();
@@ -365,6 +413,7 @@ impl Engine {
             self.grade(&mut d, crate::policy::answers::Refusal::Throttle, head, now);
         }
         let mut v = self.detect(head, &p, body, now, &mut d);
+        v.spent = p.spent;
         self.identify(&mut v);
         self.repeat(&mut v, &mut d);
         self.observe(&mut v, &p);
@@ -376,8 +425,15 @@ impl Engine {
         self.record(d)
     }
 
-    /// Counts the decision once under `botgate_requests_total`.
+    /// Counts the decision once under `botgate_requests_total`, and hands the fleet a session
+    /// this request failed for good.
     fn record(&mut self, d: Decision) -> Decision {
+        if let (Some(f), Some(id)) = (self.failures.as_mut(), d.session) {
+            if let Some(s) = self.sessions.peek_mut(id).filter(|s| s.challenge_failed && !s.failure_shared) {
+                s.failure_shared = true;
+                f.failed_here(id);
+            }
+        }
         self.tally.bump(match (d.verdict, d.outcome()) {
             (_, "would_block") => Counter::RequestsWouldBlock,
             (_, "would_challenge") => Counter::RequestsWouldChallenge,
@@ -463,6 +519,9 @@ impl Engine {
         self.limiter.sweep(now, SWEEP_BATCH);
         if let Some(f) = self.fleet.as_mut() {
             self.tally.add(Counter::FleetUntracked, std::mem::take(&mut f.untracked));
+        }
+        if let Some(f) = self.failures.as_mut() {
+            self.tally.add(Counter::FleetFailuresDropped, std::mem::take(&mut f.dropped));
         }
         self.sessions.sweep(now, SWEEP_BATCH);
         self.sequences.sweep(now, SWEEP_BATCH);

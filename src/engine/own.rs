@@ -7,6 +7,7 @@ use super::identify::Identity;
 use super::Engine;
 use crate::base::telemetry::Counter;
 use crate::challenge::gate::{Judged, Who};
+use crate::challenge::nonces::FleetSpend;
 use crate::challenge::{back, beacon};
 use crate::decision::record::{Decision, Reply, Verdict};
 use crate::identity::client::Client;
@@ -18,7 +19,14 @@ use crate::request::head::Head;
 impl Engine {
     /// botgate's own endpoints: assets, `verify` (a browser's solution) and `pow` (the step-up
     /// page's fallback to a proof of work).
-    pub(super) fn own_endpoint(&mut self, rest: &[u8], head: &Head, client: Client, now: u64) -> Decision {
+    pub(super) fn own_endpoint(
+        &mut self,
+        rest: &[u8],
+        head: &Head,
+        client: Client,
+        spent: Option<FleetSpend>,
+        now: u64,
+    ) -> Decision {
         let mut d = Decision::pass(client.ip);
         d.verdict = Verdict::Serve;
         match rest {
@@ -32,7 +40,8 @@ impl Engine {
             }
             b"verify" | b"pow" => {
                 let Identity { key, answers_for, .. } = self.session_of(head, client.keyed);
-                if self.penalties(&answers_for).0 && !self.observing(false) {
+                self.fleet_failure(key, now);
+                if self.penalties(&answers_for, now).0 && !self.observing(false) {
                     blocked(&mut d, &mut self.tally);
                     return self.record(d);
                 }
@@ -41,7 +50,7 @@ impl Engine {
                 let back = back::query_param(head.query(), "return").filter(|r| back::safe_return(r).is_some());
                 let who = Who::new(key, head, client.ip, now);
                 if rest == b"verify" {
-                    self.verify_endpoint(&mut d, head, key, &who, back);
+                    self.verify_endpoint(&mut d, head, key, &who, back, spent);
                 } else {
                     self.pow_endpoint(&mut d, head, key, &who, back);
                 }
@@ -170,7 +179,15 @@ impl Engine {
     /// A browser's solution: a pass sets the cookie and continues to the page first asked for;
     /// a failure sends it back for a new puzzle, until the session has failed for good; anything
     /// that is not this session's own puzzle changes nothing (and creates no session).
-    fn verify_endpoint(&mut self, d: &mut Decision, head: &Head, key: SessionKey, who: &Who, back: Option<String>) {
+    fn verify_endpoint(
+        &mut self,
+        d: &mut Decision,
+        head: &Head,
+        key: SessionKey,
+        who: &Who,
+        back: Option<String>,
+        spent: Option<FleetSpend>,
+    ) {
         let q = head.query();
         let (Some(c), Some(s)) = (back::query_param(q, "challenge"), back::query_param(q, "solution")) else {
             d.answer = Some(Box::new(Reply::json(400, "missing challenge or solution", &[], head.request_id())));
@@ -182,7 +199,7 @@ impl Engine {
         if failed && !observe {
             return blocked(d, &mut self.tally);
         }
-        match self.gate.judge(&c, &s, who, passed_nonce, &mut self.tally) {
+        match self.gate.judge(&c, &s, who, passed_nonce, spent, &mut self.tally) {
             Judged::Solved(solved) => {
                 let (key, who, visitor) = self.adopt_visitor(key, who);
                 let session = self.sessions.get(key, who.now);

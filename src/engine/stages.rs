@@ -182,10 +182,10 @@ impl Engine {
     /// An API client retrying with its puzzle's solution in headers.
     pub(super) fn answer_submission(&mut self, v: &mut Visit<'_>, d: &mut Decision) {
         let Some((c, s)) = gate::header_submission(v.head) else { return };
-        let (key, now) = (v.key, v.now);
+        let (key, now, spent) = (v.key, v.now, v.spent);
         let w = v.who();
         let session = self.sessions.get(key, now);
-        match self.gate.judge(c, s, w, session.passed_nonce, &mut self.tally) {
+        match self.gate.judge(c, s, w, session.passed_nonce, spent, &mut self.tally) {
             Judged::Solved(solved) => passed(d, &self.gate.pass(&solved, session, w), &self.gate),
             Judged::Failed(reason) => {
                 self.gate.fail(session);

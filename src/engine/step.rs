@@ -72,6 +72,10 @@ pub struct Pending {
     pub(super) bot: Option<Box<crate::decision::record::BotLabel>>,
     /// A challenge the head stages ask for whatever the score (a crawler the policy challenges).
     pub(super) must_pass: Option<&'static str>,
+    /// The fleet was asked about the request's solution, or it had none to ask about
+    /// ([`super::spends`]); what the fleet said, if it was asked.
+    pub(super) spend_checked: bool,
+    pub(super) spent: Option<crate::challenge::nonces::FleetSpend>,
 }
 
 impl Pending {

@@ -155,7 +155,7 @@ impl Engine {
             own = self.sessions.live(from, now).map(|s| (s.challenge_failed, s.score));
         }
         let (own_failed, own) = own.unwrap_or((false, 0.0));
-        let (failed, inherited) = self.penalties(&id.answers_for);
+        let (failed, inherited) = self.penalties(&id.answers_for, now);
         if failed || own_failed {
             return band.1 >= 1.0;
         }

@@ -53,6 +53,8 @@ pub(super) struct Visit<'a> {
     pub enforce_score: f64,
     pub challenge_failed: bool,
     pub step_up_pending: bool,
+    /// What the fleet said of the solution in the request's headers, if it was asked.
+    pub spent: Option<crate::challenge::nonces::FleetSpend>,
     /// The session must pass a challenge whatever its score.
     pub must_pass: Option<&'static str>,
     pub step_up: Option<StepUpCall>,
@@ -94,6 +96,7 @@ impl<'a> Visit<'a> {
             enforce_score: 0.0,
             challenge_failed: false,
             step_up_pending: false,
+            spent: None,
             must_pass: None,
             step_up: None,
             would,

@@ -52,6 +52,9 @@ pub struct Session {
     pub cleared_until: u64,
     /// Set once a challenge is failed for good: blocked for the session's remaining lifetime.
     pub challenge_failed: bool,
+    /// The fleet knows of its failure: published by this worker, or learnt from another Envoy
+    /// (`fleet.share_failures`).
+    pub failure_shared: bool,
     /// Started from an anonymous session that failed its challenges, on a shared identity
     /// (address, user agent, language): it must pass a challenge, but is not blocked for
     /// someone else's failure.

@@ -30,6 +30,7 @@ mod feeds;
 mod fleet;
 mod metrics;
 mod nonces;
+mod spends;
 mod vendors;
 
 use metrics::Metrics;
@@ -73,8 +74,10 @@ struct Worker {
     vendor_calls: vendors::VendorCalls,
     /// Throttled and tarpitted requests waiting out their delay.
     delays: delays::Delays,
-    /// The fleet's count syncs on their way.
+    /// The fleet's count syncs and failure rounds on their way.
     fleet: fleet::FleetCalls,
+    /// Solutions being spent in the fleet's Redis.
+    spends: spends::Spends,
     /// Lists kept fresh from the policy's feeds.
     feeds: feeds::Feeds,
     parked: HashMap<u32, Parked>,
@@ -123,7 +126,7 @@ impl Context for Root {
         let (status, body) = call_response(headers, body_size, policy::feeds::MAX_BODY + 1);
         let mut w = shared.borrow_mut();
         let Worker { engines, feeds, fleet, .. } = &mut *w;
-        if !fleet.on_response(token, status, &body, engines) {
+        if !fleet.on_response(token, status, &body, engines, now_ms()) {
             feeds.on_response(token, status, &body, engines, now_ms());
         }
     }
@@ -196,6 +199,7 @@ impl RootContext for Root {
                     parked: HashMap::new(),
                     delays: delays::Delays::default(),
                     fleet: fleet::FleetCalls::default(),
+                    spends: spends::Spends::default(),
                     settled: HashMap::new(),
                 };
                 self.worker = Some(Rc::new(RefCell::new(worker)));
@@ -226,6 +230,7 @@ impl RootContext for Root {
             let mut w = shared.borrow_mut();
             let mut late: Vec<Finished> = w.calls.expired(now_ms()).into_iter().map(|(_, f)| f).collect();
             late.extend(w.vendor_calls.expired(now_ms()));
+            late.extend(w.spends.expired(now_ms()));
             late
         };
         if !expired.is_empty() {
@@ -329,10 +334,11 @@ impl Context for Request {
         let (status, body) = call_response(headers, body_size, MAX_DNS_REPLY);
         let finished = {
             let mut w = worker.borrow_mut();
-            match w.vendor_calls.on_response(token, status, &body, now_ms()) {
-                Some(f) => Some(f),
-                None => w.calls.on_response(token, status, &body, now_ms()).map(|(_, f)| f),
-            }
+            let now = now_ms();
+            w.vendor_calls
+                .on_response(token, status, &body, now)
+                .or_else(|| w.spends.on_response(token, status, &body, now))
+                .or_else(|| w.calls.on_response(token, status, &body, now).map(|(_, f)| f))
         };
         if let Some(f) = finished {
             settle(&worker, f);
@@ -363,6 +369,7 @@ impl Drop for Request {
             w.settled.remove(&self.id);
             w.calls.forget(self.id);
             w.vendor_calls.forget(self.id, now_ms());
+            w.spends.forget(self.id);
         }
     }
 }
@@ -516,8 +523,11 @@ impl Request {
                 }
                 Asked::Known(a) => Some(a),
                 Asked::Failed(why) => {
-                    let service =
-                        if wait.question().service == crate::engine::vendors::VENDORS { "vendors" } else { "dns" };
+                    let service = match wait.question().service {
+                        crate::engine::vendors::VENDORS => "vendors",
+                        crate::engine::spends::FLEET_SPEND => "fleet",
+                        _ => "dns",
+                    };
                     count_callout(worker, service, Some(why), None);
                     None
                 }
@@ -545,8 +555,14 @@ impl Request {
 /// Asks the lookup `wait` needs through the engine's policy (only reverse DNS has a callout).
 fn ask(worker: &Shared, engine: usize, wait: &LookupWait, context: u32, now: u64) -> Asked {
     let mut guard = worker.borrow_mut();
-    let Worker { engines, calls, vendor_calls, .. } = &mut *guard;
+    let Worker { engines, calls, vendor_calls, spends, .. } = &mut *guard;
     let q = wait.question();
+    if q.service == crate::engine::spends::FLEET_SPEND {
+        return match engines.get_or_base(engine).and_then(|e| e.policy().fleet.as_ref()) {
+            Some(f) => spends.ask(q, f, context, now),
+            None => Asked::Failed("no_callout"),
+        };
+    }
     if q.service == crate::engine::vendors::VENDORS {
         return match engines.get_or_base(engine).and_then(|e| e.policy().vendors.as_ref()) {
             Some(v) => vendor_calls.ask(&q.key, v, context, now),

@@ -41,6 +41,15 @@ impl SharedNonces {
 }
 
 impl NonceStore for SharedNonces {
+    fn is_spent(&self, nonce: &str, expires_ms: u64) -> bool {
+        let Some(&shard) = nonce.as_bytes().first() else { return false };
+        let epoch = expires_ms / NONCE_SLOT_MS;
+        let key = Self::key(epoch % NONCE_SLOTS, shard.to_ascii_lowercase());
+        let Ok((Some(value), _)) = hostcalls::get_shared_data(&key) else { return false };
+        let spent = value.strip_prefix(format!("{epoch}:").as_bytes()).unwrap_or(b"");
+        spent.chunks(NONCE_LEN).any(|n| n == nonce.as_bytes())
+    }
+
     fn consume(&mut self, nonce: &str, expires_ms: u64, _now_ms: u64) -> Consume {
         let (Some(&shard), true) = (nonce.as_bytes().first(), nonce.len() == NONCE_LEN) else {
             return Consume::Unavailable;

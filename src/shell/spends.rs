@@ -1,0 +1,111 @@
+//! Solutions spent in the fleet's Redis ([`crate::engine::spends`]): one `SET … NX` through
+//! webdis per nonce, from the context of the request that submitted it. Requests submitting the
+//! same nonce on this worker meanwhile join it (the answer lets them all go to this Envoy's own
+//! store, where one wins). Envoy ends a call at the fleet's `timeout_ms`; its failure is an
+//! answer too ([`crate::challenge::nonces::FleetSpend::Unconfirmed`]).
+
+use super::callouts::{Asked, Finished};
+use crate::engine::lookups::{Answer, Lookup};
+use crate::engine::spends;
+use crate::formats::webdis;
+use crate::policy::fleet::Fleet;
+use proxy_wasm::hostcalls;
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// Spends on their way per worker; past it, a solution is judged without the fleet (as when
+/// Redis is down).
+const MAX_IN_FLIGHT: usize = 256;
+/// Requests one spend may hold waiting.
+const MAX_WAITERS: usize = 16;
+
+struct InFlight {
+    token: u32,
+    waiters: Vec<u32>,
+    started_ms: u64,
+    deadline_ms: u64,
+}
+
+/// Past its deadline, how long a spend is given before the tick ends it (its owner left, and
+/// Envoy cancelled the call with its context).
+const GRACE_MS: u64 = 250;
+
+#[derive(Default)]
+pub struct Spends {
+    /// Nonce's Redis key → its call.
+    in_flight: HashMap<String, InFlight>,
+}
+
+impl Spends {
+    /// Spends the nonce `q` names for the request `context`.
+    pub fn ask(&mut self, q: &Lookup, fleet: &Fleet, context: u32, now: u64) -> Asked {
+        let Some((key, ttl_ms)) = spends::redis_spend(q) else { return Asked::Failed("bad_key") };
+        if let Some(f) = self.in_flight.get_mut(&key) {
+            if f.waiters.len() >= MAX_WAITERS {
+                return Asked::Failed("busy");
+            }
+            f.waiters.push(context);
+            return Asked::Waiting;
+        }
+        if self.in_flight.len() >= MAX_IN_FLIGHT {
+            return Asked::Failed("busy");
+        }
+        let path = webdis::set_nx_path(&key, ttl_ms);
+        let headers = vec![(":method", "GET"), (":path", path.as_str()), (":authority", fleet.authority.as_str())];
+        let timeout = Duration::from_millis(fleet.timeout_ms);
+        match hostcalls::dispatch_http_call(&fleet.cluster, headers, None, vec![], timeout) {
+            Ok(token) => {
+                let deadline_ms = now + fleet.timeout_ms;
+                self.in_flight.insert(key, InFlight { token, waiters: vec![context], started_ms: now, deadline_ms });
+                Asked::Waiting
+            }
+            Err(e) => {
+                log::warn!("botgate: fleet: cannot call cluster {:?}: {e:?}", fleet.cluster);
+                Asked::Failed("dispatch")
+            }
+        }
+    }
+
+    /// The answer to callout `token`, if it is a spend's.
+    pub fn on_response(&mut self, token: u32, status: Option<u32>, body: &[u8], now: u64) -> Option<Finished> {
+        let key = self.in_flight.iter().find(|(_, f)| f.token == token).map(|(k, _)| k.clone())?;
+        let f = self.in_flight.remove(&key)?;
+        let set = (status == Some(200)).then(|| webdis::set_nx_answer(body)).flatten();
+        if set.is_none() {
+            log::debug!("botgate: fleet spend failed (status {status:?}); spent in this Envoy only");
+        }
+        let answer = spends::spend_answer(set);
+        let failure = (answer == Answer::Failed).then_some("fleet");
+        Some(Finished {
+            service: "fleet",
+            answer,
+            waiters: f.waiters,
+            elapsed_ms: now.saturating_sub(f.started_ms),
+            failure,
+        })
+    }
+
+    /// Spends past their deadline: finished unconfirmed.
+    pub fn expired(&mut self, now: u64) -> Vec<Finished> {
+        let late: Vec<String> =
+            self.in_flight.iter().filter(|(_, f)| now > f.deadline_ms + GRACE_MS).map(|(k, _)| k.clone()).collect();
+        late.iter()
+            .filter_map(|k| self.in_flight.remove(k))
+            .map(|f| Finished {
+                service: "fleet",
+                answer: Answer::Failed,
+                waiters: f.waiters,
+                elapsed_ms: now.saturating_sub(f.started_ms),
+                failure: Some("timeout"),
+            })
+            .collect()
+    }
+
+    /// Forgets a request that no longer waits (its client left).
+    pub fn forget(&mut self, context: u32) {
+        for f in self.in_flight.values_mut() {
+            f.waiters.retain(|w| *w != context);
+        }
+        self.in_flight.retain(|_, f| !f.waiters.is_empty());
+    }
+}
