@@ -1,10 +1,15 @@
-"""Issue 17 item 1 end to end: two Envoys share per-address counts through a real Redis (behind
-webdis). A client alternating between them is limited at the fleet-wide rate, within about a
-second's traffic; a person is not; with Redis stopped each Envoy's own limit still applies and
-the failed syncs are counted; when it is back the fleet converges."""
+"""Issue 17 items 1 to 3 end to end: two Envoys share state through a real Redis (behind webdis).
+A client alternating between them is limited at the fleet-wide rate, within about a second's
+traffic; a person is not; a solution taken by one is refused by the other; a session failed on
+one is blocked on both. With Redis stopped each Envoy's own limit still applies, solutions are
+single use per Envoy with a shorter lifetime, and the failures are counted; when it is back the
+fleet converges."""
+import json
 import time
 
 from fleet import Redis, Webdis
+from harness import echoed, until
+from test_challenges import CHROME, challenge_of, solve
 
 BROWSER = {"user-agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36",
            "accept": "text/html,application/xhtml+xml", "accept-language": "en-GB,en;q=0.9",
@@ -65,3 +70,110 @@ def test_without_the_fleet_the_same_client_gets_each_envoys_budget(envoy_with, e
     a = envoy_with(fleet_policy(dict(example_policy), fleet=False))
     b = envoy_with(fleet_policy(dict(example_policy), fleet=False))
     assert alternate([a, b], "203.0.113.84", 40, gap=0.02) == 40
+
+
+# --- Issue 17 items 2 and 3: single use and shared failures -----------------------------------
+
+def ambiguous(ip, **extra):
+    """A browser behind a proxy that strips accept and accept-language: challenged at /login."""
+    return {"user-agent": CHROME, "x-forwarded-for": ip, **extra}
+
+
+def reasons_of(status, body):
+    return (echoed(body)["x-botgate-reasons"][0].split(",") if status == 200 else json.loads(body)["reasons"])
+
+
+def submit(e, ip, c, solution):
+    sub = {"x-botgate-pow-challenge": c["challenge"], "x-botgate-pow-solution": solution}
+    status, headers, body = e.post("/login", headers=ambiguous(ip, **sub), body=b"u=1")
+    return status, headers, reasons_of(status, body)
+
+
+def single_use_policy(policy):
+    policy["fleet"] = {"cluster": "fleet", "timeout_ms": 300, "local_puzzle_seconds": 5}
+    return policy
+
+
+def test_a_solution_taken_by_one_envoy_is_refused_by_the_other_and_failures_block_everywhere(
+        envoy_with, example_policy):
+    redis = Redis()
+    webdis = Webdis(redis.port)
+    try:
+        a = envoy_with(single_use_policy(dict(example_policy)), fleet=webdis.port)
+        b = envoy_with(single_use_policy(dict(example_policy)), fleet=webdis.port, concurrency=2)
+        ip = "203.0.113.120"
+        c = challenge_of(*a.post("/login", headers=ambiguous(ip), body=b"u=1"))
+        solution = solve(c)
+        status, headers, reasons = submit(a, ip, c, solution)
+        assert status == 200 and "pow_passed" in reasons, reasons
+        token = headers["x-botgate-clearance"][0]
+        status, _, reasons = submit(b, ip, c, solution)
+        assert status != 200 or "pow_passed" not in reasons
+        assert "pow_replayed" in reasons, reasons
+        assert a.wait_metric("botgate_fleet_spends_total", lambda v: v >= 1, result="fresh") == 1
+        assert b.wait_metric("botgate_fleet_spends_total", lambda v: v >= 1, result="replayed") == 1
+        # The clearance it earned is the client's on every Envoy (bound to it, not spent), and
+        # no one else's.
+        status, _, body = b.post("/login", headers=ambiguous(ip, **{"x-botgate-clearance": token}), body=b"u=1")
+        assert status == 200, body
+        status, _, body = b.post("/login", body=b"u=1", headers={
+            "user-agent": CHROME.replace("126", "125"), "x-forwarded-for": "198.51.100.120",
+            "x-botgate-clearance": token})
+        assert status == 401, body
+
+        # A scripted bot fails its puzzles on A: blocked there, and on B within about a second.
+        bot = "203.0.113.121"
+        c = challenge_of(*a.post("/login", headers=ambiguous(bot), body=b"u=1"))
+        for _ in range(3):
+            status, _, reasons = submit(a, bot, c, "42")
+            if status == 401:
+                c = json.loads(a.post("/login", headers=ambiguous(bot), body=b"u=1")[2])["challenge"]
+        assert status == 403 and "challenge_failed" in reasons, reasons
+        blocked = until(lambda: b.get("/products", headers=ambiguous(bot))[0] == 403, timeout=6)
+        assert blocked, "B never learnt of the failure"
+        status, _, body = b.get("/products", headers=ambiguous(bot))
+        assert "challenge_failed" in json.loads(body)["reasons"]
+        assert b.wait_metric("botgate_fleet_failures_learned_total", lambda v: v >= 1) >= 1
+        assert a.wait_metric("botgate_fleet_failures_shared_total", lambda v: v >= 1) == 1
+        # Someone else on B is untouched.
+        assert b.get("/products", headers={**BROWSER, "x-forwarded-for": "203.0.113.122"})[0] == 200
+    finally:
+        webdis.close()
+        redis.close()
+
+
+def test_with_redis_down_solutions_are_single_use_locally_with_a_shorter_lifetime(envoy_with, example_policy):
+    redis = Redis()
+    webdis = Webdis(redis.port)
+    try:
+        a = envoy_with(single_use_policy(dict(example_policy)), fleet=webdis.port)
+        b = envoy_with(single_use_policy(dict(example_policy)), fleet=webdis.port)
+        redis.close()
+        ip = "203.0.113.123"
+        # A young puzzle: taken, spent in this Envoy (its replay here is refused), counted.
+        c = challenge_of(*a.post("/login", headers=ambiguous(ip), body=b"u=1"))
+        solution = solve(c)
+        status, _, reasons = submit(a, ip, c, solution)
+        assert status == 200 and "pow_passed" in reasons, reasons
+        assert a.wait_metric("botgate_fleet_spends_total", lambda v: v >= 1, result="unconfirmed") == 1
+        assert "pow_passed" not in submit(a, ip, c, solution)[2]
+        # A puzzle older than the local lifetime (5 s here; 300 s with Redis up): refused.
+        old = "203.0.113.124"
+        c = challenge_of(*b.post("/login", headers=ambiguous(old), body=b"u=1"))
+        solution = solve(c)
+        time.sleep(5.5)
+        status, _, reasons = submit(b, old, c, solution)
+        assert status != 200 and "pow_expired" in reasons, reasons
+        assert b.wait_metric("botgate_fleet_failures_sync_total", lambda v: v >= 1, result="failed") >= 1
+
+        # Redis back: the fleet's single use returns.
+        redis.start()
+        time.sleep(1.5)
+        fresh = "203.0.113.125"
+        c = challenge_of(*a.post("/login", headers=ambiguous(fresh), body=b"u=1"))
+        solution = solve(c)
+        assert "pow_passed" in submit(a, fresh, c, solution)[2]
+        assert "pow_replayed" in submit(b, fresh, c, solution)[2]
+    finally:
+        webdis.close()
+        redis.close()
