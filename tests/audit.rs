@@ -69,7 +69,8 @@ fn a_lapsed_crawler_condition_scores_a_proven_googlebot_instead_of_allowing_it()
 
 /// Runs `botgate ARGS… FILE` on `policy` written to a temporary file: (exit code, stdout, file).
 fn botgate(args: &[&str], name: &str, policy: &str) -> (i32, String, String) {
-    let dir = std::env::temp_dir().join(format!("botgate-audit-{}", std::process::id()));
+    // Cargo's scratch directory for tests, inside target/: nothing is left in /tmp.
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("audit");
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join(format!("{name}.json"));
     std::fs::write(&file, policy).unwrap();
