@@ -5,7 +5,7 @@ ENVOY         := $(VENV)/bin/envoy
 WASM          := target/wasm32-wasip1/release/botgate.wasm
 CARGO         ?= cargo
 
-.PHONY: all wasm cli test unit integration lint demo bench fuzz-smoke envoy-config deps system-deps clean oci
+.PHONY: all wasm cli test unit integration lint demo fleet bench fuzz-smoke envoy-config deps system-deps clean oci
 APT_PACKAGES  := wrk chromium chromium-driver unbound crowdsec prometheus buildah skopeo docker-compose redis-server webdis
 SUDO          := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -55,6 +55,11 @@ integration: wasm cli
 ## Envoy + botgate + a demo upstream on 127.0.0.1 (Ctrl-C stops all three).
 demo: wasm cli
 	$(PY) integration/demo.py
+
+## The fleet on loopback: Redis behind webdis, two Envoys with botgate on 10001 and 10002 sharing
+## fleet-wide state, the demo upstream (Ctrl-C stops all of it).
+fleet: wasm cli system-deps
+	$(PY) integration/fleet_demo.py
 
 ## Paired Envoy benchmark and engine micro-benchmarks (BENCHMARKS.md); then the native engine
 ## benchmark of the decision plane (threat-intel lookups, a whole request) and the simulator.

@@ -154,6 +154,13 @@ class Envoy:
             self.close()
             raise RuntimeError(f"envoy did not become ready:\n{out[-4000:]}")
 
+    @classmethod
+    def attach(cls, port, admin=None):
+        """An Envoy something else started (a demo): its HTTP client and evidence, no process."""
+        e = cls.__new__(cls)
+        e.port, e.admin, e.proc = port, admin, None
+        return e
+
     def wait_ready(self, timeout=30.0):
         deadline = time.time() + timeout
         while time.time() < deadline:

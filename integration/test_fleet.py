@@ -177,3 +177,33 @@ def test_with_redis_down_solutions_are_single_use_locally_with_a_shorter_lifetim
     finally:
         webdis.close()
         redis.close()
+
+
+def test_make_fleet_runs_two_envoys_sharing_a_redis_until_stopped():
+    """SPEC: `make fleet` starts Redis, two Envoys on 10001 and 10002 sharing fleet-wide state,
+    and the demo upstream, until interrupted; then nothing of it is left running."""
+    import os
+    import signal
+    import subprocess
+    from harness import ROOT, Envoy, wait_port
+    import tempfile
+    # Its Envoys' configurations and logs go in the run's temporary directory.
+    demo = subprocess.Popen(["make", "-s", "fleet"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True, env={**os.environ, "TMPDIR": tempfile.gettempdir()})
+    try:
+        assert wait_port(10001, 120) and wait_port(10002, 30), "the fleet did not start"
+        time.sleep(1)
+
+        a, b = Envoy.attach(10001, 9902), Envoy.attach(10002, 9903)
+        ip = "203.0.113.130"
+        c = challenge_of(*a.post("/login", headers=ambiguous(ip), body=b"u=1"))
+        solution = solve(c)
+        assert "pow_passed" in submit(a, ip, c, solution)[2]
+        assert "pow_replayed" in submit(b, ip, c, solution)[2]
+    finally:
+        os.killpg(demo.pid, signal.SIGTERM)
+        out = demo.communicate(timeout=30)[0]
+    assert "Envoys on 127.0.0.1:10001 and :10002" in out, out[-3000:]
+    for port in (10001, 10002, 9902, 9903, 18081):
+        assert until(lambda: not wait_port(port, 0.2), timeout=10), f"port {port} still open after Ctrl-C"
+
