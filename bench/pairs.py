@@ -60,7 +60,11 @@ SERVER_CPU, CLIENT_CPU = "0", "1"
 # (listen, admin) per slot; the two slots swap every round so neither side keeps an advantage.
 SLOTS = [(20080, 20081), (20090, 20091)]
 NOISE_BAND = (0.98, 1.02)
-TARGET = 0.85  # botgate's throughput as a share of the empty Wasm filter's
+# The headline (issue 18): botgate's throughput as a share of a filter making exactly the host
+# calls botgate must make and nothing else, so the target is on what botgate controls. The older
+# target against the empty filter (0.85) is reported beside it, with the no-Wasm ratio.
+TARGET = 0.90
+EMPTY_TARGET = 0.85
 
 # name -> (wasm module or None for no Wasm filter, policy file)
 CONFIGS = {
@@ -77,12 +81,13 @@ CONFIGS = {
     "no-wasm": (None, BENCH_POLICY),
 }
 PAIRS = [
+    ("botgate", "hostcalls-only"),  # the headline: botgate's own work, the host calls aside
+    ("botgate", "botgate"),  # noise check
     ("botgate", "empty-wasm"),
     ("empty-wasm", "no-wasm"),
     ("botgate", "no-wasm"),
-    ("botgate", "botgate"),  # noise check
+    ("hostcalls-only", "empty-wasm"),  # what the required host calls alone cost
     ("botgate-example", "empty-wasm"),
-    ("botgate", "hostcalls-only"),  # where botgate's cost goes: its own work vs host calls
 ]
 # e.g. "botgate:empty-wasm,botgate:botgate" runs just those; a side may be a path to a .wasm.
 if os.environ.get("BENCH_PAIRS"):
@@ -396,6 +401,13 @@ def report(summaries, started):
             lines.append(f"- botgate outcomes, {s['a'] if side == 'A' else s['b']} in {s['a']} vs {s['b']}: {share}")
     lines.append("")
     by_pair = {(s["a"], s["b"]): s for s in summaries}
+    headline = by_pair.get(("botgate", "hostcalls-only"))
+    if headline:
+        med = statistics.median(headline["tput"])
+        others = ", ".join(f"{b} {statistics.median(by_pair[('botgate', b)]['tput']):.3f}×"
+                           for b in ("empty-wasm", "no-wasm") if ("botgate", b) in by_pair)
+        lines.insert(0, f"**botgate vs hostcalls-only: {med:.3f}×** (target ≥ {TARGET}: "
+                     f"{'met' if med >= TARGET else 'NOT met'})" + (f"; botgate vs {others}" if others else "") + "\n")
     noise = by_pair.get(("botgate", "botgate"))
     if noise:
         med = statistics.median(noise["tput"])
@@ -406,8 +418,12 @@ def report(summaries, started):
         target = by_pair.get((a, "empty-wasm"))
         if target:
             med = statistics.median(target["tput"])
-            verdict = "met" if med >= TARGET else "NOT met"
-            lines.append(f"- Target ({a}): throughput ≥ {TARGET}× empty-wasm: {med:.3f} → {verdict}.")
+            verdict = "met" if med >= EMPTY_TARGET else "NOT met"
+            lines.append(f"- Former target ({a}): throughput ≥ {EMPTY_TARGET}× empty-wasm: {med:.3f} → {verdict}.")
+    if headline:
+        med = statistics.median(headline["tput"])
+        lines.append(f"- Target: botgate's throughput ≥ {TARGET}× hostcalls-only: {med:.3f} → "
+                     + ("met." if med >= TARGET else "NOT met."))
     if any(s["socket_errors"] for s in summaries):
         lines.append("- WARNING: wrk reported socket errors; see latest.json.")
     if any(s["client_busy"] > 0.95 for s in summaries):

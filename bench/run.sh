@@ -45,9 +45,6 @@ BENCH_PAIRS="botgate-vendors1-uncached:botgate,botgate-vendors3-uncached:botgate
 # What fleet-wide limits cost (issue 17): the per-address limit counted across the fleet in a
 # local Redis (webdis), against the same policy without.
 BENCH_PAIRS="botgate-fleet:botgate" "$PY" bench/pairs.py
-# What fleet-wide limits cost (issue 17): the per-address limit counted across the fleet in a
-# local Redis (webdis), against the same policy without.
-BENCH_PAIRS="botgate-fleet:botgate" "$PY" bench/pairs.py
 
 if [ "${BENCH_SKIP_ENGINE:-0}" != 1 ]; then
   echo
