@@ -163,7 +163,7 @@ def test_with_redis_down_solutions_are_single_use_locally_with_a_shorter_lifetim
         solution = solve(c)
         time.sleep(5.5)
         status, _, reasons = submit(b, old, c, solution)
-        assert status != 200 and "pow_expired" in reasons, reasons
+        assert status != 200 and "pow_unconfirmed_too_old" in reasons, reasons
         assert b.wait_metric("botgate_fleet_failures_sync_total", lambda v: v >= 1, result="failed") >= 1
 
         # Redis back: the fleet's single use returns.

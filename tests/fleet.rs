@@ -237,7 +237,7 @@ fn with_redis_down_a_solution_is_spent_locally_and_only_from_a_young_puzzle() {
     let ip = "203.0.113.93";
     let verify = solved(&mut a, ip, T0, &mut redis);
     let late = decide(&mut a, &browser(&verify, ip), T0 + 25_000, &mut redis);
-    assert!(late.reasons.contains(&"pow_expired"), "past the local lifetime: {late:?}");
+    assert!(late.reasons.contains(&"pow_unconfirmed_too_old"), "past the local lifetime: {late:?}");
     let verify = solved(&mut a, ip, T0 + 26_000, &mut redis);
     let young = decide(&mut a, &browser(&verify, ip), T0 + 28_000, &mut redis);
     assert!(clears(&young), "{young:?}");

@@ -96,6 +96,7 @@ counters! {
     FleetSpendFresh => "botgate_fleet_spends_total.result.fresh",
     FleetSpendReplayed => "botgate_fleet_spends_total.result.replayed",
     FleetSpendUnconfirmed => "botgate_fleet_spends_total.result.unconfirmed",
+    FleetSpendBusy => "botgate_fleet_spends_total.result.busy",
     FleetFailuresSyncOk => "botgate_fleet_failures_sync_total.result.ok",
     FleetFailuresSyncFailed => "botgate_fleet_failures_sync_total.result.failed",
     FleetFailuresShared => "botgate_fleet_failures_shared_total",

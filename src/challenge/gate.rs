@@ -7,11 +7,13 @@
 //! rules still apply.
 //!
 //! Only a session's own puzzle can count against it. A puzzle is bound to the client (user agent
-//! and network) *and* to the session it was issued to; a wrong answer to it, an expired one or a
-//! replay is a failure, and after `max_failures` of them, or `max_attempts` puzzles issued without
-//! a pass, the session is `challenge_failed` and blocked for its remaining lifetime. Anything
-//! else — malformed input, a forged or foreign puzzle, a nonce store that cannot answer — changes
-//! nothing for the session (it is counted), so a third party cannot spend someone's attempts.
+//! and network) *and* to the session it was issued to; a wrong answer to it or an expired one is
+//! a failure, and after `max_failures` of them, or `max_attempts` puzzles issued without a pass,
+//! the session is `challenge_failed` and blocked for its remaining lifetime. Anything else —
+//! malformed input, a forged or foreign puzzle, a replay (it earns nothing, and only its own
+//! session can send it: a reload on another worker or Envoy), a nonce store or fleet that cannot
+//! answer — changes nothing for the session (it is counted), so a third party cannot spend
+//! someone's attempts.
 //! botgate's endpoints that change state also refuse requests that are not same-origin
 //! ([`same_origin`]), and never redirect into themselves ([`safe_return`]).
 //!
@@ -128,14 +130,13 @@ impl Gate {
         self.nonces.consume(nonce, expires_ms, now_ms)
     }
 
-    /// Spends a solution's nonce in this Envoy; one the fleet saw spent elsewhere is marked spent
-    /// here too (its next replay needs no word from Redis) and is a replay.
+    /// Spends a solution's nonce in this Envoy, unless the fleet saw it spent elsewhere: that is a
+    /// replay, and this Envoy's store is left alone (a copy sent to another worker at the same
+    /// time, to which Redis said fresh, still passes).
     fn spend(&mut self, nonce: &str, expires_ms: u64, now_ms: u64, fleet: Option<FleetSpend>) -> Consume {
-        let here = self.nonces.consume(nonce, expires_ms, now_ms);
-        match (fleet, here) {
-            (_, Consume::Unavailable) => Consume::Unavailable,
-            (Some(FleetSpend::Replayed), _) => Consume::Replayed,
-            _ => here,
+        match fleet {
+            Some(FleetSpend::Replayed) => Consume::Replayed,
+            _ => self.nonces.consume(nonce, expires_ms, now_ms),
         }
     }
 
@@ -167,9 +168,12 @@ impl Gate {
         let judged = match pow::verify(challenge, solution, &keys, who.now, self.ttl_ms(), &who.puzzle_binding()) {
             Err(e @ (PowError::Unsolved | PowError::Expired)) => Judged::Failed(pow_reason(e)),
             Err(e) => Judged::Ignored(pow_reason(e)),
-            // Unconfirmed by the fleet: a puzzle older than the local lifetime has expired.
+            // Not judged now: Redis had no room for it; sent again, it will be.
+            Ok(_) if fleet == Some(FleetSpend::Busy) => Judged::Ignored("pow_fleet_busy"),
+            // Unconfirmed by the fleet: a puzzle older than the local lifetime is not taken, and
+            // not held against the solver (a slow phone is not failed for Redis being down).
             Ok(solved) if fleet == Some(FleetSpend::Unconfirmed) && solved.solve_ms >= self.local_puzzle_ms => {
-                Judged::Failed("pow_expired")
+                Judged::Ignored(UNCONFIRMED_TOO_OLD)
             }
             Ok(solved) => match self.spend(&solved.nonce, solved.expires_ms, who.now, fleet) {
                 Consume::Fresh => Judged::Solved(solved),
@@ -178,7 +182,14 @@ impl Gate {
                     Judged::Solved(solved)
                 }
                 Consume::Replayed if nonce_id(&solved.nonce) == passed_nonce => Judged::AlreadyPassed,
-                Consume::Replayed => Judged::Failed("pow_replayed"),
+                // A replay earns nothing, and only the session the puzzle is bound to can send
+                // it: counted, but not held against the session (a reload of the "check passed"
+                // page on another worker or Envoy must not fail the person who solved it).
+                Consume::Replayed => {
+                    tally.bump(Counter::ChallengesPowFailed);
+                    tally.bump(Counter::ChallengeFailReplayed);
+                    Judged::Ignored("pow_replayed")
+                }
                 Consume::Unavailable => {
                     tally.bump(Counter::NonceStoreUnavailable);
                     Judged::Ignored("pow_store_unavailable")
@@ -196,7 +207,8 @@ impl Gate {
                 tally.bump(Counter::ChallengesPowFailed);
                 tally.bump(failure_counter(reason));
             }
-            Judged::Ignored("pow_store_unavailable") | Judged::AlreadyPassed => {}
+            Judged::Ignored("pow_store_unavailable" | "pow_replayed" | "pow_fleet_busy" | UNCONFIRMED_TOO_OLD)
+            | Judged::AlreadyPassed => {}
             Judged::Ignored(_) => tally.bump(Counter::ChallengeIgnoredForeign),
         }
         judged
@@ -207,6 +219,15 @@ impl Gate {
         session.passed_nonce = nonce_id(&solved.nonce);
         let token = self.clear(session, who, "pow");
         Passed { solve_ms: solved.solve_ms, suspicious: solved.suspicious, token }
+    }
+
+    /// Gives back the attempt a puzzle used when its solution was not taken for a reason that is
+    /// not the solver's (see [`UNCONFIRMED_TOO_OLD`]): an outage cannot run a session out of
+    /// attempts.
+    pub fn refund(&self, session: &mut Session, reason: &str) {
+        if reason == UNCONFIRMED_TOO_OLD {
+            session.challenges_issued = session.challenges_issued.saturating_sub(1);
+        }
     }
 
     /// Counts a failed or expired challenge; enough of them fail the session for good.
@@ -287,6 +308,10 @@ impl Gate {
         format!("{COOKIE}={token}; Path=/; Max-Age={}; HttpOnly; SameSite=Lax{secure}", self.clearance.ttl_minutes * 60)
     }
 }
+
+/// A solution Redis could not spend, from a puzzle older than the fleet's local lifetime: not
+/// taken, and the attempt it used is given back ([`Gate::refund`]).
+pub const UNCONFIRMED_TOO_OLD: &str = "pow_unconfirmed_too_old";
 
 /// A puzzle nonce as a session remembers it (never 0).
 pub fn nonce_id(nonce: &str) -> u64 {
@@ -414,7 +439,7 @@ mod tests {
         assert!(passed.token.is_some());
         let mut again = Session::default();
         assert_eq!(submit(&mut g, &c, &sol, &who(3_500), &mut again, &mut t), Err("pow_replayed"));
-        assert_eq!(again.failed_challenges, 1);
+        assert_eq!(again.failed_challenges, 0, "a replay earns nothing and costs nothing");
         assert_eq!(t.get(Counter::ChallengesPowPassed), 1);
         assert_eq!(t.get(Counter::ChallengeFailReplayed), 1);
         // The pass holds for the client it was earned by, not for the session on another network.

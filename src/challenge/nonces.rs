@@ -35,6 +35,10 @@ pub enum FleetSpend {
     /// Redis could not say (down, slow, garbled): spent locally only, and taken only from a
     /// puzzle issued within `fleet.local_puzzle_seconds`.
     Unconfirmed,
+    /// Redis was not asked: no room for another spend on its way, or the call was lost with
+    /// the request that made it (a copy of this one). The solution is not judged: the client
+    /// sends it again.
+    Busy,
 }
 
 /// The per-engine store: nonces until their challenge expires, at most `cap` of them; when full,

@@ -108,7 +108,13 @@ impl FailedSessions {
             *self.known.get_or_insert_with(session, || 0) = now + left;
             learnt += usize::from(fresh);
         }
-        let newest = pulled.failures.iter().map(|(_, at)| *at).max().unwrap_or(self.cursor);
+        if pulled.now.saturating_add(1_000) < self.cursor {
+            // Redis's clock went back (a failover to a replica behind): read the set afresh.
+            self.cursor = 0;
+            return learnt;
+        }
+        // Never past Redis's own clock: a score from the future cannot freeze learning.
+        let newest = pulled.failures.iter().map(|(_, at)| *at).max().unwrap_or(self.cursor).min(pulled.now);
         // A full page all at the cursor's millisecond would be asked for again and again.
         let stuck = pulled.failures.len() >= MAX_PULL && newest <= self.cursor;
         self.cursor = if stuck { self.cursor + 1 } else { newest.max(self.cursor) };
@@ -177,6 +183,19 @@ mod tests {
         assert!(!there.is_failed(7, 5_000 + 50_000), "the failure lasts what is left of a session's lifetime");
         assert_eq!(there.take_round().cursor, 1_000_000, "the next pull starts where this one ended");
         assert_eq!(there.absorb(Round { scope: "base".into(), published: vec![], cursor: 0 }, Some(pulled), 6_000), 0);
+    }
+
+    #[test]
+    fn a_score_from_the_future_or_a_clock_gone_back_cannot_stop_the_learning() {
+        let mut f = FailedSessions::new(60_000, 100);
+        let round = f.take_round();
+        f.absorb(round, Some(Pulled { now: 1_000_000, failures: vec![(1, 9_000_000)] }), 0);
+        assert_eq!(f.cursor, 1_000_000, "clamped to Redis's clock");
+        let round = f.take_round();
+        f.absorb(round, Some(Pulled { now: 500_000, failures: vec![] }), 0);
+        assert_eq!(f.cursor, 0, "read afresh");
+        let round = f.take_round();
+        assert_eq!(f.absorb(round, Some(Pulled { now: 600_000, failures: vec![(2, 599_000)] }), 0), 1);
     }
 
     #[test]

@@ -34,8 +34,10 @@ impl Engine {
             // keeps the pages their visit has shown, a client cannot shed its failures or its
             // score by sending a session cookie it made up. (Its id is a keyed hash: made only
             // for a session botgate has not seen.)
-            let from = anonymous_key(&self.ids, v.head, v.client.keyed, id.visitor.map(|p| p.id)).id;
-            self.sessions.inherit(from, id.key.id, id.visitor.is_some());
+            let from = anonymous_key(&self.ids, v.head, v.client.keyed, id.visitor.map(|p| p.id));
+            // Failed on another Envoy: what it hands on is that failure.
+            self.fleet_failure(from, v.now);
+            self.sessions.inherit(from.id, id.key.id, id.visitor.is_some());
         }
         self.fleet_failure(id.key, v.now);
         let session = self.sessions.get(id.key, v.now);

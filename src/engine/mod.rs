@@ -83,6 +83,9 @@ pub struct Engine {
     delayed: crate::base::lru::Lru<std::net::IpAddr, u64>,
     /// This worker's part of the fleet-wide per-address counts (`ip_rate_limit.fleet`).
     fleet: Option<crate::checks::fleet::FleetCounts>,
+    /// Solutions the fleet said another Envoy spent, until their puzzles expire (a replay is
+    /// then known without asking Redis again).
+    replayed_elsewhere: crate::base::lru::Lru<u64, u64>,
     /// Sessions failed on any Envoy of the fleet (`fleet.share_failures`).
     failures: Option<crate::checks::failed_sessions::FailedSessions>,
     /// Counter deltas for the shell to flush.
@@ -150,6 +153,7 @@ impl Engine {
                 .ip_rate_limit
                 .filter(|l| l.fleet && policy.fleet.is_some())
                 .map(|l| crate::checks::fleet::FleetCounts::new(l.window_ms, l.max_requests, limits.max_clients)),
+            replayed_elsewhere: crate::base::lru::Lru::new(4096),
             failures: policy.fleet.as_ref().filter(|f| f.share_failures).map(|_| {
                 crate::checks::failed_sessions::FailedSessions::new(policy.session.ttl_ms, limits.max_clients)
             }),
@@ -332,7 +336,7 @@ impl Engine {
             return self.begin(head, pending.has_body, now);
         }
         if question.service == spends::FLEET_SPEND {
-            return self.after_spend(pending, head, Some(&answer), now);
+            return self.after_spend(pending, head, &question, Some(&answer), now);
         }
         if self.answer_claim(&mut pending, question.clone(), Some(answer.clone()), now) {
             return self.after_claim(pending, head, now);
@@ -361,7 +365,7 @@ impl Engine {
             return self.begin(head, pending.has_body, now);
         }
         if question.service == spends::FLEET_SPEND {
-            return self.after_spend(pending, head, None, now);
+            return self.after_spend(pending, head, &question, None, now);
         }
         if self.answer_claim(&mut pending, question, None, now) {
             return self.after_claim(pending, head, now);

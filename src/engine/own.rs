@@ -234,6 +234,9 @@ impl Engine {
                 }));
             }
             Judged::Ignored(reason) => {
+                if let Some(session) = self.sessions.peek_mut(key.id) {
+                    self.gate.refund(session, reason);
+                }
                 d.reasons.push(reason);
                 d.answer = Some(Box::new(try_again(d, head, back)));
             }

@@ -15,6 +15,7 @@ use crate::base::telemetry::Counter;
 use crate::challenge::back;
 use crate::challenge::gate::{self, Who};
 use crate::challenge::nonces::FleetSpend;
+use crate::request::fetch;
 use crate::request::head::Head;
 
 /// The lookup service of a spend (the shell sends it to the fleet's webdis).
@@ -29,7 +30,9 @@ pub fn redis_spend(question: &Lookup) -> Option<(String, u64)> {
     (question.service == FLEET_SPEND && well_formed).then(|| (format!("botgate:n:{nonce}"), ttl))
 }
 
-/// A spend's answer as the shell hands it in: `fresh`, `spent`, or a failure.
+/// A spend's answer as the shell hands it in: `fresh`, `spent`, or a failure (Redis down,
+/// slow or garbled). The shell answers [`Answer::NotFound`] for a spend it could not wait for
+/// (no room, or its call went with another request): not judged.
 pub fn spend_answer(set: Option<bool>) -> Answer {
     match set {
         Some(true) => Answer::Value("fresh".into()),
@@ -53,29 +56,58 @@ impl Engine {
         }
         let q = head.query();
         let (challenge, solution) = match own {
-            Some(b"verify") => (back::query_param(q, "challenge")?, back::query_param(q, "solution")?),
+            // What the endpoint would refuse before judging never reaches Redis: another site's
+            // link, a session failed for good.
+            Some(b"verify") if fetch::same_origin(head) => {
+                (back::query_param(q, "challenge")?, back::query_param(q, "solution")?)
+            }
             Some(_) => return None,
             None => gate::header_submission(head).map(|(c, s)| (c.to_string(), s.to_string()))?,
         };
-        let key = self.session_of(head, p.client.keyed).key;
-        let who = Who::new(key, head, p.client.ip, now);
+        let id = self.session_of(head, p.client.keyed);
+        self.fleet_failure(id.key, now);
+        let failed = self.sessions.peek_mut(id.key.id).is_some_and(|s| s.challenge_failed);
+        if failed || self.penalties(&id.answers_for, now).0 {
+            return None;
+        }
+        let who = Who::new(id.key, head, p.client.ip, now);
         let (nonce, expires_ms) = self.gate.unspent(&challenge, &solution, &who)?;
+        if self.replayed_elsewhere.get_mut(&gate::nonce_id(&nonce)).is_some_and(|until| *until > now) {
+            // Another Envoy has it: a replay, known without asking again.
+            p.spent = Some(FleetSpend::Replayed);
+            return None;
+        }
         Some(Lookup { service: FLEET_SPEND, key: format!("{nonce}:{}", expires_ms.saturating_sub(now).max(1)) })
     }
 
     /// Resumes a request with the fleet's word on its solution (`None`: the call could not be
     /// made): its own endpoint answers, or the rest of its waits follow.
-    pub(super) fn after_spend(&mut self, mut p: Pending, head: &Head, answer: Option<&Answer>, now: u64) -> Step {
+    pub(super) fn after_spend(
+        &mut self,
+        mut p: Pending,
+        head: &Head,
+        question: &Lookup,
+        answer: Option<&Answer>,
+        now: u64,
+    ) -> Step {
         let spent = match answer {
             Some(Answer::Value(v)) if v == "fresh" => FleetSpend::Fresh,
             Some(Answer::Value(v)) if v == "spent" => FleetSpend::Replayed,
-            _ => FleetSpend::Unconfirmed,
+            Some(Answer::Failed) => FleetSpend::Unconfirmed,
+            // No room to ask, or the call went with another request: asked again next time (an
+            // unconfirmed spend would let a copy through on every Envoy).
+            Some(Answer::NotFound) | Some(Answer::Value(_)) | None => FleetSpend::Busy,
         };
         self.tally.bump(match spent {
             FleetSpend::Fresh => Counter::FleetSpendFresh,
             FleetSpend::Replayed => Counter::FleetSpendReplayed,
             FleetSpend::Unconfirmed => Counter::FleetSpendUnconfirmed,
+            FleetSpend::Busy => Counter::FleetSpendBusy,
         });
+        if let (FleetSpend::Replayed, Some((nonce, ttl))) = (spent, question.key.split_once(':')) {
+            let until = now + ttl.parse::<u64>().unwrap_or(0);
+            *self.replayed_elsewhere.get_or_insert_with(gate::nonce_id(nonce), || until) = until;
+        }
         p.spent = Some(spent);
         match head.path().strip_prefix(gate::PREFIX.as_bytes()) {
             Some(rest) => Step::Decided(self.own_endpoint(rest, head, p.client, p.spent, now)),

@@ -191,7 +191,10 @@ impl Engine {
                 self.gate.fail(session);
                 d.reasons.push(reason);
             }
-            Judged::Ignored(reason) => d.reasons.push(reason),
+            Judged::Ignored(reason) => {
+                self.gate.refund(session, reason);
+                d.reasons.push(reason);
+            }
             Judged::AlreadyPassed => d.reasons.push("pow_already_passed"),
         }
     }

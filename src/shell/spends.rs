@@ -1,8 +1,12 @@
 //! Solutions spent in the fleet's Redis ([`crate::engine::spends`]): one `SET … NX` through
 //! webdis per nonce, from the context of the request that submitted it. Requests submitting the
 //! same nonce on this worker meanwhile join it (the answer lets them all go to this Envoy's own
-//! store, where one wins). Envoy ends a call at the fleet's `timeout_ms`; its failure is an
-//! answer too ([`crate::challenge::nonces::FleetSpend::Unconfirmed`]).
+//! store, where one wins). Envoy ends a call at the fleet's `timeout_ms`; a call that fails
+//! (Redis down, a timeout, a garbled reply) is an answer too
+//! ([`crate::challenge::nonces::FleetSpend::Unconfirmed`]). A spend this worker cannot wait for
+//! (no room, or the request that made the call left and Envoy cancelled it) is answered
+//! [`Answer::NotFound`]: not judged, sent again by the client. Never unconfirmed, or a flood of
+//! copies would let one through on every Envoy.
 
 use super::callouts::{Asked, Finished};
 use crate::engine::lookups::{Answer, Lookup};
@@ -24,6 +28,8 @@ struct InFlight {
     waiters: Vec<u32>,
     started_ms: u64,
     deadline_ms: u64,
+    /// Its owner left (Envoy cancelled the call with its context): the others are not judged.
+    orphaned: bool,
 }
 
 /// Past its deadline, how long a spend is given before the tick ends it (its owner left, and
@@ -39,16 +45,16 @@ pub struct Spends {
 impl Spends {
     /// Spends the nonce `q` names for the request `context`.
     pub fn ask(&mut self, q: &Lookup, fleet: &Fleet, context: u32, now: u64) -> Asked {
-        let Some((key, ttl_ms)) = spends::redis_spend(q) else { return Asked::Failed("bad_key") };
-        if let Some(f) = self.in_flight.get_mut(&key) {
+        let Some((key, ttl_ms)) = spends::redis_spend(q) else { return Asked::Known(Answer::NotFound) };
+        if let Some(f) = self.in_flight.get_mut(&key).filter(|f| !f.orphaned) {
             if f.waiters.len() >= MAX_WAITERS {
-                return Asked::Failed("busy");
+                return Asked::Known(Answer::NotFound);
             }
             f.waiters.push(context);
             return Asked::Waiting;
         }
-        if self.in_flight.len() >= MAX_IN_FLIGHT {
-            return Asked::Failed("busy");
+        if self.in_flight.len() >= MAX_IN_FLIGHT || self.in_flight.contains_key(&key) {
+            return Asked::Known(Answer::NotFound);
         }
         let path = webdis::set_nx_path(&key, ttl_ms);
         let headers = vec![(":method", "GET"), (":path", path.as_str()), (":authority", fleet.authority.as_str())];
@@ -56,12 +62,14 @@ impl Spends {
         match hostcalls::dispatch_http_call(&fleet.cluster, headers, None, vec![], timeout) {
             Ok(token) => {
                 let deadline_ms = now + fleet.timeout_ms;
-                self.in_flight.insert(key, InFlight { token, waiters: vec![context], started_ms: now, deadline_ms });
+                let f = InFlight { token, waiters: vec![context], started_ms: now, deadline_ms, orphaned: false };
+                self.in_flight.insert(key, f);
                 Asked::Waiting
             }
             Err(e) => {
+                // The cluster cannot be called: Redis is out of reach, as when it is down.
                 log::warn!("botgate: fleet: cannot call cluster {:?}: {e:?}", fleet.cluster);
-                Asked::Failed("dispatch")
+                Asked::Known(Answer::Failed)
             }
         }
     }
@@ -85,15 +93,20 @@ impl Spends {
         })
     }
 
-    /// Spends past their deadline: finished unconfirmed.
+    /// Spends past their deadline, or whose owner left: finished, unconfirmed (Redis did not
+    /// answer in time) or not judged (the call went with its owner).
     pub fn expired(&mut self, now: u64) -> Vec<Finished> {
-        let late: Vec<String> =
-            self.in_flight.iter().filter(|(_, f)| now > f.deadline_ms + GRACE_MS).map(|(k, _)| k.clone()).collect();
+        let late: Vec<String> = self
+            .in_flight
+            .iter()
+            .filter(|(_, f)| f.orphaned || now > f.deadline_ms + GRACE_MS)
+            .map(|(k, _)| k.clone())
+            .collect();
         late.iter()
             .filter_map(|k| self.in_flight.remove(k))
             .map(|f| Finished {
                 service: "fleet",
-                answer: Answer::Failed,
+                answer: if f.orphaned { Answer::NotFound } else { Answer::Failed },
                 waiters: f.waiters,
                 elapsed_ms: now.saturating_sub(f.started_ms),
                 failure: Some("timeout"),
@@ -101,9 +114,11 @@ impl Spends {
             .collect()
     }
 
-    /// Forgets a request that no longer waits (its client left).
+    /// Forgets a request that no longer waits (its client left). When it made the call, Envoy
+    /// cancels it: the requests that joined it are let go, not judged, on the next tick.
     pub fn forget(&mut self, context: u32) {
         for f in self.in_flight.values_mut() {
+            f.orphaned |= f.waiters.first() == Some(&context);
             f.waiters.retain(|w| *w != context);
         }
         self.in_flight.retain(|_, f| !f.waiters.is_empty());

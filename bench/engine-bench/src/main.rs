@@ -11,9 +11,9 @@
 //! runs in V8, the engine Envoy runs botgate in: the gap between the two is the Wasm penalty
 //! (no SHA extensions or SIMD, 32-bit linear memory, bounds checks).
 
+use botgate::checks::similarity::{BodyIndex, Sketch};
 use botgate::engine::{drive, Engine};
 use botgate::request::head::Head;
-use botgate::checks::similarity::{BodyIndex, Sketch};
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -41,10 +41,13 @@ fn main() {
     println!("|---|---|");
 
     let mut engine = engine(bench_policy);
-    report("GET, bench policy: `begin`, the whole decision (client, allow-list, limits, session, detector, score)", |i, now| {
-        tick(&mut engine, i, now);
-        black_box(drive::decide(&mut engine, &gets[i % POOL], None, now).score);
-    });
+    report(
+        "GET, bench policy: `begin`, the whole decision (client, allow-list, limits, session, detector, score)",
+        |i, now| {
+            tick(&mut engine, i, now);
+            black_box(drive::decide(&mut engine, &gets[i % POOL], None, now).score);
+        },
+    );
 
     let mut engine = self::engine(bench_policy);
     report("GET, bench policy: all the engine work of a request in Envoy (`begin`, spoofed-header scan, evidence JSON, verdict headers, `on_response`)", |i, now| {
@@ -56,6 +59,22 @@ fn main() {
         black_box(d.upstream_headers());
     });
 
+    // The same work split by what the request carries: cookies mean a signed-in session to look
+    // up (and its cookie names in the evidence).
+    for (cookies, label) in [(false, "GET without cookies"), (true, "GET carrying a session cookie")] {
+        let mut engine = self::engine(bench_policy);
+        let picked: Vec<&Head> =
+            gets.iter().enumerate().filter(|(i, _)| i.is_multiple_of(2) == cookies).map(|(_, h)| h).collect();
+        report(&format!("{label}, bench policy: all the engine work of a request in Envoy"), |i, now| {
+            tick(&mut engine, i, now);
+            let head = picked[i % picked.len()];
+            black_box(head.spoofed_botgate_headers());
+            let d = drive::exchange(&mut engine, head, None, now, 200);
+            black_box(d.evidence("5f0c6a8e-2d4b-4c1e-9a7f-3b2d1e0f9a8c"));
+            black_box(d.upstream_headers());
+        });
+    }
+
     let mut engine = self::engine(example_policy);
     report("GET, example policy (40/min per IP, 500/min global: mostly rate-limited, 429 reply built)", |i, now| {
         tick(&mut engine, i, now);
@@ -63,11 +82,14 @@ fn main() {
     });
 
     let mut engine = self::engine(bench_policy);
-    report("POST 1 KB JSON to /v1/, bench policy: `begin` + `finish` (adds sketch, near-duplicate lookup, JSON `model`)", |i, now| {
-        tick(&mut engine, i, now);
-        let head = &posts[i % POOL];
-        black_box(drive::decide(&mut engine, head, Some(&bodies[i % POOL]), now).score);
-    });
+    report(
+        "POST 1 KB JSON to /v1/, bench policy: `begin` + `finish` (adds sketch, near-duplicate lookup, JSON `model`)",
+        |i, now| {
+            tick(&mut engine, i, now);
+            let head = &posts[i % POOL];
+            black_box(drive::decide(&mut engine, head, Some(&bodies[i % POOL]), now).score);
+        },
+    );
 
     report("`Sketch::of` a 1 KB JSON body alone", |i, _| {
         black_box(Sketch::of(&bodies[i % POOL]));
@@ -85,9 +107,37 @@ fn main() {
     });
 
     let serialized: Vec<Vec<u8>> = (0..POOL).map(get_pairs).map(|p| Head::serialize(&p)).collect();
-    report("`Head` from the host's serialized header map (the shell's per-request read: the buffer kept, one index)", |i, _| {
-        black_box(Head::from_serialized(serialized[i % POOL].clone()));
-    });
+    report(
+        "`Head` from the host's serialized header map (the shell's per-request read: the buffer kept, one index)",
+        |i, _| {
+            black_box(Head::from_serialized(serialized[i % POOL].clone()));
+        },
+    );
+
+    memory_per_client(bench_policy);
+}
+
+/// The engine's tracked state per client address, as its own accounting counts it
+/// (`Footprint::state_bytes`: windows, sessions, sketches), after 50,000 browsers' first pages.
+fn memory_per_client(policy: &[u8]) {
+    if std::env::args().nth(1).is_some() {
+        return;
+    }
+    let mut engine = engine(policy);
+    let clients = 50_000;
+    for i in 0..clients {
+        let head = get_head(i + POOL);
+        black_box(drive::exchange(&mut engine, &head, None, START_MS + i as u64, 200));
+    }
+    let f = engine.footprint();
+    println!();
+    println!(
+        "Memory per tracked client: {} bytes ({} clients, {} sessions tracked; {} bytes of state in all)",
+        f.state_bytes / f.clients.max(1),
+        f.clients,
+        f.sessions,
+        f.state_bytes
+    );
 }
 
 /// The shell's 1 s tick (sweeps expired state), as at 10,000 requests per second.
@@ -142,7 +192,8 @@ fn get_head(i: usize) -> Head {
 }
 
 fn get_pairs(i: usize) -> Vec<(&'static str, String)> {
-    const PATHS: [&str; 6] = ["/", "/api/products?page=2", "/v1/search?q=shoes", "/account/orders", "/cart", "/static/app.js"];
+    const PATHS: [&str; 6] =
+        ["/", "/api/products?page=2", "/v1/search?q=shoes", "/account/orders", "/cart", "/static/app.js"];
     let ip = client(i);
     let cookie = format!("session_id=s{:08x}; theme=dark", (i as u64 * 2_654_435_761) % (1 << 32));
     let mut pairs = vec![
@@ -150,7 +201,11 @@ fn get_pairs(i: usize) -> Vec<(&'static str, String)> {
         (":path", PATHS[i % PATHS.len()].to_string()),
         (":method", "GET".to_string()),
         (":scheme", "http".to_string()),
-        ("user-agent", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36".to_string()),
+        (
+            "user-agent",
+            "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36"
+                .to_string(),
+        ),
         ("accept", "text/html".to_string()),
         ("accept-language", "en".to_string()),
         ("x-forwarded-for", ip),
