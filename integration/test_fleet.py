@@ -207,3 +207,32 @@ def test_make_fleet_runs_two_envoys_sharing_a_redis_until_stopped():
     for port in (10001, 10002, 9902, 9903, 18081):
         assert until(lambda: not wait_port(port, 0.2), timeout=10), f"port {port} still open after Ctrl-C"
 
+
+
+def test_a_solution_in_headers_still_waits_for_the_vendor_sources(envoy_with, example_policy):
+    """Review 18b: the spend's answer arrives in a callback; the vendor lookup that follows must be
+    sent from there, not skipped (a banned client would pass with one solved puzzle)."""
+    import urllib.request
+    from harness import Upstream
+    from test_vendors import with_vendor, mode
+    bad = "203.0.113.5"
+    redis = Redis()
+    webdis = Webdis(redis.port)
+    scoring = Upstream(script="scoring.py", args=(json.dumps({bad: 0.99}),))
+    try:
+        policy = single_use_policy(with_vendor(dict(example_policy), cache_seconds=1))
+        e = envoy_with(policy, fleet=webdis.port, feeds=scoring.port)
+        mode(scoring, "error")  # the source fails: botgate's own score challenges the client
+        c = challenge_of(*e.post("/login", headers=ambiguous(bad), body=b"u=1"))
+        solution = solve(c)
+        mode(scoring, "ok")  # now it bans the client
+        time.sleep(1.5)  # past the failure's memory
+        asked = int(urllib.request.urlopen(f"http://127.0.0.1:{scoring.port}/count", timeout=2).read())
+        status, _, reasons = submit(e, bad, c, solution)
+        assert status == 403, (status, reasons)
+        assert int(urllib.request.urlopen(f"http://127.0.0.1:{scoring.port}/count", timeout=2).read()) > asked
+        assert e.wait_metric("botgate_fleet_spends_total", lambda v: v >= 1, result="fresh") == 1
+    finally:
+        scoring.close()
+        webdis.close()
+        redis.close()

@@ -62,6 +62,11 @@ pub enum Judged {
     /// The puzzle this session last passed, sent again (a reload of the "check passed" page, a
     /// restored tab): it earns nothing and costs nothing.
     AlreadyPassed,
+    /// This session's solved puzzle, not judged for a reason that is not the solver's (the
+    /// fleet had no room to spend it, or could not confirm an old puzzle spent once): nothing
+    /// happens to the session, and the attempt the puzzle used is given back, once per puzzle
+    /// ([`Gate::refund`]). Its reason and the puzzle's [`nonce_id`].
+    Deferred(&'static str, u64),
 }
 
 /// The challenge machinery of one engine: its settings, keys and nonce store.
@@ -169,11 +174,13 @@ impl Gate {
             Err(e @ (PowError::Unsolved | PowError::Expired)) => Judged::Failed(pow_reason(e)),
             Err(e) => Judged::Ignored(pow_reason(e)),
             // Not judged now: Redis had no room for it; sent again, it will be.
-            Ok(_) if fleet == Some(FleetSpend::Busy) => Judged::Ignored("pow_fleet_busy"),
+            Ok(solved) if fleet == Some(FleetSpend::Busy) => {
+                Judged::Deferred("pow_fleet_busy", nonce_id(&solved.nonce))
+            }
             // Unconfirmed by the fleet: a puzzle older than the local lifetime is not taken, and
             // not held against the solver (a slow phone is not failed for Redis being down).
             Ok(solved) if fleet == Some(FleetSpend::Unconfirmed) && solved.solve_ms >= self.local_puzzle_ms => {
-                Judged::Ignored(UNCONFIRMED_TOO_OLD)
+                Judged::Deferred(UNCONFIRMED_TOO_OLD, nonce_id(&solved.nonce))
             }
             Ok(solved) => match self.spend(&solved.nonce, solved.expires_ms, who.now, fleet) {
                 Consume::Fresh => Judged::Solved(solved),
@@ -207,8 +214,9 @@ impl Gate {
                 tally.bump(Counter::ChallengesPowFailed);
                 tally.bump(failure_counter(reason));
             }
-            Judged::Ignored("pow_store_unavailable" | "pow_replayed" | "pow_fleet_busy" | UNCONFIRMED_TOO_OLD)
-            | Judged::AlreadyPassed => {}
+            Judged::Ignored("pow_store_unavailable" | "pow_replayed")
+            | Judged::AlreadyPassed
+            | Judged::Deferred(..) => {}
             Judged::Ignored(_) => tally.bump(Counter::ChallengeIgnoredForeign),
         }
         judged
@@ -221,11 +229,12 @@ impl Gate {
         Passed { solve_ms: solved.solve_ms, suspicious: solved.suspicious, token }
     }
 
-    /// Gives back the attempt a puzzle used when its solution was not taken for a reason that is
-    /// not the solver's (see [`UNCONFIRMED_TOO_OLD`]): an outage cannot run a session out of
-    /// attempts.
-    pub fn refund(&self, session: &mut Session, reason: &str) {
-        if reason == UNCONFIRMED_TOO_OLD {
+    /// Gives back the attempt a deferred puzzle used ([`Judged::Deferred`]), once per puzzle: a
+    /// busy or unreachable fleet cannot run a session out of attempts, and one puzzle sent again
+    /// and again gives back one attempt, not one per copy.
+    pub fn refund(&self, session: &mut Session, puzzle: u64) {
+        if session.refunded_nonce != puzzle {
+            session.refunded_nonce = puzzle;
             session.challenges_issued = session.challenges_issued.saturating_sub(1);
         }
     }
@@ -310,7 +319,7 @@ impl Gate {
 }
 
 /// A solution Redis could not spend, from a puzzle older than the fleet's local lifetime: not
-/// taken, and the attempt it used is given back ([`Gate::refund`]).
+/// taken, and the attempt it used is given back ([`Judged::Deferred`]).
 pub const UNCONFIRMED_TOO_OLD: &str = "pow_unconfirmed_too_old";
 
 /// A puzzle nonce as a session remembers it (never 0).
@@ -420,7 +429,7 @@ mod tests {
                 g.fail(s);
                 Err(r)
             }
-            Judged::Ignored(r) => Err(r),
+            Judged::Ignored(r) | Judged::Deferred(r, _) => Err(r),
             Judged::AlreadyPassed => Err("pow_already_passed"),
         }
     }

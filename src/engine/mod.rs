@@ -379,7 +379,13 @@ impl Engine {
     /// here, its lookups answered as failed).
     pub fn resume_body(&mut self, w: BodyWait, head: &Head, body: &[u8], now: u64) -> Decision {
         if w.0.generation != self.generation {
-            return drive::decide(self, head, Some(body), now);
+            // Lookups cannot be asked from here: answered as failed, but a spend as not asked
+            // (an unconfirmed one would let a replay through).
+            let offline = |q: &lookups::Lookup| match q.service {
+                spends::FLEET_SPEND => Answer::NotFound,
+                _ => Answer::Failed,
+            };
+            return drive::decide_with(self, head, Some(body), now, &mut { offline });
         }
         self.finish(w.0, head, body, now)
     }

@@ -233,10 +233,14 @@ impl Engine {
                     None => verified_page(vec![("cache-control", "no-store".to_string())]),
                 }));
             }
-            Judged::Ignored(reason) => {
+            Judged::Deferred(reason, puzzle) => {
                 if let Some(session) = self.sessions.peek_mut(key.id) {
-                    self.gate.refund(session, reason);
+                    self.gate.refund(session, puzzle);
                 }
+                d.reasons.push(reason);
+                d.answer = Some(Box::new(try_again(d, head, back)));
+            }
+            Judged::Ignored(reason) => {
                 d.reasons.push(reason);
                 d.answer = Some(Box::new(try_again(d, head, back)));
             }

@@ -20,6 +20,9 @@ use crate::request::head::Head;
 
 /// The lookup service of a spend (the shell sends it to the fleet's webdis).
 pub const FLEET_SPEND: &str = "fleet_spend";
+/// How long past its puzzle's expiry a spent nonce stays in Redis (the clock skew between Envoys
+/// it covers).
+const CLOCK_SLACK_MS: u64 = 60_000;
 
 /// The Redis key and lifetime (ms) a spend question sets: the nonce stays spent until its
 /// puzzle expires.
@@ -77,7 +80,10 @@ impl Engine {
             p.spent = Some(FleetSpend::Replayed);
             return None;
         }
-        Some(Lookup { service: FLEET_SPEND, key: format!("{nonce}:{}", expires_ms.saturating_sub(now).max(1)) })
+        // Kept past the puzzle's expiry by the clock skew an Envoy may have: an Envoy whose clock
+        // lags still takes the puzzle for that long.
+        let ttl = expires_ms.saturating_sub(now).max(1) + CLOCK_SLACK_MS;
+        Some(Lookup { service: FLEET_SPEND, key: format!("{nonce}:{ttl}") })
     }
 
     /// Resumes a request with the fleet's word on its solution (`None`: the call could not be

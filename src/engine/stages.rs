@@ -191,10 +191,11 @@ impl Engine {
                 self.gate.fail(session);
                 d.reasons.push(reason);
             }
-            Judged::Ignored(reason) => {
-                self.gate.refund(session, reason);
+            Judged::Deferred(reason, puzzle) => {
+                self.gate.refund(session, puzzle);
                 d.reasons.push(reason);
             }
+            Judged::Ignored(reason) => d.reasons.push(reason),
             Judged::AlreadyPassed => d.reasons.push("pow_already_passed"),
         }
     }

@@ -82,6 +82,8 @@ pub struct Session {
     /// The client binding (hashed) that `cleared_until` holds for: a pass on one network does
     /// not clear the session on another, as the token would not.
     pub cleared_for: u64,
+    /// The last puzzle whose attempt was given back ([`crate::challenge::gate::Gate::refund`]).
+    pub refunded_nonce: u64,
     /// The last puzzle this session passed ([`crate::challenge::gate::nonce_id`]; 0: none).
     pub passed_nonce: u64,
     /// The pass that cleared it was a WebAuthn step-up (endpoints may require one).

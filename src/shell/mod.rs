@@ -505,39 +505,16 @@ impl HttpContext for Request {
 impl Request {
     /// Carries out the engine's steps; a lookup is answered from shared data, joined, sent, or
     /// (when none can be sent) answered as failed. A request that waits is parked in the worker.
-    fn drive(&mut self, worker: &Shared, mut step: Step) -> Action {
-        loop {
-            let wait = match self.s.take(worker, step, BodyProgress::default()) {
-                Ok(action) => return action,
-                Err(wait) => wait,
-            };
-            let now = now_ms();
-            let asked = ask(worker, self.s.engine, &wait, self.id, now);
-            let answer = match asked {
-                Asked::Waiting => {
-                    let stream = std::mem::replace(&mut self.s, Stream { flow: Flow::Parked, ..Stream::default() });
-                    self.s.engine = stream.engine;
-                    let parked = Parked { stream, wait: *wait, body: BodyProgress::default() };
-                    worker.borrow_mut().parked.insert(self.id, parked);
-                    return Action::Pause;
-                }
-                Asked::Known(a) => Some(a),
-                Asked::Failed(why) => {
-                    let service = match wait.question().service {
-                        crate::engine::vendors::VENDORS => "vendors",
-                        crate::engine::spends::FLEET_SPEND => "fleet",
-                        _ => "dns",
-                    };
-                    count_callout(worker, service, Some(why), None);
-                    None
-                }
-            };
-            let mut guard = worker.borrow_mut();
-            let Some(engine) = guard.engines.get_or_base(self.s.engine) else { return Action::Continue };
-            step = match answer {
-                Some(a) => engine.resume_lookup(*wait, &self.s.head, a, now),
-                None => engine.resume_unasked(*wait, &self.s.head, now),
-            };
+    fn drive(&mut self, worker: &Shared, step: Step) -> Action {
+        match self.s.advance(worker, step, BodyProgress::default(), self.id) {
+            Resumed::Done(action) => action,
+            Resumed::Waiting(wait) => {
+                let stream = std::mem::replace(&mut self.s, Stream { flow: Flow::Parked, ..Stream::default() });
+                self.s.engine = stream.engine;
+                let parked = Parked { stream, wait: *wait, body: BodyProgress::default() };
+                worker.borrow_mut().parked.insert(self.id, parked);
+                Action::Pause
+            }
         }
     }
 
@@ -612,11 +589,34 @@ fn settle(worker: &Shared, f: Finished) {
             let Some(engine) = guard.engines.get_or_base(stream.engine) else { continue };
             engine.resume_lookup(wait, &stream.head, f.answer.clone(), now)
         };
-        let action = stream.finish_resumed(worker, step, body);
-        if action == Action::Continue {
-            abi::resume_request();
+        match stream.advance(worker, step, body, id) {
+            Resumed::Done(action) => {
+                if action == Action::Continue {
+                    abi::resume_request();
+                }
+                worker.borrow_mut().settled.insert(id, stream);
+            }
+            // Its next lookup was sent from here, in its own context: it waits again.
+            Resumed::Waiting(wait) => {
+                worker.borrow_mut().parked.insert(id, Parked { stream, wait: *wait, body });
+            }
         }
-        worker.borrow_mut().settled.insert(id, stream);
+    }
+}
+
+/// What a request resumed by a lookup's answer came to.
+enum Resumed {
+    Done(Action),
+    /// It needs another lookup, which was sent: parked again.
+    Waiting(Box<LookupWait>),
+}
+
+/// The metric label of a lookup's service.
+fn service_label(q: &crate::engine::lookups::Lookup) -> &'static str {
+    match q.service {
+        crate::engine::vendors::VENDORS => "vendors",
+        crate::engine::spends::FLEET_SPEND => "fleet",
+        _ => "dns",
     }
 }
 
@@ -664,18 +664,32 @@ impl Stream {
         }
     }
 
-    /// [`Stream::take`] for a request a lookup resumed: a further lookup is not sent from
-    /// another request's callback, it is answered as failed.
-    fn finish_resumed(&mut self, worker: &Shared, mut step: Step, body: BodyProgress) -> Action {
+    /// Carries out the engine's steps for the request `id` (the host's effective context is its
+    /// own), asking each lookup it needs: answered at once (shared data, a failure), or sent, and
+    /// then the request waits. The same on the first pass and in a callback that resumed it, so
+    /// one answer cannot leave the next question unasked (a vendor source skipped, a spend not
+    /// judged).
+    fn advance(&mut self, worker: &Shared, mut step: Step, body: BodyProgress, id: u32) -> Resumed {
         loop {
-            match self.take(worker, step, body) {
-                Ok(action) => return action,
-                Err(w) => {
-                    let mut guard = worker.borrow_mut();
-                    let Some(engine) = guard.engines.get_or_base(self.engine) else { return Action::Continue };
-                    step = engine.resume_unasked(*w, &self.head, now_ms());
+            let wait = match self.take(worker, step, body) {
+                Ok(action) => return Resumed::Done(action),
+                Err(w) => w,
+            };
+            let now = now_ms();
+            let answer = match ask(worker, self.engine, &wait, id, now) {
+                Asked::Waiting => return Resumed::Waiting(wait),
+                Asked::Known(a) => Some(a),
+                Asked::Failed(why) => {
+                    count_callout(worker, service_label(wait.question()), Some(why), None);
+                    None
                 }
-            }
+            };
+            let mut guard = worker.borrow_mut();
+            let Some(engine) = guard.engines.get_or_base(self.engine) else { return Resumed::Done(Action::Continue) };
+            step = match answer {
+                Some(a) => engine.resume_lookup(*wait, &self.head, a, now),
+                None => engine.resume_unasked(*wait, &self.head, now),
+            };
         }
     }
 

@@ -17,8 +17,8 @@ use proxy_wasm::hostcalls;
 use std::collections::HashMap;
 use std::time::Duration;
 
-/// Spends on their way per worker; past it, a solution is judged without the fleet (as when
-/// Redis is down).
+/// Spends on their way per worker (calls whose owner left aside); past it, a solution is not
+/// judged until it is sent again.
 const MAX_IN_FLIGHT: usize = 256;
 /// Requests one spend may hold waiting.
 const MAX_WAITERS: usize = 16;
@@ -53,22 +53,33 @@ impl Spends {
             f.waiters.push(context);
             return Asked::Waiting;
         }
-        if self.in_flight.len() >= MAX_IN_FLIGHT || self.in_flight.contains_key(&key) {
+        // A call whose owner left is made again by this request, for those waiting on it too.
+        let orphan = self.in_flight.remove(&key);
+        let live = self.in_flight.values().filter(|f| !f.orphaned).count();
+        if live >= MAX_IN_FLIGHT {
+            if let Some(o) = orphan {
+                self.in_flight.insert(key, o);
+            }
             return Asked::Known(Answer::NotFound);
         }
+        let mut waiters = vec![context];
+        waiters.extend(orphan.as_ref().map(|o| o.waiters.clone()).unwrap_or_default());
         let path = webdis::set_nx_path(&key, ttl_ms);
         let headers = vec![(":method", "GET"), (":path", path.as_str()), (":authority", fleet.authority.as_str())];
         let timeout = Duration::from_millis(fleet.timeout_ms);
         match hostcalls::dispatch_http_call(&fleet.cluster, headers, None, vec![], timeout) {
             Ok(token) => {
                 let deadline_ms = now + fleet.timeout_ms;
-                let f = InFlight { token, waiters: vec![context], started_ms: now, deadline_ms, orphaned: false };
+                let f = InFlight { token, waiters, started_ms: now, deadline_ms, orphaned: false };
                 self.in_flight.insert(key, f);
                 Asked::Waiting
             }
             Err(e) => {
                 // The cluster cannot be called: Redis is out of reach, as when it is down.
                 log::warn!("botgate: fleet: cannot call cluster {:?}: {e:?}", fleet.cluster);
+                if let Some(o) = orphan {
+                    self.in_flight.insert(key, o);
+                }
                 Asked::Known(Answer::Failed)
             }
         }
