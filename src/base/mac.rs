@@ -48,13 +48,40 @@ pub fn random<const N: usize>() -> [u8; N] {
 
 /// HMAC-SHA256 of `message` under `key` (empty only if the key were refused, which HMAC never does).
 pub fn sign(key: &[u8], message: &[u8]) -> Vec<u8> {
-    match Hmac::<Sha256>::new_from_slice(key) {
-        Ok(mut mac) => {
+    match keyed(key) {
+        Some(mut mac) => {
             mac.update(message);
             mac.finalize().into_bytes().to_vec()
         }
-        Err(_) => Vec::new(),
+        None => Vec::new(),
     }
+}
+
+/// Keys whose HMAC state (the key padded and hashed into the inner and outer states) was made
+/// already: a worker signs and checks with the same few keys on every request, and making the
+/// state is half of a short message's HMAC.
+const KEYED_CACHE: usize = 8;
+
+thread_local! {
+    static KEYED: std::cell::RefCell<Vec<(Vec<u8>, Hmac<Sha256>)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A fresh HMAC for `key`, from the cache of keyed states.
+fn keyed(key: &[u8]) -> Option<Hmac<Sha256>> {
+    KEYED
+        .with(|cache| {
+            let mut cache = cache.try_borrow_mut().ok()?;
+            if let Some((_, mac)) = cache.iter().find(|(k, _)| k.as_slice() == key) {
+                return Some(mac.clone());
+            }
+            let mac = Hmac::<Sha256>::new_from_slice(key).ok()?;
+            if cache.len() >= KEYED_CACHE {
+                cache.remove(0);
+            }
+            cache.push((key.to_vec(), mac.clone()));
+            Some(mac)
+        })
+        .or_else(|| Hmac::<Sha256>::new_from_slice(key).ok())
 }
 
 /// Whether `tag` is the HMAC of `message` under any of `keys`; each comparison is constant-time.
@@ -73,7 +100,7 @@ pub fn verify_truncated<'k>(keys: impl IntoIterator<Item = &'k [u8]>, message: &
 fn any_key<'k>(keys: impl IntoIterator<Item = &'k [u8]>, message: &[u8], check: impl Fn(Hmac<Sha256>) -> bool) -> bool {
     let mut valid = false;
     for key in keys {
-        if let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key) {
+        if let Some(mut mac) = keyed(key) {
             mac.update(message);
             valid |= check(mac);
         }
@@ -86,5 +113,11 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    let digit = |n: u8| char::from(if n < 10 { b'0' + n } else { b'a' + n - 10 });
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(digit(b >> 4));
+        out.push(digit(b & 0xf));
+    }
+    out
 }

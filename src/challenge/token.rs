@@ -120,18 +120,53 @@ pub fn verify(token: &str, keys: &[Key], expect: &Expect<'_>) -> Result<Claims, 
 /// sends it to the step-up endpoints as `x-botgate-binding`.
 pub fn client_binding(user_agent: &[u8], ip: Option<IpAddr>) -> String {
     use sha2::{Digest, Sha256};
-    let network = match ip.map(crate::base::iptable::canonical) {
-        Some(IpAddr::V4(a)) => ipnet::Ipv4Net::new(a, 16).map(|n| n.trunc().to_string()).unwrap_or_default(),
-        Some(IpAddr::V6(a)) => ipnet::Ipv6Net::new(a, 32).map(|n| n.trunc().to_string()).unwrap_or_default(),
-        None => String::new(),
+    use std::io::Write as _;
+    // The network as ipnet writes it (`203.0.0.0/16`, `2001:db8::/32`), into a stack buffer.
+    let mut buf = [0u8; 64];
+    let mut w = std::io::Cursor::new(&mut buf[..]);
+    let _ = match ip.map(crate::base::iptable::canonical) {
+        Some(IpAddr::V4(a)) => {
+            let [x, y, _, _] = a.octets();
+            write!(w, "{x}.{y}.0.0/16")
+        }
+        Some(IpAddr::V6(a)) => {
+            let s = a.segments();
+            let (x, y) = (s.first().copied().unwrap_or(0), s.get(1).copied().unwrap_or(0));
+            write!(w, "{}/32", std::net::Ipv6Addr::new(x, y, 0, 0, 0, 0, 0, 0))
+        }
+        None => Ok(()),
     };
-    let digest = Sha256::new().chain_update(network.as_bytes()).chain_update(b"|").chain_update(user_agent).finalize();
+    let len = w.position() as usize;
+    let network = buf.get(..len).unwrap_or(&[]);
+    let digest = Sha256::new().chain_update(network).chain_update(b"|").chain_update(user_agent).finalize();
     mac::hex(digest.get(..8).unwrap_or(&[]))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_client_binding_hashes_the_network_as_ipnet_writes_it() {
+        use sha2::{Digest, Sha256};
+        let by_ipnet = |net: String, ua: &[u8]| {
+            let d = Sha256::new().chain_update(net.as_bytes()).chain_update(b"|").chain_update(ua).finalize();
+            mac::hex(&d[..8])
+        };
+        let v4: IpAddr = "203.0.113.7".parse().unwrap();
+        let v6: IpAddr = "2001:db8:1:2::9".parse().unwrap();
+        let mapped: IpAddr = "::ffff:198.51.100.3".parse().unwrap();
+        let net4 = ipnet::Ipv4Net::new("203.0.113.7".parse().unwrap(), 16).unwrap().trunc().to_string();
+        let net6 = ipnet::Ipv6Net::new("2001:db8:1:2::9".parse().unwrap(), 32).unwrap().trunc().to_string();
+        let netm = ipnet::Ipv4Net::new("198.51.100.3".parse().unwrap(), 16).unwrap().trunc().to_string();
+        assert_eq!(client_binding(b"ua", Some(v4)), by_ipnet(net4, b"ua"));
+        assert_eq!(client_binding(b"ua", Some(v6)), by_ipnet(net6, b"ua"));
+        assert_eq!(client_binding(b"ua", Some(mapped)), by_ipnet(netm, b"ua"));
+        assert_eq!(client_binding(b"ua", None), by_ipnet(String::new(), b"ua"));
+        let v6b: IpAddr = "fe80::1".parse().unwrap();
+        let n = ipnet::Ipv6Net::new("fe80::1".parse().unwrap(), 32).unwrap().trunc().to_string();
+        assert_eq!(client_binding(b"x", Some(v6b)), by_ipnet(n, b"x"));
+    }
 
     fn key(id: &str) -> Key {
         Key { id: id.into(), secret: format!("secret-of-{id}-0123456789abcdef").into_bytes() }

@@ -51,11 +51,14 @@ pub fn header_signals(head: &Head, fetch: Fetch, out: &mut Vec<Signal>) {
         push("missing_user_agent", 1.0);
     } else if HTTP_LIBRARIES.iter().any(|p| ua.starts_with(p.as_bytes())) {
         push("http_library_ua", 1.0);
-    } else if crate::request::user_agent::is_automation(ua) || crate::request::user_agent::declares_itself(ua) {
-        push("bot_ua", 1.0);
-    } else if matches!(fetch, Fetch::Navigation { .. }) && !crate::request::user_agent::browser_shaped(ua) {
-        // Asking for a page as a person would, under a name no browser sends.
-        push("non_browser_navigation", 1.0);
+    } else {
+        let v = crate::request::user_agent::verdict(ua);
+        if v.bot {
+            push("bot_ua", 1.0);
+        } else if matches!(fetch, Fetch::Navigation { .. }) && !v.browser_shaped {
+            // Asking for a page as a person would, under a name no browser sends.
+            push("non_browser_navigation", 1.0);
+        }
     }
     if head.first("accept").is_none() {
         push("missing_accept", 1.0);

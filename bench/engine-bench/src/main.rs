@@ -63,11 +63,10 @@ fn main() {
     // up (and its cookie names in the evidence).
     for (cookies, label) in [(false, "GET without cookies"), (true, "GET carrying a session cookie")] {
         let mut engine = self::engine(bench_policy);
-        let picked: Vec<&Head> =
-            gets.iter().enumerate().filter(|(i, _)| i.is_multiple_of(2) == cookies).map(|(_, h)| h).collect();
+        let picked: Vec<Head> = (0..POOL).map(|i| with_cookie(i, cookies)).collect();
         report(&format!("{label}, bench policy: all the engine work of a request in Envoy"), |i, now| {
             tick(&mut engine, i, now);
-            let head = picked[i % picked.len()];
+            let head = &picked[i % POOL];
             black_box(head.spoofed_botgate_headers());
             let d = drive::exchange(&mut engine, head, None, now, 200);
             black_box(d.evidence("5f0c6a8e-2d4b-4c1e-9a7f-3b2d1e0f9a8c"));
@@ -188,6 +187,16 @@ fn client(i: usize) -> String {
 /// The headers Envoy hands botgate for bench/traffic.lua's request from client `i`.
 fn get_head(i: usize) -> Head {
     let pairs = get_pairs(i);
+    head(&pairs.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>())
+}
+
+/// Client `i`'s GET with a session cookie, or with none (the traffic's own mix is half and half).
+fn with_cookie(i: usize, cookie: bool) -> Head {
+    let mut pairs = get_pairs(i);
+    pairs.retain(|(k, _)| *k != "cookie");
+    if cookie {
+        pairs.push(("cookie", format!("session_id=s{:08x}; theme=dark", (i as u64 * 2_654_435_761) % (1 << 32))));
+    }
     head(&pairs.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>())
 }
 
