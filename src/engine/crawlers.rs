@@ -63,7 +63,9 @@ impl Engine {
     /// one that is not cached.
     pub(super) fn claim(&mut self, head: &Head, p: &mut Pending, now: u64) -> Option<Lookup> {
         let crawlers = self.policy.crawlers.as_ref()?;
-        let i = crawlers.claimed(head.first("user-agent")?)?;
+        let ua = head.first("user-agent")?;
+        // Every request asks; the answers for the worker's recent user agents are kept.
+        let i = self.claims.get(ua, || crawlers.claimed(ua))?;
         let c = crawlers.list.get(i)?;
         let ip = p.client.ip;
         let in_ranges = ip.is_some_and(|ip| c.in_ranges(ip));

@@ -83,6 +83,8 @@ pub struct Engine {
     delayed: crate::base::lru::Lru<std::net::IpAddr, u64>,
     /// This worker's part of the fleet-wide per-address counts (`ip_rate_limit.fleet`).
     fleet: Option<crate::checks::fleet::FleetCounts>,
+    /// The crawler each recent user agent claims to be (by the policy's tokens).
+    claims: crate::base::memo::Memo<Option<usize>>,
     /// Solutions the fleet said another Envoy spent, until their puzzles expire (a replay is
     /// then known without asking Redis again).
     replayed_elsewhere: crate::base::lru::Lru<u64, u64>,
@@ -154,6 +156,7 @@ impl Engine {
                 .filter(|l| l.fleet && policy.fleet.is_some())
                 .map(|l| crate::checks::fleet::FleetCounts::new(l.window_ms, l.max_requests, limits.max_clients)),
             replayed_elsewhere: crate::base::lru::Lru::new(4096),
+            claims: crate::base::memo::Memo::default(),
             failures: policy.fleet.as_ref().filter(|f| f.share_failures).map(|_| {
                 crate::checks::failed_sessions::FailedSessions::new(policy.session.ttl_ms, limits.max_clients)
             }),

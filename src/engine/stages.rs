@@ -62,8 +62,7 @@ impl Engine {
         // A read (a body repeated is a flood, not a page's call).
         // (On an address's shared session, the calls and pages of everyone on it are counted
         // together: a script there gains at most what the others' pages leave over.)
-        let page_call = !matches!(fetch::fetch_kind(v.head), Fetch::Navigation { .. })
-            && matches!(v.head.method(), b"GET" | b"HEAD");
+        let page_call = !matches!(v.fetch, Fetch::Navigation { .. }) && matches!(v.head.method(), b"GET" | b"HEAD");
         let own_calls = match (page_call, d.fingerprint) {
             (true, Some(fp)) => {
                 let session = self.sessions.get(v.key, v.now);
@@ -95,7 +94,6 @@ impl Engine {
         let head = v.head;
         let tls = self.policy.tls.header.as_str();
         v.shape = campaigns::shape(head, if tls.is_empty() { b"" } else { head.first(tls).unwrap_or(b"") });
-        v.fetch = fetch::fetch_kind(head);
         header_signals(head, v.fetch, &mut v.signals);
         crate::score::tls::signal(&self.policy.tls, head, &mut v.signals);
         for (i, answer) in &p.answers {
@@ -122,7 +120,7 @@ impl Engine {
         };
         let navigation = matches!(v.fetch, Fetch::Navigation { .. });
         let landing = navigation && session.navigations == 0;
-        v.opens = if navigation { Landing::of(head, v.path) } else { Landing::Other };
+        v.opens = if navigation { Landing::given(head, v.path, v.fetch) } else { Landing::Other };
         // As sent: referers name pages as the browser spelt them.
         session.record_fetch(v.fetch, head.path(), referer);
         // A page: a navigation, or a GET that says nothing of what it is (headers stripped by a

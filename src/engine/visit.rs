@@ -86,7 +86,7 @@ impl<'a> Visit<'a> {
             visitor: None,
             inherited: (false, 0.0),
             who: None,
-            fetch: Fetch::Other,
+            fetch: crate::request::fetch::fetch_kind(head),
             shape: 0,
             opens: Landing::Other,
             campaign: None,

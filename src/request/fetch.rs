@@ -80,12 +80,17 @@ pub enum Landing {
 impl Landing {
     /// How the navigation `head` to `path` (normalised) opens a session.
     pub fn of(head: &Head, path: &[u8]) -> Landing {
+        Landing::given(head, path, fetch_kind(head))
+    }
+
+    /// [`Landing::of`], with the request's [`fetch_kind`] already known.
+    pub fn given(head: &Head, path: &[u8], fetch: Fetch) -> Landing {
         if path == b"/" {
             Landing::Other
         } else if direct(head, true) {
             Landing::Direct
         } else {
-            match fetch_kind(head) {
+            match fetch {
                 Fetch::Navigation { cold: Some(true) } => Landing::Outside,
                 Fetch::Navigation { cold: Some(false) } => Landing::InSite,
                 _ => Landing::Other,

@@ -178,7 +178,7 @@ pub fn declares_itself(ua: &[u8]) -> bool {
     })
 }
 
-/// What the scoring asks of a lower-case user agent, worked out once per distinct one.
+/// What the scoring asks of a lower-case user agent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Verdict {
     /// A known automation, or one that declares itself ([`is_automation`], [`declares_itself`]).
@@ -187,55 +187,10 @@ pub struct Verdict {
     pub browser_shaped: bool,
 }
 
-/// Slots of the per-worker cache of verdicts (direct-mapped: a user agent that rotates per
-/// request costs one slot's overwrite, and the cache never grows).
-const VERDICT_SLOTS: usize = 256;
-/// Longest user agent kept in the cache (longer ones are worked out each time).
-const VERDICT_MAX_LEN: usize = 512;
-
-type VerdictSlot = Option<(Box<[u8]>, Verdict)>;
-
-thread_local! {
-    static VERDICTS: std::cell::RefCell<Vec<VerdictSlot>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// [`Verdict`] for a lower-case user agent: a worker sees the same few user agents again and
-/// again, and scanning the automation list costs more than the rest of the header signals.
+/// [`Verdict`] for a lower-case user agent (the scoring keeps the answers per worker, see
+/// [`crate::score::headers`]).
 pub fn verdict(ua: &[u8]) -> Verdict {
-    let work = || Verdict { bot: is_automation(ua) || declares_itself(ua), browser_shaped: browser_shaped(ua) };
-    if ua.len() > VERDICT_MAX_LEN {
-        return work();
-    }
-    let slot = slot_of(ua);
-    let cached = VERDICTS.with(|c| {
-        c.try_borrow().ok().and_then(|c| match c.get(slot) {
-            Some(Some((kept, v))) if **kept == *ua => Some(*v),
-            _ => None,
-        })
-    });
-    if let Some(v) = cached {
-        return v;
-    }
-    let v = work();
-    VERDICTS.with(|c| {
-        if let Ok(mut c) = c.try_borrow_mut() {
-            if c.is_empty() {
-                c.resize(VERDICT_SLOTS, None);
-            }
-            if let Some(s) = c.get_mut(slot) {
-                *s = Some((ua.into(), v));
-            }
-        }
-    });
-    v
-}
-
-/// A user agent's slot: its length and its first and last eight bytes, mixed.
-fn slot_of(ua: &[u8]) -> usize {
-    let word = |b: &[u8]| b.iter().take(8).fold(0u64, |w, x| w << 8 | u64::from(*x));
-    let tail = ua.get(ua.len().saturating_sub(8)..).unwrap_or(b"");
-    let mixed = (word(ua) ^ word(tail).rotate_left(29) ^ ua.len() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    (mixed >> 56) as usize % VERDICT_SLOTS
+    Verdict { bot: is_automation(ua) || declares_itself(ua), browser_shaped: browser_shaped(ua) }
 }
 
 /// How many rules the list holds.
@@ -315,35 +270,6 @@ mod tests {
 
     fn lower(s: &str) -> Vec<u8> {
         s.to_ascii_lowercase().into_bytes()
-    }
-
-    #[test]
-    fn a_cached_verdict_is_the_one_worked_out_even_when_user_agents_share_a_slot() {
-        let uas: Vec<Vec<u8>> = [
-            "mozilla/5.0 (x11; linux x86_64) applewebkit/537.36 (khtml, like gecko) chrome/126.0 safari/537.36",
-            "mozilla/5.0 (compatible; googlebot/2.1; +http://www.google.com/bot.html)",
-            "python-requests/2.32.3",
-            "curl/8.5.0",
-            "acmebot/1.0",
-            "mozilla/5.0",
-        ]
-        .iter()
-        .map(|s| s.as_bytes().to_vec())
-        .chain(
-            (0..600).map(|i| format!("mozilla/5.0 (x11) agent-{i}{}", ["", " spider", " gecko/1"][i % 3]).into_bytes()),
-        )
-        .collect();
-        let worked =
-            |ua: &[u8]| Verdict { bot: is_automation(ua) || declares_itself(ua), browser_shaped: browser_shaped(ua) };
-        // Twice round, more user agents than slots: every one both misses and (for some) hits.
-        for _ in 0..2 {
-            for ua in &uas {
-                assert_eq!(verdict(ua), worked(ua), "{}", String::from_utf8_lossy(ua));
-                assert_eq!(verdict(ua), worked(ua), "cached: {}", String::from_utf8_lossy(ua));
-            }
-        }
-        let long = vec![b'a'; VERDICT_MAX_LEN + 1];
-        assert_eq!(verdict(&long), worked(&long));
     }
 
     #[test]

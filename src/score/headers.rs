@@ -34,6 +34,12 @@ const HTTP_LIBRARIES: &[&str] = &[
     "bun/",
 ];
 
+thread_local! {
+    /// The user-agent verdicts of this worker's recent user agents ([`crate::base::memo`]).
+    static VERDICTS: std::cell::RefCell<crate::base::memo::Memo<crate::request::user_agent::Verdict>> =
+        std::cell::RefCell::new(crate::base::memo::Memo::default());
+}
+
 /// Signals from the request's headers alone; `fetch` is what the request is to its page
 /// ([`crate::request::fetch::fetch_kind`]). The user agent gives at most one: none, a named HTTP library, a known
 /// automation ([`crate::request::user_agent`]), or, for a navigation, a client without a browser's shape.
@@ -52,7 +58,10 @@ pub fn header_signals(head: &Head, fetch: Fetch, out: &mut Vec<Signal>) {
     } else if HTTP_LIBRARIES.iter().any(|p| ua.starts_with(p.as_bytes())) {
         push("http_library_ua", 1.0);
     } else {
-        let v = crate::request::user_agent::verdict(ua);
+        let v = VERDICTS.with(|m| match m.try_borrow_mut() {
+            Ok(mut m) => m.get(ua, || crate::request::user_agent::verdict(ua)),
+            Err(_) => crate::request::user_agent::verdict(ua),
+        });
         if v.bot {
             push("bot_ua", 1.0);
         } else if matches!(fetch, Fetch::Navigation { .. }) && !v.browser_shaped {
