@@ -34,6 +34,12 @@ fn nav(e: &mut Engine, path: &str, ip: &str, cookie: Option<&str>, at: u64) -> D
     d
 }
 
+/// The token of the page's beacon, as the shell mints it when it adds the script (the pages here
+/// are all a browser's navigations from `ip`: one user agent).
+fn token_of(e: &Engine, d: &Decision, ip: &str) -> Option<String> {
+    d.beacon.as_ref().and_then(|b| e.beacon_token(b, &page_navigation("/", ip).head))
+}
+
 /// A neighbour whose browser drops cookies, once the shared anonymous session has handed out
 /// its visitor cookies for the minute (each dropped): the next page's token is the shared
 /// session's own.
@@ -48,7 +54,7 @@ fn shared_session_token(e: &mut Engine, ip: &str) -> String {
             e.beacon_sent(b.session, T0 + i * 1_500);
         }
         if d.visitor.is_none() {
-            return d.beacon.clone().unwrap_or_else(|| panic!("page {i}: {d:?}")).token;
+            return token_of(e, &d, ip).unwrap_or_else(|| panic!("page {i}: {d:?}"));
         }
     }
     panic!("the shared session never stopped handing out cookies");
@@ -64,7 +70,7 @@ fn a_new_visitors_first_page_beacon_is_accepted_with_its_cookie() {
     let d = nav(&mut e, "/products/1", ip, None, T0);
     let set = d.visitor.clone().expect("visitor cookie");
     let cookie = set.split(';').next().unwrap().to_string();
-    let token = d.beacon.clone().unwrap().token;
+    let token = token_of(&e, &d, ip).unwrap();
     let b = beacon(&mut e, &token, 0, ip, Some(&cookie), T0 + 300);
     assert_eq!((status(&b), b.reasons.clone()), (204, vec!["beacon_accepted"]), "{b:?}");
 }
@@ -79,7 +85,7 @@ fn new_visitors_behind_a_nat_do_not_inherit_beacon_missing() {
         let at = T0 + i * 5_000;
         let d = nav(&mut e, "/products/1", ip, None, at);
         let cookie = d.visitor.clone().map(|s| s.split(';').next().unwrap().to_string());
-        let token = d.beacon.clone().unwrap().token;
+        let token = token_of(&e, &d, ip).unwrap();
         let b = beacon(&mut e, &token, 0, ip, cookie.as_deref(), at + 300);
         eprintln!("visitor {i}: cookie={} beacon {:?} {}", cookie.is_some(), b.reasons, status(&b));
     }
@@ -145,7 +151,8 @@ fn one_clean_beacon_does_not_silence_beacon_missing_for_good() {
             if let Some(b) = &d.beacon {
                 e.beacon_sent(b.session, at);
                 if answer && i == 0 {
-                    beacon(&mut e, &b.token, 0, ip, Some("session_id=scraper"), at + 200);
+                    let t = e.beacon_token(b, &r.head).unwrap();
+                    beacon(&mut e, &t, 0, ip, Some("session_id=scraper"), at + 200);
                 }
             }
             missing += usize::from(d.reasons.contains(&"beacon_missing"));
@@ -170,7 +177,7 @@ fn observe_mode_sheds_nobody_on_an_empty_budget() {
     let ip = "203.0.113.14";
     let c = Some("session_id=bot");
     let d = nav(&mut e, "/products/0", ip, c, T0);
-    let t = d.beacon.clone().unwrap().token;
+    let t = token_of(&e, &d, ip).unwrap();
     beacon(&mut e, &t, 1, ip, c, T0 + 200);
     let d = nav(&mut e, "/products/1", ip, c, T0 + 3_000);
     eprintln!("{:?} would={:?} score={} {:?}", d.verdict, d.would, d.score, d.reasons);
@@ -199,7 +206,7 @@ fn beacons_do_not_spend_the_per_client_limit() {
             refused.push(format!("page {i}"));
             continue;
         }
-        let Some(t) = d.beacon.clone().map(|b| b.token) else {
+        let Some(t) = token_of(&e, &d, ip) else {
             refused.push(format!("page {i}: {:?} {:?}", d.verdict, d.reasons));
             continue;
         };
@@ -222,7 +229,7 @@ fn an_observed_block_rule_is_not_enforced_by_the_global_limit_on_an_empty_budget
     let ip = "203.0.113.18";
     let c = Some("session_id=tester");
     let d = nav(&mut e, "/products/0", ip, c, T0);
-    let t = d.beacon.clone().unwrap().token;
+    let t = token_of(&e, &d, ip).unwrap();
     beacon(&mut e, &t, 1, ip, c, T0 + 200); // e.g. the site's own Selenium QA run
     let d = nav(&mut e, "/products/1", ip, c, T0 + 3_000);
     eprintln!("{:?} would={:?} score={} {:?}", d.verdict, d.would, d.score, d.reasons);
@@ -244,8 +251,8 @@ fn one_outsider_beacon_challenges_no_newcomer_behind_a_nat() {
         let at = T0 + k * 300_000;
         let d = nav(&mut e, &format!("/products/{k}"), ip, None, at);
         assert_eq!(d.verdict, Verdict::Pass, "newcomer {k}: {d:?}");
-        if let Some(b) = &d.beacon {
-            beacon(&mut e, &b.token, 0, ip, None, at + 200);
+        if let Some(t) = token_of(&e, &d, ip) {
+            beacon(&mut e, &t, 0, ip, None, at + 200);
         }
     }
 }

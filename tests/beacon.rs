@@ -15,13 +15,17 @@ fn page(e: &mut Engine, path: &str, cookie: &str, at: u64) -> (Decision, String)
     let d = next_page(e, path, cookie, at);
     let b = d.beacon.clone().unwrap_or_else(|| panic!("no beacon for {path}: {d:?}"));
     e.beacon_sent(b.session, at);
-    (d, b.token)
+    let token = e.beacon_token(&b, &click(path, cookie).head).expect("a token");
+    (d, token)
 }
 
 /// A click to `path` in the session of `cookie`.
 fn next_page(e: &mut Engine, path: &str, cookie: &str, at: u64) -> Decision {
-    let r = page_navigation(path, IP).header("sec-fetch-site", "same-origin").header("cookie", cookie);
-    send(e, &r, at, 200)
+    send(e, &click(path, cookie), at, 200)
+}
+
+fn click(path: &str, cookie: &str) -> Req {
+    page_navigation(path, IP).header("sec-fetch-site", "same-origin").header("cookie", cookie)
 }
 
 /// The page's script answering: a same-origin POST with the cookies of the page.
@@ -152,7 +156,8 @@ fn the_first_pages_beacon_is_for_the_visitor_cookie_it_handed_out() {
     let cookie = cookie.split(';').next().unwrap().to_string();
     let b = d.beacon.clone().expect("a beacon");
     e.beacon_sent(b.session, T0);
-    assert_eq!(beacon(&mut e, &b.token, 0, &cookie, T0 + 300).reasons, ["beacon_accepted"]);
+    let token = e.beacon_token(&b, &page_navigation("/", IP).head).unwrap();
+    assert_eq!(beacon(&mut e, &token, 0, &cookie, T0 + 300).reasons, ["beacon_accepted"]);
 }
 
 /// The proof-of-work page carries the silent challenge too (loaded from botgate's path, as the

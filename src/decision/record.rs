@@ -156,11 +156,18 @@ pub struct BotLabel {
     pub signs: bool,
 }
 
-/// A page's beacon token and the session it is for.
+/// A page's beacon: the session it is for, and what its token is minted from once the
+/// response turns out to be a page that can take the script
+/// ([`crate::engine::Engine::beacon_token`]): most navigations a filter sees answered otherwise
+/// (a redirect, a 304, an API's JSON) never need one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PageBeacon {
-    pub token: String,
     pub session: u64,
+    /// The token's `sid`, as [`crate::challenge::gate::sid`] names the session.
+    pub sid: String,
+    pub client: Option<IpAddr>,
+    /// When the page was asked for (the token's issue time).
+    pub at: u64,
 }
 
 impl Decision {

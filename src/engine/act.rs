@@ -114,12 +114,19 @@ impl Engine {
         if !self.policy.beacon.enabled || !navigation {
             return;
         }
-        let own = key == v.key;
-        let who = v.who();
-        // For the visitor session just handed out: the same client binding, that session's id.
-        let token =
-            if own { self.mint_beacon(who) } else { self.mint_beacon(&Who { sid: gate::sid(key), ..who.clone() }) };
-        d.beacon = token.map(|token| Box::new(PageBeacon { token, session: key.id }));
+        if self.gate.clearance.keys.is_empty() {
+            return;
+        }
+        // For the visitor session just handed out: that session's id (the client's binding is
+        // the same).
+        d.beacon = Some(Box::new(PageBeacon { session: key.id, sid: gate::sid(key), client: v.client.ip, at: v.now }));
+    }
+
+    /// The token of a page's beacon, minted when the shell is about to add the script: bound
+    /// to the page's client (its user agent in `head`, its network) and session.
+    pub fn beacon_token(&self, b: &PageBeacon, head: &Head) -> Option<String> {
+        let bnd = crate::challenge::token::client_binding(head.first("user-agent").unwrap_or(b""), b.client);
+        self.mint_beacon(&Who { sid: b.sid.clone(), bnd, now: b.at })
     }
 
     /// What the response phase learns from: the upstream's status is read for every critical

@@ -332,8 +332,8 @@ pub(super) fn send_with(
     if let (Some(b), 200) = (&d.beacon, status) {
         // The page is HTML: the shell adds the script, and a browser that runs it answers.
         e.beacon_sent(b.session, now);
-        if let Some(traits) = c.script {
-            let url = format!("/.well-known/botgate/beacon?t={}&a={traits}", b.token);
+        if let (Some(traits), Some(token)) = (c.script, e.beacon_token(b, &head)) {
+            let url = format!("/.well-known/botgate/beacon?t={token}&a={traits}");
             let answer = [("sec-fetch-site", "same-origin".to_string()), ("sec-fetch-mode", "no-cors".to_string())];
             drive::exchange(e, &c.head("POST", &url, &answer), None, now + 150, 204);
         }

@@ -718,8 +718,9 @@ impl Stream {
             engine.tally.bump(Counter::BeaconSkipped);
             return;
         }
+        let Some(token) = engine.beacon_token(&b, &self.head) else { return };
         let _ = hostcalls::set_map_value(MapType::HttpResponseHeaders, "content-length", None);
-        let element = inject::element(&b.token, &admit);
+        let element = inject::element(&token, &admit);
         self.flow = Flow::Injecting(Box::new(Injecting { element, session: b.session, scanned: 0, limit }));
     }
 
