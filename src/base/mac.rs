@@ -37,7 +37,13 @@ pub fn random<const N: usize>() -> [u8; N] {
         let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
         let seed = (u128::from(n) ^ t.rotate_left(64)).to_le_bytes();
         for (counter, chunk) in b.chunks_mut(32).enumerate() {
-            let block = sign(&seed, &(counter as u64).to_le_bytes());
+            // Not through the keyed cache: each seed is used once.
+            let block = Hmac::<Sha256>::new_from_slice(&seed)
+                .map(|mut m| {
+                    m.update(&(counter as u64).to_le_bytes());
+                    m.finalize().into_bytes().to_vec()
+                })
+                .unwrap_or_default();
             for (o, i) in chunk.iter_mut().zip(block) {
                 *o = i;
             }
@@ -60,7 +66,7 @@ pub fn sign(key: &[u8], message: &[u8]) -> Vec<u8> {
 /// Keys whose HMAC state (the key padded and hashed into the inner and outer states) was made
 /// already: a worker signs and checks with the same few keys on every request, and making the
 /// state is half of a short message's HMAC.
-const KEYED_CACHE: usize = 8;
+const KEYED_CACHE: usize = 16;
 
 thread_local! {
     static KEYED: std::cell::RefCell<Vec<(Vec<u8>, Hmac<Sha256>)>> = const { std::cell::RefCell::new(Vec::new()) };
@@ -71,8 +77,12 @@ fn keyed(key: &[u8]) -> Option<Hmac<Sha256>> {
     KEYED
         .with(|cache| {
             let mut cache = cache.try_borrow_mut().ok()?;
-            if let Some((_, mac)) = cache.iter().find(|(k, _)| k.as_slice() == key) {
-                return Some(mac.clone());
+            // Least recently used first: a hit moves to the back.
+            if let Some(i) = cache.iter().position(|(k, _)| k.as_slice() == key) {
+                let entry = cache.remove(i);
+                let mac = entry.1.clone();
+                cache.push(entry);
+                return Some(mac);
             }
             let mac = Hmac::<Sha256>::new_from_slice(key).ok()?;
             if cache.len() >= KEYED_CACHE {
@@ -82,6 +92,15 @@ fn keyed(key: &[u8]) -> Option<Hmac<Sha256>> {
             Some(mac)
         })
         .or_else(|| Hmac::<Sha256>::new_from_slice(key).ok())
+}
+
+/// Forgets the cached keyed states (a new policy: keys no longer in use leave memory).
+pub fn forget_keys() {
+    KEYED.with(|cache| {
+        if let Ok(mut cache) = cache.try_borrow_mut() {
+            cache.clear();
+        }
+    });
 }
 
 /// Whether `tag` is the HMAC of `message` under any of `keys`; each comparison is constant-time.
@@ -120,4 +139,26 @@ pub fn hex(bytes: &[u8]) -> String {
         out.push(digit(b & 0xf));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+
+    #[test]
+    fn every_key_signs_with_its_own_state_however_many_are_in_use() {
+        let keys: Vec<Vec<u8>> = (0..40u8).map(|i| vec![i; 32 + usize::from(i % 3)]).collect();
+        for round in 0..3 {
+            for (i, k) in keys.iter().enumerate().filter(|(i, _)| round == 0 || i % (round + 1) == 0) {
+                let mut direct = Hmac::<Sha256>::new_from_slice(k).unwrap();
+                direct.update(b"message");
+                assert_eq!(sign(k, b"message"), direct.finalize().into_bytes().to_vec(), "key {i}");
+                assert!(verify_any([k.as_slice()], b"message", &sign(k, b"message")));
+            }
+        }
+        forget_keys();
+        assert!(!verify_any([keys[0].as_slice()], b"message", &sign(&keys[1], b"message")));
+        assert_eq!(hex(&[0x00, 0x9f, 0xff]), "009fff");
+    }
 }

@@ -1,7 +1,9 @@
 //! A small direct-mapped cache of answers keyed by exact bytes (a user agent): a worker sees the
 //! same few user agents again and again, and working an answer out (scanning a rule list)
 //! costs more than the rest of a request's header work. Fixed size; a key that rotates per
-//! request costs one slot's overwrite, and a slot is only ever answered for the same bytes.
+//! request costs one slot's overwrite, and a slot is only ever answered for the same bytes. The
+//! whole key picks the slot, through the VM's seeded hash: user agents that differ only in a
+//! version number do not share one.
 
 /// Slots per memo.
 const SLOTS: usize = 256;
@@ -10,11 +12,13 @@ const MAX_KEY: usize = 512;
 
 pub struct Memo<V> {
     slots: Vec<Option<(Box<[u8]>, V)>>,
+    /// Seeded per VM: nobody can pick user agents that evict the common ones.
+    seed: crate::base::fasthash::Seeded,
 }
 
 impl<V: Copy> Default for Memo<V> {
     fn default() -> Self {
-        Memo { slots: Vec::new() }
+        Memo { slots: Vec::new(), seed: crate::base::fasthash::Seeded::default() }
     }
 }
 
@@ -24,7 +28,7 @@ impl<V: Copy> Memo<V> {
         if key.len() > MAX_KEY {
             return work();
         }
-        let slot = slot_of(key);
+        let slot = (std::hash::BuildHasher::hash_one(&self.seed, key) % SLOTS as u64) as usize;
         if let Some(Some((kept, v))) = self.slots.get(slot) {
             if **kept == *key {
                 return *v;
@@ -39,14 +43,6 @@ impl<V: Copy> Memo<V> {
         }
         v
     }
-}
-
-/// A key's slot: its length and its first and last eight bytes, mixed.
-fn slot_of(key: &[u8]) -> usize {
-    let word = |b: &[u8]| b.iter().take(8).fold(0u64, |w, x| w << 8 | u64::from(*x));
-    let tail = key.get(key.len().saturating_sub(8)..).unwrap_or(b"");
-    let mixed = (word(key) ^ word(tail).rotate_left(29) ^ key.len() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    (mixed >> 56) as usize % SLOTS
 }
 
 #[cfg(test)]

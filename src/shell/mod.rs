@@ -147,6 +147,8 @@ fn call_response(headers: usize, body_size: usize, max: usize) -> (Option<u32>, 
 
 impl RootContext for Root {
     fn on_configure(&mut self, _size: usize) -> bool {
+        // Keys of a policy being replaced leave memory (the new one's are cached again on use).
+        crate::base::mac::forget_keys();
         let text = match hostcalls::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX) {
             Ok(t) => t.unwrap_or_default(),
             Err(e) => {
