@@ -211,14 +211,10 @@ impl Engine {
     }
 
     fn step_up_endpoint(&self, path: &[u8]) -> Option<StepUpCall> {
-        let s = &self.gate.settings;
-        let fold = self.policy.paths.case_insensitive;
-        let is = |u: &Option<String>| {
-            u.as_deref().is_some_and(|u| *crate::request::path::normalise(u.as_bytes(), fold) == *path)
-        };
-        if is(&s.webauthn_verify_url) {
+        let [verify, options] = &self.step_up_paths;
+        if verify.as_deref() == Some(path) {
             Some(StepUpCall::Verify)
-        } else if is(&s.webauthn_options_url) {
+        } else if options.as_deref() == Some(path) {
             Some(StepUpCall::Options)
         } else {
             None

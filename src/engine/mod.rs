@@ -83,6 +83,8 @@ pub struct Engine {
     delayed: crate::base::lru::Lru<std::net::IpAddr, u64>,
     /// This worker's part of the fleet-wide per-address counts (`ip_rate_limit.fleet`).
     fleet: Option<crate::checks::fleet::FleetCounts>,
+    /// The step-up's verify and options endpoints, normalised as request paths are (once, here).
+    step_up_paths: [Option<Vec<u8>>; 2],
     /// The crawler each recent user agent claims to be (by the policy's tokens).
     claims: crate::base::memo::Memo<Option<usize>>,
     /// Solutions the fleet said another Envoy spent, until their puzzles expire (a replay is
@@ -157,6 +159,14 @@ impl Engine {
                 .map(|l| crate::checks::fleet::FleetCounts::new(l.window_ms, l.max_requests, limits.max_clients)),
             replayed_elsewhere: crate::base::lru::Lru::new(4096),
             claims: crate::base::memo::Memo::default(),
+            step_up_paths: {
+                let s = &policy.tiers.settings;
+                let fold = policy.paths.case_insensitive;
+                let norm = |u: &Option<String>| {
+                    u.as_deref().map(|u| crate::request::path::normalise(u.as_bytes(), fold).into_owned())
+                };
+                [norm(&s.webauthn_verify_url), norm(&s.webauthn_options_url)]
+            },
             failures: policy.fleet.as_ref().filter(|f| f.share_failures).map(|_| {
                 crate::checks::failed_sessions::FailedSessions::new(policy.session.ttl_ms, limits.max_clients)
             }),
