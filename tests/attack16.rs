@@ -5,79 +5,13 @@
 mod common;
 
 use botgate::decision::record::{Decision, Verdict};
-use botgate::engine::lookups::{Answer, Lookup};
-use botgate::engine::spends::{redis_spend, spend_answer};
-use botgate::engine::{drive, Engine, LookupWait, Step};
+use botgate::engine::{Engine, LookupWait, Step};
+use common::fleet::{as_visitor, browser, clears, decide, verify_url, visitor_cookie, Redis};
 use common::*;
 use serde_json::{json, Value};
-use std::collections::HashMap;
 
 fn members(fleet: Value) -> String {
-    let mut p: Value = serde_json::from_str(&challenge_members(&keyed_example())).unwrap();
-    p["fleet"] = fleet;
-    p.to_string()
-}
-
-/// Redis as the spends use it.
-#[derive(Default)]
-struct Redis {
-    keys: HashMap<String, u64>,
-    up: bool,
-    calls: usize,
-}
-
-impl Redis {
-    fn new() -> Self {
-        Redis { up: true, ..Redis::default() }
-    }
-
-    fn spend(&mut self, q: &Lookup, now: u64) -> Answer {
-        let (key, ttl) = redis_spend(q).expect("a spend question");
-        self.calls += 1;
-        if !self.up {
-            return Answer::Failed;
-        }
-        let fresh = self.keys.get(&key).is_none_or(|until| *until <= now);
-        if fresh {
-            self.keys.insert(key, now + ttl);
-        }
-        spend_answer(Some(fresh))
-    }
-}
-
-fn decide(e: &mut Engine, r: &Req, now: u64, redis: &mut Redis) -> Decision {
-    let d = drive::decide_with(e, &r.head, None, now, &mut |q| redis.spend(q, now));
-    if let Some(f) = d.follow_up {
-        e.on_response(f, 200);
-    }
-    d
-}
-
-fn browser(path: &str, ip: &str) -> Req {
-    Req::new("GET", path, ip)
-        .header("user-agent", CHROME)
-        .header("accept", "text/html")
-        .header("sec-fetch-mode", "navigate")
-        .header("sec-fetch-site", "same-origin")
-}
-
-/// A visitor cookie from a first page (so the session is the visitor's own).
-fn visitor_cookie(e: &mut Engine, ip: &str, redis: &mut Redis) -> String {
-    let d = decide(e, &browser("/", ip), T0 - 10_000, redis);
-    d.visitor.expect("a visitor cookie").split(';').next().unwrap().to_string()
-}
-
-fn as_visitor(path: &str, ip: &str, cookie: &str) -> Req {
-    browser(path, ip).header("cookie", cookie)
-}
-
-fn verify_url(c: &str, difficulty: u8) -> String {
-    let s = botgate::challenge::pow::solve(c, difficulty).unwrap();
-    format!("/.well-known/botgate/verify?challenge={c}&solution={s}")
-}
-
-fn clears(d: &Decision) -> bool {
-    cookies_set(d).iter().any(|c| c.starts_with("botgate_clearance="))
+    common::fleet::members(fleet).to_string()
 }
 
 fn paused(e: &mut Engine, r: &Req, now: u64) -> LookupWait {

@@ -6,13 +6,10 @@
 mod common;
 
 use botgate::base::telemetry::Counter;
-use botgate::checks::failed_sessions::Pulled;
 use botgate::checks::fleet::Batch;
-use botgate::decision::record::{Decision, Verdict};
-use botgate::engine::drive;
-use botgate::engine::lookups::{Answer, Lookup};
-use botgate::engine::spends::{redis_spend, spend_answer};
+use botgate::decision::record::Verdict;
 use botgate::engine::Engine;
+use common::fleet::{browser, clears, decide, solved_path, Redis};
 use common::*;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -96,79 +93,13 @@ fn fleet_mistakes_are_policy_errors_with_their_paths() {
     assert!(errors.iter().any(|e| e.contains("fleet.cluster")), "{errors:?}");
 }
 
-/// Redis as the fleet's spends and failure rounds use it: `SET … NX` keys, and the failures
-/// with when they were published (Redis's clock is the test's).
-#[derive(Default)]
-struct Redis {
-    keys: HashMap<String, u64>,
-    failures: Vec<(u64, u64)>,
-    up: bool,
-    calls: usize,
-}
-
-impl Redis {
-    fn new() -> Self {
-        Redis { up: true, ..Redis::default() }
-    }
-
-    /// The answer to a spend question, as the shell turns webdis's reply into one.
-    fn spend(&mut self, q: &Lookup, now: u64) -> Answer {
-        let (key, ttl) = redis_spend(q).expect("a spend question");
-        self.calls += 1;
-        if !self.up {
-            return Answer::Failed;
-        }
-        let fresh = self.keys.get(&key).is_none_or(|until| *until <= now);
-        if fresh {
-            self.keys.insert(key, now + ttl);
-        }
-        spend_answer(Some(fresh))
-    }
-
-    /// One failure round of `e` at `now`.
-    fn round(&mut self, e: &mut Engine, now: u64) {
-        let Some(round) = e.failures_round() else { return };
-        if !self.up {
-            return e.failures_answer(round, None, now);
-        }
-        self.failures.extend(round.published.iter().map(|id| (*id, now)));
-        let failures = self.failures.iter().filter(|(_, at)| *at >= round.cursor).copied().collect();
-        e.failures_answer(round, Some(Pulled { now, failures }), now);
-    }
-}
-
-fn decide(e: &mut Engine, r: &Req, now: u64, redis: &mut Redis) -> Decision {
-    let d = drive::decide_with(e, &r.head, None, now, &mut |q| redis.spend(q, now));
-    if let Some(f) = d.follow_up {
-        e.on_response(f, 200);
-    }
-    d
-}
-
 fn members(fleet: Value) -> String {
-    let mut p: Value = serde_json::from_str(&challenge_members(&keyed_example())).unwrap();
-    p["fleet"] = fleet;
-    p.to_string()
-}
-
-fn browser(path: &str, ip: &str) -> Req {
-    Req::new("GET", path, ip)
-        .header("user-agent", CHROME)
-        .header("accept", "text/html")
-        .header("sec-fetch-mode", "navigate")
-        .header("sec-fetch-site", "same-origin")
+    common::fleet::members(fleet).to_string()
 }
 
 /// A puzzle for `ip` from `e`, solved: the verify path that submits it.
 fn solved(e: &mut Engine, ip: &str, now: u64, redis: &mut Redis) -> String {
-    let d = decide(e, &browser("/members", ip), now, redis);
-    let (c, difficulty) = pow_of(&d);
-    let s = botgate::challenge::pow::solve(&c, difficulty).unwrap();
-    format!("/.well-known/botgate/verify?challenge={c}&solution={s}")
-}
-
-fn clears(d: &Decision) -> bool {
-    cookies_set(d).iter().any(|c| c.starts_with("botgate_clearance="))
+    solved_path(&decide(e, &browser("/members", ip), now, redis))
 }
 
 #[test]

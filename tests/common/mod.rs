@@ -1,6 +1,8 @@
 //! Drives the engine like the shell does, for scenario tests and the simulator's checks.
 #![allow(dead_code)]
 
+pub mod fleet;
+
 use botgate::decision::record::Decision;
 use botgate::engine::{drive, Engine};
 use botgate::policy;
