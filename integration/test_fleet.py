@@ -89,6 +89,14 @@ def submit(e, ip, c, solution):
     return status, headers, reasons_of(status, body)
 
 
+def passes_once_in_the_fleet(a, b, ip):
+    """`ip` solves a puzzle from Envoy `a`: it passes there, and its replay on `b` is refused."""
+    c = challenge_of(*a.post("/login", headers=ambiguous(ip), body=b"u=1"))
+    solution = solve(c)
+    assert "pow_passed" in submit(a, ip, c, solution)[2]
+    assert "pow_replayed" in submit(b, ip, c, solution)[2]
+
+
 def single_use_policy(policy):
     policy["fleet"] = {"cluster": "fleet", "timeout_ms": 300, "local_puzzle_seconds": 5}
     return policy
@@ -169,11 +177,7 @@ def test_with_redis_down_solutions_are_single_use_locally_with_a_shorter_lifetim
         # Redis back: the fleet's single use returns.
         redis.start()
         time.sleep(1.5)
-        fresh = "203.0.113.125"
-        c = challenge_of(*a.post("/login", headers=ambiguous(fresh), body=b"u=1"))
-        solution = solve(c)
-        assert "pow_passed" in submit(a, fresh, c, solution)[2]
-        assert "pow_replayed" in submit(b, fresh, c, solution)[2]
+        passes_once_in_the_fleet(a, b, "203.0.113.125")
     finally:
         webdis.close()
         redis.close()
@@ -195,11 +199,7 @@ def test_make_fleet_runs_two_envoys_sharing_a_redis_until_stopped():
         time.sleep(1)
 
         a, b = Envoy.attach(10001, 9902), Envoy.attach(10002, 9903)
-        ip = "203.0.113.130"
-        c = challenge_of(*a.post("/login", headers=ambiguous(ip), body=b"u=1"))
-        solution = solve(c)
-        assert "pow_passed" in submit(a, ip, c, solution)[2]
-        assert "pow_replayed" in submit(b, ip, c, solution)[2]
+        passes_once_in_the_fleet(a, b, "203.0.113.130")
     finally:
         os.killpg(demo.pid, signal.SIGTERM)
         out = demo.communicate(timeout=30)[0]

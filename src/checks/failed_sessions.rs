@@ -66,7 +66,7 @@ impl FailedSessions {
 
     /// Names the profile these failures are for (the base policy's are `base`).
     pub fn set_scope(&mut self, scope: &str) {
-        self.scope = scope.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_')).collect();
+        self.scope = super::fleet::scope_name(scope);
     }
 
     /// A session that failed for good on this worker, to publish.

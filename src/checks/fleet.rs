@@ -58,7 +58,7 @@ impl FleetCounts {
 
     /// Names the profile these counts are for (the base policy's are `base`).
     pub fn set_scope(&mut self, scope: &str) {
-        self.scope = scope.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_')).collect();
+        self.scope = scope_name(scope);
     }
 
     fn window(&self, now: u64) -> u64 {
@@ -128,6 +128,11 @@ impl FleetCounts {
     pub fn window_ms(&self) -> u64 {
         self.window_ms
     }
+}
+
+/// A policy's or profile's name as the fleet's Redis keys carry it (letters, digits, `-`, `_`).
+pub fn scope_name(profile: &str) -> String {
+    profile.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_')).collect()
 }
 
 /// The Lua script one sync runs: each client's key moved up by its count, kept two windows.

@@ -27,10 +27,15 @@ const CLOCK_SLACK_MS: u64 = 60_000;
 /// The Redis key and lifetime (ms) a spend question sets: the nonce stays spent until its
 /// puzzle expires.
 pub fn redis_spend(question: &Lookup) -> Option<(String, u64)> {
-    let (nonce, ttl) = question.key.split_once(':')?;
-    let ttl: u64 = ttl.parse().ok()?;
+    let (nonce, ttl) = spend_of(question)?;
     let well_formed = nonce.len() == 32 && nonce.bytes().all(|b| b.is_ascii_hexdigit());
-    (question.service == FLEET_SPEND && well_formed).then(|| (format!("botgate:n:{nonce}"), ttl))
+    well_formed.then(|| (format!("botgate:n:{nonce}"), ttl))
+}
+
+/// A spend question's nonce and lifetime (ms): its key is `<nonce>:<ttl>`.
+fn spend_of(question: &Lookup) -> Option<(&str, u64)> {
+    let (nonce, ttl) = question.key.split_once(':').filter(|_| question.service == FLEET_SPEND)?;
+    Some((nonce, ttl.parse().ok()?))
 }
 
 /// A spend's answer as the shell hands it in: `fresh`, `spent`, or a failure (Redis down,
@@ -110,8 +115,8 @@ impl Engine {
             FleetSpend::Unconfirmed => Counter::FleetSpendUnconfirmed,
             FleetSpend::Busy => Counter::FleetSpendBusy,
         });
-        if let (FleetSpend::Replayed, Some((nonce, ttl))) = (spent, question.key.split_once(':')) {
-            let until = now + ttl.parse::<u64>().unwrap_or(0);
+        if let (FleetSpend::Replayed, Some((nonce, ttl))) = (spent, spend_of(question)) {
+            let until = now + ttl;
             *self.replayed_elsewhere.get_or_insert_with(gate::nonce_id(nonce), || until) = until;
         }
         p.spent = Some(spent);
